@@ -1,0 +1,197 @@
+//! The command line: `check`, `explain` and `validate` run the engine on policy files without
+//! a server; `serve` runs the webhook.
+
+use crate::config::EngineArgs;
+use crate::engine::{self, explain};
+use crate::model::{AccessRequest, NonResourceAttributes, ResourceAttributes};
+use crate::sar;
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Read;
+
+/// Kubernetes authorization webhook: Azure RBAC and Kubernetes RBAC, decided in memory.
+#[derive(Debug, Parser)]
+#[command(name = "scopegate", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decide one SubjectAccessReview offline and print it with `status` filled in.
+    /// Exit 0 when allowed, 1 when not, 2 on bad input or bad policy.
+    Check(CheckArgs),
+    /// Like `check`, but print the whole decision path in readable form.
+    Explain(CheckArgs),
+    /// Load and validate policy; print every diagnostic; exit 2 on errors.
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// A request from a file or from flags.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// SubjectAccessReview JSON (v1 or v1beta1) to decide; `-` reads standard input.
+    #[arg(short = 'f', long = "filename", value_name = "FILE", conflicts_with_all = ["user", "verb", "path"])]
+    pub file: Option<String>,
+    /// User name.
+    #[arg(long = "as", value_name = "USER")]
+    pub user: Option<String>,
+    /// Group (repeatable).
+    #[arg(long = "as-group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+    /// Extra field `KEY=VALUE` (repeatable), e.g. `oid=<object id>`.
+    #[arg(long = "extra", value_name = "KEY=VALUE")]
+    pub extra: Vec<String>,
+    /// Verb (get, list, create, …).
+    #[arg(long)]
+    pub verb: Option<String>,
+    /// Resource, optionally with subresource: `pods` or `pods/exec`.
+    #[arg(long, value_name = "RESOURCE[/SUB]")]
+    pub resource: Option<String>,
+    /// API group of the resource (empty for core).
+    #[arg(long = "api-group", value_name = "GROUP", default_value = "")]
+    pub api_group: String,
+    /// Namespace.
+    #[arg(short = 'n', long = "namespace", value_name = "NS", default_value = "")]
+    pub namespace: String,
+    /// Object name.
+    #[arg(long, value_name = "NAME", default_value = "")]
+    pub name: String,
+    /// Non-resource path such as `/metrics` (instead of --resource).
+    #[arg(long, value_name = "PATH", conflicts_with = "resource")]
+    pub path: Option<String>,
+}
+
+/// An error that ends a command with exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The review to decide and the JSON object to print it in.
+fn read_review(args: &CheckArgs) -> Result<(AccessRequest, Value), UsageError> {
+    if let Some(file) = &args.file {
+        let mut body = Vec::new();
+        let read = if file == "-" {
+            std::io::stdin().read_to_end(&mut body).map(|_| ())
+        } else {
+            std::fs::read(file).map(|b| body = b)
+        };
+        read.map_err(|e| UsageError(format!("cannot read `{file}`: {e}")))?;
+        let review = sar::decode(&body).map_err(|e| UsageError(format!("`{file}`: {e}")))?;
+        let object: Value = serde_json::from_slice(&body).map_err(|e| UsageError(e.to_string()))?;
+        return Ok((review.request, object));
+    }
+    let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for kv in &args.extra {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| UsageError(format!("--extra `{kv}` is not KEY=VALUE")))?;
+        extra.entry(k.to_string()).or_default().push(v.to_string());
+    }
+    let verb = args
+        .verb
+        .clone()
+        .ok_or_else(|| UsageError("give -f FILE, or --verb with --resource or --path".into()))?;
+    let mut request = AccessRequest {
+        user: args.user.clone().unwrap_or_default(),
+        groups: args.groups.clone(),
+        extra,
+        ..AccessRequest::default()
+    };
+    match (&args.resource, &args.path) {
+        (Some(resource), None) => {
+            let (resource, subresource) = resource.split_once('/').unwrap_or((resource, ""));
+            request.resource_attributes = Some(ResourceAttributes {
+                namespace: args.namespace.clone(),
+                verb,
+                group: args.api_group.clone(),
+                resource: resource.to_string(),
+                subresource: subresource.to_string(),
+                name: args.name.clone(),
+                ..ResourceAttributes::default()
+            });
+        }
+        (None, Some(path)) => {
+            request.non_resource_attributes = Some(NonResourceAttributes {
+                path: path.clone(),
+                verb,
+            });
+        }
+        _ => return Err(UsageError("give --resource or --path with --verb".into())),
+    }
+    let object = serde_json::json!({
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "metadata": {},
+        "spec": request,
+    });
+    Ok((request, object))
+}
+
+fn load(
+    engine: &EngineArgs,
+) -> Result<(crate::policy::Snapshot, engine::EngineOptions), UsageError> {
+    let resolved = engine.resolve().map_err(|e| UsageError(e.to_string()))?;
+    match crate::load_snapshot(&resolved.policies, &resolved.options, 1) {
+        Ok((snapshot, warnings)) => {
+            for w in warnings {
+                eprintln!("{w}");
+            }
+            Ok((snapshot, resolved.options))
+        }
+        Err(e) => {
+            for d in &e.0 {
+                eprintln!("{d}");
+            }
+            Err(UsageError(format!(
+                "policy not loaded: {} error(s)",
+                e.0.iter().filter(|d| d.is_error()).count()
+            )))
+        }
+    }
+}
+
+/// `check`: prints the review with its status; returns whether it was allowed.
+pub fn run_check(args: &CheckArgs) -> Result<bool, UsageError> {
+    let (request, mut object) = read_review(args)?;
+    let (snapshot, options) = load(&args.engine)?;
+    let decision = engine::authorize(&snapshot, &options, &request);
+    if let Value::Object(map) = &mut object {
+        map.insert("status".into(), sar::status_value(&decision));
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&object).unwrap_or_default()
+    );
+    Ok(decision.allowed())
+}
+
+/// `explain`: prints the decision path; returns whether it was allowed.
+pub fn run_explain(args: &CheckArgs) -> Result<bool, UsageError> {
+    let (request, _) = read_review(args)?;
+    let (snapshot, options) = load(&args.engine)?;
+    let (decision, text) = explain::explain(&snapshot, &options, &request);
+    print!("{text}");
+    Ok(decision.allowed())
+}
+
+/// `validate`: prints diagnostics; returns the number of errors.
+pub fn run_validate(args: &ValidateArgs) -> Result<(), UsageError> {
+    let (snapshot, _) = load(&args.engine)?;
+    let s = snapshot.stats();
+    println!(
+        "ok: {} role definitions, {} role assignments, {} deny assignments, {} Kubernetes roles, {} bindings",
+        s.role_definitions, s.role_assignments, s.deny_assignments, s.k8s_roles, s.k8s_bindings
+    );
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! Engine configuration from flags, `SCOPEGATE_*` environment variables and an optional
+//! config file (YAML or JSON), in that order of precedence.
+
+use crate::engine::{EngineOptions, NoMatch};
+use crate::model::Scope;
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The no-match answer as a flag value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoMatchArg {
+    NoOpinion,
+    Deny,
+}
+
+impl From<NoMatchArg> for NoMatch {
+    fn from(v: NoMatchArg) -> Self {
+        match v {
+            NoMatchArg::NoOpinion => NoMatch::NoOpinion,
+            NoMatchArg::Deny => NoMatch::Deny,
+        }
+    }
+}
+
+/// Flags every command that decides shares.
+#[derive(Debug, Clone, Default, Args)]
+pub struct EngineArgs {
+    /// Policy directory or file (repeatable). Every *.json, *.yaml and *.yml below it is loaded.
+    #[arg(
+        long = "policies",
+        value_name = "DIR",
+        env = "SCOPEGATE_POLICIES",
+        value_delimiter = ','
+    )]
+    pub policies: Vec<PathBuf>,
+    /// ARM resource id of the AKS cluster this webhook authorizes for.
+    #[arg(long, value_name = "ID", env = "SCOPEGATE_CLUSTER_RESOURCE_ID")]
+    pub cluster_resource_id: Option<String>,
+    /// Configuration file (YAML or JSON) with the same settings in camelCase.
+    #[arg(long, value_name = "FILE", env = "SCOPEGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Answer when nothing grants: `no-opinion` (next authorizer decides) or `deny` (as AKS).
+    #[arg(long, value_enum, env = "SCOPEGATE_NO_MATCH")]
+    pub no_match: Option<NoMatchArg>,
+    /// Azure's answer for users without an object id.
+    #[arg(long, value_enum, env = "SCOPEGATE_NON_AAD_USERS")]
+    pub non_aad_users: Option<NoMatchArg>,
+    /// The `extra` key that holds the Entra object id.
+    #[arg(long, value_name = "KEY", env = "SCOPEGATE_PRINCIPAL_CLAIM")]
+    pub principal_claim: Option<String>,
+    /// Evaluate Azure assignments for `system:` users too (Guard skips them).
+    #[arg(long, env = "SCOPEGATE_EVALUATE_SYSTEM_USERS")]
+    pub evaluate_system_users: bool,
+    /// Do not allow discovery paths (`/api`, `/openapi`, `/version`, `/healthz`) to every Entra user.
+    #[arg(long, env = "SCOPEGATE_NO_DISCOVERY_SHORTCUT")]
+    pub no_discovery_shortcut: bool,
+    /// Action prefix: `Microsoft.ContainerService/managedClusters` (AKS) or
+    /// `Microsoft.Kubernetes/connectedClusters` (Arc).
+    #[arg(long, value_name = "PREFIX", env = "SCOPEGATE_ACTION_PREFIX")]
+    pub action_prefix: Option<String>,
+}
+
+/// The config file's shape.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub policies: Vec<PathBuf>,
+    pub cluster_resource_id: Option<String>,
+    pub no_match: Option<NoMatchArg>,
+    pub non_aad_users: Option<NoMatchArg>,
+    pub principal_claim: Option<String>,
+    #[serde(default)]
+    pub evaluate_system_users: bool,
+    #[serde(default)]
+    pub no_discovery_shortcut: bool,
+    pub action_prefix: Option<String>,
+    /// Server settings (`serve` only); see `server::ServeArgs`.
+    #[serde(default)]
+    pub server: serde_json::Value,
+}
+
+/// Configuration problems.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file `{0}`: {1}")]
+    Read(String, std::io::Error),
+    #[error("invalid config file `{0}`: {1}")]
+    Parse(String, String),
+    #[error("invalid --cluster-resource-id: {0}")]
+    ClusterId(String),
+    #[error("no policy directory given: use --policies DIR")]
+    NoPolicies,
+}
+
+/// Everything the engine and the loader need.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub options: EngineOptions,
+    pub policies: Vec<PathBuf>,
+    pub file: ConfigFile,
+}
+
+impl EngineArgs {
+    /// Merges flags, environment and config file into engine options.
+    pub fn resolve(&self) -> Result<Resolved, ConfigError> {
+        let file = match &self.config {
+            Some(path) => read_config(path)?,
+            None => ConfigFile::default(),
+        };
+        let mut options = EngineOptions::default();
+        let cluster = self
+            .cluster_resource_id
+            .clone()
+            .or_else(|| file.cluster_resource_id.clone());
+        if let Some(id) = cluster.filter(|s| !s.trim().is_empty()) {
+            let scope = Scope::parse(&id).map_err(|e| ConfigError::ClusterId(e.to_string()))?;
+            if scope.subscription().is_none() {
+                return Err(ConfigError::ClusterId(format!(
+                    "`{id}` is not a resource id below a subscription"
+                )));
+            }
+            options.cluster_resource_id = Some(scope);
+        }
+        if let Some(v) = self.no_match.or(file.no_match) {
+            options.no_match = v.into();
+        }
+        if let Some(v) = self.non_aad_users.or(file.non_aad_users) {
+            options.non_aad_users = v.into();
+        }
+        if let Some(v) = self
+            .principal_claim
+            .clone()
+            .or_else(|| file.principal_claim.clone())
+        {
+            options.principal_claim = v;
+        }
+        if let Some(v) = self
+            .action_prefix
+            .clone()
+            .or_else(|| file.action_prefix.clone())
+        {
+            options.action_prefix = v.trim_end_matches('/').to_string();
+        }
+        options.skip_system_users = !(self.evaluate_system_users || file.evaluate_system_users);
+        options.discovery_paths = !(self.no_discovery_shortcut || file.no_discovery_shortcut);
+        let policies = if self.policies.is_empty() {
+            file.policies.clone()
+        } else {
+            self.policies.clone()
+        };
+        if policies.is_empty() {
+            return Err(ConfigError::NoPolicies);
+        }
+        Ok(Resolved {
+            options,
+            policies,
+            file,
+        })
+    }
+}
+
+fn read_config(path: &Path) -> Result<ConfigFile, ConfigError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(name.clone(), e))?;
+    serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse(name, e.to_string()))
+}

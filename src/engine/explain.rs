@@ -1,0 +1,200 @@
+//! `scopegate explain`: the whole decision path in readable form — who the requester is to
+//! each source, the action and scope chain, and every candidate assignment or binding with
+//! why it did or did not apply.
+
+use super::azure_rbac::{assignment_grants, deny_covers};
+use super::k8s_rbac::{applies_to, binding_id, describe, rule_allows};
+use super::{AzureIdentity, EngineOptions, authorize, azure_identity, target_of};
+use crate::model::{AccessRequest, Decision};
+use crate::policy::Snapshot;
+use crate::policy::index::EVERYONE;
+use std::fmt::Write;
+
+/// Explains a decision; the returned decision is exactly what [`authorize`] answers.
+pub fn explain(
+    snapshot: &Snapshot,
+    options: &EngineOptions,
+    request: &AccessRequest,
+) -> (Decision, String) {
+    let decision = authorize(snapshot, options, request);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "request:   user `{}`, {} group(s), verb `{}`",
+        request.user,
+        request.groups.len(),
+        request.verb()
+    );
+    if let Some(r) = &request.resource_attributes {
+        let _ = writeln!(
+            out,
+            "           resource `{}{}{}` in group `{}`, namespace `{}`, name `{}`",
+            r.resource,
+            if r.subresource.is_empty() { "" } else { "/" },
+            r.subresource,
+            r.group,
+            r.namespace,
+            r.name
+        );
+    } else if let Some(n) = &request.non_resource_attributes {
+        let _ = writeln!(out, "           path `{}`", n.path);
+    }
+    let _ = writeln!(out, "policy:    generation {}", snapshot.generation);
+    explain_azure(snapshot, options, request, &mut out);
+    explain_rbac(snapshot, request, &mut out);
+    let _ = writeln!(
+        out,
+        "decision:  {} (source {})",
+        decision.verdict,
+        decision.source.as_str()
+    );
+    let _ = writeln!(out, "reason:    {}", decision.reason);
+    if let Some(e) = &decision.evaluation_error {
+        let _ = writeln!(out, "error:     {e}");
+    }
+    (decision, out)
+}
+
+fn explain_azure(
+    snapshot: &Snapshot,
+    options: &EngineOptions,
+    request: &AccessRequest,
+    out: &mut String,
+) {
+    let _ = writeln!(out, "\nAzure RBAC");
+    let principals = match azure_identity(options, request) {
+        AzureIdentity::Principals(p) => p,
+        AzureIdentity::Skipped { reason, .. } => {
+            let _ = writeln!(out, "  skipped: {reason}");
+            return;
+        }
+        AzureIdentity::Invalid(why) => {
+            let _ = writeln!(out, "  request not allowed: {why}");
+            return;
+        }
+    };
+    let _ = writeln!(
+        out,
+        "  principal: {} (extra[`{}`])",
+        principals
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        options.principal_claim
+    );
+    let groups: Vec<String> = principals.iter().skip(1).map(ToString::to_string).collect();
+    let _ = writeln!(
+        out,
+        "  groups:    {} object id(s){}",
+        groups.len(),
+        if groups.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", groups.join(", "))
+        }
+    );
+    let target = match target_of(options, request) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(out, "  request not allowed: {e}");
+            return;
+        }
+    };
+    for a in &target.actions {
+        let _ = writeln!(out, "  action:    {a}");
+    }
+    let Some(cluster) = &snapshot.cluster.cluster else {
+        let _ = writeln!(
+            out,
+            "  no cluster resource id configured: Azure assignments cannot apply"
+        );
+        return;
+    };
+    let scope = target.scope(cluster);
+    let chain = scope.ancestors(&snapshot.management_groups);
+    let _ = writeln!(out, "  scope chain (nearest first):");
+    for s in &chain {
+        let _ = writeln!(out, "    {s}");
+    }
+    let mut any = false;
+    for p in principals.iter().chain(std::iter::once(&EVERYONE)) {
+        for deny in snapshot.denies_of(p) {
+            any = true;
+            let why = if !chain.contains(&deny.scope) {
+                "scope is not on the chain".to_string()
+            } else if !deny.applies_to_children && deny.scope != scope {
+                "doNotApplyToChildScopes and the request is below its scope".to_string()
+            } else if deny.excluded.iter().any(|x| principals.contains(x)) {
+                "requester is excluded".to_string()
+            } else if let Some(a) = target
+                .actions
+                .iter()
+                .find(|a| deny_covers(deny, a, &target.attributes))
+            {
+                format!("APPLIES: denies `{a}`")
+            } else {
+                "does not cover the action".to_string()
+            };
+            let _ = writeln!(
+                out,
+                "  deny assignment `{}` at `{}`: {why}",
+                deny.id, deny.scope
+            );
+        }
+    }
+    for p in &principals {
+        for a in snapshot.assignments_of(p) {
+            any = true;
+            let role = snapshot.roles.get(a.role);
+            let role_name = role.map_or("?", |r| r.name.as_str());
+            let why = if !chain.contains(&a.scope) {
+                "scope is not on the chain".to_string()
+            } else if matches!(a.condition, Some(Err(_))) {
+                "condition cannot be evaluated: never grants".to_string()
+            } else if target.actions.iter().all(|act| {
+                !act.is_wildcard()
+                    && assignment_grants(snapshot, a, act.as_str(), &target.attributes)
+            }) {
+                "GRANTS the action".to_string()
+            } else if a.condition.is_some() {
+                "role or condition does not grant the action".to_string()
+            } else {
+                "role does not grant the action (DataActions minus NotDataActions)".to_string()
+            };
+            let _ = writeln!(
+                out,
+                "  assignment `{}` of `{role_name}` to {p} at `{}`: {why}",
+                a.id, a.scope
+            );
+        }
+    }
+    if !any {
+        let _ = writeln!(
+            out,
+            "  no assignment or deny assignment names these principals"
+        );
+    }
+}
+
+fn explain_rbac(snapshot: &Snapshot, request: &AccessRequest, out: &mut String) {
+    let _ = writeln!(out, "\nKubernetes RBAC");
+    let mut any = false;
+    for b in snapshot.rbac.candidates(request) {
+        let Some(subject) = applies_to(b, request) else {
+            continue;
+        };
+        any = true;
+        let why = match &b.rules {
+            Err(e) => format!("role reference fails: {e}"),
+            Ok(rules) if rules.iter().any(|r| rule_allows(request, r)) => "ALLOWS".to_string(),
+            Ok(rules) => format!("none of {} rule(s) matches", rules.len()),
+        };
+        let _ = writeln!(out, "  {} ({}): {why}", binding_id(b), describe(b, subject));
+    }
+    if !any {
+        let _ = writeln!(
+            out,
+            "  no binding names this user, its groups or its service account"
+        );
+    }
+}

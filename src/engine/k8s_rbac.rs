@@ -1,0 +1,467 @@
+//! Kubernetes RBAC, evaluated exactly as the in-tree authorizer does (spec §3):
+//! ClusterRoleBindings first, then RoleBindings of the request's namespace; the first rule
+//! that allows wins; RBAC never denies. Bindings are indexed by subject so a decision looks
+//! only at bindings that name the user, one of its groups or its service account.
+
+use crate::model::{AccessRequest, Decision, Source, Verdict};
+use crate::policy::schema::{K8sBinding, K8sRole, LabelSelector, PolicyRule};
+use crate::policy::{Diagnostic, Origin, PolicySet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+/// A binding with its role resolved at load time.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub name: String,
+    /// Empty for ClusterRoleBindings.
+    pub namespace: String,
+    pub role_kind: String,
+    pub role_name: String,
+    pub subjects: Vec<crate::policy::schema::Subject>,
+    /// The rules, or the error upstream reports for an unresolvable role reference.
+    pub rules: Result<Arc<[PolicyRule]>, String>,
+}
+
+/// Subject keys a binding is found under.
+#[derive(Debug, Clone, Default)]
+struct SubjectIndex {
+    by_user: HashMap<String, Vec<u32>>,
+    by_group: HashMap<String, Vec<u32>>,
+}
+
+impl SubjectIndex {
+    fn add(&mut self, index: u32, binding: &Binding) {
+        for s in &binding.subjects {
+            match s.kind.as_str() {
+                "User" => self.by_user.entry(s.name.clone()).or_default().push(index),
+                "Group" => self.by_group.entry(s.name.clone()).or_default().push(index),
+                "ServiceAccount" => {
+                    let ns = if s.namespace.is_empty() {
+                        &binding.namespace
+                    } else {
+                        &s.namespace
+                    };
+                    if !ns.is_empty() {
+                        self.by_user
+                            .entry(format!("system:serviceaccount:{ns}:{}", s.name))
+                            .or_default()
+                            .push(index);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Candidate bindings for a user, in load order.
+    fn candidates(&self, user: &str, groups: &[String]) -> Vec<u32> {
+        let mut out: Vec<u32> = self
+            .by_user
+            .get(user)
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        for g in groups {
+            out.extend(self.by_group.get(g).into_iter().flatten().copied());
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// Kubernetes RBAC objects, resolved (aggregation applied) and indexed by subject.
+#[derive(Debug, Clone, Default)]
+pub struct RbacIndex {
+    pub cluster_role_bindings: Vec<Binding>,
+    pub role_bindings: Vec<Binding>,
+    cluster_subjects: SubjectIndex,
+    namespace_subjects: HashMap<String, SubjectIndex>,
+    cluster_roles: BTreeMap<String, Arc<[PolicyRule]>>,
+    roles: HashMap<(String, String), Arc<[PolicyRule]>>,
+}
+
+/// RBAC's answer: an allow, or no opinion with the resolution errors met on the way.
+#[derive(Debug, Clone, Default)]
+pub struct RbacResult {
+    pub decision: Option<Decision>,
+    pub errors: Vec<String>,
+}
+
+impl RbacResult {
+    /// Upstream's no-opinion reason: `""` or `RBAC: <errors>`.
+    pub fn reason(&self) -> String {
+        match self.errors.as_slice() {
+            [] => String::new(),
+            [one] => format!("RBAC: {one}"),
+            many => format!("RBAC: [{}]", many.join(", ")),
+        }
+    }
+}
+
+// === impl RbacIndex ===
+
+impl RbacIndex {
+    /// Resolves aggregation and role references and indexes bindings. Missing roles are
+    /// warnings: the binding grants nothing but nothing else is affected.
+    pub fn build(set: &PolicySet, diagnostics: &mut Vec<Diagnostic>) -> RbacIndex {
+        let mut index = RbacIndex::default();
+        let mut cluster_roles: BTreeMap<String, (&Origin, &K8sRole)> = BTreeMap::new();
+        for (origin, role) in &set.cluster_roles {
+            if let Some((first, _)) =
+                cluster_roles.insert(role.metadata.name.clone(), (origin, role))
+            {
+                diagnostics.push(Diagnostic::error(
+                    origin.field("metadata.name"),
+                    format!(
+                        "duplicate ClusterRole `{}` (first at {first})",
+                        role.metadata.name
+                    ),
+                ));
+            }
+        }
+        index.cluster_roles = aggregate(&cluster_roles);
+        for (origin, role) in &set.roles {
+            let key = (role.metadata.namespace.clone(), role.metadata.name.clone());
+            if role.metadata.namespace.is_empty() {
+                diagnostics.push(Diagnostic::error(
+                    origin.field("metadata.namespace"),
+                    "Role has no namespace",
+                ));
+            }
+            if index
+                .roles
+                .insert(key, Arc::from(role.rules.clone()))
+                .is_some()
+            {
+                diagnostics.push(Diagnostic::error(
+                    origin.field("metadata.name"),
+                    format!(
+                        "duplicate Role `{}/{}`",
+                        role.metadata.namespace, role.metadata.name
+                    ),
+                ));
+            }
+        }
+        let mut seen = HashSet::new();
+        for (origin, b) in &set.cluster_role_bindings {
+            if !seen.insert(b.metadata.name.clone()) {
+                diagnostics.push(Diagnostic::error(
+                    origin.field("metadata.name"),
+                    format!("duplicate ClusterRoleBinding `{}`", b.metadata.name),
+                ));
+                continue;
+            }
+            let binding = index.resolve(origin, b, "", diagnostics);
+            index
+                .cluster_subjects
+                .add(index.cluster_role_bindings.len() as u32, &binding);
+            index.cluster_role_bindings.push(binding);
+        }
+        let mut seen = HashSet::new();
+        for (origin, b) in &set.role_bindings {
+            let ns = b.metadata.namespace.clone();
+            if ns.is_empty() {
+                diagnostics.push(Diagnostic::error(
+                    origin.field("metadata.namespace"),
+                    "RoleBinding has no namespace",
+                ));
+                continue;
+            }
+            if !seen.insert((ns.clone(), b.metadata.name.clone())) {
+                diagnostics.push(Diagnostic::error(
+                    origin.field("metadata.name"),
+                    format!("duplicate RoleBinding `{ns}/{}`", b.metadata.name),
+                ));
+                continue;
+            }
+            let binding = index.resolve(origin, b, &ns, diagnostics);
+            index
+                .namespace_subjects
+                .entry(ns)
+                .or_default()
+                .add(index.role_bindings.len() as u32, &binding);
+            index.role_bindings.push(binding);
+        }
+        index
+    }
+
+    fn resolve(
+        &self,
+        origin: &Origin,
+        b: &K8sBinding,
+        namespace: &str,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Binding {
+        let rules = match b.role_ref.kind.as_str() {
+            "ClusterRole" => self
+                .cluster_roles
+                .get(&b.role_ref.name)
+                .cloned()
+                .ok_or_else(|| {
+                    format!(
+                        "clusterrole.rbac.authorization.k8s.io {:?} not found",
+                        b.role_ref.name
+                    )
+                }),
+            "Role" if !namespace.is_empty() => self
+                .roles
+                .get(&(namespace.to_string(), b.role_ref.name.clone()))
+                .cloned()
+                .ok_or_else(|| {
+                    format!(
+                        "role.rbac.authorization.k8s.io {:?} not found",
+                        b.role_ref.name
+                    )
+                }),
+            kind => Err(format!("unsupported role reference kind: {kind:?}")),
+        };
+        if let Err(e) = &rules {
+            diagnostics.push(Diagnostic::warning(
+                origin.field("roleRef"),
+                format!("binding grants nothing: {e}"),
+            ));
+        }
+        Binding {
+            name: b.metadata.name.clone(),
+            namespace: namespace.to_string(),
+            role_kind: b.role_ref.kind.clone(),
+            role_name: b.role_ref.name.clone(),
+            subjects: b.subjects.clone(),
+            rules,
+        }
+    }
+
+    /// Number of Roles and ClusterRoles.
+    pub fn role_count(&self) -> usize {
+        self.cluster_roles.len() + self.roles.len()
+    }
+
+    /// Number of RoleBindings and ClusterRoleBindings.
+    pub fn binding_count(&self) -> usize {
+        self.cluster_role_bindings.len() + self.role_bindings.len()
+    }
+
+    /// The effective rules of a ClusterRole (after aggregation).
+    pub fn cluster_role(&self, name: &str) -> Option<&[PolicyRule]> {
+        self.cluster_roles.get(name).map(|r| &**r)
+    }
+
+    /// Candidate bindings for the request: ClusterRoleBindings, then RoleBindings of its
+    /// namespace, each in load order.
+    pub fn candidates<'a>(
+        &'a self,
+        request: &AccessRequest,
+    ) -> impl Iterator<Item = &'a Binding> + 'a {
+        let crbs = self
+            .cluster_subjects
+            .candidates(&request.user, &request.groups)
+            .into_iter()
+            .filter_map(|i| self.cluster_role_bindings.get(i as usize));
+        let namespace = request.namespace();
+        let rbs = if namespace.is_empty() {
+            Vec::new()
+        } else {
+            self.namespace_subjects
+                .get(namespace)
+                .map(|s| s.candidates(&request.user, &request.groups))
+                .unwrap_or_default()
+        };
+        crbs.chain(
+            rbs.into_iter()
+                .filter_map(|i| self.role_bindings.get(i as usize)),
+        )
+    }
+
+    /// Decides a request with RBAC alone.
+    pub fn authorize(&self, request: &AccessRequest) -> RbacResult {
+        let mut result = RbacResult::default();
+        for binding in self.candidates(request) {
+            let Some(subject) = applies_to(binding, request) else {
+                continue;
+            };
+            match &binding.rules {
+                Err(e) => {
+                    if !result.errors.contains(e) {
+                        result.errors.push(e.clone());
+                    }
+                }
+                Ok(rules) => {
+                    if rules.iter().any(|r| rule_allows(request, r)) {
+                        let reason = format!("RBAC: allowed by {}", describe(binding, subject));
+                        let id = binding_id(binding);
+                        result.decision = Some(
+                            Decision::new(Verdict::Allow, Source::KubernetesRbac, reason).by(id),
+                        );
+                        return result;
+                    }
+                }
+            }
+        }
+        result
+    }
+}
+
+/// `ClusterRoleBinding/<name>` or `RoleBinding/<ns>/<name>`.
+pub fn binding_id(b: &Binding) -> String {
+    if b.namespace.is_empty() {
+        format!("ClusterRoleBinding/{}", b.name)
+    } else {
+        format!("RoleBinding/{}/{}", b.namespace, b.name)
+    }
+}
+
+/// Upstream's describer: `ClusterRoleBinding "x" of ClusterRole "y" to Group "z"`.
+pub fn describe(b: &Binding, s: &crate::policy::schema::Subject) -> String {
+    let subject = if s.kind == "ServiceAccount" {
+        let ns = if s.namespace.is_empty() {
+            &b.namespace
+        } else {
+            &s.namespace
+        };
+        format!("{} {:?}", s.kind, format!("{}/{ns}", s.name))
+    } else {
+        format!("{} {:?}", s.kind, s.name)
+    };
+    if b.namespace.is_empty() {
+        format!(
+            "ClusterRoleBinding {:?} of {} {:?} to {subject}",
+            b.name, b.role_kind, b.role_name
+        )
+    } else {
+        format!(
+            "RoleBinding {:?} of {} {:?} to {subject}",
+            format!("{}/{}", b.name, b.namespace),
+            b.role_kind,
+            b.role_name
+        )
+    }
+}
+
+/// The first subject of a binding that names the requester (upstream `appliesTo`).
+pub fn applies_to<'b>(
+    b: &'b Binding,
+    request: &AccessRequest,
+) -> Option<&'b crate::policy::schema::Subject> {
+    b.subjects.iter().find(|s| match s.kind.as_str() {
+        "User" => request.user == s.name,
+        "Group" => request.groups.contains(&s.name),
+        "ServiceAccount" => {
+            let ns = if s.namespace.is_empty() {
+                &b.namespace
+            } else {
+                &s.namespace
+            };
+            !ns.is_empty()
+                && request
+                    .user
+                    .strip_prefix("system:serviceaccount:")
+                    .and_then(|rest| rest.split_once(':'))
+                    .is_some_and(|(n, name)| n == ns && name == s.name)
+        }
+        _ => false,
+    })
+}
+
+/// Upstream `RuleAllows`.
+pub fn rule_allows(request: &AccessRequest, rule: &PolicyRule) -> bool {
+    let verb_matches = |verb: &str| rule.verbs.iter().any(|v| v == "*" || v == verb);
+    match &request.resource_attributes {
+        Some(r) => {
+            verb_matches(&r.verb)
+                && rule.api_groups.iter().any(|g| g == "*" || *g == r.group)
+                && resource_matches(rule, &r.resource, &r.subresource)
+                && (rule.resource_names.is_empty()
+                    || (!r.name.is_empty() && rule.resource_names.contains(&r.name)))
+        }
+        None => {
+            let (path, verb) = request
+                .non_resource_attributes
+                .as_ref()
+                .map_or(("", ""), |n| (n.path.as_str(), n.verb.as_str()));
+            verb_matches(verb) && rule.non_resource_urls.iter().any(|u| url_matches(u, path))
+        }
+    }
+}
+
+fn resource_matches(rule: &PolicyRule, resource: &str, subresource: &str) -> bool {
+    rule.resources.iter().any(|r| {
+        if r == "*" {
+            return true;
+        }
+        if subresource.is_empty() {
+            return r == resource;
+        }
+        let combined_len = resource.len() + 1 + subresource.len();
+        (r.len() == combined_len
+            && r.starts_with(resource)
+            && r.as_bytes().get(resource.len()) == Some(&b'/')
+            && r.ends_with(subresource))
+            || (r.len() == subresource.len() + 2 && r.starts_with("*/") && r.ends_with(subresource))
+    })
+}
+
+fn url_matches(rule_url: &str, path: &str) -> bool {
+    if rule_url == "*" || rule_url == path {
+        return true;
+    }
+    rule_url.ends_with('*') && path.starts_with(rule_url.trim_end_matches('*'))
+}
+
+/// The aggregation controller's fixpoint: an aggregated ClusterRole's rules are replaced by
+/// the rules of every ClusterRole its selectors pick (sorted by name, itself skipped,
+/// duplicates dropped), repeated until nothing changes.
+fn aggregate(roles: &BTreeMap<String, (&Origin, &K8sRole)>) -> BTreeMap<String, Arc<[PolicyRule]>> {
+    let mut rules: BTreeMap<String, Vec<PolicyRule>> = roles
+        .iter()
+        .map(|(name, (_, role))| (name.clone(), role.rules.clone()))
+        .collect();
+    for _ in 0..=roles.len() {
+        let mut changed = false;
+        for (name, (_, role)) in roles {
+            let Some(aggregation) = &role.aggregation_rule else {
+                continue;
+            };
+            let mut merged: Vec<PolicyRule> = Vec::new();
+            for selector in &aggregation.cluster_role_selectors {
+                for (other, (_, other_role)) in roles {
+                    if other == name || !selector_matches(selector, &other_role.metadata.labels) {
+                        continue;
+                    }
+                    for rule in rules.get(other).into_iter().flatten() {
+                        if !merged.contains(rule) {
+                            merged.push(rule.clone());
+                        }
+                    }
+                }
+            }
+            if rules.get(name) != Some(&merged) {
+                rules.insert(name.clone(), merged);
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    rules.into_iter().map(|(k, v)| (k, Arc::from(v))).collect()
+}
+
+/// `metav1.LabelSelector` semantics; an empty selector selects everything.
+pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    selector
+        .match_labels
+        .iter()
+        .all(|(k, v)| labels.get(k) == Some(v))
+        && selector.match_expressions.iter().all(|e| {
+            let value = labels.get(&e.key);
+            match e.operator.as_str() {
+                "In" => value.is_some_and(|v| e.values.contains(v)),
+                "NotIn" => value.is_none_or(|v| !e.values.contains(v)),
+                "Exists" => value.is_some(),
+                "DoesNotExist" => value.is_none(),
+                _ => false,
+            }
+        })
+}

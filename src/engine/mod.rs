@@ -1,0 +1,345 @@
+//! The decision core: pure and synchronous. `authorize(&Snapshot, &EngineOptions,
+//! &AccessRequest) -> Decision`; no I/O, no clocks, no locks.
+//!
+//! Order of sources (spec §B2, issue 5): Azure deny assignments, then any allow (Azure role
+//! assignment or Kubernetes RBAC binding), then the configured no-match answer.
+
+pub mod azure_rbac;
+pub mod explain;
+pub mod k8s_rbac;
+pub mod reference;
+
+use crate::model::{AccessRequest, Decision, Scope, Source, Verdict};
+use crate::policy::Snapshot;
+use crate::sar::map::{self, AzureTarget};
+use azure_rbac::AzureOutcome;
+use uuid::Uuid;
+
+/// Guard's answer to users whose name starts with `system:`.
+pub const SYSTEM_USER_REASON: &str = "Azure does not have opinion for this user.";
+/// Guard's answer to users without an object id.
+pub const NON_AAD_REASON: &str = "Azure does not have opinion for this non AAD user. If you are an AAD user, please set Extra:oid parameter for impersonated user in the kubeconfig";
+/// Guard's denial of users without an object id when they are not skipped.
+pub const NON_AAD_DENY_REASON: &str = "Access denied by Azure RBAC for non AAD users. Configure --non-aad-users no-opinion to let other authorizers decide";
+
+/// What to answer when nothing grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NoMatch {
+    /// Let the next authorizer in kube-apiserver's chain decide (the default).
+    #[default]
+    NoOpinion,
+    /// Deny, as AKS's Guard does; put scopegate after RBAC in the chain then.
+    Deny,
+}
+
+impl NoMatch {
+    fn verdict(self) -> Verdict {
+        match self {
+            NoMatch::NoOpinion => Verdict::NoOpinion,
+            NoMatch::Deny => Verdict::Deny,
+        }
+    }
+}
+
+/// Engine configuration: everything a decision reads besides the policy and the request.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// The AKS cluster's ARM id; Azure assignments are evaluated below it.
+    pub cluster_resource_id: Option<Scope>,
+    /// Action prefix (`Microsoft.ContainerService/managedClusters`).
+    pub action_prefix: String,
+    /// The `extra` key holding the Entra object id.
+    pub principal_claim: String,
+    /// Give users named `system:…` no Azure opinion (Guard's rule).
+    pub skip_system_users: bool,
+    /// What Azure answers users without an object id.
+    pub non_aad_users: NoMatch,
+    /// What to answer when nothing grants.
+    pub no_match: NoMatch,
+    /// Allow `get` on discovery paths (`/api`, `/openapi`, `/version`, `/healthz`) to every
+    /// Entra user, as Guard does.
+    pub discovery_paths: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            cluster_resource_id: None,
+            action_prefix: "Microsoft.ContainerService/managedClusters".into(),
+            principal_claim: "oid".into(),
+            skip_system_users: true,
+            non_aad_users: NoMatch::NoOpinion,
+            no_match: NoMatch::NoOpinion,
+            discovery_paths: true,
+        }
+    }
+}
+
+/// Who the Azure source sees in a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AzureIdentity {
+    /// Object id first, then every group that is an object id.
+    Principals(Vec<Uuid>),
+    /// Not for Azure: a `system:` user or a user without object id. The reason says which.
+    Skipped { reason: &'static str, non_aad: bool },
+    /// The object id is malformed: the request is not allowed.
+    Invalid(String),
+}
+
+/// Works out the Azure principals of a request.
+pub fn azure_identity(options: &EngineOptions, request: &AccessRequest) -> AzureIdentity {
+    if options.skip_system_users && request.user.to_ascii_lowercase().starts_with("system:") {
+        return AzureIdentity::Skipped {
+            reason: SYSTEM_USER_REASON,
+            non_aad: false,
+        };
+    }
+    let oids = request
+        .extra
+        .get(&options.principal_claim)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let oid = match oids {
+        [] => {
+            return AzureIdentity::Skipped {
+                reason: NON_AAD_REASON,
+                non_aad: true,
+            };
+        }
+        [one] => match Uuid::try_parse(one.trim()) {
+            Ok(id) => id,
+            Err(_) => {
+                return AzureIdentity::Invalid(format!(
+                    "extra[`{}`] value `{one}` is not an object id (GUID)",
+                    options.principal_claim
+                ));
+            }
+        },
+        many => {
+            return AzureIdentity::Invalid(format!(
+                "extra[`{}`] must hold exactly one object id, found {}",
+                options.principal_claim,
+                many.len()
+            ));
+        }
+    };
+    let mut principals = Vec::with_capacity(request.groups.len() + 1);
+    principals.push(oid);
+    principals.extend(
+        request
+            .groups
+            .iter()
+            .filter_map(|g| Uuid::try_parse(g).ok()),
+    );
+    AzureIdentity::Principals(principals)
+}
+
+/// The Azure source's own answer, before Kubernetes RBAC and the no-match rule.
+enum AzureStep {
+    /// Decided (deny, allow, malformed request).
+    Final(Decision),
+    /// Nothing granted: the reason, and whether this is a skipped identity.
+    Open {
+        reason: String,
+        skipped_non_aad: bool,
+        skipped: bool,
+        error: Option<String>,
+    },
+}
+
+/// Decides one request. Pure; the same snapshot, options and request give the same answer.
+pub fn authorize(
+    snapshot: &Snapshot,
+    options: &EngineOptions,
+    request: &AccessRequest,
+) -> Decision {
+    let azure = azure_step(snapshot, options, request);
+    let open = match azure {
+        AzureStep::Final(d) if d.verdict == Verdict::Deny => return d,
+        AzureStep::Final(d) => {
+            return d;
+        }
+        AzureStep::Open {
+            reason,
+            skipped_non_aad,
+            skipped,
+            error,
+        } => (reason, skipped_non_aad, skipped, error),
+    };
+    let rbac = snapshot.rbac.authorize(request);
+    if let Some(decision) = rbac.decision {
+        return decision;
+    }
+    let (mut reason, skipped_non_aad, skipped, error) = open;
+    let verdict = if skipped_non_aad {
+        options.non_aad_users.verdict()
+    } else if skipped {
+        Verdict::NoOpinion
+    } else {
+        options.no_match.verdict()
+    };
+    if skipped_non_aad && verdict == Verdict::Deny {
+        reason = NON_AAD_DENY_REASON.to_string();
+    }
+    // Unresolvable RBAC role references are reported in the reason, as upstream does.
+    let rbac_reason = rbac.reason();
+    if !rbac_reason.is_empty() {
+        reason = if skipped {
+            rbac_reason
+        } else {
+            format!("{reason}; {rbac_reason}")
+        };
+    }
+    let mut decision = Decision::new(verdict, Source::NoMatch, reason);
+    if let Some(e) = error {
+        decision = decision.with_error(e);
+    }
+    decision
+}
+
+fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequest) -> AzureStep {
+    let principals = match azure_identity(options, request) {
+        AzureIdentity::Principals(p) => p,
+        AzureIdentity::Skipped { reason, non_aad } => {
+            return AzureStep::Open {
+                reason: reason.to_string(),
+                skipped_non_aad: non_aad,
+                skipped: true,
+                error: None,
+            };
+        }
+        AzureIdentity::Invalid(why) => {
+            return AzureStep::Final(Decision::new(
+                Verdict::Deny,
+                Source::Request,
+                format!("request not allowed: {why}"),
+            ));
+        }
+    };
+    if let Some(n) = &request.non_resource_attributes
+        && request.resource_attributes.is_none()
+        && options.discovery_paths
+        && map::is_discovery(n)
+    {
+        return AzureStep::Final(Decision::new(
+            Verdict::Allow,
+            Source::Request,
+            format!(
+                "discovery path `{}` is readable by every Entra ID user",
+                n.path
+            ),
+        ));
+    }
+    let target = match map::map_request(
+        request.resource_attributes.as_ref(),
+        request.non_resource_attributes.as_ref(),
+        &options.action_prefix,
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            return AzureStep::Final(Decision::new(
+                Verdict::Deny,
+                Source::Request,
+                format!("request not allowed: {e}"),
+            ));
+        }
+    };
+    let Some(cluster) = snapshot.cluster.cluster.as_ref() else {
+        return AzureStep::Open {
+            reason: "Azure RBAC: no cluster resource id is configured".into(),
+            skipped_non_aad: false,
+            skipped: false,
+            error: Some(
+                "no cluster resource id is configured, so Azure role assignments cannot apply"
+                    .into(),
+            ),
+        };
+    };
+    let scope = target.scope(cluster);
+    match azure_rbac::evaluate(snapshot, &principals, &target) {
+        AzureOutcome::Denied { deny, action } => AzureStep::Final(
+            Decision::new(
+                Verdict::Deny,
+                Source::AzureRbac,
+                deny_reason(&deny.id, &deny.name, &action, &scope),
+            )
+            .by(&deny.id),
+        ),
+        AzureOutcome::Allowed { by, action } => {
+            let Some(first) = by.first() else {
+                return AzureStep::Final(Decision::new(
+                    Verdict::Deny,
+                    Source::Request,
+                    "request maps to no action",
+                ));
+            };
+            let role = snapshot.roles.get(first.role);
+            let mut d = Decision::new(
+                Verdict::Allow,
+                Source::AzureRbac,
+                allow_reason(
+                    &first.id,
+                    role.map_or("", |r| r.name.as_str()),
+                    role.map_or("", |r| r.guid.as_str()),
+                    &action,
+                    &scope,
+                ),
+            );
+            for a in by {
+                if !d.decided_by.contains(&a.id) {
+                    d = d.by(&a.id);
+                }
+            }
+            AzureStep::Final(d)
+        }
+        AzureOutcome::NotGranted { action } => AzureStep::Open {
+            reason: not_granted_reason(&action, &scope),
+            skipped_non_aad: false,
+            skipped: false,
+            error: None,
+        },
+    }
+}
+
+/// Reason for an allow by a role assignment.
+pub fn allow_reason(
+    id: &str,
+    role_name: &str,
+    role_guid: &str,
+    action: &crate::model::ActionPattern,
+    scope: &Scope,
+) -> String {
+    format!(
+        "Azure RBAC: allowed by role assignment `{id}` of role `{role_name}` ({role_guid}) for action `{action}` at scope `{scope}`"
+    )
+}
+
+/// Reason for a denial by a deny assignment.
+pub fn deny_reason(
+    id: &str,
+    name: &str,
+    action: &crate::model::ActionPattern,
+    scope: &Scope,
+) -> String {
+    let name = if name.is_empty() { id } else { name };
+    format!(
+        "Azure RBAC: denied by deny assignment `{name}` ({id}) for action `{action}` at scope `{scope}`"
+    )
+}
+
+/// Reason when no assignment grants.
+pub fn not_granted_reason(action: &crate::model::ActionPattern, scope: &Scope) -> String {
+    format!("Azure RBAC: no role assignment grants action `{action}` at scope `{scope}`")
+}
+
+/// For callers that want the mapped target without deciding (explain, tools).
+pub fn target_of(
+    options: &EngineOptions,
+    request: &AccessRequest,
+) -> Result<AzureTarget, map::MapError> {
+    map::map_request(
+        request.resource_attributes.as_ref(),
+        request.non_resource_attributes.as_ref(),
+        &options.action_prefix,
+    )
+}

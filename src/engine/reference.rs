@@ -1,0 +1,115 @@
+//! The plain reference evaluator: a direct transcription of the rules (spec §B2, §3.1) that
+//! walks every assignment and binding with string scope comparison. It is slow on purpose and
+//! obviously right; the indexed engine is checked against it by differential tests.
+
+use super::azure_rbac::{assignment_grants, covers_pattern, deny_covers};
+use super::{AzureIdentity, EngineOptions, NoMatch, azure_identity};
+use crate::engine::k8s_rbac::{applies_to, rule_allows};
+use crate::model::{AccessRequest, Verdict};
+use crate::policy::Snapshot;
+use crate::policy::index::{EVERYONE, PermissionBlock};
+use crate::sar::map;
+
+/// The verdict the rules give, computed the slow way.
+pub fn verdict(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequest) -> Verdict {
+    let mut skipped_non_aad = false;
+    let mut skipped = false;
+    match azure_identity(options, request) {
+        AzureIdentity::Invalid(_) => return Verdict::Deny,
+        AzureIdentity::Skipped { non_aad, .. } => {
+            skipped = true;
+            skipped_non_aad = non_aad;
+        }
+        AzureIdentity::Principals(principals) => {
+            if let Some(n) = &request.non_resource_attributes
+                && request.resource_attributes.is_none()
+                && options.discovery_paths
+                && map::is_discovery(n)
+            {
+                return Verdict::Allow;
+            }
+            let Ok(target) = super::target_of(options, request) else {
+                return Verdict::Deny;
+            };
+            if let Some(cluster) = &snapshot.cluster.cluster {
+                let scope = target.scope(cluster);
+                let groups = &snapshot.management_groups;
+                // 1. any applicable deny assignment covering any action denies
+                for deny in &snapshot.denies {
+                    let named = deny
+                        .principals
+                        .iter()
+                        .any(|p| *p == EVERYONE || principals.contains(p));
+                    let excluded = deny.excluded.iter().any(|p| principals.contains(p));
+                    let at_scope = if deny.applies_to_children {
+                        deny.scope.covers(&scope, groups)
+                    } else {
+                        deny.scope == scope
+                    };
+                    if named
+                        && !excluded
+                        && at_scope
+                        && target
+                            .actions
+                            .iter()
+                            .any(|a| deny_covers(deny, a, &target.attributes))
+                    {
+                        return Verdict::Deny;
+                    }
+                }
+                // 2. every action must be granted by some assignment of the principal set
+                let applicable: Vec<_> = snapshot
+                    .assignments
+                    .iter()
+                    .filter(|a| principals.contains(&a.principal) && a.scope.covers(&scope, groups))
+                    .collect();
+                let all_granted = target.actions.iter().all(|action| {
+                    if action.is_wildcard() {
+                        let blocks: Vec<&PermissionBlock> = applicable
+                            .iter()
+                            .filter(|a| a.condition.is_none())
+                            .filter_map(|a| snapshot.roles.get(a.role))
+                            .flat_map(|r| r.blocks.iter())
+                            .collect();
+                        blocks.iter().any(|b| covers_pattern(b, action, &blocks))
+                    } else {
+                        applicable.iter().any(|a| {
+                            assignment_grants(snapshot, a, action.as_str(), &target.attributes)
+                        })
+                    }
+                });
+                if all_granted {
+                    return Verdict::Allow;
+                }
+            }
+        }
+    }
+    // 3. Kubernetes RBAC: every binding, cluster-wide ones first
+    let rbac = &snapshot.rbac;
+    let namespace = request.namespace();
+    let bindings = rbac.cluster_role_bindings.iter().chain(
+        rbac.role_bindings
+            .iter()
+            .filter(|b| !namespace.is_empty() && b.namespace == namespace),
+    );
+    for b in bindings {
+        if applies_to(b, request).is_some()
+            && let Ok(rules) = &b.rules
+            && rules.iter().any(|r| rule_allows(request, r))
+        {
+            return Verdict::Allow;
+        }
+    }
+    // 4. nothing allowed
+    let answer = if skipped_non_aad {
+        options.non_aad_users
+    } else if skipped {
+        NoMatch::NoOpinion
+    } else {
+        options.no_match
+    };
+    match answer {
+        NoMatch::NoOpinion => Verdict::NoOpinion,
+        NoMatch::Deny => Verdict::Deny,
+    }
+}

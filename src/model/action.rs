@@ -1,0 +1,178 @@
+//! Azure permission strings and the wildcard patterns role definitions use.
+//!
+//! Azure compares permission strings case-insensitively and lets `*` stand for any run of
+//! characters, `/` included (`pods/*` covers `pods/exec/action`). Everything is lower-cased
+//! once, when a pattern is compiled, so matching is plain byte comparison.
+
+use std::fmt;
+
+/// A compiled Azure action pattern such as `Microsoft.ContainerService/managedClusters/*/read`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ActionPattern {
+    /// The lower-cased pattern text, kept for explanations and set operations.
+    text: Box<str>,
+    /// Literal pieces between the stars; `parts.len() == stars + 1`.
+    parts: Box<[Box<str>]>,
+}
+
+impl ActionPattern {
+    /// Compiles a pattern. Any number of `*` is accepted; Azure allows one, which validation reports.
+    pub fn new(pattern: &str) -> Self {
+        let text = pattern.to_ascii_lowercase();
+        let parts = text.split('*').map(Box::from).collect();
+        ActionPattern {
+            text: text.into_boxed_str(),
+            parts,
+        }
+    }
+
+    /// The lower-cased pattern.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether the pattern has a wildcard.
+    pub fn is_wildcard(&self) -> bool {
+        self.parts.len() > 1
+    }
+
+    /// Whether a lower-cased concrete action matches this pattern.
+    pub fn matches(&self, action: &str) -> bool {
+        let parts = &self.parts;
+        let Some((first, rest)) = parts.split_first() else {
+            return action.is_empty();
+        };
+        let Some(tail) = action.strip_prefix(&**first) else {
+            return false;
+        };
+        let Some((last, middle)) = rest.split_last() else {
+            return tail.is_empty();
+        };
+        let mut remaining = tail;
+        for part in middle {
+            match remaining.find(&**part) {
+                Some(at) => remaining = &remaining[at + part.len()..],
+                None => return false,
+            }
+        }
+        remaining.len() >= last.len() && remaining.ends_with(&**last)
+    }
+
+    /// Whether every action this pattern stands for is also matched by `self`
+    /// (language inclusion of `other` in `self`).
+    pub fn covers(&self, other: &ActionPattern) -> bool {
+        glob_covers(self.text.as_bytes(), other.text.as_bytes())
+    }
+
+    /// Whether some action is matched by both patterns.
+    pub fn intersects(&self, other: &ActionPattern) -> bool {
+        glob_intersects(self.text.as_bytes(), other.text.as_bytes())
+    }
+}
+
+impl fmt::Debug for ActionPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.text)
+    }
+}
+
+impl fmt::Display for ActionPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// `L(q) ⊆ L(p)` for star-only globs: `p` must match `q` read as text, where a star of `q`
+/// can only be consumed by a star of `p`.
+fn glob_covers(p: &[u8], q: &[u8]) -> bool {
+    let m = q.len();
+    // reach[j]: p[..i] can consume q[..j]
+    let mut reach = vec![false; m + 1];
+    reach[0] = true;
+    for &pc in p {
+        let mut next = vec![false; m + 1];
+        if pc == b'*' {
+            let mut any = false;
+            for j in 0..=m {
+                any |= reach[j];
+                next[j] = any;
+            }
+        } else {
+            for j in 0..m {
+                if reach[j] && q[j] != b'*' && q[j] == pc {
+                    next[j + 1] = true;
+                }
+            }
+        }
+        reach = next;
+    }
+    reach[m]
+}
+
+/// `L(p) ∩ L(q) ≠ ∅` for star-only globs.
+fn glob_intersects(p: &[u8], q: &[u8]) -> bool {
+    let (n, m) = (p.len(), q.len());
+    // can[i][j]: p[i..] and q[j..] share a word
+    let mut can = vec![vec![false; m + 1]; n + 1];
+    for i in (0..=n).rev() {
+        for j in (0..=m).rev() {
+            let pi = p.get(i).copied();
+            let qj = q.get(j).copied();
+            let value = match (pi, qj) {
+                (None, None) => true,
+                (Some(b'*'), _) => {
+                    can[i + 1][j]
+                        || (j < m && can[i][j + 1])
+                        || (qj == Some(b'*') && can[i + 1][j + 1])
+                }
+                (_, Some(b'*')) => can[i][j + 1] || (i < n && can[i + 1][j]),
+                (Some(a), Some(b)) => a == b && can[i + 1][j + 1],
+                _ => false,
+            };
+            can[i][j] = value;
+        }
+    }
+    can[0][0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> ActionPattern {
+        ActionPattern::new(s)
+    }
+
+    #[test]
+    fn wildcard_matches_across_slashes_and_ignores_case() {
+        let pods = p("Microsoft.ContainerService/managedClusters/pods/*");
+        assert!(pods.matches("microsoft.containerservice/managedclusters/pods/exec/action"));
+        assert!(!pods.matches("microsoft.containerservice/managedclusters/podsx/read"));
+        let mid = p("Microsoft.ContainerService/managedClusters/*/read");
+        assert!(mid.matches("microsoft.containerservice/managedclusters/apps/deployments/read"));
+        assert!(!mid.matches("microsoft.containerservice/managedclusters/configmaps/write"));
+        assert!(p("a").matches("a") && !p("a").matches("ab"));
+        assert!(p("*").matches(""));
+        assert!(!p("ab*ba").matches("aba"));
+        assert!(p("a*b*c").matches("abbc"));
+    }
+
+    #[test]
+    fn covers_is_language_inclusion() {
+        assert!(p("x/*").covers(&p("x/pods/*")));
+        assert!(p("x/*").covers(&p("x/pods/read")));
+        assert!(!p("x/pods/*").covers(&p("x/*")));
+        assert!(p("*/read").covers(&p("x/*/read")));
+        assert!(!p("x/*/read").covers(&p("x/*")));
+        assert!(p("a*").covers(&p("a*b")));
+    }
+
+    #[test]
+    fn intersects_finds_shared_words() {
+        assert!(p("x/*").intersects(&p("*/read")));
+        assert!(!p("x/pods/read").intersects(&p("x/pods/write")));
+        assert!(p("x/secrets/*").intersects(&p("x/*/read")));
+        assert!(!p("x/secrets/*").intersects(&p("y/*")));
+        assert!(p("*a").intersects(&p("b*")));
+    }
+}

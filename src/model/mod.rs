@@ -1,0 +1,12 @@
+//! The pure vocabulary every other module speaks: requests, actions, scopes and decisions.
+//! Nothing here does I/O.
+
+pub mod action;
+pub mod decision;
+pub mod request;
+pub mod scope;
+
+pub use action::ActionPattern;
+pub use decision::{Decision, Source, Verdict};
+pub use request::{AccessRequest, NonResourceAttributes, ResourceAttributes};
+pub use scope::{ManagementGroups, Scope, ScopeError};

@@ -1,0 +1,560 @@
+//! The validated, indexed, immutable policy a decision reads: one [`Snapshot`] per generation.
+//!
+//! Assignments and deny assignments are grouped by principal object id, and every scope is
+//! interned, so a decision touches only the requester's own principals and compares scope ids
+//! along the request's ancestor chain — never the whole assignment set.
+
+use super::condition::Condition;
+use super::schema::{Permission, RoleDefinition};
+use super::{Diagnostic, LoadError, Origin, PolicySet};
+use crate::engine::EngineOptions;
+use crate::engine::k8s_rbac::RbacIndex;
+use crate::model::{ActionPattern, ManagementGroups, Scope};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// The principal id Azure uses for "Everyone" in deny assignments.
+pub const EVERYONE: Uuid = Uuid::nil();
+
+/// Interned scope id.
+pub type ScopeId = u32;
+
+/// One permissions block, compiled: DataActions minus NotDataActions.
+#[derive(Debug, Clone)]
+pub struct PermissionBlock {
+    pub data_actions: Vec<ActionPattern>,
+    pub not_data_actions: Vec<ActionPattern>,
+}
+
+impl PermissionBlock {
+    fn compile(p: &Permission) -> Self {
+        PermissionBlock {
+            data_actions: p
+                .data_actions
+                .iter()
+                .map(|a| ActionPattern::new(a))
+                .collect(),
+            not_data_actions: p
+                .not_data_actions
+                .iter()
+                .map(|a| ActionPattern::new(a))
+                .collect(),
+        }
+    }
+
+    /// Whether the block grants a concrete, lower-cased action.
+    pub fn grants(&self, action: &str) -> bool {
+        self.data_actions.iter().any(|p| p.matches(action))
+            && !self.not_data_actions.iter().any(|p| p.matches(action))
+    }
+
+    /// The pattern that grants `action`, for explanations.
+    pub fn granting_pattern(&self, action: &str) -> Option<&ActionPattern> {
+        if self.not_data_actions.iter().any(|p| p.matches(action)) {
+            return None;
+        }
+        self.data_actions.iter().find(|p| p.matches(action))
+    }
+
+    /// Whether some action of `requested` falls in this block's effective set (for denies;
+    /// an approximation that errs towards "yes").
+    pub fn touches(&self, requested: &ActionPattern) -> bool {
+        if !requested.is_wildcard() {
+            return self.grants(requested.as_str());
+        }
+        self.data_actions.iter().any(|d| {
+            d.intersects(requested)
+                && !self
+                    .not_data_actions
+                    .iter()
+                    .any(|n| n.covers(d) || n.covers(requested))
+        })
+    }
+}
+
+/// A role definition, compiled.
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub guid: String,
+    pub id: String,
+    pub name: String,
+    pub blocks: Vec<PermissionBlock>,
+}
+
+/// A role assignment, resolved and compiled.
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    pub id: String,
+    pub principal: Uuid,
+    pub role: usize,
+    pub scope: Scope,
+    pub scope_id: ScopeId,
+    /// `None`: unconditional. `Some(Err)`: a condition that cannot be evaluated — never grants.
+    pub condition: Option<Result<Condition, String>>,
+}
+
+/// A deny assignment, compiled.
+#[derive(Debug, Clone)]
+pub struct Deny {
+    pub id: String,
+    pub name: String,
+    pub blocks: Vec<PermissionBlock>,
+    pub principals: Vec<Uuid>,
+    pub excluded: Vec<Uuid>,
+    pub applies_to_children: bool,
+    pub scope: Scope,
+    pub scope_id: ScopeId,
+    /// As for assignments, but an unevaluable condition makes the deny apply (fail closed).
+    pub condition: Option<Result<Condition, String>>,
+}
+
+/// Scope ids for the configured cluster, worked out once per snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterScopes {
+    pub cluster: Option<Scope>,
+    /// Interned ids of the cluster scope and its ancestors, nearest first.
+    pub chain: Vec<ScopeId>,
+    /// The cluster scope's own id, if anything is assigned there.
+    pub cluster_id: Option<ScopeId>,
+    /// Namespace name -> id of `<cluster>/namespaces/<name>`, for namespaces with assignments.
+    pub namespaces: HashMap<String, ScopeId>,
+}
+
+/// Sizes, for metrics and logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SnapshotStats {
+    pub role_definitions: usize,
+    pub role_assignments: usize,
+    pub deny_assignments: usize,
+    pub principals: usize,
+    pub scopes: usize,
+    pub k8s_roles: usize,
+    pub k8s_bindings: usize,
+}
+
+/// One generation of validated, indexed policy.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub generation: u64,
+    pub roles: Vec<Role>,
+    pub assignments: Vec<Assignment>,
+    pub denies: Vec<Deny>,
+    pub management_groups: ManagementGroups,
+    pub cluster: ClusterScopes,
+    pub rbac: RbacIndex,
+    pub warnings: Vec<Diagnostic>,
+    role_by_guid: HashMap<String, usize>,
+    assignments_by_principal: HashMap<Uuid, Vec<u32>>,
+    denies_by_principal: HashMap<Uuid, Vec<u32>>,
+    scope_ids: HashMap<String, ScopeId>,
+}
+
+// === impl Snapshot ===
+
+impl Snapshot {
+    /// An empty snapshot (generation 0): what a server holds before the first good load.
+    pub fn empty() -> Self {
+        Snapshot::default()
+    }
+
+    /// Validates and indexes a policy set. Any error diagnostic rejects the whole set.
+    pub fn build(
+        set: PolicySet,
+        options: &EngineOptions,
+        generation: u64,
+    ) -> Result<Snapshot, LoadError> {
+        let mut diagnostics = Vec::new();
+        let mut snapshot = Snapshot {
+            generation,
+            ..Snapshot::default()
+        };
+        snapshot.add_management_groups(&set, &mut diagnostics);
+        snapshot.add_roles(&set.role_definitions, &mut diagnostics);
+        snapshot.add_assignments(&set, &mut diagnostics);
+        snapshot.add_denies(&set, &mut diagnostics);
+        snapshot.rbac = RbacIndex::build(&set, &mut diagnostics);
+        snapshot.index_cluster(options.cluster_resource_id.as_ref());
+        if diagnostics.iter().any(Diagnostic::is_error) {
+            diagnostics.sort_by_key(|d| !d.is_error());
+            return Err(LoadError(diagnostics));
+        }
+        snapshot.warnings = diagnostics;
+        Ok(snapshot)
+    }
+
+    /// Sizes of this snapshot.
+    pub fn stats(&self) -> SnapshotStats {
+        SnapshotStats {
+            role_definitions: self.roles.len(),
+            role_assignments: self.assignments.len(),
+            deny_assignments: self.denies.len(),
+            principals: self.assignments_by_principal.len(),
+            scopes: self.scope_ids.len(),
+            k8s_roles: self.rbac.role_count(),
+            k8s_bindings: self.rbac.binding_count(),
+        }
+    }
+
+    /// A role by its GUID (case-insensitive).
+    pub fn role(&self, guid: &str) -> Option<&Role> {
+        self.role_by_guid
+            .get(&guid.to_ascii_lowercase())
+            .and_then(|i| self.roles.get(*i))
+    }
+
+    /// The requester's assignments (by one principal id).
+    pub fn assignments_of(&self, principal: &Uuid) -> impl Iterator<Item = &Assignment> {
+        self.assignments_by_principal
+            .get(principal)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| self.assignments.get(*i as usize))
+    }
+
+    /// Deny assignments naming one principal id ([`EVERYONE`] for Everyone).
+    pub fn denies_of(&self, principal: &Uuid) -> impl Iterator<Item = &Deny> {
+        self.denies_by_principal
+            .get(principal)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| self.denies.get(*i as usize))
+    }
+
+    /// The interned id of a scope, if anything is assigned there.
+    pub fn scope_id(&self, scope: &Scope) -> Option<ScopeId> {
+        self.scope_ids.get(scope.key()).copied()
+    }
+
+    fn intern(&mut self, scope: &Scope) -> ScopeId {
+        let next = self.scope_ids.len() as ScopeId;
+        *self
+            .scope_ids
+            .entry(scope.key().to_string())
+            .or_insert(next)
+    }
+
+    fn add_management_groups(&mut self, set: &PolicySet, diagnostics: &mut Vec<Diagnostic>) {
+        for (subscription, chain) in &set.management_group_ancestry {
+            self.management_groups.add_ancestry(subscription, chain);
+        }
+        for (origin, entity) in &set.management_groups {
+            let Some(parent) = entity.parent.as_ref().and_then(|p| p.id.as_deref()) else {
+                continue;
+            };
+            let parent_group = match Scope::parse(parent) {
+                Ok(scope) => match scope.management_group() {
+                    Some(g) => g.to_string(),
+                    None => {
+                        diagnostics.push(Diagnostic::error(
+                            origin.field("parent.id"),
+                            format!("parent `{parent}` is not a management group"),
+                        ));
+                        continue;
+                    }
+                },
+                Err(e) => {
+                    diagnostics.push(Diagnostic::error(origin.field("parent.id"), e.to_string()));
+                    continue;
+                }
+            };
+            let kind = entity.kind.to_ascii_lowercase();
+            let name = if entity.name.is_empty() {
+                entity.id.rsplit('/').next().unwrap_or_default().to_string()
+            } else {
+                entity.name.clone()
+            };
+            if kind.ends_with("subscriptions") {
+                self.management_groups
+                    .set_subscription_parent(&name, &parent_group);
+            } else {
+                self.management_groups
+                    .set_group_parent(&name, &parent_group);
+            }
+        }
+        if let Some(cycle) = self.management_groups.find_cycle() {
+            diagnostics.push(Diagnostic::error(
+                Origin::new("management groups", "-"),
+                format!("management group `{cycle}` is its own ancestor"),
+            ));
+        }
+    }
+
+    fn add_roles(&mut self, roles: &[(Origin, RoleDefinition)], diagnostics: &mut Vec<Diagnostic>) {
+        for (origin, def) in roles {
+            let guid = role_guid(def);
+            if guid.is_empty() {
+                diagnostics.push(Diagnostic::error(
+                    origin.clone(),
+                    "role definition has neither `name` nor `id`",
+                ));
+                continue;
+            }
+            if self.role_by_guid.contains_key(&guid) {
+                diagnostics.push(Diagnostic::error(
+                    origin.field("name"),
+                    format!("duplicate role definition id `{guid}`"),
+                ));
+                continue;
+            }
+            for pattern in def
+                .permissions
+                .iter()
+                .flat_map(|p| p.data_actions.iter().chain(&p.not_data_actions))
+            {
+                if pattern.matches('*').count() > 1 {
+                    diagnostics.push(Diagnostic::warning(
+                        origin.field("permissions"),
+                        format!("`{pattern}` has more than one `*`, which Azure does not accept"),
+                    ));
+                }
+            }
+            self.role_by_guid.insert(guid.clone(), self.roles.len());
+            self.roles.push(Role {
+                guid,
+                id: def.id.clone(),
+                name: if def.role_name.is_empty() {
+                    def.name.clone()
+                } else {
+                    def.role_name.clone()
+                },
+                blocks: def
+                    .permissions
+                    .iter()
+                    .map(PermissionBlock::compile)
+                    .collect(),
+            });
+        }
+    }
+
+    fn add_assignments(&mut self, set: &PolicySet, diagnostics: &mut Vec<Diagnostic>) {
+        let mut seen = HashMap::new();
+        for (origin, ra) in &set.role_assignments {
+            let before = diagnostics.len();
+            if ra.id.is_empty() {
+                diagnostics.push(Diagnostic::error(
+                    origin.field("id"),
+                    "role assignment has no `id`",
+                ));
+            } else if let Some(first) = seen.insert(ra.id.to_ascii_lowercase(), origin.clone()) {
+                diagnostics.push(Diagnostic::error(
+                    origin.field("id"),
+                    format!(
+                        "duplicate role assignment id `{}` (first at {first})",
+                        ra.id
+                    ),
+                ));
+            }
+            let principal =
+                parse_principal(&ra.principal_id, &origin.field("principalId"), diagnostics);
+            let role_guid = ra
+                .role_definition_id
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let role = self.role_by_guid.get(&role_guid).copied();
+            if role.is_none() {
+                diagnostics.push(Diagnostic::error(
+                    origin.field("roleDefinitionId"),
+                    format!("role definition `{}` does not exist", ra.role_definition_id),
+                ));
+            }
+            let scope = match Scope::parse(&ra.scope) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    diagnostics.push(Diagnostic::error(origin.field("scope"), e.to_string()));
+                    None
+                }
+            };
+            let condition = compile_condition(
+                ra.condition.as_deref(),
+                ra.condition_version.as_deref(),
+                origin,
+                diagnostics,
+                "this assignment never grants",
+            );
+            let (Some(principal), Some(role), Some(scope)) = (principal, role, scope) else {
+                continue;
+            };
+            if diagnostics.len() > before
+                && diagnostics.iter().skip(before).any(Diagnostic::is_error)
+            {
+                continue;
+            }
+            let scope_id = self.intern(&scope);
+            let index = self.assignments.len() as u32;
+            self.assignments_by_principal
+                .entry(principal)
+                .or_default()
+                .push(index);
+            self.assignments.push(Assignment {
+                id: ra.id.clone(),
+                principal,
+                role,
+                scope,
+                scope_id,
+                condition,
+            });
+        }
+    }
+
+    fn add_denies(&mut self, set: &PolicySet, diagnostics: &mut Vec<Diagnostic>) {
+        let mut seen = HashMap::new();
+        for (origin, da) in &set.deny_assignments {
+            let id = if da.id.is_empty() {
+                da.deny_assignment_name.clone()
+            } else {
+                da.id.clone()
+            };
+            if id.is_empty() {
+                diagnostics.push(Diagnostic::error(
+                    origin.field("id"),
+                    "deny assignment has no `id`",
+                ));
+                continue;
+            }
+            if let Some(first) = seen.insert(id.to_ascii_lowercase(), origin.clone()) {
+                diagnostics.push(Diagnostic::error(
+                    origin.field("id"),
+                    format!("duplicate deny assignment id `{id}` (first at {first})"),
+                ));
+                continue;
+            }
+            let mut ok = true;
+            let mut ids = |list: &[super::schema::PrincipalRef], field: &str| -> Vec<Uuid> {
+                list.iter()
+                    .enumerate()
+                    .filter_map(|(i, p)| {
+                        let parsed =
+                            parse_principal(&p.id, &origin.field(field).item(i), diagnostics);
+                        ok &= parsed.is_some();
+                        parsed
+                    })
+                    .collect()
+            };
+            let principals = ids(&da.principals, "principals");
+            let excluded = ids(&da.exclude_principals, "excludePrincipals");
+            if principals.is_empty() && ok {
+                diagnostics.push(Diagnostic::warning(
+                    origin.field("principals"),
+                    "deny assignment names no principal and applies to nobody",
+                ));
+            }
+            let scope = match Scope::parse(&da.scope) {
+                Ok(s) => s,
+                Err(e) => {
+                    diagnostics.push(Diagnostic::error(origin.field("scope"), e.to_string()));
+                    continue;
+                }
+            };
+            let condition = compile_condition(
+                da.condition.as_deref(),
+                None,
+                origin,
+                diagnostics,
+                "this deny assignment applies to every action it lists",
+            );
+            if !ok {
+                continue;
+            }
+            let scope_id = self.intern(&scope);
+            let index = self.denies.len() as u32;
+            for p in &principals {
+                self.denies_by_principal.entry(*p).or_default().push(index);
+            }
+            self.denies.push(Deny {
+                id,
+                name: da.deny_assignment_name.clone(),
+                blocks: da
+                    .permissions
+                    .iter()
+                    .map(PermissionBlock::compile)
+                    .collect(),
+                principals,
+                excluded,
+                applies_to_children: !da.do_not_apply_to_child_scopes,
+                scope,
+                scope_id,
+                condition,
+            });
+        }
+    }
+
+    fn index_cluster(&mut self, cluster: Option<&Scope>) {
+        let Some(cluster) = cluster else {
+            return;
+        };
+        let chain = cluster
+            .ancestors(&self.management_groups)
+            .iter()
+            .filter_map(|s| self.scope_id(s))
+            .collect();
+        let prefix = format!("{}/namespaces/", cluster.key());
+        let namespaces = self
+            .scope_ids
+            .iter()
+            .filter_map(|(key, id)| {
+                let ns = key.strip_prefix(&prefix)?;
+                (!ns.contains('/')).then(|| (ns.to_string(), *id))
+            })
+            .collect();
+        self.cluster = ClusterScopes {
+            cluster: Some(cluster.clone()),
+            chain,
+            cluster_id: self.scope_id(cluster),
+            namespaces,
+        };
+    }
+}
+
+/// A role definition's GUID: its `name`, or the last segment of its `id`, lower-cased.
+fn role_guid(def: &RoleDefinition) -> String {
+    let raw = if def.name.is_empty() {
+        def.id.rsplit('/').next().unwrap_or_default()
+    } else {
+        def.name.as_str()
+    };
+    raw.to_ascii_lowercase()
+}
+
+/// Parses an object id, recording a diagnostic when it is not a GUID.
+fn parse_principal(text: &str, origin: &Origin, diagnostics: &mut Vec<Diagnostic>) -> Option<Uuid> {
+    match Uuid::try_parse(text.trim()) {
+        Ok(id) => Some(id),
+        Err(_) => {
+            diagnostics.push(Diagnostic::error(
+                origin.clone(),
+                format!("principal id `{text}` is not an object id (GUID)"),
+            ));
+            None
+        }
+    }
+}
+
+fn compile_condition(
+    text: Option<&str>,
+    version: Option<&str>,
+    origin: &Origin,
+    diagnostics: &mut Vec<Diagnostic>,
+    consequence: &str,
+) -> Option<Result<Condition, String>> {
+    let text = text.filter(|t| !t.trim().is_empty())?;
+    if let Some(v) = version.filter(|v| *v != "2.0") {
+        let message = format!("condition version `{v}` is not supported (only 2.0)");
+        diagnostics.push(Diagnostic::warning(
+            origin.field("conditionVersion"),
+            format!("{message}; {consequence}"),
+        ));
+        return Some(Err(message));
+    }
+    match Condition::parse(text) {
+        Ok(c) => Some(Ok(c)),
+        Err(e) => {
+            diagnostics.push(Diagnostic::warning(
+                origin.field("condition"),
+                format!("condition cannot be evaluated: {e}; {consequence}"),
+            ));
+            Some(Err(e))
+        }
+    }
+}

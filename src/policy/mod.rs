@@ -1,0 +1,149 @@
+//! Policy: files -> parsed objects ([`PolicySet`]) -> validated, indexed, immutable
+//! [`Snapshot`]. Loading is all or nothing: any error diagnostic rejects the whole set.
+
+pub mod condition;
+pub mod index;
+pub mod load;
+pub mod parse;
+pub mod schema;
+
+pub use index::{Snapshot, SnapshotStats};
+
+use schema::{
+    DenyAssignment, K8sBinding, K8sRole, ManagementGroupEntity, RoleAssignment, RoleDefinition,
+};
+use std::fmt;
+use std::sync::Arc;
+
+/// Where a policy object came from: the file and a position inside it (a line, or a path of
+/// documents, items and fields).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: Arc<str>,
+    pub position: String,
+}
+
+impl Origin {
+    pub fn new(file: impl Into<Arc<str>>, position: &str) -> Self {
+        Origin {
+            file: file.into(),
+            position: position.to_string(),
+        }
+    }
+
+    /// A position given as line and column (1-based).
+    pub fn at_line(file: impl Into<Arc<str>>, line: usize, column: usize) -> Self {
+        Origin::new(file, &format!("line {line}, column {column}"))
+    }
+
+    /// The `i`-th element of an array at this position.
+    pub fn item(&self, i: usize) -> Self {
+        Origin::new(self.file.clone(), &format!("{}[{i}]", self.position))
+    }
+
+    /// A field of the object at this position.
+    pub fn field(&self, name: &str) -> Self {
+        Origin::new(self.file.clone(), &format!("{}.{name}", self.position))
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.file, self.position)
+    }
+}
+
+/// How bad a diagnostic is: errors reject the policy set, warnings are reported only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A problem found in the policy, with its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub origin: Origin,
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub fn error(origin: Origin, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            origin,
+            message: message.into(),
+        }
+    }
+
+    pub fn warning(origin: Origin, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            origin,
+            message: message.into(),
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{level}: {}: {}", self.origin, self.message)
+    }
+}
+
+/// The error of a rejected policy set: every diagnostic, errors first.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("policy rejected with {} error(s): {}", errors(.0), first_error(.0))]
+pub struct LoadError(pub Vec<Diagnostic>);
+
+fn errors(d: &[Diagnostic]) -> usize {
+    d.iter().filter(|d| d.is_error()).count()
+}
+
+fn first_error(d: &[Diagnostic]) -> String {
+    d.iter()
+        .find(|d| d.is_error())
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
+/// Every policy object read from the sources, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySet {
+    pub role_definitions: Vec<(Origin, RoleDefinition)>,
+    pub role_assignments: Vec<(Origin, RoleAssignment)>,
+    pub deny_assignments: Vec<(Origin, DenyAssignment)>,
+    pub management_groups: Vec<(Origin, ManagementGroupEntity)>,
+    pub roles: Vec<(Origin, K8sRole)>,
+    pub cluster_roles: Vec<(Origin, K8sRole)>,
+    pub role_bindings: Vec<(Origin, K8sBinding)>,
+    pub cluster_role_bindings: Vec<(Origin, K8sBinding)>,
+    /// Subscription -> management groups, nearest first, given directly (vectors, tests).
+    pub management_group_ancestry: Vec<(String, Vec<String>)>,
+}
+
+impl PolicySet {
+    /// Adds every object of `other`.
+    pub fn extend(&mut self, other: PolicySet) {
+        self.role_definitions.extend(other.role_definitions);
+        self.role_assignments.extend(other.role_assignments);
+        self.deny_assignments.extend(other.deny_assignments);
+        self.management_groups.extend(other.management_groups);
+        self.roles.extend(other.roles);
+        self.cluster_roles.extend(other.cluster_roles);
+        self.role_bindings.extend(other.role_bindings);
+        self.cluster_role_bindings
+            .extend(other.cluster_role_bindings);
+        self.management_group_ancestry
+            .extend(other.management_group_ancestry);
+    }
+}

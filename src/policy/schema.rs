@@ -1,0 +1,226 @@
+//! The policy objects as operators already have them: `az role definition list`,
+//! `az role assignment list --all`, ARM deny assignments, `az account management-group
+//! entities list`, and Kubernetes RBAC objects as `kubectl get -o yaml` prints them.
+//! Unknown fields are ignored; `null` lists read as empty.
+
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+
+fn null_as_default<'de, D, T>(de: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(de)?.unwrap_or_default())
+}
+
+/// An Azure role definition (built-in or custom).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleDefinition {
+    #[serde(default)]
+    pub id: String,
+    /// The role's GUID (`name` in ARM and `az` output).
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub role_name: String,
+    #[serde(default)]
+    pub role_type: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub permissions: Vec<Permission>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub assignable_scopes: Vec<String>,
+}
+
+/// One permissions block of a role or deny assignment.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Permission {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub actions: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub not_actions: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub data_actions: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub not_data_actions: Vec<String>,
+}
+
+/// An Azure role assignment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleAssignment {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub principal_id: String,
+    #[serde(default)]
+    pub principal_type: Option<String>,
+    #[serde(default)]
+    pub role_definition_id: String,
+    #[serde(default)]
+    pub scope: String,
+    #[serde(default)]
+    pub condition: Option<String>,
+    #[serde(default)]
+    pub condition_version: Option<String>,
+}
+
+/// A principal reference in a deny assignment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrincipalRef {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// An Azure deny assignment (ARM shape).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DenyAssignment {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub deny_assignment_name: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub permissions: Vec<Permission>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub principals: Vec<PrincipalRef>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub exclude_principals: Vec<PrincipalRef>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub do_not_apply_to_child_scopes: bool,
+    #[serde(default)]
+    pub scope: String,
+    #[serde(default)]
+    pub condition: Option<String>,
+}
+
+/// A management group or subscription from `az account management-group entities list`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagementGroupEntity {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub parent: Option<ParentRef>,
+}
+
+/// `parent` of a management group entity.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ParentRef {
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// `metadata` of a Kubernetes object (the parts RBAC reads).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ObjectMeta {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `rbac.authorization.k8s.io/v1` PolicyRule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyRule {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub verbs: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub api_groups: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub resources: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub resource_names: Vec<String>,
+    #[serde(
+        default,
+        rename = "nonResourceURLs",
+        deserialize_with = "null_as_default"
+    )]
+    pub non_resource_urls: Vec<String>,
+}
+
+/// A label selector (`matchLabels` AND `matchExpressions`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelSelector {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub match_labels: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub match_expressions: Vec<LabelSelectorRequirement>,
+}
+
+/// One `matchExpressions` entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LabelSelectorRequirement {
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub operator: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub values: Vec<String>,
+}
+
+/// `aggregationRule` of a ClusterRole.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AggregationRule {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub cluster_role_selectors: Vec<LabelSelector>,
+}
+
+/// A Role or ClusterRole.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct K8sRole {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub rules: Vec<PolicyRule>,
+    #[serde(default)]
+    pub aggregation_rule: Option<AggregationRule>,
+}
+
+/// `roleRef` of a binding.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleRef {
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// A binding subject.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Subject {
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+}
+
+/// A RoleBinding or ClusterRoleBinding.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct K8sBinding {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub role_ref: RoleRef,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub subjects: Vec<Subject>,
+}

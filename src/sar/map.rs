@@ -1,0 +1,297 @@
+//! A Kubernetes request -> the Azure data actions and scope AKS checks for it.
+//!
+//! As AKS's Guard does (spec §A3, §A5), with its documented holes closed:
+//! `exec`, `attach`, `portforward` and `proxy` on pods, services and nodes are
+//! `…/<resource>/<subresource>/action` whatever the verb; verbs outside the CRUD table are
+//! `<verb>/action`; namespaces must be DNS-1123 labels; non-resource paths may not climb
+//! with `..`. A `*` in verb, group or resource makes the request stand for a set of actions.
+
+use crate::model::scope::is_dns1123_label;
+use crate::model::{ActionPattern, NonResourceAttributes, ResourceAttributes, Scope};
+use crate::policy::condition::Attributes;
+
+/// Subresources that open a connection into a workload, and the resources they exist on.
+const CONNECT_SUBRESOURCES: [&str; 4] = ["exec", "attach", "portforward", "proxy"];
+const CONNECT_RESOURCES: [&str; 3] = ["pods", "services", "nodes"];
+
+/// Why a request cannot be mapped (and so is not allowed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MapError {
+    #[error("request has neither resourceAttributes nor nonResourceAttributes")]
+    NoAttributes,
+    #[error("request has both resourceAttributes and nonResourceAttributes")]
+    BothAttributes,
+    #[error("request has no verb")]
+    NoVerb,
+    #[error("resource request has no resource")]
+    NoResource,
+    #[error("namespace `{0}` is not a valid DNS-1123 label")]
+    BadNamespace(String),
+    #[error("non-resource path `{0}` must start with `/` and may not contain `.` or `..` segments")]
+    BadPath(String),
+}
+
+/// What an Azure check needs from a request: its actions (lower-cased) and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AzureTarget {
+    /// Every action must be allowed. One entry for ordinary requests; wildcard patterns for
+    /// `kubectl auth can-i '*' …`-style requests.
+    pub actions: Vec<ActionPattern>,
+    /// The namespace, for namespaced requests (checked at `<cluster>/namespaces/<ns>`).
+    pub namespace: Option<String>,
+    /// Request attributes ABAC conditions may read.
+    pub attributes: Attributes,
+}
+
+impl AzureTarget {
+    /// The scope the request is checked at.
+    pub fn scope(&self, cluster: &Scope) -> Scope {
+        match &self.namespace {
+            Some(ns) => cluster.child("namespaces", ns),
+            None => cluster.clone(),
+        }
+    }
+
+    /// Whether the request stands for more than one action.
+    pub fn is_wildcard(&self) -> bool {
+        self.actions.iter().any(ActionPattern::is_wildcard)
+    }
+}
+
+/// Maps a request's attributes to Azure actions under `prefix`
+/// (`Microsoft.ContainerService/managedClusters`).
+pub fn map_request(
+    resource: Option<&ResourceAttributes>,
+    non_resource: Option<&NonResourceAttributes>,
+    prefix: &str,
+) -> Result<AzureTarget, MapError> {
+    match (resource, non_resource) {
+        (Some(r), None) => map_resource(r, prefix),
+        (None, Some(n)) => map_non_resource(n, prefix),
+        (None, None) => Err(MapError::NoAttributes),
+        (Some(_), Some(_)) => Err(MapError::BothAttributes),
+    }
+}
+
+/// The action suffix for a verb: `read`, `write`, `delete` or `<verb>/action`.
+pub fn verb_suffix(verb: &str) -> String {
+    match verb {
+        "get" | "list" | "watch" => "read".into(),
+        "create" | "update" | "patch" => "write".into(),
+        "delete" | "deletecollection" => "delete".into(),
+        other => format!("{other}/action"),
+    }
+}
+
+fn map_resource(r: &ResourceAttributes, prefix: &str) -> Result<AzureTarget, MapError> {
+    if r.verb.is_empty() {
+        return Err(MapError::NoVerb);
+    }
+    if r.resource.is_empty() {
+        return Err(MapError::NoResource);
+    }
+    let namespace = match r.namespace.as_str() {
+        "" => None,
+        ns if is_dns1123_label(ns) => Some(ns.to_string()),
+        ns => return Err(MapError::BadNamespace(ns.to_string())),
+    };
+    let groups: Vec<String> = match r.group.as_str() {
+        "" => vec![String::new()],
+        "*" => vec![String::new(), "*/".into()],
+        g => vec![format!("{g}/")],
+    };
+    let connect = CONNECT_SUBRESOURCES.contains(&r.subresource.as_str())
+        && (CONNECT_RESOURCES.contains(&r.resource.as_str()) || r.resource == "*");
+    let tails: Vec<String> = if connect {
+        vec![format!("{}/{}/action", r.resource, r.subresource)]
+    } else if r.subresource == "*" {
+        vec![format!("{}/*", r.resource)]
+    } else if r.verb == "*" {
+        vec![r.resource.clone(), format!("{}/*", r.resource)]
+    } else {
+        vec![format!("{}/{}", r.resource, verb_suffix(&r.verb))]
+    };
+    let mut actions = Vec::new();
+    for g in &groups {
+        for t in &tails {
+            actions.push(ActionPattern::new(&format!("{prefix}/{g}{t}")));
+        }
+    }
+    let mut attributes = Attributes::new();
+    let attr = |name: &str| format!("{}/{name}", prefix.to_ascii_lowercase());
+    if !r.subresource.is_empty() {
+        attributes.insert(attr("resources:subresource"), r.subresource.clone());
+    }
+    if !r.group.is_empty() {
+        attributes.insert(attr("customresources:group"), r.group.clone());
+        attributes.insert(attr("customresources:kind"), r.resource.clone());
+    }
+    Ok(AzureTarget {
+        actions,
+        namespace,
+        attributes,
+    })
+}
+
+fn map_non_resource(n: &NonResourceAttributes, prefix: &str) -> Result<AzureTarget, MapError> {
+    if n.verb.is_empty() {
+        return Err(MapError::NoVerb);
+    }
+    let Some(rest) = n.path.strip_prefix('/') else {
+        return Err(MapError::BadPath(n.path.clone()));
+    };
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    if segments.iter().any(|s| *s == "." || *s == "..") {
+        return Err(MapError::BadPath(n.path.clone()));
+    }
+    let path: String = segments.iter().map(|s| format!("/{s}")).collect();
+    let actions = if n.verb == "*" {
+        vec![
+            ActionPattern::new(&format!("{prefix}{path}")),
+            ActionPattern::new(&format!("{prefix}{path}/*")),
+        ]
+    } else {
+        vec![ActionPattern::new(&format!(
+            "{prefix}{path}/{}",
+            verb_suffix(&n.verb)
+        ))]
+    };
+    Ok(AzureTarget {
+        actions,
+        namespace: None,
+        attributes: Attributes::new(),
+    })
+}
+
+/// Guard's discovery shortcut: `get` on a path starting with `/api`, `/openapi`, `/version`
+/// or `/healthz` (lower-cased prefix match, as Guard does it).
+pub fn is_discovery(n: &NonResourceAttributes) -> bool {
+    let path = n.path.to_ascii_lowercase();
+    n.verb.eq_ignore_ascii_case("get")
+        && ["/api", "/openapi", "/version", "/healthz"]
+            .iter()
+            .any(|p| path.starts_with(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str = "Microsoft.ContainerService/managedClusters";
+
+    fn res(
+        verb: &str,
+        group: &str,
+        resource: &str,
+        sub: &str,
+        ns: &str,
+    ) -> Result<Vec<String>, MapError> {
+        let r = ResourceAttributes {
+            verb: verb.into(),
+            group: group.into(),
+            resource: resource.into(),
+            subresource: sub.into(),
+            namespace: ns.into(),
+            ..Default::default()
+        };
+        map_request(Some(&r), None, P)
+            .map(|t| t.actions.iter().map(|a| a.as_str().to_string()).collect())
+    }
+
+    #[test]
+    fn guard_table() {
+        let p = P.to_ascii_lowercase();
+        assert_eq!(
+            res("list", "", "pods", "", "dev").unwrap(),
+            vec![format!("{p}/pods/read")]
+        );
+        assert_eq!(
+            res("delete", "", "pods", "status", "").unwrap(),
+            vec![format!("{p}/pods/delete")]
+        );
+        assert_eq!(
+            res("use", "policy", "podsecuritypolicies", "", "").unwrap(),
+            vec![format!("{p}/policy/podsecuritypolicies/use/action")]
+        );
+        assert_eq!(
+            res(
+                "deletecollection",
+                "certificates.k8s.io",
+                "certificatesigningrequests",
+                "",
+                ""
+            )
+            .unwrap(),
+            vec![format!(
+                "{p}/certificates.k8s.io/certificatesigningrequests/delete"
+            )]
+        );
+        assert_eq!(
+            res("update", "apps", "deployments", "scale", "a").unwrap(),
+            vec![format!("{p}/apps/deployments/write")]
+        );
+    }
+
+    #[test]
+    fn connect_subresources_are_actions_for_every_verb() {
+        let p = P.to_ascii_lowercase();
+        for verb in ["get", "create"] {
+            for (r, s) in [
+                ("pods", "exec"),
+                ("pods", "attach"),
+                ("pods", "portforward"),
+                ("services", "proxy"),
+                ("nodes", "proxy"),
+            ] {
+                assert_eq!(
+                    res(verb, "", r, s, "").unwrap(),
+                    vec![format!("{p}/{r}/{s}/action")]
+                );
+            }
+        }
+        assert_eq!(
+            res("get", "", "pods", "log", "dev").unwrap(),
+            vec![format!("{p}/pods/read")]
+        );
+    }
+
+    #[test]
+    fn strict_inputs() {
+        assert_eq!(
+            res("get", "", "pods", "", "../../aks10"),
+            Err(MapError::BadNamespace("../../aks10".into()))
+        );
+        assert_eq!(map_request(None, None, P), Err(MapError::NoAttributes));
+        let n = NonResourceAttributes {
+            path: "/metrics/../x".into(),
+            verb: "get".into(),
+        };
+        assert!(map_request(None, Some(&n), P).is_err());
+        let n = NonResourceAttributes {
+            path: "/metrics/".into(),
+            verb: "get".into(),
+        };
+        let t = map_request(None, Some(&n), P).unwrap();
+        assert_eq!(
+            t.actions[0].as_str(),
+            format!("{}/metrics/read", P.to_ascii_lowercase())
+        );
+    }
+
+    #[test]
+    fn discovery_prefixes() {
+        let d = |p: &str, v: &str| {
+            is_discovery(&NonResourceAttributes {
+                path: p.into(),
+                verb: v.into(),
+            })
+        };
+        assert!(
+            d("/api", "get")
+                && d("/APIs/apps/v1", "get")
+                && d("/version", "get")
+                && d("/openapi/v2", "get")
+        );
+        assert!(!d("/livez", "get") && !d("/api", "post") && !d("/metrics", "get"));
+    }
+}
