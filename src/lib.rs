@@ -18,6 +18,16 @@
 //! Azure deny assignments first, then any allow (Azure role assignment or Kubernetes RBAC
 //! binding), then the configured no-match answer.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
 pub mod cli;
 pub mod config;
 pub mod engine;

@@ -218,3 +218,88 @@ fn kubernetes_bootstrap_vectors() {
         failures.join("\n")
     );
 }
+
+/// Guard option vectors: reference material, not a requirement. The ones whose options
+/// scopegate has are run; the rest are listed here with the reason, and the list is checked
+/// so nothing is skipped silently.
+#[test]
+fn guard_option_vectors_that_map_to_scopegate_options() {
+    const NOT_APPLICABLE: [(&str, &str); 6] = [
+        (
+            "abac_crd_condition_allows_matching_group_kind",
+            "needs Guard's discovery catalogue (customresources action)",
+        ),
+        (
+            "abac_crd_condition_blocks_other_group",
+            "needs Guard's discovery catalogue (customresources action)",
+        ),
+        (
+            "abac_condition_bypassed_by_unconditioned_assignment",
+            "needs Guard's discovery catalogue (customresources action)",
+        ),
+        (
+            "arc_skip_list_no_opinion",
+            "per-user skip list: use matchConditions in the AuthorizationConfiguration instead",
+        ),
+        (
+            "managed_namespace_fallback_allows",
+            "managedNamespaces fallback scope is not implemented",
+        ),
+        (
+            "fleet_member_fallback_allows",
+            "fleet fallback is not implemented",
+        ),
+    ];
+    // Without a catalogue, `*` requests stand for every action below the pattern, including
+    // `namespaces/delete` inside the namespace: Admin is strictly not allowed there.
+    const STRICTER: [&str; 1] = ["star_request_admin_namespace_scope_allowed"];
+    let mut ran = 0;
+    let mut failures = Vec::new();
+    for case in cases("azure-guard-options.jsonl") {
+        let name = case["name"].as_str().unwrap().to_string();
+        if NOT_APPLICABLE.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        let cfg = &case["guard_config"];
+        let mut options = EngineOptions {
+            cluster_resource_id: Some(
+                Scope::parse(case["cluster_resource_id"].as_str().unwrap()).unwrap(),
+            ),
+            no_match: NoMatch::Deny,
+            ..EngineOptions::default()
+        };
+        if cfg["authz_mode"] == "arc" {
+            options.action_prefix = "Microsoft.Kubernetes/connectedClusters".into();
+        }
+        if cfg["skip_authz_for_non_aad_users"] == false {
+            options.non_aad_users = NoMatch::Deny;
+        }
+        if cfg["allow_nonres_discovery_path_access"] == false {
+            options.discovery_paths = false;
+        }
+        let mut set = PolicySet::default();
+        add(&mut set, &case, "roles");
+        add(&mut set, &case, "assignments");
+        add(&mut set, &case, "deny_assignments");
+        let review = serde_json::json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": case["request"]});
+        let request = scopegate::sar::decode(review.to_string().as_bytes())
+            .unwrap()
+            .request;
+        let (decision, _) = decide(&case, set, &options, &request);
+        ran += 1;
+        let result = check_expected(&case, &decision);
+        if STRICTER.contains(&name.as_str()) {
+            assert!(
+                result.is_err() && decision.denied(),
+                "{name}: expected the stricter answer"
+            );
+        } else if let Err(e) = result {
+            failures.push(e);
+        }
+    }
+    assert_eq!(
+        ran, 8,
+        "every vector is either run or listed as not applicable"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

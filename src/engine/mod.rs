@@ -20,7 +20,7 @@ pub const SYSTEM_USER_REASON: &str = "Azure does not have opinion for this user.
 /// Guard's answer to users without an object id.
 pub const NON_AAD_REASON: &str = "Azure does not have opinion for this non AAD user. If you are an AAD user, please set Extra:oid parameter for impersonated user in the kubeconfig";
 /// Guard's denial of users without an object id when they are not skipped.
-pub const NON_AAD_DENY_REASON: &str = "Access denied by Azure RBAC for non AAD users. Configure --non-aad-users no-opinion to let other authorizers decide";
+pub const NON_AAD_DENY_REASON: &str = "Access denied by Azure RBAC for non AAD users. Configure --azure.skip-authz-for-non-aad-users to enable access. If you are an AAD user, please set Extra:oid parameter for impersonated user in the kubeconfig.";
 
 /// What to answer when nothing grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

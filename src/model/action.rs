@@ -85,54 +85,61 @@ impl fmt::Display for ActionPattern {
 /// `L(q) ⊆ L(p)` for star-only globs: `p` must match `q` read as text, where a star of `q`
 /// can only be consumed by a star of `p`.
 fn glob_covers(p: &[u8], q: &[u8]) -> bool {
-    let m = q.len();
-    // reach[j]: p[..i] can consume q[..j]
-    let mut reach = vec![false; m + 1];
-    reach[0] = true;
+    // reach[j]: the pattern read so far can consume q[..j]
+    let mut reach = vec![false; q.len() + 1];
+    if let Some(first) = reach.first_mut() {
+        *first = true;
+    }
     for &pc in p {
-        let mut next = vec![false; m + 1];
+        let mut next = vec![false; q.len() + 1];
         if pc == b'*' {
             let mut any = false;
-            for j in 0..=m {
-                any |= reach[j];
-                next[j] = any;
+            for (n, r) in next.iter_mut().zip(&reach) {
+                any |= *r;
+                *n = any;
             }
         } else {
-            for j in 0..m {
-                if reach[j] && q[j] != b'*' && q[j] == pc {
-                    next[j + 1] = true;
+            for (j, &qc) in q.iter().enumerate() {
+                if reach.get(j) == Some(&true)
+                    && qc != b'*'
+                    && qc == pc
+                    && let Some(n) = next.get_mut(j + 1)
+                {
+                    *n = true;
                 }
             }
         }
         reach = next;
     }
-    reach[m]
+    reach.last() == Some(&true)
 }
 
 /// `L(p) ∩ L(q) ≠ ∅` for star-only globs.
 fn glob_intersects(p: &[u8], q: &[u8]) -> bool {
     let (n, m) = (p.len(), q.len());
-    // can[i][j]: p[i..] and q[j..] share a word
-    let mut can = vec![vec![false; m + 1]; n + 1];
+    let width = m + 1;
+    // can[i * width + j]: p[i..] and q[j..] share a word
+    let mut can = vec![false; (n + 1) * width];
+    let at = |can: &[bool], i: usize, j: usize| can.get(i * width + j).copied().unwrap_or(false);
     for i in (0..=n).rev() {
         for j in (0..=m).rev() {
-            let pi = p.get(i).copied();
-            let qj = q.get(j).copied();
-            let value = match (pi, qj) {
+            let value = match (p.get(i).copied(), q.get(j).copied()) {
                 (None, None) => true,
-                (Some(b'*'), _) => {
-                    can[i + 1][j]
-                        || (j < m && can[i][j + 1])
-                        || (qj == Some(b'*') && can[i + 1][j + 1])
+                (Some(b'*'), qj) => {
+                    at(&can, i + 1, j)
+                        || (j < m && at(&can, i, j + 1))
+                        || (qj == Some(b'*') && at(&can, i + 1, j + 1))
                 }
-                (_, Some(b'*')) => can[i][j + 1] || (i < n && can[i + 1][j]),
-                (Some(a), Some(b)) => a == b && can[i + 1][j + 1],
+                (_, Some(b'*')) => at(&can, i, j + 1) || (i < n && at(&can, i + 1, j)),
+                (Some(a), Some(b)) => a == b && at(&can, i + 1, j + 1),
                 _ => false,
             };
-            can[i][j] = value;
+            if let Some(cell) = can.get_mut(i * width + j) {
+                *cell = value;
+            }
         }
     }
-    can[0][0]
+    at(&can, 0, 0)
 }
 
 #[cfg(test)]

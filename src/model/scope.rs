@@ -72,6 +72,13 @@ impl Scope {
         if !segments.len().is_multiple_of(2) {
             return Err(ScopeError::MissingName(text.into()));
         }
+        if segments.len() >= 2
+            && segments
+                .get(segments.len() - 2)
+                .is_some_and(|s| s.eq_ignore_ascii_case("providers"))
+        {
+            return Err(ScopeError::MissingName(text.into()));
+        }
         Ok(Scope { key })
     }
 
@@ -111,9 +118,12 @@ impl Scope {
             let mut len = segments.len();
             while len >= 2 {
                 let prefix = segments.get(..len).unwrap_or_default();
-                chain.push(Scope {
-                    key: format!("/{}", prefix.join("/")),
-                });
+                // `…/providers/<namespace>` is a path step, not a scope.
+                if segments.get(len - 2) != Some(&"providers") {
+                    chain.push(Scope {
+                        key: format!("/{}", prefix.join("/")),
+                    });
+                }
                 len -= 2;
             }
             if let Some(sub) = self.subscription() {

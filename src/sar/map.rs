@@ -107,7 +107,8 @@ fn map_resource(r: &ResourceAttributes, prefix: &str) -> Result<AzureTarget, Map
     } else if r.subresource == "*" {
         vec![format!("{}/*", r.resource)]
     } else if r.verb == "*" {
-        vec![r.resource.clone(), format!("{}/*", r.resource)]
+        // Every verb maps to a suffix, so `*` stands for everything below the resource.
+        vec![format!("{}/*", r.resource)]
     } else {
         vec![format!("{}/{}", r.resource, verb_suffix(&r.verb))]
     };
@@ -146,10 +147,7 @@ fn map_non_resource(n: &NonResourceAttributes, prefix: &str) -> Result<AzureTarg
     }
     let path: String = segments.iter().map(|s| format!("/{s}")).collect();
     let actions = if n.verb == "*" {
-        vec![
-            ActionPattern::new(&format!("{prefix}{path}")),
-            ActionPattern::new(&format!("{prefix}{path}/*")),
-        ]
+        vec![ActionPattern::new(&format!("{prefix}{path}/*"))]
     } else {
         vec![ActionPattern::new(&format!(
             "{prefix}{path}/{}",

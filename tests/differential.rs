@@ -1,0 +1,223 @@
+//! Differential property test: random policies and requests, built through the real file
+//! parser, must get the same verdict from the indexed engine and the reference evaluator.
+
+use proptest::prelude::*;
+use scopegate::engine::{self, EngineOptions, NoMatch, reference};
+use scopegate::model::{AccessRequest, NonResourceAttributes, ResourceAttributes, Scope};
+use scopegate::policy::parse::add_value;
+use scopegate::policy::{Origin, PolicySet, Snapshot};
+use serde_json::{Value, json};
+
+const SUB: &str = "00000000-0000-0000-0000-00000000aaaa";
+const CLUSTER: &str = "/subscriptions/00000000-0000-0000-0000-00000000aaaa/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks1";
+const PRINCIPALS: [&str; 6] = [
+    "aaaaaaaa-0000-4000-8000-000000000001",
+    "aaaaaaaa-0000-4000-8000-000000000002",
+    "bbbbbbbb-0000-4000-8000-000000000001",
+    "bbbbbbbb-0000-4000-8000-000000000002",
+    "bbbbbbbb-0000-4000-8000-000000000003",
+    "00000000-0000-0000-0000-000000000000",
+];
+const NAMESPACES: [&str; 4] = ["", "dev", "prod", "Bad_NS"];
+const VERBS: [&str; 8] = [
+    "get",
+    "list",
+    "create",
+    "delete",
+    "*",
+    "impersonate",
+    "bind",
+    "approve",
+];
+const RESOURCES: [(&str, &str, &str); 8] = [
+    ("", "pods", ""),
+    ("", "pods", "exec"),
+    ("", "pods", "log"),
+    ("", "secrets", ""),
+    ("apps", "deployments", ""),
+    ("apps", "deployments", "scale"),
+    ("", "*", ""),
+    ("*", "*", ""),
+];
+const PATTERNS: [&str; 12] = [
+    "Microsoft.ContainerService/managedClusters/*",
+    "Microsoft.ContainerService/managedClusters/pods/*",
+    "Microsoft.ContainerService/managedClusters/pods/read",
+    "Microsoft.ContainerService/managedClusters/*/read",
+    "Microsoft.ContainerService/managedClusters/secrets/*",
+    "Microsoft.ContainerService/managedClusters/apps/deployments/write",
+    "Microsoft.ContainerService/managedClusters/pods/exec/action",
+    "microsoft.containerservice/MANAGEDCLUSTERS/apps/*",
+    "Microsoft.ContainerService/managedClusters/metrics/read",
+    "Microsoft.ContainerService/managedClusters/users/impersonate/action",
+    "*",
+    "Microsoft.ContainerService/managedClusters/pods/delete",
+];
+
+fn scopes() -> Vec<String> {
+    vec![
+        "/".into(),
+        "/providers/Microsoft.Management/managementGroups/mg-a".into(),
+        "/providers/Microsoft.Management/managementGroups/mg-b".into(),
+        format!("/subscriptions/{SUB}"),
+        "/subscriptions/00000000-0000-0000-0000-00000000bbbb".into(),
+        format!("/subscriptions/{SUB}/resourceGroups/rg"),
+        format!("/subscriptions/{SUB}/resourceGroups/RG2"),
+        CLUSTER.into(),
+        format!("{CLUSTER}0"),
+        format!("{CLUSTER}/namespaces/dev"),
+        format!("{CLUSTER}/namespaces/PROD"),
+    ]
+}
+
+prop_compose! {
+    fn role()(allow in prop::collection::vec(0..PATTERNS.len(), 1..3), deny in prop::collection::vec(0..PATTERNS.len(), 0..2)) -> (Vec<usize>, Vec<usize>) {
+        (allow, deny)
+    }
+}
+
+prop_compose! {
+    fn assignment()(principal in 0..5usize, role in 0..4usize, scope in 0..11usize, conditioned in prop::bool::weighted(0.1)) -> (usize, usize, usize, bool) {
+        (principal, role, scope, conditioned)
+    }
+}
+
+prop_compose! {
+    fn deny()(principal in 0..6usize, excluded in prop::option::of(0..5usize), scope in 0..11usize, children in any::<bool>(), pattern in 0..PATTERNS.len()) -> (usize, Option<usize>, usize, bool, usize) {
+        (principal, excluded, scope, children, pattern)
+    }
+}
+
+prop_compose! {
+    fn binding()(cluster in any::<bool>(), subject in 0..4usize, role in 0..3usize, ns in 1..3usize) -> (bool, usize, usize, usize) {
+        (cluster, subject, role, ns)
+    }
+}
+
+prop_compose! {
+    fn request()(
+        oid in prop::option::of(0..6usize),
+        groups in prop::collection::vec(0..5usize, 0..4),
+        verb in 0..VERBS.len(),
+        resource in 0..RESOURCES.len(),
+        ns in 0..NAMESPACES.len(),
+        non_resource in prop::bool::weighted(0.15),
+        user in 0..3usize,
+    ) -> AccessRequest {
+        let mut r = AccessRequest { user: ["alice", "system:kube-proxy", "bob"][user].into(), ..Default::default() };
+        if let Some(o) = oid {
+            let value = if o == 5 { "not-a-guid".to_string() } else { PRINCIPALS[o].to_string() };
+            r.extra.insert("oid".into(), vec![value]);
+        }
+        r.groups = groups.iter().map(|g| PRINCIPALS[*g].to_string()).chain(["devs".to_string()]).collect();
+        if non_resource {
+            r.non_resource_attributes = Some(NonResourceAttributes { path: ["/metrics", "/api", "/logs/x"][verb % 3].into(), verb: VERBS[verb].into() });
+        } else {
+            let (g, res, sub) = RESOURCES[resource];
+            r.resource_attributes = Some(ResourceAttributes {
+                namespace: NAMESPACES[ns].into(), verb: VERBS[verb].into(), group: g.into(), resource: res.into(),
+                subresource: sub.into(), name: if verb % 2 == 0 { "web".into() } else { String::new() }, ..Default::default()
+            });
+        }
+        r
+    }
+}
+
+type Policy = (
+    Vec<(Vec<usize>, Vec<usize>)>,
+    Vec<(usize, usize, usize, bool)>,
+    Vec<(usize, Option<usize>, usize, bool, usize)>,
+    Vec<(bool, usize, usize, usize)>,
+);
+
+fn build(policy: &Policy, options: &EngineOptions) -> Snapshot {
+    let (roles, assignments, denies, bindings) = policy;
+    let scopes = scopes();
+    let mut objects = Vec::new();
+    for (i, (allow, except)) in roles.iter().enumerate() {
+        objects.push(json!({
+            "name": format!("c0000000-0000-4000-8000-00000000000{i}"), "roleName": format!("role {i}"), "type": "Microsoft.Authorization/roleDefinitions",
+            "permissions": [{"dataActions": allow.iter().map(|p| PATTERNS[*p]).collect::<Vec<_>>(), "notDataActions": except.iter().map(|p| PATTERNS[*p]).collect::<Vec<_>>()}],
+        }));
+    }
+    for (i, (p, r, s, conditioned)) in assignments.iter().enumerate() {
+        let role = r % roles.len().max(1);
+        let mut a = json!({"id": format!("ra-{i}"), "principalId": PRINCIPALS[*p], "roleDefinitionId": format!("/providers/Microsoft.Authorization/roleDefinitions/c0000000-0000-4000-8000-00000000000{role}"), "scope": scopes[*s]});
+        if *conditioned {
+            a["condition"] = json!(if i % 2 == 0 {
+                "((!(ActionMatches{'Microsoft.ContainerService/managedClusters/pods/read'})) OR (@Request[Microsoft.ContainerService/managedClusters/resources:subresource] StringEquals 'log'))"
+            } else {
+                "@Principal[x] StringEquals 'y'"
+            });
+            a["conditionVersion"] = json!("2.0");
+        }
+        objects.push(a);
+    }
+    for (i, (p, ex, s, children, pattern)) in denies.iter().enumerate() {
+        objects.push(json!({"id": format!("deny-{i}"), "type": "Microsoft.Authorization/denyAssignments", "scope": scopes[*s], "doNotApplyToChildScopes": !children,
+            "principals": [{"id": PRINCIPALS[*p]}], "excludePrincipals": ex.iter().map(|e| json!({"id": PRINCIPALS[*e]})).collect::<Vec<_>>(),
+            "permissions": [{"dataActions": [PATTERNS[*pattern]]}]}));
+    }
+    objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "reader"}, "rules": [{"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]}, {"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]}));
+    objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "all"}, "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}));
+    objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "deployer", "namespace": "dev"}, "rules": [{"apiGroups": ["apps"], "resources": ["deployments", "*/scale"], "verbs": ["*"], "resourceNames": ["web"]}]}));
+    for (i, (cluster, subject, role, ns)) in bindings.iter().enumerate() {
+        let subject = [
+            json!({"kind": "User", "name": "alice"}),
+            json!({"kind": "Group", "name": "devs"}),
+            json!({"kind": "User", "name": "system:kube-proxy"}),
+            json!({"kind": "Group", "name": PRINCIPALS[2]}),
+        ][*subject]
+            .clone();
+        let role_ref = [
+            json!({"kind": "ClusterRole", "name": "reader"}),
+            json!({"kind": "ClusterRole", "name": "all"}),
+            json!({"kind": "Role", "name": "deployer"}),
+        ][*role]
+            .clone();
+        if *cluster && *role != 2 {
+            objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": format!("crb-{i}")}, "roleRef": role_ref, "subjects": [subject]}));
+        } else {
+            objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": format!("rb-{i}"), "namespace": NAMESPACES[*ns]}, "roleRef": role_ref, "subjects": [subject]}));
+        }
+    }
+    let mut set = PolicySet::default();
+    let mut diagnostics = Vec::new();
+    add_value(
+        &Origin::new("generated", "$"),
+        Value::Array(objects),
+        &mut set,
+        &mut diagnostics,
+    );
+    assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
+    set.management_group_ancestry
+        .push((SUB.into(), vec!["mg-a".into(), "root".into()]));
+    Snapshot::build(set, options, 1).expect("generated policy is valid")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn index_agrees_with_reference(
+        roles in prop::collection::vec(role(), 1..4),
+        assignments in prop::collection::vec(assignment(), 0..8),
+        denies in prop::collection::vec(deny(), 0..3),
+        bindings in prop::collection::vec(binding(), 0..4),
+        requests in prop::collection::vec(request(), 1..8),
+        deny_on_no_match in any::<bool>(),
+    ) {
+        let options = EngineOptions {
+            cluster_resource_id: Some(Scope::parse(CLUSTER).unwrap()),
+            no_match: if deny_on_no_match { NoMatch::Deny } else { NoMatch::NoOpinion },
+            ..EngineOptions::default()
+        };
+        let snapshot = build(&(roles, assignments, denies, bindings), &options);
+        for r in &requests {
+            let fast = engine::authorize(&snapshot, &options, r);
+            let slow = reference::verdict(&snapshot, &options, r);
+            prop_assert_eq!(fast.verdict, slow, "request {:?}: {}", r, fast.reason);
+            prop_assert!(!(fast.allowed() && fast.denied()));
+        }
+    }
+}
