@@ -36,8 +36,9 @@ fn bench(c: &mut Criterion) {
         ..EngineOptions::default()
     };
     let policies = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies");
-    let (snapshot, _) =
-        scopegate::load_snapshot(&[policies], &options, 1).expect("example policies load");
+    let snapshot = scopegate::load_snapshot(&[policies], None, &options, 1)
+        .expect("example policies load")
+        .snapshot;
     let mut group = c.benchmark_group("decide/example");
     for (name, req) in [
         ("allow", request("list", "pods", "finance-app")),

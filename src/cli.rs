@@ -27,6 +27,23 @@ pub enum Command {
     Explain(CheckArgs),
     /// Load and validate policy; print every diagnostic; exit 2 on errors.
     Validate(ValidateArgs),
+    /// Serve the webhook (HTTPS) and the admin endpoints.
+    Serve(Box<crate::server::ServeArgs>),
+    /// Write a throwaway CA, serving and client certificate for trying scopegate out.
+    Certs(CertsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// Directory to write ca.crt, ca.key, server.crt, server.key, client.crt, client.key into.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: std::path::PathBuf,
+    /// DNS name or IP address of the serving certificate (repeatable).
+    #[arg(long = "host", value_name = "HOST", default_values_t = ["127.0.0.1".to_string(), "localhost".to_string()])]
+    pub hosts: Vec<String>,
+    /// Common name of the client certificate (what --allowed-client-names checks).
+    #[arg(long, default_value = "kube-apiserver")]
+    pub client_name: String,
 }
 
 #[derive(Debug, Args)]
@@ -142,12 +159,12 @@ fn load(
     engine: &EngineArgs,
 ) -> Result<(crate::policy::Snapshot, engine::EngineOptions), UsageError> {
     let resolved = engine.resolve().map_err(|e| UsageError(e.to_string()))?;
-    match crate::load_snapshot(&resolved.policies, &resolved.options, 1) {
-        Ok((snapshot, warnings)) => {
-            for w in warnings {
+    match crate::load_snapshot(&resolved.policies, None, &resolved.options, 1) {
+        Ok(loaded) => {
+            for w in loaded.warnings {
                 eprintln!("{w}");
             }
-            Ok((snapshot, resolved.options))
+            Ok((loaded.snapshot, resolved.options))
         }
         Err(e) => {
             for d in &e.0 {

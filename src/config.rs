@@ -56,6 +56,12 @@ pub struct EngineArgs {
     /// Do not allow discovery paths (`/api`, `/openapi`, `/version`, `/healthz`) to every Entra user.
     #[arg(long, env = "SCOPEGATE_NO_DISCOVERY_SHORTCUT")]
     pub no_discovery_shortcut: bool,
+    /// Also take Kubernetes RBAC objects from the live cluster (watch, kept current).
+    #[arg(long, env = "SCOPEGATE_WATCH_CLUSTER_RBAC")]
+    pub watch_cluster_rbac: bool,
+    /// Kubeconfig for the live RBAC source (default: in-cluster, then ~/.kube/config).
+    #[arg(long, value_name = "FILE", env = "SCOPEGATE_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
     /// Action prefix: `Microsoft.ContainerService/managedClusters` (AKS) or
     /// `Microsoft.Kubernetes/connectedClusters` (Arc).
     #[arg(long, value_name = "PREFIX", env = "SCOPEGATE_ACTION_PREFIX")]

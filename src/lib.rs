@@ -28,25 +28,49 @@
     )
 )]
 
+pub mod audit;
+pub mod cache;
+pub mod certs;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod engine;
+pub mod metrics;
 pub mod model;
 pub mod policy;
 pub mod sar;
+pub mod server;
+pub mod telemetry;
 
 use engine::EngineOptions;
-use policy::{Diagnostic, LoadError, Snapshot};
+use policy::{Diagnostic, LoadError, PolicySet, Snapshot};
 use std::path::PathBuf;
 
-/// Loads, validates and indexes policy from disk: the one path the CLI and server share.
+/// A loaded policy generation with its warnings and a fingerprint of its sources.
+#[derive(Debug)]
+pub struct Loaded {
+    pub snapshot: Snapshot,
+    pub warnings: Vec<Diagnostic>,
+    pub fingerprint: u64,
+}
+
+/// Loads, validates and indexes policy from disk, plus objects from other sources (the live
+/// cluster): the one path the CLI and the server share.
 pub fn load_snapshot(
     paths: &[PathBuf],
+    extra: Option<PolicySet>,
     options: &EngineOptions,
     generation: u64,
-) -> Result<(Snapshot, Vec<Diagnostic>), LoadError> {
-    let (set, mut warnings) = policy::load::load_paths(paths)?;
+) -> Result<Loaded, LoadError> {
+    let (mut set, mut warnings, fingerprint) = policy::load::load_paths(paths)?;
+    if let Some(extra) = extra {
+        set.extend(extra);
+    }
     let snapshot = Snapshot::build(set, options, generation)?;
     warnings.extend(snapshot.warnings.iter().cloned());
-    Ok((snapshot, warnings))
+    Ok(Loaded {
+        snapshot,
+        warnings,
+        fingerprint,
+    })
 }

@@ -5,11 +5,28 @@ use scopegate::cli::{self, Cli, Command};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Check(args) => cli::run_check(args).map(|allowed| if allowed { 0 } else { 1 }),
-        Command::Explain(args) => cli::run_explain(args).map(|allowed| if allowed { 0 } else { 1 }),
-        Command::Validate(args) => cli::run_validate(args).map(|()| 0),
+    let result = match cli.command {
+        Command::Check(args) => cli::run_check(&args).map(|allowed| if allowed { 0 } else { 1 }),
+        Command::Explain(args) => {
+            cli::run_explain(&args).map(|allowed| if allowed { 0 } else { 1 })
+        }
+        Command::Validate(args) => cli::run_validate(&args).map(|()| 0),
+        Command::Certs(args) => scopegate::certs::write_all(
+            &args.out_dir,
+            &args.hosts,
+            &args.client_name,
+        )
+        .map(|()| {
+            println!(
+                "wrote ca.crt, ca.key, server.crt, server.key, client.crt, client.key to {}",
+                args.out_dir.display()
+            );
+            0
+        })
+        .map_err(|e| cli::UsageError(format!("{e:#}"))),
+        Command::Serve(args) => serve(*args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -18,4 +35,15 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn serve(args: scopegate::server::ServeArgs) -> Result<u8, cli::UsageError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| cli::UsageError(format!("cannot start the runtime: {e}")))?;
+    runtime
+        .block_on(scopegate::server::run(args))
+        .map(|()| 0)
+        .map_err(|e| cli::UsageError(format!("{e:#}")))
 }

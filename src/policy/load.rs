@@ -7,13 +7,17 @@
 
 use super::parse::{Format, parse_text};
 use super::{Diagnostic, LoadError, Origin, PolicySet};
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 /// Reads every policy file below `dirs` (a directory or a single file each).
 /// Any error diagnostic fails the whole load; warnings are returned with the set.
-pub fn load_paths(dirs: &[PathBuf]) -> Result<(PolicySet, Vec<Diagnostic>), LoadError> {
+/// Also returns a fingerprint of every file's path and bytes, so a periodic re-read that
+/// finds nothing changed can skip building a new generation.
+pub fn load_paths(dirs: &[PathBuf]) -> Result<(PolicySet, Vec<Diagnostic>, u64), LoadError> {
     let mut set = PolicySet::default();
     let mut diagnostics = Vec::new();
+    let mut fingerprint = std::hash::DefaultHasher::new();
     for dir in dirs {
         let mut files = Vec::new();
         if let Err(e) = collect_files(dir, &mut files) {
@@ -30,7 +34,11 @@ pub fn load_paths(dirs: &[PathBuf]) -> Result<(PolicySet, Vec<Diagnostic>), Load
             };
             let name = file.display().to_string();
             match std::fs::read_to_string(&file) {
-                Ok(text) => parse_text(&name, &text, format, &mut set, &mut diagnostics),
+                Ok(text) => {
+                    name.hash(&mut fingerprint);
+                    text.hash(&mut fingerprint);
+                    parse_text(&name, &text, format, &mut set, &mut diagnostics)
+                }
                 Err(e) => diagnostics.push(Diagnostic::error(
                     Origin::new(name, "-"),
                     format!("cannot read file: {e}"),
@@ -41,7 +49,7 @@ pub fn load_paths(dirs: &[PathBuf]) -> Result<(PolicySet, Vec<Diagnostic>), Load
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(LoadError(diagnostics));
     }
-    Ok((set, diagnostics))
+    Ok((set, diagnostics, fingerprint.finish()))
 }
 
 fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

@@ -6,6 +6,7 @@ pub mod index;
 pub mod load;
 pub mod parse;
 pub mod schema;
+pub mod store;
 
 pub use index::{Snapshot, SnapshotStats};
 

@@ -1,0 +1,209 @@
+//! Prometheus metrics, one registry per server. Names follow Prometheus conventions:
+//! `scopegate_…_total` for counters, `_seconds` for durations.
+
+use crate::policy::SnapshotStats;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Every metric scopegate exports.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub decisions: IntCounterVec,
+    pub decision_seconds: Histogram,
+    pub http_requests: IntCounterVec,
+    pub cache_hits: IntCounter,
+    pub cache_misses: IntCounter,
+    pub cache_entries: IntGauge,
+    pub reloads: IntCounterVec,
+    pub generation: IntGauge,
+    pub last_reload_success: IntGauge,
+    pub policy_objects: IntGaugeVec,
+    pub tls_reloads: IntCounterVec,
+    pub tls_expiry: IntGaugeVec,
+    pub cluster_events: IntCounterVec,
+    pub cluster_objects: IntGaugeVec,
+}
+
+/// Decision latency buckets: sub-microsecond to milliseconds.
+const DECISION_BUCKETS: [f64; 14] = [
+    0.000_000_5,
+    0.000_001,
+    0.000_002_5,
+    0.000_005,
+    0.000_01,
+    0.000_025,
+    0.000_05,
+    0.000_1,
+    0.000_25,
+    0.000_5,
+    0.001,
+    0.002_5,
+    0.01,
+    0.1,
+];
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| unreachable_metric(name, e));
+    let _ = registry.register(Box::new(c.clone()));
+    c
+}
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| unreachable_metric(name, e));
+    let _ = registry.register(Box::new(g.clone()));
+    g
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).unwrap_or_else(|e| unreachable_metric(name, e));
+    let _ = registry.register(Box::new(c.clone()));
+    c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).unwrap_or_else(|e| unreachable_metric(name, e));
+    let _ = registry.register(Box::new(g.clone()));
+    g
+}
+
+/// Metric definitions are constants; an invalid one is a programming error caught by tests.
+#[expect(
+    clippy::panic,
+    reason = "metric names and labels are compile-time constants"
+)]
+fn unreachable_metric(name: &str, e: prometheus::Error) -> ! {
+    panic!("invalid metric definition {name}: {e}")
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let decision_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "scopegate_decision_duration_seconds",
+                "Time to decide one request (decode to encode).",
+            )
+            .buckets(DECISION_BUCKETS.to_vec()),
+        )
+        .unwrap_or_else(|e| unreachable_metric("scopegate_decision_duration_seconds", e));
+        let _ = registry.register(Box::new(decision_seconds.clone()));
+        let build = gauge_vec(
+            &registry,
+            "scopegate_build_info",
+            "Build information.",
+            &["version"],
+        );
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        Metrics {
+            decisions: counter_vec(
+                &registry,
+                "scopegate_decisions_total",
+                "Decisions by result and deciding source.",
+                &["decision", "source"],
+            ),
+            decision_seconds,
+            http_requests: counter_vec(
+                &registry,
+                "scopegate_http_requests_total",
+                "HTTP requests to the webhook by status code.",
+                &["code"],
+            ),
+            cache_hits: counter(
+                &registry,
+                "scopegate_decision_cache_hits_total",
+                "Decision cache hits.",
+            ),
+            cache_misses: counter(
+                &registry,
+                "scopegate_decision_cache_misses_total",
+                "Decision cache misses.",
+            ),
+            cache_entries: gauge(
+                &registry,
+                "scopegate_decision_cache_entries",
+                "Entries in the decision cache.",
+            ),
+            reloads: counter_vec(
+                &registry,
+                "scopegate_policy_reloads_total",
+                "Policy reloads by result and trigger.",
+                &["result", "trigger"],
+            ),
+            generation: gauge(
+                &registry,
+                "scopegate_policy_generation",
+                "Generation of the policy in use.",
+            ),
+            last_reload_success: gauge(
+                &registry,
+                "scopegate_policy_last_reload_success_timestamp_seconds",
+                "Unix time of the last successful policy load.",
+            ),
+            policy_objects: gauge_vec(
+                &registry,
+                "scopegate_policy_objects",
+                "Indexed policy objects by kind.",
+                &["kind"],
+            ),
+            tls_reloads: counter_vec(
+                &registry,
+                "scopegate_tls_reloads_total",
+                "TLS credential reloads by result.",
+                &["result"],
+            ),
+            tls_expiry: gauge_vec(
+                &registry,
+                "scopegate_tls_certificate_expiry_timestamp_seconds",
+                "Unix time the certificate expires.",
+                &["certificate"],
+            ),
+            cluster_events: counter_vec(
+                &registry,
+                "scopegate_cluster_rbac_events_total",
+                "Watch events from the live cluster RBAC source.",
+                &["kind", "event"],
+            ),
+            cluster_objects: gauge_vec(
+                &registry,
+                "scopegate_cluster_rbac_objects",
+                "RBAC objects held from the live cluster.",
+                &["kind"],
+            ),
+            registry,
+        }
+    }
+
+    /// Records the sizes of a newly published snapshot.
+    pub fn set_policy(&self, generation: u64, stats: SnapshotStats) {
+        self.generation.set(generation as i64);
+        for (kind, n) in [
+            ("role_definitions", stats.role_definitions),
+            ("role_assignments", stats.role_assignments),
+            ("deny_assignments", stats.deny_assignments),
+            ("principals", stats.principals),
+            ("scopes", stats.scopes),
+            ("kubernetes_roles", stats.k8s_roles),
+            ("kubernetes_bindings", stats.k8s_bindings),
+        ] {
+            self.policy_objects.with_label_values(&[kind]).set(n as i64);
+        }
+    }
+
+    /// Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}

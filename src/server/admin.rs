@@ -1,0 +1,49 @@
+//! The admin listener: `/livez`, `/readyz` (ready once the first policy load succeeded and
+//! every live source has synced) and `/metrics` (Prometheus text format).
+
+use super::authorize::AppState;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/livez", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let s = &state.0;
+    if !s.store.is_ready() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no successful policy load yet\n".to_string(),
+        );
+    }
+    if let Some(c) = &s.cluster
+        && !c.is_ready()
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: cluster RBAC not synced yet\n".to_string(),
+        );
+    }
+    (
+        StatusCode::OK,
+        format!("ok: policy generation {}\n", s.store.load().generation),
+    )
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    if let Some(cache) = &state.0.cache {
+        state.0.metrics.cache_entries.set(cache.entries() as i64);
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.0.metrics.render(),
+    )
+}

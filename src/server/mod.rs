@@ -1,0 +1,483 @@
+//! `scopegate serve`: the webhook kube-apiserver calls (HTTPS, optional mutual TLS), and a
+//! separate plain-HTTP admin listener for probes and metrics.
+//!
+//! ```text
+//! accept (TCP_NODELAY) -> TLS handshake (current config) -> client name check
+//!   -> hyper http1 (header read timeout) -> axum: POST /authorize -> engine (one snapshot)
+//! watchers: policy dirs | SIGHUP | poll -> reload off the request path -> ArcSwap
+//!           TLS files -> rebuild ServerConfig -> ArcSwap (new connections)
+//! ```
+
+pub mod admin;
+pub mod authorize;
+pub mod reload;
+pub mod tls;
+
+use crate::cache::DecisionCache;
+use crate::config::EngineArgs;
+use crate::metrics::Metrics;
+use crate::policy::store::PolicyStore;
+use crate::telemetry::LogFormat;
+use anyhow::Context;
+use authorize::{AppState, Mode, PeerIdentity, Shared};
+use clap::Args;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Flags of `serve` (each also `SCOPEGATE_*` and `server:` in the config file).
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Webhook listen address.
+    #[arg(long, value_name = "ADDR:PORT", env = "SCOPEGATE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Admin listen address (plain HTTP: /livez, /readyz, /metrics).
+    #[arg(long, value_name = "ADDR:PORT", env = "SCOPEGATE_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Serving certificate (PEM, leaf first).
+    #[arg(long, value_name = "FILE", env = "SCOPEGATE_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Serving private key (PEM).
+    #[arg(long, value_name = "FILE", env = "SCOPEGATE_TLS_PRIVATE_KEY_FILE")]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// CA bundle client certificates must chain to (repeatable). Set: mutual TLS is required.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "SCOPEGATE_CLIENT_CA_FILE",
+        value_delimiter = ','
+    )]
+    pub client_ca_file: Vec<PathBuf>,
+    /// Client certificate common names allowed to call (repeatable; empty = any verified client).
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "SCOPEGATE_ALLOWED_CLIENT_NAMES",
+        value_delimiter = ','
+    )]
+    pub allowed_client_names: Vec<String>,
+    /// Serve plain HTTP instead of HTTPS (testing only).
+    #[arg(long, env = "SCOPEGATE_INSECURE_HTTP")]
+    pub insecure_http: bool,
+    /// `enforce` answers what the policy decides; `shadow` logs it and answers no opinion.
+    #[arg(long, value_enum, env = "SCOPEGATE_MODE")]
+    pub mode: Option<Mode>,
+    /// Log format.
+    #[arg(long, value_enum, env = "SCOPEGATE_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Largest accepted request body in bytes.
+    #[arg(long, value_name = "BYTES", env = "SCOPEGATE_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Time allowed for reading a request's headers (also the keep-alive idle limit) and body.
+    #[arg(long, value_name = "SECONDS", env = "SCOPEGATE_READ_TIMEOUT_SECONDS")]
+    pub read_timeout_seconds: Option<u64>,
+    /// Safety-net re-read of policy and TLS files, in seconds.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "SCOPEGATE_RELOAD_INTERVAL_SECONDS"
+    )]
+    pub reload_interval_seconds: Option<u64>,
+    /// Decision cache entries (0 disables the cache).
+    #[arg(long, value_name = "N", env = "SCOPEGATE_DECISION_CACHE_SIZE")]
+    pub decision_cache_size: Option<u64>,
+    /// Decision cache entry lifetime in seconds.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "SCOPEGATE_DECISION_CACHE_TTL_SECONDS"
+    )]
+    pub decision_cache_ttl_seconds: Option<u64>,
+    /// Print the webhook kubeconfig for this configuration and exit.
+    #[arg(long)]
+    pub print_kubeconfig: bool,
+    /// URL kube-apiserver uses to reach this webhook (for --print-kubeconfig).
+    #[arg(long, value_name = "URL", env = "SCOPEGATE_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
+}
+
+/// The `server:` section of the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServerFile {
+    pub listen: Option<SocketAddr>,
+    pub admin_listen: Option<SocketAddr>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_private_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub client_ca_file: Vec<PathBuf>,
+    #[serde(default)]
+    pub allowed_client_names: Vec<String>,
+    #[serde(default)]
+    pub insecure_http: bool,
+    pub mode: Option<Mode>,
+    pub log_format: Option<LogFormat>,
+    pub max_body_bytes: Option<usize>,
+    pub read_timeout_seconds: Option<u64>,
+    pub reload_interval_seconds: Option<u64>,
+    pub decision_cache_size: Option<u64>,
+    pub decision_cache_ttl_seconds: Option<u64>,
+    pub advertise_url: Option<String>,
+}
+
+/// Server settings after flags, environment, config file and defaults.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub tls: Option<tls::TlsFiles>,
+    pub allowed_client_names: Vec<String>,
+    pub mode: Mode,
+    pub log_format: LogFormat,
+    pub max_body_bytes: usize,
+    pub read_timeout: Duration,
+    pub reload_interval: Duration,
+    pub decision_cache_size: u64,
+    pub decision_cache_ttl: Duration,
+    pub advertise_url: Option<String>,
+}
+
+impl ServeArgs {
+    /// Merges flags over the config file's `server:` section over defaults.
+    pub fn settings(&self, file: &serde_json::Value) -> anyhow::Result<ServerSettings> {
+        let f: ServerFile = if file.is_null() {
+            ServerFile::default()
+        } else {
+            serde_json::from_value(file.clone())
+                .context("invalid `server:` section in the config file")?
+        };
+        let cert = self.tls_cert_file.clone().or(f.tls_cert_file);
+        let key = self.tls_private_key_file.clone().or(f.tls_private_key_file);
+        let client_cas = if self.client_ca_file.is_empty() {
+            f.client_ca_file
+        } else {
+            self.client_ca_file.clone()
+        };
+        let insecure = self.insecure_http || f.insecure_http;
+        let tls = match (cert, key, insecure) {
+            (Some(cert), Some(key), false) => Some(tls::TlsFiles {
+                cert,
+                key,
+                client_cas,
+            }),
+            (_, _, true) => None,
+            _ => anyhow::bail!(
+                "serving needs --tls-cert-file and --tls-private-key-file (or --insecure-http for plain HTTP)"
+            ),
+        };
+        Ok(ServerSettings {
+            listen: self
+                .listen
+                .or(f.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443))),
+            admin_listen: self
+                .admin_listen
+                .or(f.admin_listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9090))),
+            tls,
+            allowed_client_names: if self.allowed_client_names.is_empty() {
+                f.allowed_client_names
+            } else {
+                self.allowed_client_names.clone()
+            },
+            mode: self.mode.or(f.mode).unwrap_or_default(),
+            log_format: self.log_format.or(f.log_format).unwrap_or_default(),
+            max_body_bytes: self.max_body_bytes.or(f.max_body_bytes).unwrap_or(1 << 20),
+            read_timeout: Duration::from_secs(
+                self.read_timeout_seconds
+                    .or(f.read_timeout_seconds)
+                    .unwrap_or(30)
+                    .max(1),
+            ),
+            reload_interval: Duration::from_secs(
+                self.reload_interval_seconds
+                    .or(f.reload_interval_seconds)
+                    .unwrap_or(60)
+                    .max(1),
+            ),
+            decision_cache_size: self
+                .decision_cache_size
+                .or(f.decision_cache_size)
+                .unwrap_or(0),
+            decision_cache_ttl: Duration::from_secs(
+                self.decision_cache_ttl_seconds
+                    .or(f.decision_cache_ttl_seconds)
+                    .unwrap_or(30)
+                    .max(1),
+            ),
+            advertise_url: self.advertise_url.clone().or(f.advertise_url),
+        })
+    }
+}
+
+/// The webhook kubeconfig kube-apiserver needs for this configuration.
+pub fn kubeconfig(settings: &ServerSettings) -> String {
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = settings
+        .advertise_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{}/authorize", settings.listen));
+    let dir = settings
+        .tls
+        .as_ref()
+        .and_then(|t| t.cert.parent().map(|p| p.display().to_string()))
+        .unwrap_or_else(|| "/etc/kubernetes/scopegate".into());
+    format!(
+        "# webhook kubeconfig for kube-apiserver (AuthorizationConfiguration connectionInfo.kubeConfigFile)\n\
+apiVersion: v1\nkind: Config\nclusters:\n- name: scopegate\n  cluster:\n    server: {url}\n    certificate-authority: {dir}/ca.crt\n\
+users:\n- name: kube-apiserver\n  user:\n    client-certificate: {dir}/client.crt\n    client-key: {dir}/client.key\n\
+contexts:\n- name: webhook\n  context:\n    cluster: scopegate\n    user: kube-apiserver\ncurrent-context: webhook\n"
+    )
+}
+
+/// A running server: its bound addresses and a handle to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets open requests finish (bounded), and returns.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+    }
+}
+
+/// Starts listeners, watchers and the first policy load; returns once listening.
+pub async fn start(
+    engine: crate::config::Resolved,
+    settings: ServerSettings,
+    cluster: Option<Arc<crate::cluster::ClusterSource>>,
+) -> anyhow::Result<Running> {
+    let metrics = Metrics::new();
+    let store = Arc::new(PolicyStore::new());
+    let reloader = Arc::new(reload::Reloader {
+        store: store.clone(),
+        paths: engine.policies.clone(),
+        options: engine.options.clone(),
+        metrics: metrics.clone(),
+        cluster: cluster.clone(),
+    });
+    // First load before listening, so a good policy answers from the first request.
+    let first = reloader.clone();
+    let _ = tokio::task::spawn_blocking(move || first.reload("startup", true)).await;
+    let cache = (settings.decision_cache_size > 0)
+        .then(|| DecisionCache::new(settings.decision_cache_size, settings.decision_cache_ttl));
+    let state = AppState::new(Shared {
+        store,
+        options: engine.options.clone(),
+        metrics: metrics.clone(),
+        cache,
+        mode: settings.mode,
+        max_body_bytes: settings.max_body_bytes,
+        read_timeout: settings.read_timeout,
+        allowed_client_names: settings.allowed_client_names.clone(),
+        cluster: cluster.clone(),
+    });
+    let tls_state = match &settings.tls {
+        Some(files) => {
+            let built = tls::build(files).context("cannot load TLS credentials")?;
+            set_tls_metrics(&metrics, &built);
+            Some(Arc::new(tls::TlsState::new(files.clone(), &built)))
+        }
+        None => None,
+    };
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let admin_listener = TcpListener::bind(settings.admin_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.admin_listen))?;
+    let addr = listener.local_addr()?;
+    let admin_addr = admin_listener.local_addr()?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let router = authorize::app(state.clone());
+    tasks.push(tokio::spawn(accept_loop(
+        listener,
+        tls_state.clone(),
+        router,
+        settings.read_timeout,
+        shutdown_rx.clone(),
+    )));
+    let admin = admin::app(state.clone());
+    let mut admin_shutdown = shutdown_rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let _ = axum::serve(admin_listener, admin)
+            .with_graceful_shutdown(async move {
+                let _ = admin_shutdown.changed().await;
+            })
+            .await;
+    }));
+    tasks.push(tokio::spawn(reload::watch_policies(
+        reloader,
+        settings.reload_interval,
+        shutdown_rx.clone(),
+    )));
+    if let Some(tls_state) = tls_state {
+        tasks.push(tokio::spawn(reload::watch_tls(
+            tls_state,
+            metrics.clone(),
+            settings.reload_interval,
+            shutdown_rx.clone(),
+        )));
+    }
+    tracing::info!(%addr, %admin_addr, tls = settings.tls.is_some(), mode = ?settings.mode, "scopegate listening");
+    Ok(Running {
+        addr,
+        admin_addr,
+        state,
+        shutdown,
+        tasks,
+    })
+}
+
+fn set_tls_metrics(metrics: &Metrics, built: &tls::BuiltTls) {
+    if let Some(t) = built.serving_expiry {
+        metrics.tls_expiry.with_label_values(&["serving"]).set(t);
+    }
+    if let Some(t) = built.client_ca_expiry {
+        metrics.tls_expiry.with_label_values(&["client_ca"]).set(t);
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<Arc<tls::TlsState>>,
+    router: axum::Router,
+    read_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        // Without TCP_NODELAY a request/response round trip waits on Nagle + delayed ACK.
+        let _ = stream.set_nodelay(true);
+        let tls = tls.clone();
+        let router = router.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            match tls {
+                Some(tls) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+                    let stream =
+                        match tokio::time::timeout(read_timeout, acceptor.accept(stream)).await {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let common_name = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .and_then(tls::common_name);
+                    let identity = PeerIdentity {
+                        common_name,
+                        tls: true,
+                    };
+                    serve_connection(stream, identity, router, read_timeout, shutdown).await;
+                }
+                None => {
+                    serve_connection(
+                        stream,
+                        PeerIdentity {
+                            common_name: None,
+                            tls: false,
+                        },
+                        router,
+                        read_timeout,
+                        shutdown,
+                    )
+                    .await
+                }
+            }
+        });
+    }
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    identity: PeerIdentity,
+    router: axum::Router,
+    read_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use tower::ServiceExt;
+    let identity = Arc::new(identity);
+    let service = router.map_request(
+        move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(identity.clone());
+            req
+        },
+    );
+    let service = hyper_util::service::TowerToHyperService::new(service);
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(read_timeout)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = shutdown.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+        }
+    }
+}
+
+/// Runs `serve` until SIGTERM or Ctrl-C.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let engine = args.engine.resolve()?;
+    let settings = args.settings(&engine.file.server)?;
+    if args.print_kubeconfig {
+        print!("{}", kubeconfig(&settings));
+        return Ok(());
+    }
+    crate::telemetry::init(settings.log_format);
+    let cluster = crate::cluster::ClusterSource::from_args(&args.engine).await?;
+    let running = start(engine, settings, cluster).await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down");
+    running.stop().await;
+    Ok(())
+}

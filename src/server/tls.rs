@@ -1,0 +1,145 @@
+//! Serving TLS with rustls: TLS 1.2 and 1.3, the serving certificate and key from files,
+//! optional client certificates verified against one or more CA files. The configuration
+//! lives behind an `ArcSwap` and each new connection takes the current one, so rotated
+//! files apply to new connections while open ones carry on; a bad new file is rejected and
+//! the old configuration stays.
+
+use arc_swap::ArcSwap;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The files TLS is built from.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_cas: Vec<PathBuf>,
+}
+
+/// Why TLS credentials could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read certificates from `{0}`: {1}")]
+    Certs(String, String),
+    #[error("`{0}` holds no certificate")]
+    NoCert(String),
+    #[error("cannot read private key from `{0}`: {1}")]
+    Key(String, String),
+    #[error("client CA `{0}`: {1}")]
+    ClientCa(String, String),
+    #[error("invalid TLS configuration: {0}")]
+    Config(String),
+}
+
+/// A built configuration with what the metrics report about it.
+pub struct BuiltTls {
+    pub config: Arc<ServerConfig>,
+    /// Unix time the serving certificate expires.
+    pub serving_expiry: Option<i64>,
+    /// Earliest expiry among the client CAs.
+    pub client_ca_expiry: Option<i64>,
+}
+
+fn read_certs(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let name = path.display().to_string();
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| TlsError::Certs(name.clone(), e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Certs(name.clone(), e.to_string()))?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCert(name));
+    }
+    Ok(certs)
+}
+
+/// Unix time a DER certificate expires.
+pub fn expiry(cert: &CertificateDer<'_>) -> Option<i64> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    Some(parsed.validity().not_after.timestamp())
+}
+
+/// The subject common name of a DER certificate.
+pub fn common_name(cert: &CertificateDer<'_>) -> Option<String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let cn = parsed
+        .subject()
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
+    Some(cn)
+}
+
+/// Builds a server configuration from the files.
+pub fn build(files: &TlsFiles) -> Result<BuiltTls, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs = read_certs(&files.cert)?;
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| TlsError::Key(files.key.display().to_string(), e.to_string()))?;
+    let serving_expiry = certs.first().and_then(expiry);
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let mut client_ca_expiry: Option<i64> = None;
+    let builder = if files.client_cas.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        let mut roots = RootCertStore::empty();
+        for ca in &files.client_cas {
+            let name = ca.display().to_string();
+            for cert in read_certs(ca)? {
+                if let Some(t) = expiry(&cert) {
+                    client_ca_expiry = Some(client_ca_expiry.map_or(t, |e| e.min(t)));
+                }
+                roots
+                    .add(cert)
+                    .map_err(|e| TlsError::ClientCa(name.clone(), e.to_string()))?;
+            }
+        }
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        builder.with_client_cert_verifier(verifier)
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(BuiltTls {
+        config: Arc::new(config),
+        serving_expiry,
+        client_ca_expiry,
+    })
+}
+
+/// The current TLS configuration, swapped on rotation.
+pub struct TlsState {
+    pub files: TlsFiles,
+    current: ArcSwap<ServerConfig>,
+}
+
+impl TlsState {
+    pub fn new(files: TlsFiles, built: &BuiltTls) -> Self {
+        TlsState {
+            files,
+            current: ArcSwap::new(built.config.clone()),
+        }
+    }
+
+    /// The configuration a new connection uses.
+    pub fn current(&self) -> Arc<ServerConfig> {
+        self.current.load_full()
+    }
+
+    /// Re-reads the files; on error the old configuration stays.
+    pub fn reload(&self) -> Result<BuiltTls, TlsError> {
+        let built = build(&self.files)?;
+        self.current.store(built.config.clone());
+        Ok(built)
+    }
+}

@@ -1,0 +1,360 @@
+//! The webhook over real HTTPS: fixture bodies exactly as kube-apiserver sends them,
+//! mutual TLS, malformed, oversized and slow requests, metrics and readiness.
+
+mod support;
+
+use serde_json::Value;
+use support::*;
+use tokio::io::AsyncWriteExt;
+
+fn fixture_bodies() -> Vec<(String, Vec<u8>)> {
+    let dir = root().join("tests/fixtures/sar");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.ends_with(".json") && !name.starts_with("resp-") {
+            out.push((name, std::fs::read(&path).unwrap()));
+        }
+    }
+    let captured =
+        std::fs::read_to_string(dir.join("captured-kube-apiserver-v1.36.jsonl")).unwrap();
+    for (i, line) in captured.lines().enumerate() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        out.push((
+            format!("captured #{i}: {}", v["kubectl"]),
+            serde_json::to_vec(&v["sar"]).unwrap(),
+        ));
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fixture_gets_a_valid_answer_in_its_own_version() {
+    let pki = Pki::new();
+    let policies = policy_dir();
+    let server = serve_tls(&pki, policies.path(), &[]).await;
+    let mut conn = connect(
+        server.addr,
+        client_config(&pki.ca.pem.cert, Some(&pki.client)),
+    )
+    .await
+    .unwrap();
+    let bodies = fixture_bodies();
+    assert!(bodies.len() >= 100, "fixtures: {}", bodies.len());
+    for (name, body) in bodies {
+        let request: Value = serde_json::from_slice(&body).unwrap();
+        let (status, answer) = conn
+            .post(body)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(status, 200, "{name}: {answer}");
+        assert_eq!(answer["apiVersion"], request["apiVersion"], "{name}");
+        assert_eq!(answer["kind"], "SubjectAccessReview", "{name}");
+        let allowed = answer["status"]["allowed"]
+            .as_bool()
+            .unwrap_or_else(|| panic!("{name}: no allowed"));
+        let denied = answer["status"]["denied"].as_bool().unwrap_or(false);
+        assert!(!(allowed && denied), "{name}");
+    }
+    // The captured users carry no Entra object id: Azure has no opinion on them.
+    let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+    assert!(metric(&m, "scopegate_http_requests_total{code=\"200\"}").unwrap() >= 100.0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_match_the_engine_and_v1beta1_is_answered_in_v1beta1() {
+    let pki = Pki::new();
+    let policies = policy_dir();
+    let server = serve_tls(&pki, policies.path(), &[]).await;
+    let mut conn = connect(
+        server.addr,
+        client_config(&pki.ca.pem.cert, Some(&pki.client)),
+    )
+    .await
+    .unwrap();
+    let allow =
+        std::fs::read(root().join("tests/fixtures/requests/alice-create-deployment.json")).unwrap();
+    let (status, answer) = conn.post(allow).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(answer["status"]["allowed"], true);
+    assert!(
+        answer["status"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("RBAC Writer")
+    );
+    let deny = std::fs::read(root().join("tests/fixtures/requests/alice-get-secret.json")).unwrap();
+    let (_, answer) = conn.post(deny).await.unwrap();
+    assert_eq!(answer["apiVersion"], "authorization.k8s.io/v1beta1");
+    assert_eq!(answer["status"]["allowed"], false);
+    assert_eq!(answer["status"]["denied"], true);
+    let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+    assert_eq!(
+        metric(
+            &m,
+            "scopegate_decisions_total{decision=\"allow\",source=\"azure_rbac\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "scopegate_decisions_total{decision=\"deny\",source=\"azure_rbac\"}"
+        ),
+        Some(1.0)
+    );
+    assert!(m.contains("scopegate_decision_duration_seconds_bucket{le=\"0.000001\"}"));
+    assert!(
+        metric(
+            &m,
+            "scopegate_tls_certificate_expiry_timestamp_seconds{certificate=\"serving\"}"
+        )
+        .unwrap()
+            > 1.7e9
+    );
+    assert_eq!(metric(&m, "scopegate_policy_generation"), Some(1.0));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_are_required_and_checked() {
+    let pki = Pki::new();
+    let policies = policy_dir();
+    let server = serve_tls(
+        &pki,
+        policies.path(),
+        &["--allowed-client-names", "kube-apiserver"],
+    )
+    .await;
+    let body =
+        std::fs::read(root().join("tests/fixtures/requests/alice-create-deployment.json")).unwrap();
+    // No client certificate: the handshake or the first request fails; the engine never runs.
+    let without = match connect(server.addr, client_config(&pki.ca.pem.cert, None)).await {
+        Ok(mut c) => c.post(body.clone()).await.err(),
+        Err(e) => Some(e),
+    };
+    assert!(without.is_some(), "a client without certificate was served");
+    // A certificate from another CA is refused too.
+    let other = scopegate::certs::Authority::new("other").unwrap();
+    let stranger = other.client("kube-apiserver", 1).unwrap();
+    let refused = match connect(
+        server.addr,
+        client_config(&pki.ca.pem.cert, Some(&stranger)),
+    )
+    .await
+    {
+        Ok(mut c) => c.post(body.clone()).await.err(),
+        Err(e) => Some(e),
+    };
+    assert!(
+        refused.is_some(),
+        "a certificate from another CA was accepted"
+    );
+    // A valid certificate with a name not on the list: 403, never decided.
+    let intruder = pki.ca.client("someone-else", 1).unwrap();
+    let mut conn = connect(
+        server.addr,
+        client_config(&pki.ca.pem.cert, Some(&intruder)),
+    )
+    .await
+    .unwrap();
+    let (status, answer) = conn.post(body.clone()).await.unwrap();
+    assert_eq!(status, 403, "{answer}");
+    // The right client is served.
+    let mut conn = connect(
+        server.addr,
+        client_config(&pki.ca.pem.cert, Some(&pki.client)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(conn.post(body).await.unwrap().0, 200);
+    let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+    assert_eq!(
+        metric(
+            &m,
+            "scopegate_decisions_total{decision=\"allow\",source=\"azure_rbac\"}"
+        ),
+        Some(1.0),
+        "only the allowed client reached the engine"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_clear_errors() {
+    let pki = Pki::new();
+    let policies = policy_dir();
+    let server = serve_tls(
+        &pki,
+        policies.path(),
+        &["--max-body-bytes", "4096", "--read-timeout-seconds", "1"],
+    )
+    .await;
+    let config = client_config(&pki.ca.pem.cert, Some(&pki.client));
+    let mut conn = connect(server.addr, config.clone()).await.unwrap();
+    for (body, code, needle) in [
+        ("not json", 400, "not a valid SubjectAccessReview"),
+        (
+            "{\"kind\":\"TokenReview\",\"apiVersion\":\"authentication.k8s.io/v1\"}",
+            400,
+            "TokenReview",
+        ),
+        (
+            "{\"kind\":\"SubjectAccessReview\",\"apiVersion\":\"authorization.k8s.io/v2\",\"spec\":{}}",
+            400,
+            "apiVersion",
+        ),
+        (
+            "{\"kind\":\"SubjectAccessReview\",\"apiVersion\":\"authorization.k8s.io/v1\"}",
+            400,
+            "no spec",
+        ),
+        (
+            "{\"kind\":\"SubjectAccessReview\",\"apiVersion\":\"authorization.k8s.io/v1\",\"spec\":{\"groups\":5}}",
+            400,
+            "invalid type",
+        ),
+    ] {
+        let (status, answer) = conn.post(body).await.unwrap();
+        assert_eq!(status, code, "{body}: {answer}");
+        assert_eq!(answer["kind"], "Status");
+        assert!(
+            answer["message"].as_str().unwrap().contains(needle),
+            "{answer}"
+        );
+    }
+    // Oversized: 413.
+    let mut big = connect(server.addr, config.clone()).await.unwrap();
+    let (status, answer) = big.post(vec![b' '; 10_000]).await.unwrap();
+    assert_eq!(status, 413, "{answer}");
+    // A malformed but decodable review is answered, never allowed.
+    let odd = r#"{"kind":"SubjectAccessReview","apiVersion":"authorization.k8s.io/v1","spec":{"user":"alice","extra":{"oid":["11111111-2222-4333-8444-555555555555"]},"resourceAttributes":{"verb":"get","resource":"pods","namespace":"../../aks10"}}}"#;
+    let (status, answer) = conn.post(odd).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(answer["status"]["allowed"], false);
+    assert_eq!(answer["status"]["denied"], true);
+    assert!(
+        answer["status"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("DNS-1123")
+    );
+    // Slow client: headers never finish; the server cuts it off after the read timeout.
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(config)
+        .connect(
+            rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap();
+    tls.write_all(b"POST /authorize HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 256];
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read(&mut tls, &mut buf),
+    )
+    .await;
+    assert!(read.is_ok(), "slow client was not cut off");
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    // Other paths: 404 with a JSON error.
+    // (the earlier connection has idled past the 1 s read timeout and was closed)
+    let mut conn = connect(
+        server.addr,
+        client_config(&pki.ca.pem.cert, Some(&pki.client)),
+    )
+    .await
+    .unwrap();
+    let (status, answer) = conn.post_to("/", "{}").await.unwrap();
+    assert_eq!(status, 404);
+    assert!(answer["message"].as_str().unwrap().contains("/authorize"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_ready_until_first_good_load_and_no_opinion_meanwhile() {
+    let pki = Pki::new();
+    let policies = policy_dir();
+    std::fs::write(policies.path().join("azure/broken.json"), "{ not json").unwrap();
+    let server = serve_tls(&pki, policies.path(), &["--no-match", "deny"]).await;
+    let (status, text) = admin_get(server.admin_addr, "/readyz").await;
+    assert_eq!(status, 503, "{text}");
+    assert_eq!(admin_get(server.admin_addr, "/livez").await.0, 200);
+    let mut conn = connect(
+        server.addr,
+        client_config(&pki.ca.pem.cert, Some(&pki.client)),
+    )
+    .await
+    .unwrap();
+    let body =
+        std::fs::read(root().join("tests/fixtures/requests/alice-create-deployment.json")).unwrap();
+    let (status, answer) = conn.post(body.clone()).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(answer["status"]["allowed"], false);
+    assert!(
+        answer["status"].get("denied").is_none(),
+        "no policy must not mean deny: {answer}"
+    );
+    assert!(answer["status"]["evaluationError"].is_string());
+    // Fix the file: ready within seconds, and the decision is made.
+    std::fs::remove_file(policies.path().join("azure/broken.json")).unwrap();
+    assert!(
+        eventually(10, || async {
+            admin_get(server.admin_addr, "/readyz").await.0 == 200
+        })
+        .await
+    );
+    assert_eq!(conn.post(body).await.unwrap().1["status"]["allowed"], true);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_mode_answers_no_opinion_and_plain_http_needs_the_flag() {
+    let policies = policy_dir();
+    let p = policies.path().display().to_string();
+    let server = serve(&[
+        "--policies",
+        &p,
+        "--insecure-http",
+        "--mode",
+        "shadow",
+        "--no-match",
+        "deny",
+    ])
+    .await;
+    let mut conn = connect_plain(server.addr).await;
+    let deny = std::fs::read(root().join("tests/fixtures/requests/alice-get-secret.json")).unwrap();
+    let (status, answer) = conn.post(deny).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(answer["status"]["allowed"], false);
+    assert!(answer["status"].get("denied").is_none());
+    assert!(
+        answer["status"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("shadow mode: scopegate would deny")
+    );
+    server.stop().await;
+    // Without certificates and without --insecure-http, serve refuses to start.
+    let argv = ["scopegate", "serve", "--policies", &p];
+    let scopegate::cli::Command::Serve(args) =
+        <scopegate::cli::Cli as clap::Parser>::try_parse_from(argv)
+            .unwrap()
+            .command
+    else {
+        unreachable!()
+    };
+    let engine = args.engine.resolve().unwrap();
+    assert!(
+        args.settings(&engine.file.server)
+            .unwrap_err()
+            .to_string()
+            .contains("--tls-cert-file")
+    );
+}

@@ -1,0 +1,362 @@
+//! Hot reload with real files: a policy change takes effect, a ConfigMap `..data` swap is
+//! seen, a broken change leaves the last good policy serving, SIGHUP reloads, and under a
+//! bounded concurrent load with many rewrites every answer comes from one whole generation.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use support::*;
+
+const PAYMENTS_OID: &str = "7d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6";
+
+/// A role assignment granting RBAC Reader in `payments` to one user.
+fn payments_assignment(id: &str) -> Value {
+    json!([{
+        "id": format!("/subscriptions/3f2a6b1c-5d4e-4f70-8a9b-0c1d2e3f4a5b/providers/Microsoft.Authorization/roleAssignments/{id}"),
+        "principalId": PAYMENTS_OID, "principalType": "User",
+        "roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/7f6c6a51-bcf8-42ba-9220-52d62157d7db",
+        "scope": format!("{CLUSTER}/namespaces/payments"),
+    }])
+}
+
+fn payments_request() -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "metadata": {},
+        "spec": {"user": "pat@contoso.com", "groups": ["system:authenticated"], "extra": {"oid": [PAYMENTS_OID]},
+                 "resourceAttributes": {"namespace": "payments", "verb": "list", "resource": "pods", "version": "v1"}},
+        "status": {"allowed": false}
+    }))
+    .unwrap()
+}
+
+fn write_json(path: &Path, v: &Value) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(v).unwrap()).unwrap();
+    std::fs::rename(tmp, path).unwrap();
+}
+
+async fn allowed(conn: &mut Conn) -> bool {
+    conn.post(payments_request()).await.unwrap().1["status"]["allowed"] == true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_changes_apply_and_broken_changes_keep_the_last_good_policy() {
+    let pki = Pki::new();
+    let policies = policy_dir();
+    let server = serve_tls(
+        &pki,
+        policies.path(),
+        &["--reload-interval-seconds", "3600"],
+    )
+    .await;
+    let mut conn = connect(
+        server.addr,
+        client_config(&pki.ca.pem.cert, Some(&pki.client)),
+    )
+    .await
+    .unwrap();
+    assert!(!allowed(&mut conn).await);
+    // Add a file: picked up by the directory watch within seconds.
+    let file = policies.path().join("azure/payments.json");
+    write_json(
+        &file,
+        &payments_assignment("11111111-0000-4000-8000-000000000001"),
+    );
+    assert!(
+        eventually(10, || async {
+            allowed(
+                &mut connect(
+                    server.addr,
+                    client_config(&pki.ca.pem.cert, Some(&pki.client)),
+                )
+                .await
+                .unwrap(),
+            )
+            .await
+        })
+        .await
+    );
+    let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+    let generation = metric(&m, "scopegate_policy_generation").unwrap();
+    assert!(generation >= 2.0);
+    // Break it: syntax error. Rejected whole; the last good policy still answers.
+    std::fs::write(&file, "[{\"id\": ").unwrap();
+    assert!(
+        eventually(10, || async {
+            let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+            metric(
+                &m,
+                "scopegate_policy_reloads_total{result=\"error\",trigger=\"watch\"}",
+            )
+            .unwrap_or(0.0)
+                >= 1.0
+        })
+        .await
+    );
+    assert!(allowed(&mut conn).await, "last good policy keeps serving");
+    // A semantic error (unknown role) is rejected the same way.
+    let mut bad = payments_assignment("11111111-0000-4000-8000-000000000002");
+    bad[0]["roleDefinitionId"] = json!(
+        "/providers/Microsoft.Authorization/roleDefinitions/00000000-dead-4000-8000-000000000000"
+    );
+    write_json(&file, &bad);
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert!(allowed(&mut conn).await);
+    let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+    assert_eq!(
+        metric(&m, "scopegate_policy_generation"),
+        Some(generation),
+        "no broken generation published"
+    );
+    assert_eq!(admin_get(server.admin_addr, "/readyz").await.0, 200);
+    // Remove the grant: access is revoked at once, no cache keeps it alive.
+    std::fs::remove_file(&file).unwrap();
+    assert!(
+        eventually(10, || async {
+            !allowed(
+                &mut connect(
+                    server.addr,
+                    client_config(&pki.ca.pem.cert, Some(&pki.client)),
+                )
+                .await
+                .unwrap(),
+            )
+            .await
+        })
+        .await
+    );
+    server.stop().await;
+}
+
+/// Lays out `dir` as kubelet does for a ConfigMap volume and returns a function that swaps
+/// in a new version.
+fn configmap_version(dir: &Path, version: u32, files: &[(&str, Vec<u8>)]) {
+    let real = dir.join(format!("..2026_11_28_v{version}"));
+    std::fs::create_dir(&real).unwrap();
+    for (name, bytes) in files {
+        std::fs::write(real.join(name), bytes).unwrap();
+    }
+    let tmp = dir.join("..data_tmp");
+    std::os::unix::fs::symlink(real.file_name().unwrap(), &tmp).unwrap();
+    std::fs::rename(&tmp, dir.join("..data")).unwrap();
+    for (name, _) in files {
+        let link = dir.join(name);
+        if std::fs::symlink_metadata(&link).is_err() {
+            std::os::unix::fs::symlink(Path::new("..data").join(name), &link).unwrap();
+        }
+    }
+    if version > 1 {
+        let _ = std::fs::remove_dir_all(dir.join(format!("..2026_11_28_v{}", version - 1)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configmap_data_symlink_swap_is_seen() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let roles = std::fs::read(root().join("policies/azure/aks-builtin-roles.json")).unwrap();
+    configmap_version(
+        dir.path(),
+        1,
+        &[
+            ("roles.json", roles.clone()),
+            ("assignments.json", b"[]".to_vec()),
+        ],
+    );
+    let server = serve_tls(&pki, dir.path(), &["--reload-interval-seconds", "3600"]).await;
+    let config = client_config(&pki.ca.pem.cert, Some(&pki.client));
+    assert!(!allowed(&mut connect(server.addr, config.clone()).await.unwrap()).await);
+    let grant =
+        serde_json::to_vec(&payments_assignment("22222222-0000-4000-8000-000000000001")).unwrap();
+    configmap_version(
+        dir.path(),
+        2,
+        &[("roles.json", roles), ("assignments.json", grant)],
+    );
+    assert!(
+        eventually(10, || async {
+            allowed(&mut connect(server.addr, config.clone()).await.unwrap()).await
+        })
+        .await,
+        "..data swap not picked up"
+    );
+    let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+    assert_eq!(
+        metric(&m, "scopegate_policy_objects{kind=\"role_definitions\"}"),
+        Some(8.0),
+        "each file loaded once"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_under_load_comes_from_one_whole_generation() {
+    let pki = Pki::new();
+    let policies = policy_dir();
+    let server = serve_tls(
+        &pki,
+        policies.path(),
+        &["--reload-interval-seconds", "3600"],
+    )
+    .await;
+    let config = client_config(&pki.ca.pem.cert, Some(&pki.client));
+    let file = policies.path().join("azure/payments.json");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Writer: alternates between granting and not granting, 24 times over ~6 s.
+    let writer = {
+        let file = file.clone();
+        tokio::spawn(async move {
+            for i in 0..24 {
+                if i % 2 == 0 {
+                    write_json(
+                        &file,
+                        &payments_assignment("33333333-0000-4000-8000-000000000001"),
+                    );
+                } else {
+                    write_json(&file, &json!([]));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+        })
+    };
+    let (allows, others) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        let (config, stop, allows, others) =
+            (config.clone(), stop.clone(), allows.clone(), others.clone());
+        let addr = server.addr;
+        clients.push(tokio::spawn(async move {
+            let mut conn = connect(addr, config).await.unwrap();
+            for _ in 0..20_000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let (status, answer) = conn
+                    .post(payments_request())
+                    .await
+                    .expect("no request fails during reloads");
+                assert_eq!(status, 200, "{answer}");
+                let s = &answer["status"];
+                let reason = s["reason"].as_str().unwrap();
+                if s["allowed"] == true {
+                    assert!(
+                        reason.contains("33333333-0000-4000-8000-000000000001")
+                            && reason.contains("RBAC Reader"),
+                        "{reason}"
+                    );
+                    allows.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    assert!(s.get("denied").is_none(), "{answer}");
+                    assert!(
+                        reason.starts_with("Azure RBAC: no role assignment grants action"),
+                        "{reason}"
+                    );
+                    others.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    writer.await.unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await.unwrap();
+    }
+    let (a, o) = (
+        allows.load(Ordering::Relaxed),
+        others.load(Ordering::Relaxed),
+    );
+    assert!(
+        a > 0 && o > 0,
+        "both generations answered: {a} allowed, {o} not"
+    );
+    let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+    assert!(
+        metric(&m, "scopegate_policy_generation").unwrap() >= 5.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "scopegate_policy_reloads_total{result=\"error\",trigger=\"watch\"}"
+        )
+        .unwrap_or(0.0),
+        0.0
+    );
+    server.stop().await;
+}
+
+#[test]
+fn sighup_reloads_the_serve_process() {
+    let policies = policy_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let admin = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scopegate"))
+        .args([
+            "serve",
+            "--insecure-http",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            &admin.to_string(),
+        ])
+        .args([
+            "--policies",
+            policies.path().to_str().unwrap(),
+            "--cluster-resource-id",
+            CLUSTER,
+            "--log-format",
+            "json",
+        ])
+        .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sighups = |rt: &tokio::runtime::Runtime| {
+        rt.block_on(async {
+            let (_, m) = admin_get(admin, "/metrics").await;
+            metric(
+                &m,
+                "scopegate_policy_reloads_total{result=\"success\",trigger=\"sighup\"}",
+            )
+            .unwrap_or(0.0)
+        })
+    };
+    let ready = rt.block_on(eventually(10, || async {
+        tokio::net::TcpStream::connect(admin).await.is_ok()
+            && admin_get(admin, "/readyz").await.0 == 200
+    }));
+    assert!(ready);
+    assert_eq!(sighups(&rt), 0.0);
+    std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let reloaded = rt.block_on(eventually(10, || async {
+        let (_, m) = admin_get(admin, "/metrics").await;
+        metric(
+            &m,
+            "scopegate_policy_reloads_total{result=\"success\",trigger=\"sighup\"}",
+        )
+        .unwrap_or(0.0)
+            >= 1.0
+    }));
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(reloaded, "SIGHUP did not reload");
+    assert!(status.success(), "SIGTERM is a clean shutdown");
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| serde_json::from_str::<Value>(l).is_ok_and(|v| v["trigger"] == "sighup")),
+        "{log}"
+    );
+}

@@ -1,0 +1,123 @@
+//! TLS rotation: the serving certificate and the client CA are re-read when their files
+//! change; open connections keep working; a bad new certificate is rejected and the old one
+//! stays.
+
+mod support;
+
+use support::*;
+
+async fn serving_cert(addr: std::net::SocketAddr, pki: &Pki) -> Vec<u8> {
+    let conn = connect(addr, client_config(&pki.ca.pem.cert, Some(&pki.client)))
+        .await
+        .unwrap();
+    conn.peer_cert.unwrap().as_ref().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serving_certificate_rotates_without_dropping_clients() {
+    let pki = Pki::new();
+    let policies = policy_dir();
+    let server = serve_tls(
+        &pki,
+        policies.path(),
+        &["--reload-interval-seconds", "3600"],
+    )
+    .await;
+    let body =
+        std::fs::read(root().join("tests/fixtures/requests/alice-create-deployment.json")).unwrap();
+    let mut open = connect(
+        server.addr,
+        client_config(&pki.ca.pem.cert, Some(&pki.client)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(open.post(body.clone()).await.unwrap().0, 200);
+    let before = serving_cert(server.addr, &pki).await;
+
+    // Rotate: a new serving certificate from the same CA.
+    let next = pki.ca.server(&["127.0.0.1".into()], 30).unwrap();
+    write_server(pki.dir.path(), &next);
+    assert!(
+        eventually(10, || async {
+            serving_cert(server.addr, &pki).await != before
+        })
+        .await,
+        "new certificate not served"
+    );
+    assert_eq!(
+        open.post(body.clone()).await.unwrap().0,
+        200,
+        "an open connection survives rotation"
+    );
+    let rotated = serving_cert(server.addr, &pki).await;
+
+    // A broken certificate file is rejected; the rotated one stays in use.
+    std::fs::write(
+        pki.dir.path().join("server.crt"),
+        "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    assert!(
+        eventually(10, || async {
+            let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+            metric(&m, "scopegate_tls_reloads_total{result=\"error\"}").unwrap_or(0.0) >= 1.0
+        })
+        .await
+    );
+    assert_eq!(serving_cert(server.addr, &pki).await, rotated);
+    let mut fresh = connect(
+        server.addr,
+        client_config(&pki.ca.pem.cert, Some(&pki.client)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(fresh.post(body).await.unwrap().0, 200);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_ca_rotation_applies_to_new_connections() {
+    let pki = Pki::new();
+    let policies = policy_dir();
+    let server = serve_tls(
+        &pki,
+        policies.path(),
+        &["--reload-interval-seconds", "3600"],
+    )
+    .await;
+    let body =
+        std::fs::read(root().join("tests/fixtures/requests/alice-create-deployment.json")).unwrap();
+    let new_ca = scopegate::certs::Authority::new("next-ca").unwrap();
+    let new_client = new_ca.client("kube-apiserver", 30).unwrap();
+    let works = |client: scopegate::certs::Pem| {
+        let (addr, ca, body) = (server.addr, pki.ca.pem.cert.clone(), body.clone());
+        async move {
+            match connect(addr, client_config(&ca, Some(&client))).await {
+                Ok(mut c) => c.post(body).await.is_ok_and(|(s, _)| s == 200),
+                Err(_) => false,
+            }
+        }
+    };
+    let old_client = || scopegate::certs::Pem {
+        cert: pki.client.cert.clone(),
+        key: pki.client.key.clone(),
+    };
+    let new_client_pem = || scopegate::certs::Pem {
+        cert: new_client.cert.clone(),
+        key: new_client.key.clone(),
+    };
+    assert!(works(old_client()).await);
+    assert!(!works(new_client_pem()).await);
+    // Trust both during the hand-over, then only the new CA.
+    std::fs::write(
+        pki.dir.path().join("ca.crt"),
+        format!("{}{}", pki.ca.pem.cert, new_ca.pem.cert),
+    )
+    .unwrap();
+    assert!(eventually(10, || works(new_client_pem())).await);
+    assert!(works(old_client()).await);
+    std::fs::write(pki.dir.path().join("ca.crt"), &new_ca.pem.cert).unwrap();
+    assert!(eventually(10, || async { !works(old_client()).await }).await);
+    assert!(works(new_client_pem()).await);
+    server.stop().await;
+}
