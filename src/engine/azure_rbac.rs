@@ -157,10 +157,7 @@ pub fn assignment_grants(
     action: &str,
     attributes: &Attributes,
 ) -> bool {
-    let Some(role) = snapshot.roles.get(assignment.role) else {
-        return false;
-    };
-    if !role.blocks.iter().any(|b| b.grants(action)) {
+    if !snapshot.role_grants(assignment.role, action) {
         return false;
     }
     match &assignment.condition {

@@ -2,7 +2,7 @@
 //! walks every assignment and binding with string scope comparison. It is slow on purpose and
 //! obviously right; the indexed engine is checked against it by differential tests.
 
-use super::azure_rbac::{assignment_grants, covers_pattern, deny_covers};
+use super::azure_rbac::{covers_pattern, deny_covers};
 use super::{AzureIdentity, EngineOptions, NoMatch, azure_identity};
 use crate::engine::k8s_rbac::{applies_to, rule_allows};
 use crate::model::{AccessRequest, Verdict};
@@ -74,7 +74,15 @@ pub fn verdict(snapshot: &Snapshot, options: &EngineOptions, request: &AccessReq
                         blocks.iter().any(|b| covers_pattern(b, action, &blocks))
                     } else {
                         applicable.iter().any(|a| {
-                            assignment_grants(snapshot, a, action.as_str(), &target.attributes)
+                            let role_grants = snapshot.roles.get(a.role).is_some_and(|r| {
+                                r.blocks.iter().any(|b| b.grants(action.as_str()))
+                            });
+                            let condition_holds = match &a.condition {
+                                None => true,
+                                Some(Ok(c)) => c.eval(action.as_str(), &target.attributes),
+                                Some(Err(_)) => false,
+                            };
+                            role_grants && condition_holds
                         })
                     }
                 });

@@ -11,6 +11,7 @@ use crate::engine::EngineOptions;
 use crate::engine::k8s_rbac::RbacIndex;
 use crate::model::{ActionPattern, ManagementGroups, Scope};
 use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// The principal id Azure uses for "Everyone" in deny assignments.
@@ -120,6 +121,25 @@ pub struct ClusterScopes {
     pub namespaces: HashMap<String, ScopeId>,
 }
 
+/// The bounded (role, action) memo of a snapshot.
+#[derive(Clone)]
+struct GrantsMemo(moka::sync::Cache<Box<str>, Arc<[u64]>>);
+
+/// Distinct actions remembered per generation; a cluster sees a few hundred.
+const GRANTS_MEMO_CAPACITY: u64 = 16_384;
+
+impl Default for GrantsMemo {
+    fn default() -> Self {
+        GrantsMemo(moka::sync::Cache::new(GRANTS_MEMO_CAPACITY))
+    }
+}
+
+impl std::fmt::Debug for GrantsMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GrantsMemo({} entries)", self.0.entry_count())
+    }
+}
+
 /// Sizes, for metrics and logs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SnapshotStats {
@@ -144,6 +164,9 @@ pub struct Snapshot {
     pub rbac: RbacIndex,
     pub warnings: Vec<Diagnostic>,
     role_by_guid: HashMap<String, usize>,
+    /// Per-generation memo: action -> the set of roles whose permissions grant it. Bounded,
+    /// because actions come from request input.
+    grants_memo: GrantsMemo,
     assignments_by_principal: HashMap<Uuid, Vec<u32>>,
     denies_by_principal: HashMap<Uuid, Vec<u32>>,
     scope_ids: HashMap<String, ScopeId>,
@@ -193,6 +216,29 @@ impl Snapshot {
             k8s_roles: self.rbac.role_count(),
             k8s_bindings: self.rbac.binding_count(),
         }
+    }
+
+    /// Whether role `role` grants the concrete, lower-cased `action` (DataActions minus
+    /// NotDataActions of some permissions block), memoised per generation.
+    pub fn role_grants(&self, role: usize, action: &str) -> bool {
+        let bits = match self.grants_memo.0.get(action) {
+            Some(bits) => bits,
+            None => {
+                let mut bits = vec![0u64; self.roles.len().div_ceil(64)];
+                for (i, r) in self.roles.iter().enumerate() {
+                    if r.blocks.iter().any(|b| b.grants(action))
+                        && let Some(word) = bits.get_mut(i / 64)
+                    {
+                        *word |= 1 << (i % 64);
+                    }
+                }
+                let bits: Arc<[u64]> = Arc::from(bits);
+                self.grants_memo.0.insert(Box::from(action), bits.clone());
+                bits
+            }
+        };
+        bits.get(role / 64)
+            .is_some_and(|w| w & (1 << (role % 64)) != 0)
     }
 
     /// A role by its GUID (case-insensitive).

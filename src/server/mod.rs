@@ -231,7 +231,14 @@ pub fn kubeconfig(settings: &ServerSettings) -> String {
     let dir = settings
         .tls
         .as_ref()
-        .and_then(|t| t.cert.parent().map(|p| p.display().to_string()))
+        .and_then(|t| {
+            t.cert.parent().map(|p| {
+                std::fs::canonicalize(p)
+                    .unwrap_or_else(|_| p.to_path_buf())
+                    .display()
+                    .to_string()
+            })
+        })
         .unwrap_or_else(|| "/etc/kubernetes/scopegate".into());
     format!(
         "# webhook kubeconfig for kube-apiserver (AuthorizationConfiguration connectionInfo.kubeConfigFile)\n\
