@@ -144,29 +144,34 @@ fn set_kind(object: &mut Value, kind: Kind) {
     }
 }
 
-/// A running live source.
+/// A live source: the objects, whether every kind has synced, and a version that wakes the
+/// reloader on every published change.
 pub struct ClusterSource {
     state: Mutex<ClusterState>,
     ready: AtomicBool,
     version: watch::Sender<u64>,
+    /// The API client, taken when the watchers start.
+    client: Mutex<Option<kube::Client>>,
 }
 
 impl ClusterSource {
-    /// A source with no watchers yet (tests feed it events).
+    /// A source without a client: nothing is watched, events are fed with [`Self::apply`].
     pub fn new() -> Arc<Self> {
         Arc::new(ClusterSource {
             state: Mutex::new(ClusterState::default()),
             ready: AtomicBool::new(false),
             version: watch::channel(0).0,
+            client: Mutex::new(None),
         })
     }
 
-    /// Starts watchers when `--watch-cluster-rbac` is set.
-    pub async fn from_args(args: &crate::config::EngineArgs) -> anyhow::Result<Option<Arc<Self>>> {
-        if !args.watch_cluster_rbac {
+    /// Connects when `--watch-cluster-rbac` is set (the kubeconfig file, else in-cluster or
+    /// the default kubeconfig). Watchers start with [`Self::start`].
+    pub async fn connect(resolved: &crate::config::Resolved) -> anyhow::Result<Option<Arc<Self>>> {
+        if !resolved.watch_cluster_rbac {
             return Ok(None);
         }
-        let config = match &args.kubeconfig {
+        let config = match &resolved.kubeconfig {
             Some(path) => {
                 let kubeconfig = kube::config::Kubeconfig::read_from(path)?;
                 kube::Config::from_custom_kubeconfig(
@@ -179,13 +184,18 @@ impl ClusterSource {
         };
         let client = kube::Client::try_from(config)?;
         let source = ClusterSource::new();
-        source.spawn(client, None);
+        if let Ok(mut slot) = source.client.lock() {
+            *slot = Some(client);
+        }
         Ok(Some(source))
     }
 
-    /// Spawns one watcher per kind.
-    pub fn spawn(self: &Arc<Self>, client: kube::Client, metrics: Option<Metrics>) {
+    /// Spawns one watcher per kind (once; a source without client watches nothing).
+    pub fn start(self: &Arc<Self>, metrics: Option<Metrics>) {
         use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+        let Some(client) = self.client.lock().ok().and_then(|mut c| c.take()) else {
+            return;
+        };
         tokio::spawn(run_watcher(
             self.clone(),
             Kind::Role,
@@ -320,5 +330,92 @@ async fn run_watcher<K>(
                 tracing::warn!(kind = kind.as_str(), error = %e, "cluster RBAC watch failed; keeping the last state and retrying");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn binding(name: &str, user: &str) -> Value {
+        json!({"metadata": {"name": name, "namespace": "dev"}, "roleRef": {"kind": "ClusterRole", "name": "view"}, "subjects": [{"kind": "User", "name": user}]})
+    }
+
+    fn sync_all(state: &mut ClusterState, except: Option<Kind>) {
+        for kind in Kind::ALL {
+            if Some(kind) != except {
+                state.apply(kind, Event::Init);
+                state.apply(kind, Event::InitDone);
+            }
+        }
+    }
+
+    #[test]
+    fn relist_is_buffered_and_swapped_whole() {
+        let mut s = ClusterState::default();
+        sync_all(&mut s, Some(Kind::RoleBinding));
+        assert!(!s.synced());
+        s.apply(Kind::RoleBinding, Event::Init);
+        assert!(!s.apply(Kind::RoleBinding, Event::InitApply(binding("a", "alice"))));
+        assert_eq!(
+            s.count(Kind::RoleBinding),
+            0,
+            "nothing published before InitDone"
+        );
+        assert!(s.apply(Kind::RoleBinding, Event::InitDone));
+        assert!(s.synced());
+        assert_eq!(s.policy_set().role_bindings.len(), 1);
+        // A later relist replaces the whole kind: `a` is gone, `b` is there.
+        s.apply(Kind::RoleBinding, Event::Init);
+        s.apply(Kind::RoleBinding, Event::InitApply(binding("b", "bob")));
+        assert_eq!(s.count(Kind::RoleBinding), 1);
+        s.apply(Kind::RoleBinding, Event::InitDone);
+        let set = s.policy_set();
+        assert_eq!(set.role_bindings.len(), 1);
+        assert_eq!(set.role_bindings[0].1.metadata.name, "b");
+    }
+
+    #[test]
+    fn watch_events_apply_and_delete() {
+        let mut s = ClusterState::default();
+        sync_all(&mut s, None);
+        assert!(s.apply(Kind::RoleBinding, Event::Apply(binding("a", "alice"))));
+        assert!(
+            s.apply(Kind::RoleBinding, Event::Apply(binding("a", "carol"))),
+            "modify replaces"
+        );
+        assert_eq!(s.policy_set().role_bindings[0].1.subjects[0].name, "carol");
+        assert!(s.apply(Kind::RoleBinding, Event::Delete(binding("a", "carol"))));
+        assert!(
+            !s.apply(Kind::RoleBinding, Event::Delete(binding("a", "carol"))),
+            "deleting twice changes nothing"
+        );
+        assert_eq!(s.count(Kind::RoleBinding), 0);
+    }
+
+    #[test]
+    fn source_becomes_ready_only_when_every_kind_synced() {
+        let source = ClusterSource::new();
+        let mut rx = source.subscribe();
+        for kind in [Kind::Role, Kind::ClusterRole, Kind::RoleBinding] {
+            source.apply(kind, Event::Init);
+            source.apply(kind, Event::InitDone);
+        }
+        assert!(!source.is_ready());
+        assert!(!rx.has_changed().unwrap());
+        source.apply(Kind::ClusterRoleBinding, Event::Init);
+        source.apply(Kind::ClusterRoleBinding, Event::InitDone);
+        assert!(source.is_ready());
+        assert!(rx.has_changed().unwrap());
+        rx.borrow_and_update();
+        source.apply(Kind::RoleBinding, Event::Apply(binding("x", "y")));
+        assert!(
+            rx.has_changed().unwrap(),
+            "a change after sync wakes the reloader"
+        );
+        let (set, version) = source.policy_set();
+        assert_eq!(set.role_bindings.len(), 1);
+        assert_eq!(version, 2);
     }
 }

@@ -24,6 +24,14 @@ impl From<NoMatchArg> for NoMatch {
     }
 }
 
+/// The source order as a flag value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceOrderArg {
+    DenyFirst,
+    RbacFirst,
+}
+
 /// Flags every command that decides shares.
 #[derive(Debug, Clone, Default, Args)]
 pub struct EngineArgs {
@@ -56,6 +64,10 @@ pub struct EngineArgs {
     /// Do not allow discovery paths (`/api`, `/openapi`, `/version`, `/healthz`) to every Entra user.
     #[arg(long, env = "SCOPEGATE_NO_DISCOVERY_SHORTCUT")]
     pub no_discovery_shortcut: bool,
+    /// Order of sources: `deny-first` (Azure deny assignments, then any allow) or
+    /// `rbac-first` (a Kubernetes RBAC grant wins over an Azure deny assignment).
+    #[arg(long, value_enum, env = "SCOPEGATE_SOURCE_ORDER")]
+    pub source_order: Option<SourceOrderArg>,
     /// Also take Kubernetes RBAC objects from the live cluster (watch, kept current).
     #[arg(long, env = "SCOPEGATE_WATCH_CLUSTER_RBAC")]
     pub watch_cluster_rbac: bool,
@@ -83,6 +95,10 @@ pub struct ConfigFile {
     #[serde(default)]
     pub no_discovery_shortcut: bool,
     pub action_prefix: Option<String>,
+    pub source_order: Option<SourceOrderArg>,
+    #[serde(default)]
+    pub watch_cluster_rbac: bool,
+    pub kubeconfig: Option<PathBuf>,
     /// Server settings (`serve` only); see `server::ServeArgs`.
     #[serde(default)]
     pub server: serde_json::Value,
@@ -106,6 +122,9 @@ pub enum ConfigError {
 pub struct Resolved {
     pub options: EngineOptions,
     pub policies: Vec<PathBuf>,
+    /// Watch Kubernetes RBAC in the live cluster, with this kubeconfig (None: in-cluster/default).
+    pub watch_cluster_rbac: bool,
+    pub kubeconfig: Option<PathBuf>,
     pub file: ConfigFile,
 }
 
@@ -150,6 +169,12 @@ impl EngineArgs {
         {
             options.action_prefix = v.trim_end_matches('/').to_string();
         }
+        if let Some(order) = self.source_order.or(file.source_order) {
+            options.order = match order {
+                SourceOrderArg::DenyFirst => crate::engine::SourceOrder::DenyFirst,
+                SourceOrderArg::RbacFirst => crate::engine::SourceOrder::RbacFirst,
+            };
+        }
         options.skip_system_users = !(self.evaluate_system_users || file.evaluate_system_users);
         options.discovery_paths = !(self.no_discovery_shortcut || file.no_discovery_shortcut);
         let policies = if self.policies.is_empty() {
@@ -163,6 +188,8 @@ impl EngineArgs {
         Ok(Resolved {
             options,
             policies,
+            watch_cluster_rbac: self.watch_cluster_rbac || file.watch_cluster_rbac,
+            kubeconfig: self.kubeconfig.clone().or_else(|| file.kubeconfig.clone()),
             file,
         })
     }

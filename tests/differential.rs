@@ -2,7 +2,7 @@
 //! parser, must get the same verdict from the indexed engine and the reference evaluator.
 
 use proptest::prelude::*;
-use scopegate::engine::{self, EngineOptions, NoMatch, reference};
+use scopegate::engine::{self, EngineOptions, NoMatch, SourceOrder, reference};
 use scopegate::model::{AccessRequest, NonResourceAttributes, ResourceAttributes, Scope};
 use scopegate::policy::parse::add_value;
 use scopegate::policy::{Origin, PolicySet, Snapshot};
@@ -206,10 +206,12 @@ proptest! {
         bindings in prop::collection::vec(binding(), 0..4),
         requests in prop::collection::vec(request(), 1..8),
         deny_on_no_match in any::<bool>(),
+        rbac_first in any::<bool>(),
     ) {
         let options = EngineOptions {
             cluster_resource_id: Some(Scope::parse(CLUSTER).unwrap()),
             no_match: if deny_on_no_match { NoMatch::Deny } else { NoMatch::NoOpinion },
+            order: if rbac_first { SourceOrder::RbacFirst } else { SourceOrder::DenyFirst },
             ..EngineOptions::default()
         };
         let snapshot = build(&(roles, assignments, denies, bindings), &options);

@@ -41,6 +41,17 @@ impl NoMatch {
     }
 }
 
+/// Which source speaks first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SourceOrder {
+    /// Azure deny assignments, then any allow (Azure or Kubernetes RBAC), then no match.
+    #[default]
+    DenyFirst,
+    /// Kubernetes RBAC allows first (an RBAC grant beats an Azure deny assignment), then
+    /// Azure deny assignments, then Azure allows, then no match.
+    RbacFirst,
+}
+
 /// Engine configuration: everything a decision reads besides the policy and the request.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -56,6 +67,8 @@ pub struct EngineOptions {
     pub non_aad_users: NoMatch,
     /// What to answer when nothing grants.
     pub no_match: NoMatch,
+    /// Order of the sources.
+    pub order: SourceOrder,
     /// Allow `get` on discovery paths (`/api`, `/openapi`, `/version`, `/healthz`) to every
     /// Entra user, as Guard does.
     pub discovery_paths: bool,
@@ -70,6 +83,7 @@ impl Default for EngineOptions {
             skip_system_users: true,
             non_aad_users: NoMatch::NoOpinion,
             no_match: NoMatch::NoOpinion,
+            order: SourceOrder::DenyFirst,
             discovery_paths: true,
         }
     }
@@ -153,12 +167,13 @@ pub fn authorize(
     options: &EngineOptions,
     request: &AccessRequest,
 ) -> Decision {
-    let azure = azure_step(snapshot, options, request);
-    let open = match azure {
-        AzureStep::Final(d) if d.verdict == Verdict::Deny => return d,
-        AzureStep::Final(d) => {
-            return d;
-        }
+    let rbac_first =
+        (options.order == SourceOrder::RbacFirst).then(|| snapshot.rbac.authorize(request));
+    if let Some(decision) = rbac_first.as_ref().and_then(|r| r.decision.clone()) {
+        return decision;
+    }
+    let open = match azure_step(snapshot, options, request) {
+        AzureStep::Final(d) => return d,
         AzureStep::Open {
             reason,
             skipped_non_aad,
@@ -166,7 +181,10 @@ pub fn authorize(
             error,
         } => (reason, skipped_non_aad, skipped, error),
     };
-    let rbac = snapshot.rbac.authorize(request);
+    let rbac = match rbac_first {
+        Some(r) => r,
+        None => snapshot.rbac.authorize(request),
+    };
     if let Some(decision) = rbac.decision {
         return decision;
     }

@@ -12,6 +12,9 @@ use crate::sar::map;
 
 /// The verdict the rules give, computed the slow way.
 pub fn verdict(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequest) -> Verdict {
+    if options.order == super::SourceOrder::RbacFirst && rbac_allows(snapshot, request) {
+        return Verdict::Allow;
+    }
     let mut skipped_non_aad = false;
     let mut skipped = false;
     match azure_identity(options, request) {
@@ -92,21 +95,9 @@ pub fn verdict(snapshot: &Snapshot, options: &EngineOptions, request: &AccessReq
             }
         }
     }
-    // 3. Kubernetes RBAC: every binding, cluster-wide ones first
-    let rbac = &snapshot.rbac;
-    let namespace = request.namespace();
-    let bindings = rbac.cluster_role_bindings.iter().chain(
-        rbac.role_bindings
-            .iter()
-            .filter(|b| !namespace.is_empty() && b.namespace == namespace),
-    );
-    for b in bindings {
-        if applies_to(b, request).is_some()
-            && let Ok(rules) = &b.rules
-            && rules.iter().any(|r| rule_allows(request, r))
-        {
-            return Verdict::Allow;
-        }
+    // 3. Kubernetes RBAC
+    if rbac_allows(snapshot, request) {
+        return Verdict::Allow;
     }
     // 4. nothing allowed
     let answer = if skipped_non_aad {
@@ -120,4 +111,21 @@ pub fn verdict(snapshot: &Snapshot, options: &EngineOptions, request: &AccessReq
         NoMatch::NoOpinion => Verdict::NoOpinion,
         NoMatch::Deny => Verdict::Deny,
     }
+}
+
+/// Kubernetes RBAC the slow way: every binding, cluster-wide ones first.
+fn rbac_allows(snapshot: &Snapshot, request: &AccessRequest) -> bool {
+    let rbac = &snapshot.rbac;
+    let namespace = request.namespace();
+    let mut bindings = rbac.cluster_role_bindings.iter().chain(
+        rbac.role_bindings
+            .iter()
+            .filter(|b| !namespace.is_empty() && b.namespace == namespace),
+    );
+    bindings.any(|b| {
+        applies_to(b, request).is_some()
+            && b.rules
+                .as_ref()
+                .is_ok_and(|rules| rules.iter().any(|r| rule_allows(request, r)))
+    })
 }

@@ -274,6 +274,9 @@ pub async fn start(
     cluster: Option<Arc<crate::cluster::ClusterSource>>,
 ) -> anyhow::Result<Running> {
     let metrics = Metrics::new();
+    if let Some(c) = &cluster {
+        c.start(Some(metrics.clone()));
+    }
     let store = Arc::new(PolicyStore::new());
     let reloader = Arc::new(reload::Reloader {
         store: store.clone(),
@@ -477,7 +480,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     crate::telemetry::init(settings.log_format);
-    let cluster = crate::cluster::ClusterSource::from_args(&args.engine).await?;
+    let cluster = crate::cluster::ClusterSource::connect(&engine).await?;
     let running = start(engine, settings, cluster).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -75,6 +75,14 @@ pub fn copy_dir(from: &Path, to: &Path) {
 
 /// Starts `scopegate serve` in-process with the given flags (ports default to 0 = free).
 pub async fn serve(args: &[&str]) -> Running {
+    serve_with_cluster(args, None).await
+}
+
+/// As [`serve`], with a live RBAC source the test feeds with watch events.
+pub async fn serve_with_cluster(
+    args: &[&str],
+    cluster: Option<Arc<scopegate::cluster::ClusterSource>>,
+) -> Running {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut argv = vec![
         "scopegate",
@@ -92,7 +100,7 @@ pub async fn serve(args: &[&str]) -> Running {
     };
     let engine = serve_args.engine.resolve().unwrap();
     let settings = serve_args.settings(&engine.file.server).unwrap();
-    server::start(engine, settings, None).await.unwrap()
+    server::start(engine, settings, cluster).await.unwrap()
 }
 
 /// Starts a TLS server with mTLS on the PKI and the given policy dir.
