@@ -1,56 +1,99 @@
-//! Engine-only decision cost on the example policies (allow, deny, no match).
+//! Engine-only decision cost (`engine::authorize`) on synthetic policy: Azure allow, deny and
+//! no-match at 1k to 1M assignments and 1 to 200 groups, and Kubernetes RBAC at 100 to 100k
+//! bindings. Cost must follow the requester's principals and scope depth, not the policy size.
 
-use criterion::{Criterion, criterion_group, criterion_main};
+mod support;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use scopegate::engine::{self, EngineOptions};
-use scopegate::model::{AccessRequest, ResourceAttributes, Scope};
+use scopegate::model::Verdict;
+use scopegate::policy::Snapshot;
+use scopegate::synthetic::{self, Shape};
 use std::hint::black_box;
-use std::path::PathBuf;
 
-const CLUSTER: &str = "/subscriptions/3f2a6b1c-5d4e-4f70-8a9b-0c1d2e3f4a5b/resourceGroups/rg-platform/providers/Microsoft.ContainerService/managedClusters/aks-prod";
-
-fn request(verb: &str, resource: &str, namespace: &str) -> AccessRequest {
-    let mut r = AccessRequest {
-        user: "alice@contoso.com".into(),
-        groups: vec![
-            "6f0b7e4a-1c2d-4e5f-8a9b-000000000f1d".into(),
-            "system:authenticated".into(),
-        ],
-        resource_attributes: Some(ResourceAttributes {
-            verb: verb.into(),
-            resource: resource.into(),
-            namespace: namespace.into(),
-            ..Default::default()
-        }),
-        ..Default::default()
+fn expect(snapshot: &Snapshot, options: &EngineOptions, case: &str, groups: &[String]) {
+    let want = match case {
+        "allow" | "rbac_allow" => Verdict::Allow,
+        _ => Verdict::Deny,
     };
-    r.extra.insert(
-        "oid".into(),
-        vec!["11111111-2222-4333-8444-555555555555".into()],
+    let got = engine::authorize(snapshot, options, &synthetic::request(case, groups)).verdict;
+    assert_eq!(
+        got, want,
+        "{case}: the bench must measure the case it names"
     );
-    r
 }
 
-fn bench(c: &mut Criterion) {
-    let options = EngineOptions {
-        cluster_resource_id: Some(Scope::parse(CLUSTER).expect("cluster id")),
-        ..EngineOptions::default()
+fn azure(c: &mut Criterion) {
+    let roles = support::builtin_roles();
+    let options = support::options();
+    let sizes: &[usize] = if std::env::var_os("SCOPEGATE_BENCH_1M").is_some() {
+        &[1_000, 10_000, 100_000, 1_000_000]
+    } else {
+        &[1_000, 10_000, 100_000]
     };
-    let policies = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies");
-    let snapshot = scopegate::load_snapshot(&[policies], None, &options, 1)
-        .expect("example policies load")
-        .snapshot;
-    let mut group = c.benchmark_group("decide/example");
-    for (name, req) in [
-        ("allow", request("list", "pods", "finance-app")),
-        ("deny", request("get", "secrets", "finance-app")),
-        ("no_match", request("list", "pods", "payments")),
-    ] {
-        group.bench_function(name, |b| {
-            b.iter(|| engine::authorize(black_box(&snapshot), &options, black_box(&req)))
-        });
+    let mut group = c.benchmark_group("decide/azure");
+    for &n in sizes {
+        let (snapshot, generated) = scopegate::synthetic_snapshot(
+            Shape {
+                assignments: n,
+                groups_per_user: 200,
+                rbac_bindings: 0,
+            },
+            &roles,
+            &options,
+        );
+        for g in [1usize, 10, 50, 200] {
+            if n != 100_000 && g != 10 {
+                continue;
+            }
+            let groups: Vec<String> = generated
+                .user_groups
+                .iter()
+                .take(g)
+                .chain(generated.user_groups.last())
+                .cloned()
+                .collect();
+            for case in ["allow", "deny", "no_match"] {
+                expect(&snapshot, &options, case, &groups);
+                let request = synthetic::request(case, &groups);
+                group.bench_with_input(
+                    BenchmarkId::new(case, format!("{n}a/{g}g")),
+                    &request,
+                    |b, r| {
+                        b.iter(|| engine::authorize(black_box(&snapshot), &options, black_box(r)))
+                    },
+                );
+            }
+        }
     }
     group.finish();
 }
 
-criterion_group!(benches, bench);
+fn rbac(c: &mut Criterion) {
+    let roles = support::builtin_roles();
+    let options = support::options();
+    let mut group = c.benchmark_group("decide/rbac");
+    for n in [100usize, 10_000, 100_000] {
+        let (snapshot, generated) = scopegate::synthetic_snapshot(
+            Shape {
+                assignments: 1_000,
+                groups_per_user: 10,
+                rbac_bindings: n,
+            },
+            &roles,
+            &options,
+        );
+        let groups = generated.user_groups.clone();
+        expect(&snapshot, &options, "rbac_allow", &groups);
+        let request = synthetic::request("rbac_allow", &groups);
+        group.bench_with_input(
+            BenchmarkId::new("allow", format!("{n}b")),
+            &request,
+            |b, r| b.iter(|| engine::authorize(black_box(&snapshot), &options, black_box(r))),
+        );
+    }
+    group.finish();
+}
+
+criterion_group! { name = benches; config = support::criterion(); targets = azure, rbac }
 criterion_main!(benches);

@@ -40,6 +40,7 @@ pub mod model;
 pub mod policy;
 pub mod sar;
 pub mod server;
+pub mod synthetic;
 pub mod telemetry;
 
 use engine::EngineOptions;
@@ -73,4 +74,23 @@ pub fn load_snapshot(
         warnings,
         fingerprint,
     })
+}
+
+/// Builds a synthetic snapshot in memory through the policy parser (benchmarks, peers).
+pub fn synthetic_snapshot(
+    shape: synthetic::Shape,
+    builtin_roles: &serde_json::Value,
+    options: &EngineOptions,
+) -> (Snapshot, synthetic::Generated) {
+    let generated = synthetic::generate(shape, builtin_roles);
+    let mut set = PolicySet::default();
+    let mut diagnostics = Vec::new();
+    policy::parse::add_value(
+        &policy::Origin::new("synthetic", "$"),
+        generated.all(),
+        &mut set,
+        &mut diagnostics,
+    );
+    let snapshot = Snapshot::build(set, options, 1).unwrap_or_default();
+    (snapshot, generated)
 }

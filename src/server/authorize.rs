@@ -73,6 +73,18 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The benchmark ceiling: same stack, no decoding, no decision.
+pub fn empty_app() -> Router {
+    const BODY: &str = r#"{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","metadata":{},"status":{"allowed":false}}"#;
+    Router::new().route(
+        "/authorize",
+        post(|body: Body| async move {
+            let _ = body.collect().await;
+            ([(header::CONTENT_TYPE, "application/json")], BODY)
+        }),
+    )
+}
+
 /// A Kubernetes `Status` error body.
 fn error(code: StatusCode, reason: &str, message: &str) -> Response {
     let body = serde_json::json!({

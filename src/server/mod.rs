@@ -98,6 +98,10 @@ pub struct ServeArgs {
     /// Print the webhook kubeconfig for this configuration and exit.
     #[arg(long)]
     pub print_kubeconfig: bool,
+    /// Benchmark ceiling: answer every POST with a fixed no-opinion body, without decoding or
+    /// deciding, over the same listener, TLS and HTTP stack.
+    #[arg(long, hide = true)]
+    pub benchmark_empty_handler: bool,
     /// URL kube-apiserver uses to reach this webhook (for --print-kubeconfig).
     #[arg(long, value_name = "URL", env = "SCOPEGATE_ADVERTISE_URL")]
     pub advertise_url: Option<String>,
@@ -142,6 +146,8 @@ pub struct ServerSettings {
     pub decision_cache_size: u64,
     pub decision_cache_ttl: Duration,
     pub advertise_url: Option<String>,
+    /// See [`ServeArgs::benchmark_empty_handler`].
+    pub empty_handler: bool,
 }
 
 impl ServeArgs {
@@ -213,6 +219,7 @@ impl ServeArgs {
                     .max(1),
             ),
             advertise_url: self.advertise_url.clone().or(f.advertise_url),
+            empty_handler: self.benchmark_empty_handler,
         })
     }
 }
@@ -319,7 +326,11 @@ pub async fn start(
     let admin_addr = admin_listener.local_addr()?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
-    let router = authorize::app(state.clone());
+    let router = if settings.empty_handler {
+        authorize::empty_app()
+    } else {
+        authorize::app(state.clone())
+    };
     tasks.push(tokio::spawn(accept_loop(
         listener,
         tls_state.clone(),

@@ -1,0 +1,31 @@
+//! Shared bench setup: the built-in roles, engine options for the synthetic cluster, and
+//! criterion settings sized for a 2-core machine.
+#![allow(dead_code)]
+
+use criterion::Criterion;
+use scopegate::engine::EngineOptions;
+use scopegate::model::Scope;
+use std::time::Duration;
+
+pub fn builtin_roles() -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("policies/azure/aks-builtin-roles.json");
+    serde_json::from_slice(&std::fs::read(path).expect("built-in roles")).expect("JSON")
+}
+
+pub fn options() -> EngineOptions {
+    EngineOptions {
+        cluster_resource_id: Some(Scope::parse(scopegate::synthetic::CLUSTER).expect("cluster id")),
+        no_match: scopegate::engine::NoMatch::Deny,
+        ..EngineOptions::default()
+    }
+}
+
+/// Short runs: many parameter points on a noisy 2-core machine; compare ratios, quote medians.
+pub fn criterion() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+        .configure_from_args()
+}
