@@ -1,0 +1,672 @@
+#!/usr/bin/env bash
+# scopegate end-to-end suite: a real etcd + kube-apiserver (v1.36.5) calls scopegate as its
+# authorization webhook (the shipped deploy/apiserver/ manifests, mutual TLS), and real kubectl,
+# authenticated as different users, drives the scenarios described in tests/e2e/README.md.
+#
+#   tests/e2e/run.sh                 # everything: builds, starts, tests, stops, cleans up
+#   KEEP=1 tests/e2e/run.sh          # keep the temp dir (logs, configs, tokens) afterwards
+#   SCOPEGATE_E2E_SCOPEGATE=/path/to/scopegate tests/e2e/run.sh   # test that binary, skip cargo build
+#
+# Prints one line per check and, last, `N passed, M failed`. Exits 0 only if every check passed.
+# Everything listens on 127.0.0.1 (free ports); all processes are stopped on exit, also on
+# failure, Ctrl-C or SIGTERM (scopegate, kube-apiserver, issuer, then etcd: see NOTES.md).
+set -uo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "${here}/../.." && pwd)"
+t_start=${SECONDS}
+
+# fd 3 = the original stderr: a signal trap can run while a `{ ...; } >file` block has stderr
+# redirected, and the cleanup messages must still reach the terminal.
+exec 3>&2
+log() { printf '[e2e] %s\n' "$*" >&3; }
+die() { log "ERROR: $*"; exit 1; }
+
+for tool in curl openssl python3 sed diff $([[ -n "${SCOPEGATE_E2E_SCOPEGATE:-}" ]] || echo cargo); do
+  command -v "${tool}" >/dev/null 2>&1 || die "${tool} not found in PATH"
+done
+
+# --- process management and cleanup ----------------------------------------------------------
+work=""
+etcd_pid="" apiserver_pid="" issuer_pid="" scopegate_pid=""
+passed=0 failed=0
+
+stop() { # pid name grace-seconds: SIGTERM, SIGKILL after the grace period
+  local pid=$1 name=$2 grace=$3 start=${SECONDS}
+  [[ -n "${pid}" ]] || return 0
+  kill "${pid}" 2>/dev/null || { wait "${pid}" 2>/dev/null; return 0; }
+  while kill -0 "${pid}" 2>/dev/null; do
+    if ((SECONDS - start >= grace)); then
+      log "${name} still running after ${grace}s, sending SIGKILL"
+      kill -9 "${pid}" 2>/dev/null || true
+      break
+    fi
+    sleep 0.1
+  done
+  wait "${pid}" 2>/dev/null || true
+  log "stopped ${name} (${pid}) in $((SECONDS - start))s"
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  # scopegate first: its open watches (live RBAC source) would hold kube-apiserver's graceful
+  # shutdown open. kube-apiserver strictly before etcd: with etcd gone it retries forever.
+  stop "${scopegate_pid}" scopegate 10
+  stop "${apiserver_pid}" kube-apiserver 15
+  stop "${issuer_pid}" oidc-issuer 5
+  stop "${etcd_pid}" etcd 10
+  if ((rc != 0)) && [[ -n "${work}" && -d "${work}" ]]; then
+    for f in scopegate.log apiserver.log oidc-issuer.log etcd.log; do
+      [[ -s "${work}/${f}" ]] || continue
+      log "last lines of ${f}:"
+      tail -n 15 "${work}/${f}" | cut -c1-600 >&3
+    done
+  fi
+  if [[ -n "${work}" ]]; then
+    if [[ "${KEEP:-0}" == 1 ]]; then log "kept ${work}"; else rm -rf "${work}"; fi
+  fi
+  log "total $((SECONDS - t_start))s (builds $((${t_built:-${SECONDS}} - t_start))s)"
+  exit "${rc}"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'log "terminated"; exit 143' TERM
+
+# --- 1. binaries -----------------------------------------------------------------------------
+log "building/checking kube-apiserver, kubectl, etcd, oidc-issuer (tests/e2e/build-binaries.sh) ..."
+bin="$("${here}/build-binaries.sh")" || die "tests/e2e/build-binaries.sh failed: the upstream binaries or the OIDC issuer could not be built (output above)"
+bin="$(cd "${bin}" && pwd)" # absolute: the run later works inside its temp dir
+for b in kube-apiserver kubectl etcd oidc-issuer; do
+  [[ -x "${bin}/${b}" ]] || die "${bin}/${b} is missing after build-binaries.sh"
+done
+kubectl_bin="${bin}/kubectl"
+
+if [[ -n "${SCOPEGATE_E2E_SCOPEGATE:-}" ]]; then
+  scopegate="$(realpath "${SCOPEGATE_E2E_SCOPEGATE}")" || die "SCOPEGATE_E2E_SCOPEGATE=${SCOPEGATE_E2E_SCOPEGATE}: no such file"
+  log "using the scopegate binary ${scopegate} (SCOPEGATE_E2E_SCOPEGATE; no cargo build)"
+else
+  log "building scopegate (cargo build --bin scopegate) ..."
+  (cd "${repo}" && cargo build --bin scopegate) || die "cargo build --bin scopegate failed (output above)"
+  scopegate="$(realpath "${CARGO_TARGET_DIR:-${repo}/target}")/debug/scopegate"
+fi
+[[ -x "${scopegate}" ]] || die "scopegate binary ${scopegate} not found"
+t_built=${SECONDS}
+work="$(mktemp -d -t scopegate-e2e.XXXXXX)"
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_for() { # description timeout-seconds command...
+  local what=$1 timeout=$2 start=${SECONDS}
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS - start >= timeout)) && die "timed out after ${timeout}s waiting for ${what}"
+    sleep 0.2
+  done
+}
+
+# --- checks ----------------------------------------------------------------------------------
+pass() { passed=$((passed + 1)); printf 'PASS  %s\n' "$1"; }
+fail() {
+  failed=$((failed + 1))
+  printf 'FAIL  %s\n' "$1"
+  [[ -n "${2:-}" ]] && printf '%s\n' "$2" | cut -c1-800 | sed 's/^/        /'
+  return 0
+}
+
+# kc USER ARGS...: kubectl as USER (kubeconfig with that user's bearer token); sets OUT and RC.
+OUT="" RC=0
+kc() {
+  local user=$1; shift
+  OUT="$("${kubectl_bin}" --kubeconfig "${work}/kubeconfigs/${user}" --request-timeout=20s "$@" 2>&1)"
+  RC=$?
+  printf '$ kubectl [%s] %s\n-> rc=%s\n%s\n\n' "${user}" "$*" "${RC}" "${OUT}" >>"${work}/kubectl.log"
+}
+last() { printf 'kubectl %s (as %s) -> rc=%s: %s' "${LAST_CMD}" "${LAST_USER}" "${RC}" "${OUT}"; }
+LAST_CMD="" LAST_USER=""
+run() { LAST_USER=$1; LAST_CMD="${*:2}"; kc "$@"; }
+
+# expect ok|forbidden|notforbidden|yes|no DESCRIPTION USER KUBECTL-ARGS...
+#   ok           kubectl exit 0
+#   forbidden    kubectl failed with an HTTP 403 ("(Forbidden)", or "... is forbidden: ..." from
+#                kubectl create, which rewords the error)
+#   notforbidden not a 403 (authorized; may fail later, e.g. NotFound or no node for exec)
+#   yes|no       `kubectl auth can-i` answer
+expect() {
+  local kind=$1 desc=$2
+  shift 2
+  run "$@"
+  local ok=1
+  case ${kind} in
+    ok) ((RC == 0)) || ok=0 ;;
+    forbidden) ((RC != 0)) && [[ ${OUT} == *"(Forbidden)"* || ${OUT} == *" is forbidden: "* ]] || ok=0 ;;
+    notforbidden) [[ ${OUT} != *"(Forbidden)"* && ${OUT} != *" is forbidden: "* && ${OUT} != *"(InternalError)"* ]] || ok=0 ;;
+    yes) ((RC == 0)) && [[ ${OUT##*$'\n'} == yes* ]] || ok=0 ;; # last line: after any warnings
+    no) ((RC == 1)) && [[ ${OUT##*$'\n'} == no* ]] || ok=0 ;;
+    *) die "expect: unknown kind ${kind}" ;;
+  esac
+  if ((ok)); then pass "${desc}"; else fail "${desc}" "$(last)"; fi
+}
+# expect_match DESCRIPTION REGEX: the last command's whole output (newlines included, so
+# [[:space:]] spans lines) matches the extended REGEX
+expect_match() {
+  if printf '%s' "${OUT}" | grep -Ezq -- "$2"; then pass "$1"; else fail "$1" "expected /$2/ in: $(last)"; fi
+}
+
+# --- 3. PKI, users, policies, configs --------------------------------------------------------
+cd "${work}"
+mkdir -p pki scopegate policies/azure kubeconfigs tokens
+etcd_client_port="$(free_port)"
+etcd_peer_port="$(free_port)"
+api_port="$(free_port)"
+issuer_port="$(free_port)"
+sg_port="$(free_port)"
+sg_admin_port="$(free_port)"
+
+# Throwaway CA for kube-apiserver's and the OIDC issuer's serving certificates.
+{
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=scopegate-e2e-ca \
+    -keyout pki/ca.key -out pki/ca.crt &&
+    for name in apiserver issuer; do
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=e2e-${name}" \
+        -keyout "pki/${name}.key" -out "pki/${name}.csr" &&
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"pki/${name}.ext" &&
+        openssl x509 -req -in "pki/${name}.csr" -CA pki/ca.crt -CAkey pki/ca.key -CAcreateserial \
+          -days 1 -extfile "pki/${name}.ext" -out "pki/${name}.crt" || exit 1
+    done &&
+    openssl genrsa -out pki/sa.key 2048 &&
+    openssl rsa -in pki/sa.key -pubout -out pki/sa.pub
+} >pki/openssl.log 2>&1 || die "openssl failed: $(cat pki/openssl.log)"
+
+# scopegate's own CA, serving and client (CN kube-apiserver) certificates.
+"${scopegate}" certs --out-dir "${work}/scopegate" --host 127.0.0.1 >scopegate/certs.log 2>&1 ||
+  die "scopegate certs failed: $(cat scopegate/certs.log)"
+for f in ca.crt server.crt server.key client.crt client.key; do
+  [[ -s "scopegate/${f}" ]] || die "scopegate certs did not write ${f}"
+done
+
+# Identities. Entra-like object ids (GUIDs) for users and groups.
+sub_id=5e2e0000-0000-4000-8000-00000000e2e0
+cluster_id="/subscriptions/${sub_id}/resourceGroups/rg-e2e/providers/Microsoft.ContainerService/managedClusters/aks-e2e"
+grp_finance_dev=6f0b7e4a-1c2d-4e5f-8a9b-00000000e2d1 # Writer in namespace finance-app
+grp_platform=9c8d7e6f-5a4b-4c3d-8e2f-00000000e2a1    # Cluster Admin, excluded from the deny assignment
+grp_late=4d3c2b1a-0f9e-4d8c-8b7a-00000000e2c1        # granted while running (scenario 6)
+oid_dev=11111111-1111-4111-8111-00000000de01
+oid_reader=22222222-2222-4222-8222-00000000ea01 # Reader at cluster scope, as a User principal
+oid_platform=33333333-3333-4333-8333-0000000a1a01
+oid_late=44444444-4444-4444-8444-00000000a7e1
+oid_rbac=55555555-5555-4555-8555-00000000bac1 # no Azure assignment: only Kubernetes RBAC
+dev=dev@contoso.com reader=reader@contoso.com platform=platform@contoso.com
+late=late@contoso.com rbacuser=rbac-user@contoso.com
+
+admin_token="$(openssl rand -hex 20)"
+legacy_token="$(openssl rand -hex 20)"
+# token,user,uid,"groups"; the admin is the break-glass identity (system:masters never reaches
+# any authorizer); legacy-user is a non-Entra user (no oid extra).
+cat >tokens.csv <<EOF
+${admin_token},e2e-admin,e2e-admin-uid,"system:masters"
+${legacy_token},legacy-user,legacy-user-uid,"legacy-team"
+EOF
+
+# Azure policy: the AKS built-in roles, role assignments, a deny assignment.
+cp "${repo}/policies/azure/aks-builtin-roles.json" policies/azure/
+role_def() { echo "/subscriptions/${sub_id}/providers/Microsoft.Authorization/roleDefinitions/$1"; }
+assignment() { # name principal-id principal-type role-guid role-name scope
+  cat <<EOF
+  {
+    "condition": null,
+    "conditionVersion": null,
+    "id": "$6/providers/Microsoft.Authorization/roleAssignments/$1",
+    "name": "$1",
+    "principalId": "$2",
+    "principalType": "$3",
+    "roleDefinitionId": "$(role_def "$4")",
+    "roleDefinitionName": "$5",
+    "scope": "$6",
+    "type": "Microsoft.Authorization/roleAssignments"
+  }
+EOF
+}
+writer=a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb reader_role=7f6c6a51-bcf8-42ba-9220-52d62157d7db
+cluster_admin=b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b
+write_assignments() { # [extra assignment JSON]
+  {
+    echo "["
+    assignment 0e2e0001-0000-4000-8000-000000000001 "${grp_finance_dev}" Group "${writer}" \
+      "Azure Kubernetes Service RBAC Writer" "${cluster_id}/namespaces/finance-app"
+    echo ","
+    assignment 0e2e0002-0000-4000-8000-000000000002 "${oid_reader}" User "${reader_role}" \
+      "Azure Kubernetes Service RBAC Reader" "${cluster_id}"
+    echo ","
+    assignment 0e2e0003-0000-4000-8000-000000000003 "${grp_platform}" Group "${cluster_admin}" \
+      "Azure Kubernetes Service RBAC Cluster Admin" "${cluster_id}"
+    [[ -n "${1:-}" ]] && { echo ","; echo "$1"; }
+    echo "]"
+  } >policies/azure/.role-assignments.json.tmp
+  # atomic replace; names starting with "." are ignored by scopegate's loader
+  mv -f policies/azure/.role-assignments.json.tmp policies/azure/role-assignments.json
+}
+write_assignments
+deny_name=e2e-no-secrets-outside-platform
+cat >policies/azure/deny-assignments.json <<EOF
+[
+  {
+    "id": "${cluster_id}/providers/Microsoft.Authorization/denyAssignments/0e2ede01-0000-4000-8000-000000000001",
+    "name": "0e2ede01-0000-4000-8000-000000000001",
+    "type": "Microsoft.Authorization/denyAssignments",
+    "properties": {
+      "denyAssignmentName": "${deny_name}",
+      "description": "only the platform group reads or changes secrets",
+      "permissions": [
+        { "actions": [], "notActions": [],
+          "dataActions": ["Microsoft.ContainerService/managedClusters/secrets/*"], "notDataActions": [] }
+      ],
+      "scope": "${cluster_id}",
+      "doNotApplyToChildScopes": false,
+      "principals": [{ "id": "00000000-0000-0000-0000-000000000000", "type": "SystemDefined" }],
+      "excludePrincipals": [{ "id": "${grp_platform}", "type": "Group" }],
+      "isSystemProtected": false
+    }
+  }
+]
+EOF
+"${scopegate}" validate --policies policies >scopegate/validate.log 2>&1 ||
+  die "scopegate validate rejected the e2e policies: $(cat scopegate/validate.log)"
+log "policies: $(cat scopegate/validate.log)"
+
+# The shipped apiserver manifests, templated only for paths and the port.
+shipped="${repo}/deploy/apiserver"
+sed -e "s#/etc/kubernetes/scopegate/#${work}/scopegate/#g" \
+  "${shipped}/authorization-config.yaml" >scopegate/authorization-config.yaml
+sed -e "s#/etc/kubernetes/scopegate/#${work}/scopegate/#g" \
+  -e "s#https://127\.0\.0\.1:8443/authorize#https://127.0.0.1:${sg_port}/authorize#g" \
+  "${shipped}/webhook-kubeconfig.yaml" >scopegate/webhook-kubeconfig.yaml
+# Fail loudly if the shipped files changed shape and the substitutions no longer apply.
+grep -q "kubeConfigFile: ${work}/scopegate/webhook-kubeconfig.yaml" scopegate/authorization-config.yaml ||
+  die "deploy/apiserver/authorization-config.yaml: no kubeConfigFile /etc/kubernetes/scopegate/webhook-kubeconfig.yaml to template"
+grep -q "server: https://127.0.0.1:${sg_port}/authorize" scopegate/webhook-kubeconfig.yaml ||
+  die "deploy/apiserver/webhook-kubeconfig.yaml: no server https://127.0.0.1:8443/authorize to template"
+for f in ca.crt client.crt client.key; do
+  grep -q "${work}/scopegate/${f}" scopegate/webhook-kubeconfig.yaml ||
+    die "deploy/apiserver/webhook-kubeconfig.yaml: no /etc/kubernetes/scopegate/${f} to template"
+done
+
+# Structured authentication: the loopback OIDC issuer stands in for Entra ID. Extra keys must be
+# domain-prefixed, hence scopegate.io/oid (scopegate --principal-claim scopegate.io/oid).
+issuer_url="https://127.0.0.1:${issuer_port}"
+audience=scopegate-e2e
+{
+  cat <<EOF
+apiVersion: apiserver.config.k8s.io/v1
+kind: AuthenticationConfiguration
+jwt:
+  - issuer:
+      url: ${issuer_url}
+      audiences: [${audience}]
+      certificateAuthority: |
+EOF
+  sed 's/^/        /' pki/ca.crt
+  cat <<EOF
+    claimMappings:
+      username:
+        claim: preferred_username
+        prefix: ""
+      groups:
+        claim: groups
+        prefix: ""
+      uid:
+        claim: oid
+      extra:
+        - key: scopegate.io/oid
+          valueExpression: claims.oid
+EOF
+} >authentication-config.yaml
+
+kubeconfig() { # file token
+  cat >"$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+  - name: e2e
+    cluster:
+      server: https://127.0.0.1:${api_port}
+      certificate-authority: ${work}/pki/ca.crt
+users:
+  - name: user
+    user:
+      token: $2
+contexts:
+  - name: e2e
+    context: {cluster: e2e, user: user}
+current-context: e2e
+EOF
+}
+kubeconfig kubeconfigs/admin "${admin_token}"
+kubeconfig kubeconfigs/legacy "${legacy_token}"
+
+# --- start: etcd, OIDC issuer, kube-apiserver, scopegate -------------------------------------
+"${bin}/etcd" --name=e2e --data-dir="${work}/etcd-data" \
+  --listen-client-urls="http://127.0.0.1:${etcd_client_port}" \
+  --advertise-client-urls="http://127.0.0.1:${etcd_client_port}" \
+  --listen-peer-urls="http://127.0.0.1:${etcd_peer_port}" \
+  --initial-advertise-peer-urls="http://127.0.0.1:${etcd_peer_port}" \
+  --initial-cluster="e2e=http://127.0.0.1:${etcd_peer_port}" \
+  --unsafe-no-fsync >etcd.log 2>&1 &
+etcd_pid=$!
+
+"${bin}/oidc-issuer" --listen "127.0.0.1:${issuer_port}" --issuer "${issuer_url}" \
+  --tls-cert-file pki/issuer.crt --tls-private-key-file pki/issuer.key \
+  --audience "${audience}" --token-dir tokens \
+  --user "${dev}|${oid_dev}|${grp_finance_dev}" \
+  --user "${reader}|${oid_reader}|" \
+  --user "${platform}|${oid_platform}|${grp_platform}" \
+  --user "${late}|${oid_late}|${grp_late}" \
+  --user "${rbacuser}|${oid_rbac}|" >oidc-issuer.log 2>&1 &
+issuer_pid=$!
+
+wait_for etcd 30 curl -fsS "http://127.0.0.1:${etcd_client_port}/health"
+wait_for "the OIDC issuer" 30 curl -fsS --cacert pki/ca.crt "${issuer_url}/.well-known/openid-configuration"
+for u in dev reader platform late rbacuser; do
+  name="${!u}"
+  [[ -s "tokens/${name}.token" ]] || die "oidc-issuer wrote no token for ${name}"
+  kubeconfig "kubeconfigs/${u}" "$(cat "tokens/${name}.token")"
+done
+
+t_api=${SECONDS}
+"${bin}/kube-apiserver" \
+  --etcd-servers="http://127.0.0.1:${etcd_client_port}" \
+  --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="${api_port}" \
+  --tls-cert-file="${work}/pki/apiserver.crt" --tls-private-key-file="${work}/pki/apiserver.key" \
+  --client-ca-file="${work}/pki/ca.crt" \
+  --token-auth-file="${work}/tokens.csv" \
+  --authentication-config="${work}/authentication-config.yaml" \
+  --authorization-config="${work}/scopegate/authorization-config.yaml" \
+  --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+  --service-account-key-file="${work}/pki/sa.pub" \
+  --service-account-signing-key-file="${work}/pki/sa.key" \
+  --service-cluster-ip-range=10.0.0.0/24 \
+  --cert-dir="${work}/apiserver-certs" \
+  --endpoint-reconciler-type=none >apiserver.log 2>&1 &
+apiserver_pid=$!
+wait_for "kube-apiserver /readyz" 90 curl -fsS --cacert pki/ca.crt \
+  -H "Authorization: Bearer ${admin_token}" "https://127.0.0.1:${api_port}/readyz"
+log "kube-apiserver ready on 127.0.0.1:${api_port} after $((SECONDS - t_api))s"
+
+admin() { # kubectl as the break-glass admin, setup only: any failure aborts the run
+  "${kubectl_bin}" --kubeconfig "${work}/kubeconfigs/admin" "$@" >>admin.log 2>&1 ||
+    die "setup: kubectl $* (as e2e-admin) failed: $(tail -n 5 admin.log)"
+}
+admin create namespace finance-app
+admin create namespace payments
+# No kube-controller-manager runs, so nothing creates the namespaces' "default" service
+# accounts, which pod admission needs.
+admin create serviceaccount default -n finance-app
+admin create serviceaccount default -n payments
+# scopegate's live RBAC source runs as a service account with exactly the shipped ClusterRole
+# (deploy/kubernetes/rbac-live-source.yaml binds it to kube-system/scopegate).
+admin create serviceaccount scopegate -n kube-system
+admin apply -f "${repo}/deploy/kubernetes/rbac-live-source.yaml"
+sa_token="$("${kubectl_bin}" --kubeconfig kubeconfigs/admin create token scopegate -n kube-system --duration=2h 2>>admin.log)" ||
+  die "kubectl create token scopegate failed: $(tail -n 5 admin.log)"
+kubeconfig scopegate/live-rbac.kubeconfig "${sa_token}"
+
+sg_args=(serve --policies "${work}/policies" --cluster-resource-id "${cluster_id}"
+  --tls-cert-file "${work}/scopegate/server.crt" --tls-private-key-file "${work}/scopegate/server.key"
+  --client-ca-file "${work}/scopegate/ca.crt" --allowed-client-names kube-apiserver
+  --listen "127.0.0.1:${sg_port}" --admin-listen "127.0.0.1:${sg_admin_port}"
+  --principal-claim scopegate.io/oid --reload-interval-seconds 2
+  --watch-cluster-rbac --kubeconfig "${work}/scopegate/live-rbac.kubeconfig"
+  --log-format json)
+start_scopegate() {
+  RUST_LOG="${RUST_LOG:-info}" "${scopegate}" "${sg_args[@]}" >>scopegate.log 2>&1 &
+  scopegate_pid=$!
+  wait_for "scopegate /readyz" 30 curl -fsS "http://127.0.0.1:${sg_admin_port}/readyz"
+}
+start_scopegate
+log "scopegate ready: $(curl -fsS "http://127.0.0.1:${sg_admin_port}/readyz")"
+
+# The JWT authenticator fetches the issuer's keys asynchronously: wait until a token works.
+t_jwt=${SECONDS} jwt_tries=0
+until "${kubectl_bin}" --kubeconfig kubeconfigs/dev auth whoami >jwt-wait.log 2>&1; do
+  jwt_tries=$((jwt_tries + 1))
+  ((SECONDS - t_jwt >= 30)) && die "no JWT accepted within 30s (kubectl auth whoami as ${dev}): $(cat jwt-wait.log)"
+  sleep 0.2
+done
+log "JWT authentication works (${jwt_tries} failed attempt(s) before, $((SECONDS - t_jwt))s after scopegate was ready)"
+
+# SubjectAccessReview straight to scopegate (mutual TLS with the apiserver's client certificate).
+sar() { # user namespace verb resource [groups-json-array [extra-json-object]]
+  local groups=${5:-'["system:authenticated"]'} extra=${6:-'{}'}
+  curl -sS --cacert scopegate/ca.crt --cert scopegate/client.crt --key scopegate/client.key \
+    -H 'Content-Type: application/json' "https://127.0.0.1:${sg_port}/authorize" --data @- <<EOF
+{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview",
+ "spec":{"user":"$1","groups":${groups},"extra":${extra},
+         "resourceAttributes":{"namespace":"$2","verb":"$3","resource":"$4"}}}
+EOF
+}
+
+# sar_status USER NS VERB RESOURCE -> "allowed=true|false denied=true|false reason=..." (or the raw error)
+sar_status() {
+  local raw
+  raw="$(sar "$@" 2>&1)"
+  python3 -c '
+import json, sys
+try:
+    st = json.loads(sys.argv[1])["status"]
+except Exception:
+    print("unparseable response: " + sys.argv[1]); sys.exit(0)
+print("allowed=%s denied=%s reason=%s" % (str(st.get("allowed", False)).lower(),
+      str(st.get("denied", False)).lower(), st.get("reason", "")))' "${raw}"
+}
+sar_wait() { # description expected-regex user ns verb resource [groups-json [extra-json]]
+  local desc=$1 want=$2 t0 resp
+  shift 2
+  t0=$(date +%s.%N)
+  for _ in $(seq 1 50); do
+    resp="$(sar_status "$@")"
+    grep -Eq -- "${want}" <<<"${resp}" && {
+      pass "${desc} (after $(python3 -c "print(round($(date +%s.%N) - ${t0}, 1))")s)"
+      return
+    }
+    sleep 0.2
+  done
+  fail "${desc}" "POST /authorize user=$1 ns=$2 verb=$3 resource=$4 -> ${resp}"
+}
+
+log "setup done after $((SECONDS - t_start))s; running the scenarios"
+echo "scopegate e2e: kube-apiserver $("${bin}/kube-apiserver" --version | cut -d' ' -f2), cluster ${cluster_id}"
+
+# --- scenario 0: wiring ----------------------------------------------------------------------
+echo "== 0. wiring (shipped manifests, mutual TLS, JWT authentication)"
+# Only non-comment lines count (the sed also rewrites paths in comments).
+manifest_diff() { diff <(grep -v '^ *#' "$1") <(grep -v '^ *#' "$2"); }
+changed="$(manifest_diff "${shipped}/authorization-config.yaml" scopegate/authorization-config.yaml | grep -c '^>')"
+[[ ${changed} == 1 ]] && pass "0 authorization-config.yaml is the shipped file, only kubeConfigFile templated" ||
+  fail "0 authorization-config.yaml is the shipped file, only kubeConfigFile templated" \
+    "$(manifest_diff "${shipped}/authorization-config.yaml" scopegate/authorization-config.yaml)"
+changed="$(manifest_diff "${shipped}/webhook-kubeconfig.yaml" scopegate/webhook-kubeconfig.yaml | grep -c '^>')"
+[[ ${changed} == 4 ]] && pass "0 webhook-kubeconfig.yaml is the shipped file, only server + 3 file paths templated" ||
+  fail "0 webhook-kubeconfig.yaml is the shipped file, only server + 3 file paths templated" \
+    "$(manifest_diff "${shipped}/webhook-kubeconfig.yaml" scopegate/webhook-kubeconfig.yaml)"
+if curl -sS --cacert scopegate/ca.crt -H 'Content-Type: application/json' --data '{}' \
+  "https://127.0.0.1:${sg_port}/authorize" >curl-nocert.log 2>&1; then
+  fail "0 scopegate refuses a caller without a client certificate" "$(cat curl-nocert.log)"
+else
+  pass "0 scopegate refuses a caller without a client certificate"
+fi
+expect ok "0 an Entra user (JWT from the loopback issuer) is authenticated" dev auth whoami
+
+# --- scenario 1: developer, Writer in namespace finance-app ----------------------------------
+echo "== 1. developer (group with Writer at .../namespaces/finance-app)"
+expect ok "1 dev lists pods in finance-app" dev get pods -n finance-app
+expect ok "1 dev creates a deployment in finance-app" dev create deployment web --image=registry.k8s.io/pause:3.10 -n finance-app
+expect ok "1 dev creates a configmap in finance-app" dev create configmap app-settings --from-literal=mode=e2e -n finance-app
+expect ok "1 dev reads the deployment back" dev get deployment web -n finance-app
+expect forbidden "1 dev is forbidden to list pods in payments" dev get pods -n payments
+expect forbidden "1 dev is forbidden to create a configmap in payments" dev create configmap x --from-literal=a=b -n payments
+expect forbidden "1 dev is forbidden at cluster scope (list namespaces)" dev get namespaces
+expect forbidden "1 dev is forbidden at cluster scope (list nodes)" dev get nodes
+
+# --- scenario 2: reader, Reader at cluster scope ---------------------------------------------
+echo "== 2. reader (user with Reader at the cluster scope)"
+admin run web-0 --image=registry.k8s.io/pause:3.10 -n finance-app --restart=Never
+admin run pay-0 --image=registry.k8s.io/pause:3.10 -n payments --restart=Never
+admin create secret generic db-password --from-literal=password=hunter2 -n finance-app
+expect ok "2 reader lists pods in finance-app" reader get pods -n finance-app
+expect ok "2 reader lists pods in payments" reader get pods -n payments
+expect ok "2 reader lists pods in kube-system" reader get pods -n kube-system
+expect ok "2 reader lists pods in all namespaces" reader get pods -A
+expect forbidden "2 reader cannot read secrets" reader get secrets -n finance-app
+expect forbidden "2 reader cannot create a configmap" reader create configmap y --from-literal=a=b -n finance-app
+# (`kubectl auth can-i create pods/exec` would ask about a pod NAMED "exec": TYPE/NAME syntax.)
+expect no "2 reader: auth can-i create pods --subresource=exec says no" reader auth can-i create pods --subresource=exec -n finance-app
+run reader get pod web-0 -n finance-app -o 'jsonpath={.status.phase}'
+[[ ${RC} == 0 && ${OUT} == Pending ]] && pass "2 the target pod exists and is Pending (no nodes)" ||
+  fail "2 the target pod exists and is Pending (no nodes)" "$(last)"
+expect forbidden "2 reader: kubectl exec into the pod is Forbidden" reader exec web-0 -n finance-app -- true
+expect_match "2 ... on pods/exec" 'cannot (get|create) resource "pods/exec"'
+# Contrast: Writer's pods/* covers pods/exec/action, so dev gets past authorization and fails
+# only because the pod has no node.
+expect notforbidden "2 dev (Writer) is authorized for exec (fails later: pod has no node)" dev exec web-0 -n finance-app -- true
+
+# --- scenario 3: deny assignment beats the Writer grant --------------------------------------
+echo "== 3. deny assignment (secrets/* for everyone except the platform group)"
+expect forbidden "3 dev (Writer includes secrets) cannot list secrets" dev get secrets -n finance-app
+expect_match "3 ... and the 403 names the deny assignment" "denied by deny assignment .${deny_name}"
+expect forbidden "3 dev cannot create a secret" dev create secret generic s1 --from-literal=a=b -n finance-app
+expect_match "3 ... and the 403 names the deny assignment" "deny assignment .${deny_name}"
+expect no "3 dev: auth can-i get secrets says no" dev auth can-i get secrets -n finance-app
+expect_match "3 ... with the deny assignment as the reason" "no - Azure RBAC: denied by deny assignment .${deny_name}"
+expect ok "3 platform (excluded from the deny) lists secrets" platform get secrets -n finance-app
+expect ok "3 platform reads a secret" platform get secret db-password -n finance-app
+
+# --- scenario 4: cluster-scoped vs namespaced ------------------------------------------------
+echo "== 4. cluster-scoped list vs its own namespace object"
+expect forbidden "4 dev cannot list namespaces" dev get namespaces
+expect ok "4 dev can get namespace finance-app" dev get namespace finance-app
+expect forbidden "4 dev cannot get namespace payments" dev get namespace payments
+expect ok "4 reader (cluster scope) can list namespaces" reader get namespaces
+
+# --- scenario 5: kubectl auth can-i ----------------------------------------------------------
+echo "== 5. kubectl auth can-i"
+expect yes "5 dev can-i create deployments -n finance-app" dev auth can-i create deployments.apps -n finance-app
+expect yes "5 dev can-i delete pods -n finance-app" dev auth can-i delete pods -n finance-app
+expect yes "5 dev can-i create pods --subresource=exec -n finance-app" dev auth can-i create pods --subresource=exec -n finance-app
+expect no "5 reader can-i get pods --subresource=exec -n finance-app" reader auth can-i get pods --subresource=exec -n finance-app
+expect no "5 dev can-i list pods -n payments" dev auth can-i list pods -n payments
+expect no "5 dev can-i list namespaces" dev auth can-i list namespaces
+expect no "5 reader can-i delete pods -n payments" reader auth can-i delete pods -n payments
+expect yes "5 reader can-i watch deployments -n payments" reader auth can-i watch deployments.apps -n payments
+expect yes "5 platform can-i '*' '*'" platform auth can-i '*' '*'
+expect ok "5 dev auth can-i --list -n finance-app works" dev auth can-i --list -n finance-app
+expect_match "5 ... and shows RBAC rules (selfsubjectreviews)" 'selfsubjectreviews'
+expect_match "5 ... with the webhook warning" 'webhook authorizer does not support user rule resolution'
+
+# --- scenario 6: policy edited while running -------------------------------------------------
+echo "== 6. policy file edited while the apiserver runs"
+expect forbidden "6 late user is forbidden before the grant" late get pods -n finance-app
+write_assignments "$(assignment 0e2e0006-0000-4000-8000-000000000006 "${grp_late}" Group "${reader_role}" \
+  "Azure Kubernetes Service RBAC Reader" "${cluster_id}/namespaces/finance-app")"
+t6=$(date +%s.%N) granted=0
+sar_wait "6 scopegate reloaded the edited file: allows the new group" '^allowed=true .*0e2e0006' \
+  "${late}" finance-app list pods "[\"${grp_late}\",\"system:authenticated\"]" "{\"scopegate.io/oid\":[\"${oid_late}\"]}"
+while :; do
+  run late get pods -n finance-app
+  ((RC == 0)) && { granted=1; break; }
+  python3 -c "import sys; sys.exit(0 if $(date +%s.%N) - ${t6} < 40 else 1)" || break
+  sleep 0.5
+done
+took=$(python3 -c "print(round($(date +%s.%N) - ${t6}, 1))")
+if ((granted)); then
+  pass "6 late user allowed through kubectl ${took}s after role-assignments.json was edited (unauthorizedTTL 10s)"
+else
+  fail "6 late user allowed within 40s of the edit" "still: $(last)"
+fi
+expect forbidden "6 ... still only Reader: cannot create a configmap" late create configmap z --from-literal=a=b -n finance-app
+
+# --- scenario 8: live RBAC source --------------------------------------------------------------
+echo "== 8. RoleBinding created with kubectl, seen by scopegate's live RBAC source"
+admin create rolebinding bob-view --clusterrole=view --user=bob -n finance-app
+admin create role configmap-reader --verb=get,list,watch --resource=configmaps -n finance-app
+admin create rolebinding carol-cm --role=configmap-reader --user=carol -n finance-app
+sar_wait "8 SAR carol list configmaps (Role configmap-reader) -> allowed by RoleBinding" \
+  '^allowed=true .*RBAC: allowed by RoleBinding "carol-cm/finance-app" of Role "configmap-reader" to User "carol"' carol finance-app list configmaps
+sar_wait "8 SAR bob list pods (ClusterRole view) -> allowed by RoleBinding" \
+  '^allowed=true .*RBAC: allowed by RoleBinding "bob-view/finance-app" of ClusterRole "view"' bob finance-app list pods
+resp="$(sar_status bob payments list pods)"
+[[ ${resp} == "allowed=false denied=false"* ]] &&
+  pass "8 SAR bob list pods in payments -> no opinion (the binding is namespaced)" ||
+  fail "8 SAR bob list pods in payments -> no opinion (the binding is namespaced)" "${resp}"
+resp="$(sar_status carol finance-app list pods)"
+[[ ${resp} == "allowed=false denied=false"* ]] &&
+  pass "8 SAR carol list pods -> no opinion (the Role only covers configmaps)" ||
+  fail "8 SAR carol list pods -> no opinion (the Role only covers configmaps)" "${resp}"
+# An update event: the Role loses `list`.
+admin patch role configmap-reader -n finance-app --type=json \
+  -p '[{"op":"replace","path":"/rules/0/verbs","value":["get"]}]'
+sar_wait "8 Role edited with kubectl (list removed) -> carol list configmaps no longer allowed" \
+  '^allowed=false denied=false' carol finance-app list configmaps
+resp="$(sar_status carol finance-app get configmaps)"
+[[ ${resp} == "allowed=true "*'RoleBinding "carol-cm/finance-app"'* ]] &&
+  pass "8 ... but get still is" || fail "8 ... but get still is" "${resp}"
+admin delete rolebinding carol-cm -n finance-app
+sar_wait "8 RoleBinding deleted with kubectl -> carol get configmaps no longer allowed" '^allowed=false denied=false' carol finance-app get configmaps
+# Information: without kube-controller-manager nobody fills in the aggregated ClusterRole "view"
+# in the cluster; scopegate aggregates by itself (so it allows bob above).
+view_rules="$("${kubectl_bin}" --kubeconfig kubeconfigs/admin get clusterrole view -o json 2>&1 |
+  python3 -c 'import json, sys; print(len(json.load(sys.stdin).get("rules") or []))' 2>&1)"
+echo "      info: ClusterRole view as stored in the cluster has ${view_rules} rule(s) (no kube-controller-manager aggregates it)"
+
+# --- scenario 9: the RBAC authorizer after the webhook ------------------------------------------
+echo "== 9. in-tree RBAC after scopegate (no opinion falls through)"
+admin create role cm-reader --verb=get,list --resource=configmaps -n finance-app
+admin create rolebinding legacy-cm --role=cm-reader --user=legacy-user -n finance-app
+admin create rolebinding rbac-user-cm --role=cm-reader --user="${rbacuser}" -n finance-app
+expect ok "9 legacy-user (no oid) lists configmaps via its RoleBinding" legacy get configmaps -n finance-app
+expect forbidden "9 legacy-user cannot list pods (nothing grants it)" legacy get pods -n finance-app
+expect ok "9 Entra user without Azure roles lists configmaps via a RoleBinding" rbacuser get configmaps -n finance-app
+expect forbidden "9 ... but not secrets (the Role does not grant them)" rbacuser get secrets -n finance-app
+# An RBAC grant cannot override an Azure deny assignment: `denied` ends the chain.
+admin create role secret-reader --verb=get,list --resource=secrets -n finance-app
+admin create rolebinding rbac-user-secrets --role=secret-reader --user="${rbacuser}" -n finance-app
+expect forbidden "9 a RoleBinding on secrets does not beat the deny assignment" rbacuser get secrets -n finance-app
+expect_match "9 ... (403 names the deny assignment)" "deny assignment .${deny_name}"
+expect ok "9 Entra user runs kubectl auth whoami" dev auth whoami -o json
+expect_match "9 ... whoami shows the oid extra" "\"scopegate.io/oid\": \[[[:space:]]*\"${oid_dev}\""
+expect_match "9 ... and the group object id" "\"${grp_finance_dev}\""
+expect ok "9 legacy-user runs kubectl auth whoami" legacy auth whoami
+grep -q "\"user\":\"${dev}\"" scopegate.log && pass "9 scopegate's decision log has the apiserver's reviews for ${dev}" ||
+  fail "9 scopegate's decision log has the apiserver's reviews for ${dev}" "$(tail -n 3 scopegate.log)"
+
+# --- scenario 7: scopegate stopped (last: it restarts scopegate at the end) -------------------
+echo "== 7. scopegate stopped (failurePolicy NoOpinion)"
+stop "${scopegate_pid}" scopegate 10
+scopegate_pid=""
+# Names never requested before, so no cached allow (authorizedTTL 30s) answers for the webhook.
+miss="never-asked-$(openssl rand -hex 4)"
+run dev get configmap "${miss}" -n finance-app
+if [[ ${OUT} == *"(InternalError)"* ]]; then
+  pass "7 dev (only Azure allows) now fails: HTTP 500 InternalError (webhook error surfaces)"
+elif [[ ${OUT} == *"(Forbidden)"* ]]; then
+  pass "7 dev (only Azure allows) now fails: 403 Forbidden"
+else
+  fail "7 dev (only Azure allows) now fails with 500 or 403" "$(last)"
+fi
+echo "      recorded: $(head -n 1 <<<"${OUT}" | cut -c1-300)"
+expect ok "7 break-glass admin (system:masters) still works" admin get namespaces
+expect ok "7 legacy-user's RoleBinding still works (webhook NoOpinion -> RBAC)" legacy get configmaps -n finance-app
+expect ok "7 Entra user's RoleBinding still works" rbacuser get configmap app-settings -n finance-app
+# The documented price of failurePolicy NoOpinion: deny assignments are not enforced while
+# scopegate is down (a name never asked before, so no cached "denied" answers).
+expect ok "7 fail-open: the RoleBinding on secrets now works (deny assignment not enforced)" rbacuser get secret db-password -n finance-app
+expect ok "7 kubectl auth whoami still works for an Entra user" reader auth whoami
+start_scopegate
+expect notforbidden "7 after restarting scopegate dev is authorized again" dev get configmap "${miss}-2" -n finance-app
+expect_match "7 ... (NotFound, i.e. past authorization)" 'NotFound'
+
+# --- summary ---------------------------------------------------------------------------------
+log "scenarios done after $((SECONDS - t_start))s"
+echo "${passed} passed, ${failed} failed"
+((failed == 0))
