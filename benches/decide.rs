@@ -26,13 +26,13 @@ fn expect(snapshot: &Snapshot, options: &EngineOptions, case: &str, groups: &[St
 fn azure(c: &mut Criterion) {
     let roles = support::builtin_roles();
     let options = support::options();
-    let sizes: &[usize] = if std::env::var_os("SCOPEGATE_BENCH_1M").is_some() {
-        &[1_000, 10_000, 100_000, 1_000_000]
-    } else {
-        &[1_000, 10_000, 100_000]
-    };
+    // SCOPEGATE_BENCH_SIZES=1000,1000000 picks the policy sizes (default 1k, 10k, 100k).
+    let sizes: Vec<usize> = std::env::var("SCOPEGATE_BENCH_SIZES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 10_000, 100_000]);
     let mut group = c.benchmark_group("decide/azure");
-    for &n in sizes {
+    for &n in &sizes {
         let (snapshot, generated) = scopegate::synthetic_snapshot(
             Shape {
                 assignments: n,

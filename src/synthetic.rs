@@ -4,6 +4,11 @@
 //! test; a requester in 1 to 200 groups of which only a few matter; Kubernetes RBAC bindings.
 //! Deterministic: the same parameters give the same objects.
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "indexes are bounded by the generator's own constant tables"
+)]
+
 use crate::model::{AccessRequest, ResourceAttributes};
 use serde_json::{Value, json};
 

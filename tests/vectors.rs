@@ -65,7 +65,7 @@ fn check_expected(case: &Value, decision: &scopegate::model::Decision) -> Result
         ));
     }
     if let Some(reason) = expected.get("reason").and_then(Value::as_str)
-        && decision.reason != reason
+        && decision.reason.to_string() != reason
     {
         return Err(format!(
             "{name}: expected reason `{reason}`, got `{}`",
@@ -73,7 +73,7 @@ fn check_expected(case: &Value, decision: &scopegate::model::Decision) -> Result
         ));
     }
     if let Some(part) = expected.get("reason_contains").and_then(Value::as_str)
-        && !decision.reason.contains(part)
+        && !decision.reason.to_string().contains(part)
     {
         return Err(format!(
             "{name}: reason `{}` does not contain `{part}`",
@@ -131,7 +131,10 @@ fn azure_rbac_vectors() {
             decision.verdict,
         ) && decision.source != scopegate::model::Source::Request
             && let Some(first) = actions.first().and_then(Value::as_str)
-            && !decision.reason.contains(&first.to_ascii_lowercase())
+            && !decision
+                .reason
+                .to_string()
+                .contains(&first.to_ascii_lowercase())
         {
             failures.push(format!(
                 "{}: reason `{}` does not name action {first}",
@@ -181,7 +184,7 @@ fn rbac_case(case: &Value) -> Result<(), String> {
         let ours = rbac
             .decision
             .as_ref()
-            .map(|d| d.reason.clone())
+            .map(|d| d.reason.to_string())
             .unwrap_or_else(|| rbac.reason());
         if ours != upstream {
             return Err(format!(

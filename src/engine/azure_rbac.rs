@@ -2,10 +2,9 @@
 //! scope or an ancestor, for the requester's own principals only.
 
 use crate::model::{ActionPattern, Scope};
-use crate::policy::condition::Attributes;
-use crate::policy::index::{Assignment, Deny, EVERYONE, PermissionBlock, ScopeId, Snapshot};
+use crate::policy::condition::AttributeSource;
+use crate::policy::index::{Assignment, Deny, PermissionBlock, PrincipalEntry, ScopeId, Snapshot};
 use crate::sar::map::AzureTarget;
-use uuid::Uuid;
 
 /// What Azure RBAC says about a mapped request.
 #[derive(Debug, Clone)]
@@ -24,43 +23,48 @@ pub enum AzureOutcome<'s> {
     NotGranted { action: ActionPattern },
 }
 
-/// The interned scope chain of a request, nearest first, and its own scope id.
-pub struct ScopeChain {
-    pub ids: Vec<ScopeId>,
+/// The interned scope chain of a request: its namespace scope (if any) and the cluster's
+/// precomputed chain. No allocation, no string building.
+pub struct ScopeChain<'s> {
+    namespace: Option<ScopeId>,
+    cluster: &'s [ScopeId],
+    /// The request's own scope id, for `doNotApplyToChildScopes`.
     pub exact: Option<ScopeId>,
 }
 
-impl ScopeChain {
-    /// Works the chain out from the snapshot's per-cluster tables: no string building.
-    pub fn of(snapshot: &Snapshot, namespace: Option<&str>) -> ScopeChain {
+impl<'s> ScopeChain<'s> {
+    pub fn of(snapshot: &'s Snapshot, namespace: Option<&str>) -> ScopeChain<'s> {
         let cluster = &snapshot.cluster;
         match namespace {
             Some(ns) => {
                 let ns_id = cluster.namespaces.get(ns).copied();
-                let mut ids = Vec::with_capacity(cluster.chain.len() + 1);
-                ids.extend(ns_id);
-                ids.extend_from_slice(&cluster.chain);
-                ScopeChain { ids, exact: ns_id }
+                ScopeChain {
+                    namespace: ns_id,
+                    cluster: &cluster.chain,
+                    exact: ns_id,
+                }
             }
             None => ScopeChain {
-                ids: cluster.chain.clone(),
+                namespace: None,
+                cluster: &cluster.chain,
                 exact: cluster.cluster_id,
             },
         }
     }
 
     fn contains(&self, id: ScopeId) -> bool {
-        self.ids.contains(&id)
+        self.namespace == Some(id) || self.cluster.contains(&id)
     }
 }
 
-/// Evaluates a mapped request for a principal set (object id first, then groups).
+/// Evaluates a mapped request for the requester's principals as the policy knows them
+/// (object id and groups that the policy names; see [`Snapshot::principal`]).
 pub fn evaluate<'s>(
     snapshot: &'s Snapshot,
-    principals: &[Uuid],
-    target: &AzureTarget,
+    principals: &[&'s PrincipalEntry],
+    target: &AzureTarget<'_>,
 ) -> AzureOutcome<'s> {
-    let chain = ScopeChain::of(snapshot, target.namespace.as_deref());
+    let chain = ScopeChain::of(snapshot, target.namespace);
     if let Some((deny, action)) = find_deny(snapshot, principals, target, &chain) {
         return AzureOutcome::Denied { deny, action };
     }
@@ -85,19 +89,28 @@ pub fn evaluate<'s>(
 
 fn find_deny<'s>(
     snapshot: &'s Snapshot,
-    principals: &[Uuid],
-    target: &AzureTarget,
-    chain: &ScopeChain,
+    principals: &[&'s PrincipalEntry],
+    target: &AzureTarget<'_>,
+    chain: &ScopeChain<'_>,
 ) -> Option<(&'s Deny, ActionPattern)> {
-    for p in principals.iter().chain(std::iter::once(&EVERYONE)) {
-        for deny in snapshot.denies_of(p) {
+    let everyone = snapshot.everyone();
+    for entry in principals.iter().copied().chain(everyone) {
+        for deny in entry
+            .denies
+            .iter()
+            .filter_map(|i| snapshot.denies.get(*i as usize))
+        {
             if !chain.contains(deny.scope_id) {
                 continue;
             }
             if !deny.applies_to_children && chain.exact != Some(deny.scope_id) {
                 continue;
             }
-            if deny.excluded.iter().any(|x| principals.contains(x)) {
+            if deny
+                .excluded
+                .iter()
+                .any(|x| principals.iter().any(|p| p.id == *x))
+            {
                 continue;
             }
             for action in &target.actions {
@@ -111,7 +124,7 @@ fn find_deny<'s>(
 }
 
 /// Whether a deny assignment hits an action (shared with the reference evaluator).
-pub fn deny_covers(deny: &Deny, action: &ActionPattern, attributes: &Attributes) -> bool {
+pub fn deny_covers(deny: &Deny, action: &ActionPattern, attributes: &dyn AttributeSource) -> bool {
     if !deny.blocks.iter().any(|b| b.touches(action)) {
         return false;
     }
@@ -124,15 +137,19 @@ pub fn deny_covers(deny: &Deny, action: &ActionPattern, attributes: &Attributes)
 
 fn find_grant<'s>(
     snapshot: &'s Snapshot,
-    principals: &[Uuid],
+    principals: &[&'s PrincipalEntry],
     action: &ActionPattern,
-    attributes: &Attributes,
-    chain: &ScopeChain,
+    attributes: &dyn AttributeSource,
+    chain: &ScopeChain<'_>,
 ) -> Option<&'s Assignment> {
     let applicable = || {
         principals
             .iter()
-            .flat_map(|p| snapshot.assignments_of(p))
+            .flat_map(|p| {
+                p.assignments
+                    .iter()
+                    .filter_map(|i| snapshot.assignments.get(*i as usize))
+            })
             .filter(|a| chain.contains(a.scope_id))
     };
     if !action.is_wildcard() {
@@ -155,7 +172,7 @@ pub fn assignment_grants(
     snapshot: &Snapshot,
     assignment: &Assignment,
     action: &str,
-    attributes: &Attributes,
+    attributes: &dyn AttributeSource,
 ) -> bool {
     if !snapshot.role_grants(assignment.role, action) {
         return false;
@@ -190,6 +207,6 @@ pub fn covers_pattern(
 }
 
 /// The scope a decision was checked at, for reasons.
-pub fn request_scope(snapshot: &Snapshot, target: &AzureTarget) -> Option<Scope> {
+pub fn request_scope(snapshot: &Snapshot, target: &AzureTarget<'_>) -> Option<Scope> {
     snapshot.cluster.cluster.as_ref().map(|c| target.scope(c))
 }

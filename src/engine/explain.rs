@@ -3,7 +3,7 @@
 //! why it did or did not apply.
 
 use super::azure_rbac::{assignment_grants, deny_covers};
-use super::k8s_rbac::{applies_to, binding_id, describe, rule_allows};
+use super::k8s_rbac::{applies_to, describe, rule_allows};
 use super::{AzureIdentity, EngineOptions, authorize, azure_identity, target_of};
 use crate::model::{AccessRequest, Decision};
 use crate::policy::Snapshot;
@@ -146,7 +146,7 @@ fn explain_azure(
         for a in snapshot.assignments_of(p) {
             any = true;
             let role = snapshot.roles.get(a.role);
-            let role_name = role.map_or("?", |r| r.name.as_str());
+            let role_name = role.map_or("?", |r| &*r.name);
             let why = if !chain.contains(&a.scope) {
                 "scope is not on the chain".to_string()
             } else if matches!(a.condition, Some(Err(_))) {
@@ -189,7 +189,7 @@ fn explain_rbac(snapshot: &Snapshot, request: &AccessRequest, out: &mut String) 
             Ok(rules) if rules.iter().any(|r| rule_allows(request, r)) => "ALLOWS".to_string(),
             Ok(rules) => format!("none of {} rule(s) matches", rules.len()),
         };
-        let _ = writeln!(out, "  {} ({}): {why}", binding_id(b), describe(b, subject));
+        let _ = writeln!(out, "  {} ({}): {why}", b.id, describe(b, subject));
     }
     if !any {
         let _ = writeln!(

@@ -3,15 +3,19 @@
 //! that allows wins; RBAC never denies. Bindings are indexed by subject so a decision looks
 //! only at bindings that name the user, one of its groups or its service account.
 
+use crate::model::decision::Reason;
 use crate::model::{AccessRequest, Decision, Source, Verdict};
 use crate::policy::schema::{K8sBinding, K8sRole, LabelSelector, PolicyRule};
 use crate::policy::{Diagnostic, Origin, PolicySet};
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// A binding with its role resolved at load time.
 #[derive(Debug, Clone)]
 pub struct Binding {
+    /// `ClusterRoleBinding/<name>` or `RoleBinding/<ns>/<name>`.
+    pub id: Arc<str>,
     pub name: String,
     /// Empty for ClusterRoleBindings.
     pub namespace: String,
@@ -25,8 +29,8 @@ pub struct Binding {
 /// Subject keys a binding is found under.
 #[derive(Debug, Clone, Default)]
 struct SubjectIndex {
-    by_user: HashMap<String, Vec<u32>>,
-    by_group: HashMap<String, Vec<u32>>,
+    by_user: FxHashMap<String, Vec<u32>>,
+    by_group: FxHashMap<String, Vec<u32>>,
 }
 
 impl SubjectIndex {
@@ -74,10 +78,10 @@ impl SubjectIndex {
 /// Kubernetes RBAC objects, resolved (aggregation applied) and indexed by subject.
 #[derive(Debug, Clone, Default)]
 pub struct RbacIndex {
-    pub cluster_role_bindings: Vec<Binding>,
-    pub role_bindings: Vec<Binding>,
+    pub cluster_role_bindings: Vec<Arc<Binding>>,
+    pub role_bindings: Vec<Arc<Binding>>,
     cluster_subjects: SubjectIndex,
-    namespace_subjects: HashMap<String, SubjectIndex>,
+    namespace_subjects: FxHashMap<String, SubjectIndex>,
     cluster_roles: BTreeMap<String, Arc<[PolicyRule]>>,
     roles: HashMap<(String, String), Arc<[PolicyRule]>>,
 }
@@ -157,7 +161,7 @@ impl RbacIndex {
             index
                 .cluster_subjects
                 .add(index.cluster_role_bindings.len() as u32, &binding);
-            index.cluster_role_bindings.push(binding);
+            index.cluster_role_bindings.push(Arc::new(binding));
         }
         let mut seen = HashSet::new();
         for (origin, b) in &set.role_bindings {
@@ -182,7 +186,7 @@ impl RbacIndex {
                 .entry(ns)
                 .or_default()
                 .add(index.role_bindings.len() as u32, &binding);
-            index.role_bindings.push(binding);
+            index.role_bindings.push(Arc::new(binding));
         }
         index
     }
@@ -223,7 +227,13 @@ impl RbacIndex {
                 format!("binding grants nothing: {e}"),
             ));
         }
+        let id = if namespace.is_empty() {
+            format!("ClusterRoleBinding/{}", b.metadata.name)
+        } else {
+            format!("RoleBinding/{namespace}/{}", b.metadata.name)
+        };
         Binding {
+            id: Arc::from(id),
             name: b.metadata.name.clone(),
             namespace: namespace.to_string(),
             role_kind: b.role_ref.kind.clone(),
@@ -253,7 +263,7 @@ impl RbacIndex {
     pub fn candidates<'a>(
         &'a self,
         request: &AccessRequest,
-    ) -> impl Iterator<Item = &'a Binding> + 'a {
+    ) -> impl Iterator<Item = &'a Arc<Binding>> + 'a {
         let crbs = self
             .cluster_subjects
             .candidates(&request.user, &request.groups)
@@ -289,10 +299,21 @@ impl RbacIndex {
                 }
                 Ok(rules) => {
                     if rules.iter().any(|r| rule_allows(request, r)) {
-                        let reason = format!("RBAC: allowed by {}", describe(binding, subject));
-                        let id = binding_id(binding);
+                        let index = binding
+                            .subjects
+                            .iter()
+                            .position(|s| std::ptr::eq(s, subject))
+                            .unwrap_or(0);
+                        let shown = binding.clone();
+                        let reason = Reason::lazy(move |f| match shown.subjects.get(index) {
+                            Some(subject) => {
+                                write!(f, "RBAC: allowed by {}", describe(&shown, subject))
+                            }
+                            None => f.write_str("RBAC: allowed"),
+                        });
                         result.decision = Some(
-                            Decision::new(Verdict::Allow, Source::KubernetesRbac, reason).by(id),
+                            Decision::new(Verdict::Allow, Source::KubernetesRbac, reason)
+                                .by(binding.id.clone()),
                         );
                         return result;
                     }
@@ -300,15 +321,6 @@ impl RbacIndex {
             }
         }
         result
-    }
-}
-
-/// `ClusterRoleBinding/<name>` or `RoleBinding/<ns>/<name>`.
-pub fn binding_id(b: &Binding) -> String {
-    if b.namespace.is_empty() {
-        format!("ClusterRoleBinding/{}", b.name)
-    } else {
-        format!("RoleBinding/{}/{}", b.namespace, b.name)
     }
 }
 

@@ -9,10 +9,12 @@ pub mod explain;
 pub mod k8s_rbac;
 pub mod reference;
 
+use crate::model::decision::Reason;
 use crate::model::{AccessRequest, Decision, Scope, Source, Verdict};
 use crate::policy::Snapshot;
 use crate::sar::map::{self, AzureTarget};
 use azure_rbac::AzureOutcome;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Guard's answer to users whose name starts with `system:`.
@@ -100,52 +102,59 @@ pub enum AzureIdentity {
     Invalid(String),
 }
 
-/// Works out the Azure principals of a request.
-pub fn azure_identity(options: &EngineOptions, request: &AccessRequest) -> AzureIdentity {
-    if options.skip_system_users && request.user.to_ascii_lowercase().starts_with("system:") {
-        return AzureIdentity::Skipped {
+/// The object id of a request Azure evaluates, or why Azure does not (skipped or invalid).
+pub fn azure_gate(options: &EngineOptions, request: &AccessRequest) -> Result<Uuid, AzureIdentity> {
+    let system = request
+        .user
+        .get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("system:"));
+    if options.skip_system_users && system {
+        return Err(AzureIdentity::Skipped {
             reason: SYSTEM_USER_REASON,
             non_aad: false,
-        };
+        });
     }
     let oids = request
         .extra
         .get(&options.principal_claim)
         .map(Vec::as_slice)
         .unwrap_or_default();
-    let oid = match oids {
-        [] => {
-            return AzureIdentity::Skipped {
-                reason: NON_AAD_REASON,
-                non_aad: true,
-            };
+    match oids {
+        [] => Err(AzureIdentity::Skipped {
+            reason: NON_AAD_REASON,
+            non_aad: true,
+        }),
+        [one] => Uuid::try_parse(one.trim()).map_err(|_| {
+            AzureIdentity::Invalid(format!(
+                "extra[`{}`] value `{one}` is not an object id (GUID)",
+                options.principal_claim
+            ))
+        }),
+        many => Err(AzureIdentity::Invalid(format!(
+            "extra[`{}`] must hold exactly one object id, found {}",
+            options.principal_claim,
+            many.len()
+        ))),
+    }
+}
+
+/// Works out the Azure principals of a request: the object id, then every group that is an
+/// object id (the plain form explanations and the reference evaluator use).
+pub fn azure_identity(options: &EngineOptions, request: &AccessRequest) -> AzureIdentity {
+    match azure_gate(options, request) {
+        Ok(oid) => {
+            let mut principals = Vec::with_capacity(request.groups.len() + 1);
+            principals.push(oid);
+            principals.extend(
+                request
+                    .groups
+                    .iter()
+                    .filter_map(|g| Uuid::try_parse(g).ok()),
+            );
+            AzureIdentity::Principals(principals)
         }
-        [one] => match Uuid::try_parse(one.trim()) {
-            Ok(id) => id,
-            Err(_) => {
-                return AzureIdentity::Invalid(format!(
-                    "extra[`{}`] value `{one}` is not an object id (GUID)",
-                    options.principal_claim
-                ));
-            }
-        },
-        many => {
-            return AzureIdentity::Invalid(format!(
-                "extra[`{}`] must hold exactly one object id, found {}",
-                options.principal_claim,
-                many.len()
-            ));
-        }
-    };
-    let mut principals = Vec::with_capacity(request.groups.len() + 1);
-    principals.push(oid);
-    principals.extend(
-        request
-            .groups
-            .iter()
-            .filter_map(|g| Uuid::try_parse(g).ok()),
-    );
-    AzureIdentity::Principals(principals)
+        Err(other) => other,
+    }
 }
 
 /// The Azure source's own answer, before Kubernetes RBAC and the no-match rule.
@@ -154,7 +163,7 @@ enum AzureStep {
     Final(Decision),
     /// Nothing granted: the reason, and whether this is a skipped identity.
     Open {
-        reason: String,
+        reason: Reason,
         skipped_non_aad: bool,
         skipped: bool,
         error: Option<String>,
@@ -197,15 +206,15 @@ pub fn authorize(
         options.no_match.verdict()
     };
     if skipped_non_aad && verdict == Verdict::Deny {
-        reason = NON_AAD_DENY_REASON.to_string();
+        reason = NON_AAD_DENY_REASON.into();
     }
     // Unresolvable RBAC role references are reported in the reason, as upstream does.
     let rbac_reason = rbac.reason();
     if !rbac_reason.is_empty() {
         reason = if skipped {
-            rbac_reason
+            rbac_reason.into()
         } else {
-            format!("{reason}; {rbac_reason}")
+            format!("{reason}; {rbac_reason}").into()
         };
     }
     let mut decision = Decision::new(verdict, Source::NoMatch, reason);
@@ -216,24 +225,36 @@ pub fn authorize(
 }
 
 fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequest) -> AzureStep {
-    let principals = match azure_identity(options, request) {
-        AzureIdentity::Principals(p) => p,
-        AzureIdentity::Skipped { reason, non_aad } => {
+    let oid = match azure_gate(options, request) {
+        Ok(oid) => oid,
+        Err(AzureIdentity::Skipped { reason, non_aad }) => {
             return AzureStep::Open {
-                reason: reason.to_string(),
+                reason: reason.into(),
                 skipped_non_aad: non_aad,
                 skipped: true,
                 error: None,
             };
         }
-        AzureIdentity::Invalid(why) => {
+        Err(AzureIdentity::Invalid(why)) => {
             return AzureStep::Final(Decision::new(
                 Verdict::Deny,
                 Source::Request,
                 format!("request not allowed: {why}"),
             ));
         }
+        Err(AzureIdentity::Principals(_)) => {
+            return AzureStep::Final(Decision::new(
+                Verdict::Deny,
+                Source::Request,
+                "request not allowed",
+            ));
+        }
     };
+    // The requester as the policy knows it: only principals the policy names, looked up
+    // straight from the request strings.
+    let mut principals = Vec::with_capacity(4);
+    principals.extend(snapshot.principal_by_id(&oid));
+    principals.extend(request.groups.iter().filter_map(|g| snapshot.principal(g)));
     if let Some(n) = &request.non_resource_attributes
         && request.resource_attributes.is_none()
         && options.discovery_paths
@@ -273,16 +294,25 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
             ),
         };
     };
-    let scope = target.scope(cluster);
+    let _ = cluster;
+    let scope = RequestScope {
+        cluster: snapshot.cluster.cluster_key.clone(),
+        namespace: target.namespace.map(str::to_string),
+    };
     match azure_rbac::evaluate(snapshot, &principals, &target) {
-        AzureOutcome::Denied { deny, action } => AzureStep::Final(
-            Decision::new(
-                Verdict::Deny,
-                Source::AzureRbac,
-                deny_reason(&deny.id, &deny.name, &action, &scope),
+        AzureOutcome::Denied { deny, action } => {
+            let (id, name) = (deny.id.clone(), deny.name.clone());
+            let reason = Reason::lazy(move |f| {
+                let shown = if name.is_empty() { &id } else { &name };
+                write!(
+                    f,
+                    "Azure RBAC: denied by deny assignment `{shown}` ({id}) for action `{action}` at scope `{scope}`"
+                )
+            });
+            AzureStep::Final(
+                Decision::new(Verdict::Deny, Source::AzureRbac, reason).by(deny.id.clone()),
             )
-            .by(&deny.id),
-        ),
+        }
         AzureOutcome::Allowed { by, action } => {
             let Some(first) = by.first() else {
                 return AzureStep::Final(Decision::new(
@@ -291,27 +321,34 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
                     "request maps to no action",
                 ));
             };
-            let role = snapshot.roles.get(first.role);
-            let mut d = Decision::new(
-                Verdict::Allow,
-                Source::AzureRbac,
-                allow_reason(
-                    &first.id,
-                    role.map_or("", |r| r.name.as_str()),
-                    role.map_or("", |r| r.guid.as_str()),
-                    &action,
-                    &scope,
-                ),
-            );
+            let id = first.id.clone();
+            let (role_name, role_guid) = snapshot
+                .roles
+                .get(first.role)
+                .map_or((Arc::from(""), Arc::from("")), |r| {
+                    (r.name.clone(), r.guid.clone())
+                });
+            let reason = Reason::lazy(move |f| {
+                write!(
+                    f,
+                    "Azure RBAC: allowed by role assignment `{id}` of role `{role_name}` ({role_guid}) for action `{action}` at scope `{scope}`"
+                )
+            });
+            let mut d = Decision::new(Verdict::Allow, Source::AzureRbac, reason);
             for a in by {
                 if !d.decided_by.contains(&a.id) {
-                    d = d.by(&a.id);
+                    d = d.by(a.id.clone());
                 }
             }
             AzureStep::Final(d)
         }
         AzureOutcome::NotGranted { action } => AzureStep::Open {
-            reason: not_granted_reason(&action, &scope),
+            reason: Reason::lazy(move |f| {
+                write!(
+                    f,
+                    "Azure RBAC: no role assignment grants action `{action}` at scope `{scope}`"
+                )
+            }),
             skipped_non_aad: false,
             skipped: false,
             error: None,
@@ -319,42 +356,29 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
     }
 }
 
-/// Reason for an allow by a role assignment.
-pub fn allow_reason(
-    id: &str,
-    role_name: &str,
-    role_guid: &str,
-    action: &crate::model::ActionPattern,
-    scope: &Scope,
-) -> String {
-    format!(
-        "Azure RBAC: allowed by role assignment `{id}` of role `{role_name}` ({role_guid}) for action `{action}` at scope `{scope}`"
-    )
+/// The scope a request is checked at, shared into lazily rendered reasons without building
+/// the string: the cluster's key and the namespace.
+#[derive(Debug, Clone)]
+pub struct RequestScope {
+    pub cluster: Arc<str>,
+    pub namespace: Option<String>,
 }
 
-/// Reason for a denial by a deny assignment.
-pub fn deny_reason(
-    id: &str,
-    name: &str,
-    action: &crate::model::ActionPattern,
-    scope: &Scope,
-) -> String {
-    let name = if name.is_empty() { id } else { name };
-    format!(
-        "Azure RBAC: denied by deny assignment `{name}` ({id}) for action `{action}` at scope `{scope}`"
-    )
-}
-
-/// Reason when no assignment grants.
-pub fn not_granted_reason(action: &crate::model::ActionPattern, scope: &Scope) -> String {
-    format!("Azure RBAC: no role assignment grants action `{action}` at scope `{scope}`")
+impl std::fmt::Display for RequestScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.cluster)?;
+        if let Some(ns) = &self.namespace {
+            write!(f, "/namespaces/{ns}")?;
+        }
+        Ok(())
+    }
 }
 
 /// For callers that want the mapped target without deciding (explain, tools).
-pub fn target_of(
-    options: &EngineOptions,
-    request: &AccessRequest,
-) -> Result<AzureTarget, map::MapError> {
+pub fn target_of<'r>(
+    options: &'r EngineOptions,
+    request: &'r AccessRequest,
+) -> Result<AzureTarget<'r>, map::MapError> {
     map::map_request(
         request.resource_attributes.as_ref(),
         request.non_resource_attributes.as_ref(),

@@ -11,15 +11,24 @@ use std::fmt;
 pub struct ActionPattern {
     /// The lower-cased pattern text, kept for explanations and set operations.
     text: Box<str>,
-    /// Literal pieces between the stars; `parts.len() == stars + 1`.
+    /// Literal pieces between the stars (`stars + 1` of them); empty for a literal.
     parts: Box<[Box<str>]>,
 }
 
 impl ActionPattern {
     /// Compiles a pattern. Any number of `*` is accepted; Azure allows one, which validation reports.
     pub fn new(pattern: &str) -> Self {
-        let text = pattern.to_ascii_lowercase();
-        let parts = text.split('*').map(Box::from).collect();
+        ActionPattern::from_lowercase(pattern.to_ascii_lowercase())
+    }
+
+    /// Compiles text that is already lower-case (request actions are built that way). A
+    /// literal keeps no parts, so building one costs a single allocation.
+    pub fn from_lowercase(text: String) -> Self {
+        let parts = if text.contains('*') {
+            text.split('*').map(Box::from).collect()
+        } else {
+            Box::default()
+        };
         ActionPattern {
             text: text.into_boxed_str(),
             parts,
@@ -33,12 +42,15 @@ impl ActionPattern {
 
     /// Whether the pattern has a wildcard.
     pub fn is_wildcard(&self) -> bool {
-        self.parts.len() > 1
+        !self.parts.is_empty()
     }
 
     /// Whether a lower-cased concrete action matches this pattern.
     pub fn matches(&self, action: &str) -> bool {
         let parts = &self.parts;
+        if parts.is_empty() {
+            return *self.text == *action;
+        }
         let Some((first, rest)) = parts.split_first() else {
             return action.is_empty();
         };

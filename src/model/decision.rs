@@ -1,6 +1,7 @@
 //! The answer: allow, deny or no opinion, with the reason and the ids of what decided it.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The three answers an authorizer in kube-apiserver's chain can give.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,19 +53,87 @@ impl Source {
     }
 }
 
+type Render = dyn Fn(&mut fmt::Formatter<'_>) -> fmt::Result + Send + Sync;
+
+/// Why a decision was made. Rendered only when someone reads it (the answer, the decision
+/// log, `explain`), so deciding does not pay for formatting long resource ids.
+#[derive(Clone)]
+pub struct Reason(ReasonText);
+
+#[derive(Clone)]
+enum ReasonText {
+    Static(&'static str),
+    Owned(String),
+    Lazy(Arc<Render>),
+}
+
+impl Reason {
+    /// A reason rendered later by `render`.
+    pub fn lazy(
+        render: impl Fn(&mut fmt::Formatter<'_>) -> fmt::Result + Send + Sync + 'static,
+    ) -> Self {
+        Reason(ReasonText::Lazy(Arc::new(render)))
+    }
+
+    /// Whether the rendered reason is empty.
+    pub fn is_empty(&self) -> bool {
+        match &self.0 {
+            ReasonText::Static(s) => s.is_empty(),
+            ReasonText::Owned(s) => s.is_empty(),
+            ReasonText::Lazy(_) => false,
+        }
+    }
+}
+
+impl From<&'static str> for Reason {
+    fn from(s: &'static str) -> Self {
+        Reason(ReasonText::Static(s))
+    }
+}
+
+impl From<String> for Reason {
+    fn from(s: String) -> Self {
+        Reason(ReasonText::Owned(s))
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            ReasonText::Static(s) => f.write_str(s),
+            ReasonText::Owned(s) => f.write_str(s),
+            ReasonText::Lazy(render) => render(f),
+        }
+    }
+}
+
+impl fmt::Debug for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.to_string())
+    }
+}
+
+impl PartialEq for Reason {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for Reason {}
+
 /// A decision with its explanation. `decided_by` holds the ids of the assignments,
 /// deny assignments or bindings that determined it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub verdict: Verdict,
     pub source: Source,
-    pub reason: String,
+    pub reason: Reason,
     pub evaluation_error: Option<String>,
-    pub decided_by: Vec<String>,
+    pub decided_by: Vec<Arc<str>>,
 }
 
 impl Decision {
-    pub fn new(verdict: Verdict, source: Source, reason: impl Into<String>) -> Self {
+    pub fn new(verdict: Verdict, source: Source, reason: impl Into<Reason>) -> Self {
         Decision {
             verdict,
             source,
@@ -75,8 +144,8 @@ impl Decision {
     }
 
     /// Adds the id of what decided.
-    pub fn by(mut self, id: impl Into<String>) -> Self {
-        self.decided_by.push(id.into());
+    pub fn by(mut self, id: Arc<str>) -> Self {
+        self.decided_by.push(id);
         self
     }
 

@@ -40,7 +40,18 @@ enum OperatorKind {
 }
 
 /// The request attributes a condition can read, by full attribute name (lower-cased).
+pub trait AttributeSource {
+    fn attribute(&self, name: &str) -> Option<&str>;
+}
+
+/// Attributes in a map (tests, tools).
 pub type Attributes = BTreeMap<String, String>;
+
+impl AttributeSource for Attributes {
+    fn attribute(&self, name: &str) -> Option<&str> {
+        self.get(name).map(String::as_str)
+    }
+}
 
 impl Condition {
     /// Parses a condition expression.
@@ -56,7 +67,7 @@ impl Condition {
 
     /// Evaluates the condition for one lower-cased action with the given attributes.
     /// A missing attribute makes its comparison false.
-    pub fn eval(&self, action: &str, attributes: &Attributes) -> bool {
+    pub fn eval(&self, action: &str, attributes: &dyn AttributeSource) -> bool {
         match self {
             Condition::And(a, b) => a.eval(action, attributes) && b.eval(action, attributes),
             Condition::Or(a, b) => a.eval(action, attributes) || b.eval(action, attributes),
@@ -67,7 +78,7 @@ impl Condition {
                 attribute,
                 operator,
                 values,
-            } => match attributes.get(attribute) {
+            } => match attributes.attribute(attribute) {
                 None => false,
                 Some(actual) => {
                     let hit = values.iter().any(|v| operator.test(actual, v));

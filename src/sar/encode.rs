@@ -13,7 +13,7 @@ pub fn status_value(decision: &Decision) -> Value {
         status.insert("denied".into(), Value::Bool(true));
     }
     if !decision.reason.is_empty() {
-        status.insert("reason".into(), Value::String(decision.reason.clone()));
+        status.insert("reason".into(), Value::String(decision.reason.to_string()));
     }
     if let Some(e) = &decision.evaluation_error {
         status.insert("evaluationError".into(), Value::String(e.clone()));

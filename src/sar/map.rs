@@ -8,7 +8,7 @@
 
 use crate::model::scope::is_dns1123_label;
 use crate::model::{ActionPattern, NonResourceAttributes, ResourceAttributes, Scope};
-use crate::policy::condition::Attributes;
+use crate::policy::condition::AttributeSource;
 
 /// Subresources that open a connection into a workload, and the resources they exist on.
 const CONNECT_SUBRESOURCES: [&str; 4] = ["exec", "attach", "portforward", "proxy"];
@@ -31,22 +31,23 @@ pub enum MapError {
     BadPath(String),
 }
 
-/// What an Azure check needs from a request: its actions (lower-cased) and where.
+/// What an Azure check needs from a request: its actions (lower-cased) and where. Borrows
+/// from the request, so mapping costs one allocation per action.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AzureTarget {
+pub struct AzureTarget<'r> {
     /// Every action must be allowed. One entry for ordinary requests; wildcard patterns for
     /// `kubectl auth can-i '*' …`-style requests.
     pub actions: Vec<ActionPattern>,
     /// The namespace, for namespaced requests (checked at `<cluster>/namespaces/<ns>`).
-    pub namespace: Option<String>,
+    pub namespace: Option<&'r str>,
     /// Request attributes ABAC conditions may read.
-    pub attributes: Attributes,
+    pub attributes: RequestAttributes<'r>,
 }
 
-impl AzureTarget {
+impl AzureTarget<'_> {
     /// The scope the request is checked at.
     pub fn scope(&self, cluster: &Scope) -> Scope {
-        match &self.namespace {
+        match self.namespace {
             Some(ns) => cluster.child("namespaces", ns),
             None => cluster.clone(),
         }
@@ -58,13 +59,40 @@ impl AzureTarget {
     }
 }
 
+/// The attributes Azure ABAC conditions can read for a Kubernetes request:
+/// `<prefix>/resources:subresource`, and for named API groups
+/// `<prefix>/customResources:group` and `<prefix>/customResources:kind` (the plural resource).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RequestAttributes<'r> {
+    pub prefix: &'r str,
+    pub group: &'r str,
+    pub resource: &'r str,
+    pub subresource: &'r str,
+}
+
+impl AttributeSource for RequestAttributes<'_> {
+    fn attribute(&self, name: &str) -> Option<&str> {
+        let rest = name.get(self.prefix.len()..).filter(|_| {
+            name.get(..self.prefix.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(self.prefix))
+        })?;
+        let value = match rest {
+            "/resources:subresource" => self.subresource,
+            "/customresources:group" => self.group,
+            "/customresources:kind" if !self.group.is_empty() => self.resource,
+            _ => return None,
+        };
+        (!value.is_empty()).then_some(value)
+    }
+}
+
 /// Maps a request's attributes to Azure actions under `prefix`
 /// (`Microsoft.ContainerService/managedClusters`).
-pub fn map_request(
-    resource: Option<&ResourceAttributes>,
-    non_resource: Option<&NonResourceAttributes>,
-    prefix: &str,
-) -> Result<AzureTarget, MapError> {
+pub fn map_request<'r>(
+    resource: Option<&'r ResourceAttributes>,
+    non_resource: Option<&'r NonResourceAttributes>,
+    prefix: &'r str,
+) -> Result<AzureTarget<'r>, MapError> {
     match (resource, non_resource) {
         (Some(r), None) => map_resource(r, prefix),
         (None, Some(n)) => map_non_resource(n, prefix),
@@ -73,17 +101,47 @@ pub fn map_request(
     }
 }
 
-/// The action suffix for a verb: `read`, `write`, `delete` or `<verb>/action`.
-pub fn verb_suffix(verb: &str) -> String {
+/// Appends the action suffix for a verb: `read`, `write`, `delete` or `<verb>/action`.
+fn push_verb_suffix(out: &mut String, verb: &str) {
     match verb {
-        "get" | "list" | "watch" => "read".into(),
-        "create" | "update" | "patch" => "write".into(),
-        "delete" | "deletecollection" => "delete".into(),
-        other => format!("{other}/action"),
+        "get" | "list" | "watch" => out.push_str("read"),
+        "create" | "update" | "patch" => out.push_str("write"),
+        "delete" | "deletecollection" => out.push_str("delete"),
+        other => {
+            out.push_str(other);
+            out.push_str("/action");
+        }
     }
 }
 
-fn map_resource(r: &ResourceAttributes, prefix: &str) -> Result<AzureTarget, MapError> {
+/// The action suffix for a verb.
+pub fn verb_suffix(verb: &str) -> String {
+    let mut s = String::new();
+    push_verb_suffix(&mut s, verb);
+    s
+}
+
+/// Builds one lower-cased action from pieces, in one allocation.
+fn action(pieces: &[&str], verb: Option<&str>) -> ActionPattern {
+    let mut text = String::with_capacity(pieces.iter().map(|p| p.len() + 1).sum::<usize>() + 24);
+    for (i, p) in pieces.iter().enumerate() {
+        if i > 0 {
+            text.push('/');
+        }
+        text.push_str(p);
+    }
+    if let Some(verb) = verb {
+        text.push('/');
+        push_verb_suffix(&mut text, verb);
+    }
+    text.make_ascii_lowercase();
+    ActionPattern::from_lowercase(text)
+}
+
+fn map_resource<'r>(
+    r: &'r ResourceAttributes,
+    prefix: &'r str,
+) -> Result<AzureTarget<'r>, MapError> {
     if r.verb.is_empty() {
         return Err(MapError::NoVerb);
     }
@@ -92,83 +150,88 @@ fn map_resource(r: &ResourceAttributes, prefix: &str) -> Result<AzureTarget, Map
     }
     let namespace = match r.namespace.as_str() {
         "" => None,
-        ns if is_dns1123_label(ns) => Some(ns.to_string()),
+        ns if is_dns1123_label(ns) => Some(ns),
         ns => return Err(MapError::BadNamespace(ns.to_string())),
     };
-    let groups: Vec<String> = match r.group.as_str() {
-        "" => vec![String::new()],
-        "*" => vec![String::new(), "*/".into()],
-        g => vec![format!("{g}/")],
+    let groups: Vec<Option<&str>> = match r.group.as_str() {
+        "" => vec![None],
+        "*" => vec![None, Some("*")],
+        g => vec![Some(g)],
     };
     let connect = CONNECT_SUBRESOURCES.contains(&r.subresource.as_str())
         && (CONNECT_RESOURCES.contains(&r.resource.as_str()) || r.resource == "*");
-    let tails: Vec<String> = if connect {
-        vec![format!("{}/{}/action", r.resource, r.subresource)]
-    } else if r.subresource == "*" {
-        vec![format!("{}/*", r.resource)]
-    } else if r.verb == "*" {
-        // Every verb maps to a suffix, so `*` stands for everything below the resource.
-        vec![format!("{}/*", r.resource)]
-    } else {
-        vec![format!("{}/{}", r.resource, verb_suffix(&r.verb))]
-    };
-    let mut actions = Vec::new();
-    for g in &groups {
-        for t in &tails {
-            actions.push(ActionPattern::new(&format!("{prefix}/{g}{t}")));
-        }
-    }
-    let mut attributes = Attributes::new();
-    let attr = |name: &str| format!("{}/{name}", prefix.to_ascii_lowercase());
-    if !r.subresource.is_empty() {
-        attributes.insert(attr("resources:subresource"), r.subresource.clone());
-    }
-    if !r.group.is_empty() {
-        attributes.insert(attr("customresources:group"), r.group.clone());
-        attributes.insert(attr("customresources:kind"), r.resource.clone());
+    let mut actions = Vec::with_capacity(groups.len());
+    for g in groups {
+        let mut pieces: Vec<&str> = Vec::with_capacity(5);
+        pieces.push(prefix);
+        pieces.extend(g);
+        pieces.push(&r.resource);
+        let verb = if connect {
+            pieces.extend([r.subresource.as_str(), "action"]);
+            None
+        } else if r.subresource == "*" || r.verb == "*" {
+            // Every verb maps to a suffix, so `*` stands for everything below the resource.
+            pieces.push("*");
+            None
+        } else {
+            Some(r.verb.as_str())
+        };
+        actions.push(action(&pieces, verb));
     }
     Ok(AzureTarget {
         actions,
         namespace,
-        attributes,
+        attributes: RequestAttributes {
+            prefix,
+            group: &r.group,
+            resource: &r.resource,
+            subresource: &r.subresource,
+        },
     })
 }
 
-fn map_non_resource(n: &NonResourceAttributes, prefix: &str) -> Result<AzureTarget, MapError> {
+fn map_non_resource<'r>(
+    n: &'r NonResourceAttributes,
+    prefix: &'r str,
+) -> Result<AzureTarget<'r>, MapError> {
     if n.verb.is_empty() {
         return Err(MapError::NoVerb);
     }
     let Some(rest) = n.path.strip_prefix('/') else {
         return Err(MapError::BadPath(n.path.clone()));
     };
-    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    if segments.iter().any(|s| *s == "." || *s == "..") {
+    let mut pieces: Vec<&str> = vec![prefix];
+    pieces.extend(rest.split('/').filter(|s| !s.is_empty()));
+    if pieces.iter().any(|s| *s == "." || *s == "..") {
         return Err(MapError::BadPath(n.path.clone()));
     }
-    let path: String = segments.iter().map(|s| format!("/{s}")).collect();
-    let actions = if n.verb == "*" {
-        vec![ActionPattern::new(&format!("{prefix}{path}/*"))]
+    let verb = if n.verb == "*" {
+        pieces.push("*");
+        None
     } else {
-        vec![ActionPattern::new(&format!(
-            "{prefix}{path}/{}",
-            verb_suffix(&n.verb)
-        ))]
+        Some(n.verb.as_str())
     };
     Ok(AzureTarget {
-        actions,
+        actions: vec![action(&pieces, verb)],
         namespace: None,
-        attributes: Attributes::new(),
+        attributes: RequestAttributes {
+            prefix,
+            ..RequestAttributes::default()
+        },
     })
 }
 
 /// Guard's discovery shortcut: `get` on a path starting with `/api`, `/openapi`, `/version`
 /// or `/healthz` (lower-cased prefix match, as Guard does it).
 pub fn is_discovery(n: &NonResourceAttributes) -> bool {
-    let path = n.path.to_ascii_lowercase();
     n.verb.eq_ignore_ascii_case("get")
         && ["/api", "/openapi", "/version", "/healthz"]
             .iter()
-            .any(|p| path.starts_with(p))
+            .any(|p| {
+                n.path
+                    .get(..p.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(p))
+            })
 }
 
 #[cfg(test)]

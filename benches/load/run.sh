@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# HTTP load test of `scopegate serve` (issue 6, item 3). One command:
+#
+#   benches/load/run.sh [--duration SECONDS] [--connections N] [--install-oha] [--oha-only]
+#
+# 1. builds scopegate (release) and finds a load generator: wrk (installed from Debian if
+#    missing); oha (`cargo install oha --locked`) if wrk cannot be had, or with
+#    --install-oha / when oha is already on PATH, for the mutual-TLS runs (wrk cannot
+#    present a client certificate);
+# 2. generates certificates, a policy directory (policies/ plus 10,000 generated role
+#    assignments) and 2,000 real SubjectAccessReview bodies (gen.py);
+# 3. runs, each on 127.0.0.1 for a bounded time, with keep-alive HTTPS and N connections:
+#      scopegate          RUST_LOG=warn,scopegate=info (no audit lines)
+#      scopegate+audit    default log level: one audit line per decision, to a file
+#      empty              --benchmark-empty-handler: same listener/TLS/HTTP, fixed answer
+#      scopegate+reload   a policy file rewritten every second during the run
+#      (oha present) scopegate and empty again with mutual TLS
+#    Before each decision run every body is posted once (preflight.py) and the decision mix
+#    and a few fixed answers are checked;
+# 4. writes target/load/summary.md (and the raw outputs next to it) and prints the table.
+#    Exits non-zero if any run had errors or non-2xx answers, or a check failed.
+#
+# Nothing is pinned: on a 2-core machine the load generator and the server share the cores,
+# so the numbers are a lower bound for the server and the ratio to `empty` is what to read.
+set -euo pipefail
+
+DURATION=${LOAD_DURATION:-10}
+CONNECTIONS=${LOAD_CONNECTIONS:-32}
+THREADS=${LOAD_THREADS:-2}
+PORT=${LOAD_PORT:-18443}
+ADMIN_PORT=${LOAD_ADMIN_PORT:-19190}
+ASSIGNMENTS=${LOAD_ASSIGNMENTS:-10000}
+NBODIES=${LOAD_BODIES:-2000}
+WARMUP=2
+INSTALL_OHA=0
+OHA_ONLY=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) DURATION=$2; shift 2 ;;
+    --connections) CONNECTIONS=$2; shift 2 ;;
+    --install-oha) INSTALL_OHA=1; shift ;;
+    --oha-only) OHA_ONLY=1; INSTALL_OHA=1; shift ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+if [ "$DURATION" -gt 20 ] || [ "$DURATION" -lt 1 ]; then
+  echo "--duration must be 1..20 seconds" >&2; exit 2
+fi
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+OUT=$ROOT/target/load
+CID=/subscriptions/3f2a6b1c-5d4e-4f70-8a9b-0c1d2e3f4a5b/resourceGroups/rg-platform/providers/Microsoft.ContainerService/managedClusters/aks-prod
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/scopegate-load.XXXXXX")
+SERVER_PID=""
+RELOAD_PID=""
+FAILED=0
+
+cleanup() {
+  if [ -n "$RELOAD_PID" ]; then kill "$RELOAD_PID" 2>/dev/null || true; fi
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'echo "run.sh: command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+say() { printf '== %s\n' "$*" >&2; }
+fail() { printf 'FAIL: %s\n' "$*" >&2; FAILED=1; }
+
+# ---- 1. build and tools ---------------------------------------------------------------------
+say "building scopegate (release)"
+(cd "$ROOT" && nice -n 10 cargo build --release --bin scopegate)
+BIN=$ROOT/target/release/scopegate
+# The hidden ceiling flag: clap names the first argument it does not know.
+probe=$("$BIN" serve --benchmark-empty-handler --no-such-flag-probe 2>&1 || true)
+if grep -q "unexpected argument '--benchmark-empty-handler'" <<<"$probe"; then
+  echo "$BIN does not accept --benchmark-empty-handler; rebuild from current source" >&2; exit 1
+fi
+
+find_oha() { command -v oha || { [ -x "$HOME/.cargo/bin/oha" ] && echo "$HOME/.cargo/bin/oha"; } || true; }
+install_oha() {
+  say "installing oha (cargo install oha --locked; several minutes on 2 cores)"
+  nice -n 10 cargo install oha --locked >&2
+}
+WRK=""
+if [ "$OHA_ONLY" = 0 ]; then
+  WRK=$(command -v wrk || true)
+  if [ -z "$WRK" ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    say "installing wrk (apt-get install -y wrk)"
+    if DEBIAN_FRONTEND=noninteractive apt-get install -y wrk >"$WORK/apt.log" 2>&1 ||
+       { apt-get update >>"$WORK/apt.log" 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk >>"$WORK/apt.log" 2>&1; }; then
+      WRK=$(command -v wrk || true)
+    else
+      tail -3 "$WORK/apt.log" >&2
+    fi
+  fi
+  [ -n "$WRK" ] || { say "wrk unavailable: using oha for every run"; INSTALL_OHA=1; }
+fi
+OHA=$(find_oha)
+if [ -z "$OHA" ] && [ "$INSTALL_OHA" = 1 ]; then install_oha; OHA=$(find_oha); fi
+if [ -z "$WRK" ] && [ -z "$OHA" ]; then echo "no load generator (wrk or oha) could be had" >&2; exit 1; fi
+
+# ---- 2. inputs --------------------------------------------------------------------------------
+say "generating certificates, policy and request bodies in $WORK"
+rm -rf "$OUT"; mkdir -p "$OUT"
+CERTS=$WORK/certs
+"$BIN" certs --out-dir "$CERTS" >/dev/null
+POL=$WORK/policies
+cp -r "$ROOT/policies/." "$POL/"
+chmod -R u+w "$POL"
+python3 "$HERE/gen.py" policy "$POL/azure/load-role-assignments.json" --assignments "$ASSIGNMENTS"
+BODIES=$OUT/bodies.jsonl
+python3 "$HERE/gen.py" bodies "$BODIES" --count "$NBODIES" 2>"$WORK/bodies.txt"
+cat "$WORK/bodies.txt" >&2
+"$BIN" validate --policies "$POL" --cluster-resource-id "$CID" | tee "$WORK/validate.txt" >&2
+
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---- 3. runs ----------------------------------------------------------------------------------
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start_server NAME RUST_LOG MTLS [extra serve flags...]   (RUST_LOG "-" = unset: default info)
+start_server() {
+  local name=$1 log=$2 mtls=$3; shift 3
+  for p in "$PORT" "$ADMIN_PORT"; do
+    if port_busy "$p"; then echo "127.0.0.1:$p is already in use (set LOAD_PORT / LOAD_ADMIN_PORT)" >&2; exit 1; fi
+  done
+  local args=(serve --policies "$POL" --cluster-resource-id "$CID"
+    --tls-cert-file "$CERTS/server.crt" --tls-private-key-file "$CERTS/server.key"
+    --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN_PORT")
+  [ "$mtls" = 1 ] && args+=(--client-ca-file "$CERTS/ca.crt")
+  if [ "$log" = "-" ]; then
+    env -u RUST_LOG "$BIN" "${args[@]}" "$@" >"$WORK/$name.server.log" 2>&1 &
+  else
+    RUST_LOG=$log "$BIN" "${args[@]}" "$@" >"$WORK/$name.server.log" 2>&1 &
+  fi
+  SERVER_PID=$!
+  for _ in $(seq 150); do
+    if curl -sf "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  echo "scopegate ($name) did not become ready:" >&2; tail -20 "$WORK/$name.server.log" >&2; exit 1
+}
+
+stop_server() {
+  local name=$1
+  curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" >"$OUT/$name.metrics.txt" || true
+  kill "$SERVER_PID" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+  # The audit-log run writes hundreds of MB: keep its size and its first lines only.
+  local f=$WORK/$name.server.log
+  printf '# %s lines, %s bytes; first 200 lines:\n' "$(wc -l <"$f")" "$(wc -c <"$f")" >"$OUT/$name.server.log"
+  head -n 200 "$f" >>"$OUT/$name.server.log"
+}
+
+# drive NAME CLIENT SECONDS -> $OUT/NAME.CLIENT.txt, prints the row fragment
+drive() {
+  local name=$1 client=$2 secs=$3 out=$OUT/$1.$2.txt
+  local url=https://127.0.0.1:$PORT/authorize
+  if [ "$client" = wrk ]; then
+    BODIES=$BODIES timeout $((secs + 30)) "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" \
+      --timeout 5s --latency -s "$HERE/post-bodies.lua" "$url" >"$out" 2>&1 || true
+    python3 "$HERE/report.py" wrk "$out"
+  else
+    timeout $((secs + 30)) "$OHA" --no-tui --output-format json -c "$CONNECTIONS" -z "${secs}s" \
+      --wait-ongoing-requests-after-deadline -m POST -H 'Content-Type: application/json' \
+      -Z "$BODIES" --cacert "$CERTS/ca.crt" --cert "$CERTS/client.crt" --key "$CERTS/client.key" \
+      "$url" >"$out" 2>"$out.stderr" || true
+    python3 "$HERE/report.py" oha "$out"
+  fi
+}
+
+metric() { python3 "$HERE/report.py" metric "$@"; }
+
+RESULTS=$OUT/results.tsv
+: >"$RESULTS"
+
+# run NAME CEILING CLIENT RUST_LOG MTLS KIND [extra serve flags...]
+#   KIND: decide (preflight checks) | empty | reload
+run() {
+  local name=$1 ceiling=$2 client=$3 log=$4 mtls=$5 kind=$6; shift 6
+  say "run $name ($client, $([ "$mtls" = 1 ] && echo mutual TLS || echo TLS), ${DURATION}s, $CONNECTIONS connections)"
+  start_server "$name" "$log" "$mtls" "$@"
+  local notes=""
+  if [ "$kind" = empty ]; then
+    curl -sf --cacert "$CERTS/ca.crt" --cert "$CERTS/client.crt" --key "$CERTS/client.key" \
+      -H 'Content-Type: application/json' --data-binary "@$ROOT/tests/fixtures/requests/alice-create-deployment.json" \
+      "https://127.0.0.1:$PORT/authorize" >"$OUT/$name.sample-answer.json" || fail "$name: sample request failed"
+  else
+    local pre
+    if pre=$(python3 "$HERE/preflight.py" "https://127.0.0.1:$PORT/authorize" "$BODIES" "$CERTS/ca.crt" \
+        "$CERTS/client.crt" "$CERTS/client.key" 2>"$OUT/$name.preflight.stderr"); then :; else
+      fail "$name: preflight: $pre $(cat "$OUT/$name.preflight.stderr")"
+    fi
+    echo "$pre" >"$OUT/$name.preflight.txt"
+  fi
+  # Warm-up (connections, TLS sessions, allocator), not counted.
+  drive "$name.warmup" "$client" "$WARMUP" >/dev/null
+  local gen0
+  curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" >"$WORK/m0.txt" || fail "$name: /metrics unreachable"
+  gen0=$(awk '$1 == "scopegate_policy_generation" {print $2}' "$WORK/m0.txt")
+  if [ "$kind" = reload ]; then
+    python3 "$HERE/gen.py" reload "$POL/azure/zz-reload.json" --every 1 --for "$DURATION" --tmp-dir "$WORK" \
+      2>"$OUT/$name.reload-loop.txt" &
+    RELOAD_PID=$!
+  fi
+  local row
+  row=$(drive "$name" "$client" "$DURATION")
+  if [ -n "$RELOAD_PID" ]; then wait "$RELOAD_PID" || fail "$name: reload loop failed"; RELOAD_PID=""; sleep 1; fi
+  curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" >"$WORK/m.txt" || fail "$name: /metrics unreachable after the run"
+  local gen1 reload_err
+  gen1=$(awk '$1 == "scopegate_policy_generation" {print $2}' "$WORK/m.txt")
+  reload_err=$(metric "$WORK/m.txt" scopegate_policy_reloads_total result=error)
+  if [ "$kind" = reload ]; then
+    local took
+    # "policy loaded ... took_ms=N" lines (plain format, ANSI colours stripped); the first
+    # one is the start-up load.
+    took=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/$name.server.log" | grep -o 'took_ms=[0-9]*' | tail -n +2 |
+      cut -d= -f2 | sort -n |
+      awk '{a[NR]=$1} END {if (NR) printf "reload took %d ms median, %d ms max (%d reloads)", a[int((NR+1)/2)], a[NR], NR}' || true)
+    notes="policy generation $gen0 → $gen1 during the run; $took; reload errors $reload_err"
+    if [ $((${gen1:-0} - ${gen0:-0})) -lt $((DURATION / 2)) ]; then fail "$name: policy generation only went $gen0 → $gen1"; fi
+    if [ "$reload_err" != 0 ]; then fail "$name: $reload_err reload errors"; fi
+  fi
+  if [ "$kind" != empty ]; then
+    # Decisions during the measured run only (the counters minus those before it).
+    local mix="" k
+    for k in allow deny no_opinion; do
+      mix="$mix/$(( $(metric "$WORK/m.txt" scopegate_decisions_total decision=$k) - $(metric "$WORK/m0.txt" scopegate_decisions_total decision=$k) ))"
+    done
+    notes="${notes:+$notes; }decisions allow/deny/no-opinion ${mix#/}; preflight (each body once): $(sed 's/^PREFLIGHT //' "$OUT/$name.preflight.txt" 2>/dev/null)"
+  fi
+  stop_server "$name"
+  if [ "$log" = "-" ]; then
+    notes="${notes:+$notes; }server log $(head -1 "$OUT/$name.server.log" | sed 's/^# //; s/; first 200 lines://')"
+  fi
+  local label
+  label="$client, $([ "$mtls" = 1 ] && echo mTLS || echo "TLS, no client cert")"
+  printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$ceiling" "$label" "$row" "$notes" >>"$RESULTS"
+  local errs non2xx
+  errs=$(cut -f7 <<<"$row"); non2xx=$(cut -f8 <<<"$row")
+  if [ "$errs" != 0 ] || [ "$non2xx" != 0 ]; then fail "$name: $errs errors, $non2xx non-2xx"; fi
+  if [ "$(cut -f1 <<<"$row")" = 0 ]; then fail "$name: no requests completed"; fi
+}
+
+if [ -n "$WRK" ]; then
+  # wrk cannot present a client certificate: these servers run without --client-ca-file.
+  run scopegate empty wrk "warn,scopegate=info" 0 decide
+  run scopegate+audit empty wrk "-" 0 decide
+  run empty empty wrk "warn,scopegate=info" 0 empty --benchmark-empty-handler
+  run scopegate+reload empty wrk "warn,scopegate=info" 0 reload
+fi
+if [ -n "$OHA" ]; then
+  run scopegate-mtls empty-mtls oha "warn,scopegate=info" 1 decide
+  run empty-mtls empty-mtls oha "warn,scopegate=info" 1 empty --benchmark-empty-handler
+fi
+
+# ---- 4. report --------------------------------------------------------------------------------
+{
+  echo "Generated by \`benches/load/run.sh\` on $(date -u +%Y-%m-%dT%H:%M:%SZ)."
+  echo
+  echo "- scopegate $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet HEAD -- src 2>/dev/null || echo ' (+ uncommitted src changes)'), release build"
+  echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), nothing pinned: the load generator runs on the same cores as the server; load average before the runs $LOADAVG_START, after $(cut -d' ' -f1-3 /proc/loadavg) (anything else running on the box competes too)"
+  echo "- load: ${DURATION}s per run after a ${WARMUP}s warm-up, $CONNECTIONS keep-alive connections over HTTPS to 127.0.0.1$([ -n "$WRK" ] && echo ", wrk $THREADS threads ($("$WRK" -v 2>&1 | head -1 | awk '{print $2}'))")$([ -n "$OHA" ] && echo ", oha ($("$OHA" --version | awk '{print $2}'))")"
+  [ -n "$WRK" ] && echo "- wrk cannot present a client certificate, so its servers run without \`--client-ca-file\` (TLS, no mutual TLS)$([ -n "$OHA" ] && echo "; the -mtls runs use oha with a client certificate")"
+  echo "- policy: policies/ + $ASSIGNMENTS generated Reader assignments ($(sed 's/^ok: //' "$WORK/validate.txt"))"
+  echo "- bodies: $(cat "$WORK/bodies.txt"), cycled; decision cache off (default)"
+  echo "- scopegate: RUST_LOG=warn,scopegate=info (no audit lines); scopegate+audit: default info level, audit log to a file"
+  echo "- empty: \`--benchmark-empty-handler\` (same listener, TLS and HTTP stack; fixed answer, no decode or decision): the ceiling"
+  echo "- scopegate+reload: a policy file rewritten every second during the run (each rewrite changes the policy, so every one is a full reload of all $ASSIGNMENTS+ assignments)"
+} >"$WORK/env.txt"
+echo
+python3 "$HERE/report.py" summary "$RESULTS" "$WORK/env.txt" "$OUT/summary.md"
+echo
+echo "summary: $OUT/summary.md"
+if [ "$FAILED" != 0 ]; then echo "FAILED: see the messages above" >&2; exit 1; fi
