@@ -5,7 +5,7 @@
 use super::azure_rbac::{assignment_grants, deny_covers};
 use super::k8s_rbac::{applies_to, describe, rule_allows};
 use super::{AzureIdentity, EngineOptions, authorize, azure_identity, target_of};
-use crate::model::{AccessRequest, Decision};
+use crate::model::{AccessRequest, Decision, Scope};
 use crate::policy::Snapshot;
 use crate::policy::index::EVERYONE;
 use std::fmt::Write;
@@ -147,7 +147,11 @@ fn explain_azure(
             any = true;
             let role = snapshot.roles.get(a.role);
             let role_name = role.map_or("?", |r| &*r.name);
-            let why = if !chain.contains(&a.scope) {
+            let a_scope = snapshot
+                .scope(a.scope_id)
+                .cloned()
+                .unwrap_or_else(Scope::root);
+            let why = if !chain.contains(&a_scope) {
                 "scope is not on the chain".to_string()
             } else if matches!(a.condition, Some(Err(_))) {
                 "condition cannot be evaluated: never grants".to_string()
@@ -164,7 +168,7 @@ fn explain_azure(
             let _ = writeln!(
                 out,
                 "  assignment `{}` of `{role_name}` to {p} at `{}`: {why}",
-                a.id, a.scope
+                a.id, a_scope
             );
         }
     }

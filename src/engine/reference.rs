@@ -64,7 +64,12 @@ pub fn verdict(snapshot: &Snapshot, options: &EngineOptions, request: &AccessReq
                 let applicable: Vec<_> = snapshot
                     .assignments
                     .iter()
-                    .filter(|a| principals.contains(&a.principal) && a.scope.covers(&scope, groups))
+                    .filter(|a| {
+                        principals.contains(&a.principal)
+                            && snapshot
+                                .scope(a.scope_id)
+                                .is_some_and(|s| s.covers(&scope, groups))
+                    })
                     .collect();
                 let all_granted = target.actions.iter().all(|action| {
                     if action.is_wildcard() {

@@ -93,7 +93,7 @@ pub struct Assignment {
     pub id: Arc<str>,
     pub principal: Uuid,
     pub role: usize,
-    pub scope: Scope,
+    /// The assignment's scope; [`Snapshot::scope`] gives it back.
     pub scope_id: ScopeId,
     /// `None`: unconditional. `Some(Err)`: a condition that cannot be evaluated — never grants.
     pub condition: Option<Result<Condition, String>>,
@@ -275,6 +275,8 @@ pub struct Snapshot {
     principal_index: PrincipalIndex,
     principal_filter: PrincipalFilter,
     scope_ids: HashMap<String, ScopeId>,
+    /// Interned scopes by id: assignments keep only the id.
+    scopes: Vec<Scope>,
 }
 
 // === impl Snapshot ===
@@ -408,11 +410,18 @@ impl Snapshot {
     }
 
     fn intern(&mut self, scope: &Scope) -> ScopeId {
-        let next = self.scope_ids.len() as ScopeId;
-        *self
-            .scope_ids
-            .entry(scope.key().to_string())
-            .or_insert(next)
+        if let Some(id) = self.scope_ids.get(scope.key()) {
+            return *id;
+        }
+        let id = self.scopes.len() as ScopeId;
+        self.scope_ids.insert(scope.key().to_string(), id);
+        self.scopes.push(scope.clone());
+        id
+    }
+
+    /// An interned scope by id.
+    pub fn scope(&self, id: ScopeId) -> Option<&Scope> {
+        self.scopes.get(id as usize)
     }
 
     fn add_management_groups(&mut self, set: &PolicySet, diagnostics: &mut Vec<Diagnostic>) {
@@ -578,7 +587,6 @@ impl Snapshot {
                 id: Arc::from(ra.id.as_str()),
                 principal,
                 role,
-                scope,
                 scope_id,
                 condition,
             });

@@ -3,31 +3,56 @@
 
 use super::ApiVersion;
 use crate::model::Decision;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+
+/// The response, serialised straight from borrowed fields (no intermediate JSON tree).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Response<'a> {
+    api_version: &'a str,
+    kind: &'static str,
+    metadata: Empty,
+    status: Status<'a>,
+}
+
+#[derive(Serialize)]
+struct Empty {}
+
+/// `SubjectAccessReviewStatus`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Status<'a> {
+    allowed: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    denied: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evaluation_error: Option<&'a str>,
+}
+
+fn status(decision: &Decision) -> Status<'_> {
+    Status {
+        allowed: decision.allowed(),
+        denied: decision.denied(),
+        reason: decision.reason.to_string(),
+        evaluation_error: decision.evaluation_error.as_deref(),
+    }
+}
 
 /// The `status` object for a decision.
 pub fn status_value(decision: &Decision) -> Value {
-    let mut status = serde_json::Map::new();
-    status.insert("allowed".into(), Value::Bool(decision.allowed()));
-    if decision.denied() {
-        status.insert("denied".into(), Value::Bool(true));
-    }
-    if !decision.reason.is_empty() {
-        status.insert("reason".into(), Value::String(decision.reason.to_string()));
-    }
-    if let Some(e) = &decision.evaluation_error {
-        status.insert("evaluationError".into(), Value::String(e.clone()));
-    }
-    Value::Object(status)
+    serde_json::to_value(status(decision)).unwrap_or(Value::Null)
 }
 
 /// The response body kube-apiserver reads.
 pub fn encode_response(api_version: ApiVersion, decision: &Decision) -> Vec<u8> {
-    let body = json!({
-        "apiVersion": api_version.as_str(),
-        "kind": "SubjectAccessReview",
-        "metadata": {},
-        "status": status_value(decision),
-    });
-    serde_json::to_vec(&body).unwrap_or_default()
+    let response = Response {
+        api_version: api_version.as_str(),
+        kind: "SubjectAccessReview",
+        metadata: Empty {},
+        status: status(decision),
+    };
+    serde_json::to_vec(&response).unwrap_or_default()
 }

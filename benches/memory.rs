@@ -1,0 +1,102 @@
+//! Memory per indexed assignment: generate N assignments (default 1,000,000) as policy files,
+//! load them as a reload does, and report the process's peak RSS and the RSS the snapshot
+//! keeps once the parsed files are dropped. `cargo bench --bench memory [-- N]`.
+
+use scopegate::synthetic::{self, Shape};
+
+fn rss_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(field)
+                .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let roles: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("policies/azure/aks-builtin-roles.json"),
+        )
+        .expect("roles"),
+    )
+    .expect("JSON");
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let g = synthetic::generate(
+            Shape {
+                assignments: n,
+                groups_per_user: 10,
+                rbac_bindings: 0,
+            },
+            &roles,
+        );
+        std::fs::write(
+            dir.path().join("roles.json"),
+            serde_json::to_vec(&g.role_definitions).expect("JSON"),
+        )
+        .expect("write");
+        std::fs::write(
+            dir.path().join("assignments.json"),
+            serde_json::to_vec(&g.role_assignments).expect("JSON"),
+        )
+        .expect("write");
+        std::fs::write(
+            dir.path().join("mg.json"),
+            serde_json::to_vec(&g.management_groups).expect("JSON"),
+        )
+        .expect("write");
+    }
+    let size: u64 = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    // SAFETY: as below; start from a trimmed heap so the difference is the snapshot.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    let before = rss_kib("VmRSS:");
+    let options = scopegate::engine::EngineOptions {
+        cluster_resource_id: Some(
+            scopegate::model::Scope::parse(synthetic::CLUSTER).expect("cluster"),
+        ),
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let loaded = scopegate::load_snapshot(&[dir.path().to_path_buf()], None, &options, 1)
+        .expect("policy loads");
+    let took = started.elapsed();
+    // Give freed parse buffers back to the OS, so RSS shows what the snapshot keeps.
+    // SAFETY: malloc_trim only releases free heap memory; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    let after = rss_kib("VmRSS:");
+    let peak = rss_kib("VmHWM:");
+    let retained = after.saturating_sub(before) * 1024;
+    println!("assignments:            {n}");
+    println!("policy files:           {:.1} MiB", size as f64 / 1048576.0);
+    println!("load+validate+index:    {:.2} s", took.as_secs_f64());
+    println!(
+        "indexed assignments:    {}",
+        loaded.snapshot.stats().role_assignments
+    );
+    println!(
+        "RSS retained by index:  {:.1} MiB = {} bytes per assignment",
+        retained as f64 / 1048576.0,
+        retained / n.max(1) as u64
+    );
+    println!(
+        "peak RSS during load:   {:.1} MiB = {} bytes per assignment",
+        (peak * 1024) as f64 / 1048576.0,
+        peak * 1024 / n.max(1) as u64
+    );
+}
