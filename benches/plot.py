@@ -36,7 +36,7 @@ ax.set_xlabel("role assignments in the policy")
 ax.set_ylabel("median decision time (µs, log)")
 ax.set_title(f"Azure RBAC decision ({case}, user in 10 groups), 2-core machine")
 ax.grid(True, which="both", alpha=0.3)
-ax.legend()
+ax.legend(loc="upper left")
 out = root / "benches" / "decision-time.png"
 fig.tight_layout()
 fig.savefig(out)
