@@ -1,13 +1,13 @@
 //! The `scopegate` binary on real files: exit codes, output and diagnostics.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 const CLUSTER: &str = "/subscriptions/3f2a6b1c-5d4e-4f70-8a9b-0c1d2e3f4a5b/resourceGroups/rg-platform/providers/Microsoft.ContainerService/managedClusters/aks-prod";
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use support::root;
 
 fn scopegate(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_scopegate"))
@@ -249,7 +249,7 @@ fn validate_reports_place_and_exits_2() {
 #[test]
 fn a_broken_set_loads_nothing_and_check_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&root().join("policies"), dir.path());
+    support::copy_dir(&root().join("policies"), dir.path());
     std::fs::write(
         dir.path().join("azure/zz-broken.json"),
         "[{\"roleName\": \"x\", \"permissions\": 5}]",
@@ -305,17 +305,4 @@ fn configmap_symlink_layout_loads_once() {
     let out = scopegate(&["validate", "--policies", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("8 role definitions"));
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
