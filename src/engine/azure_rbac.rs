@@ -16,7 +16,7 @@ pub enum AzureOutcome<'s> {
     },
     /// Every action is granted; the first granting assignment per action.
     Allowed {
-        by: Vec<&'s Assignment>,
+        by: smallvec::SmallVec<[&'s Assignment; 2]>,
         action: ActionPattern,
     },
     /// Some action is not granted.
@@ -68,7 +68,7 @@ pub fn evaluate<'s>(
     if let Some((deny, action)) = find_deny(snapshot, principals, target, &chain) {
         return AzureOutcome::Denied { deny, action };
     }
-    let mut by = Vec::with_capacity(target.actions.len());
+    let mut by = smallvec::SmallVec::new();
     for action in &target.actions {
         match find_grant(snapshot, principals, action, &target.attributes, &chain) {
             Some(a) => by.push(a),

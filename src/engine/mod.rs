@@ -102,8 +102,12 @@ pub enum AzureIdentity {
     Invalid(String),
 }
 
-/// The object id of a request Azure evaluates, or why Azure does not (skipped or invalid).
-pub fn azure_gate(options: &EngineOptions, request: &AccessRequest) -> Result<Uuid, AzureIdentity> {
+/// The object id of a request Azure evaluates (parsed, and its text as sent), or why Azure
+/// does not (skipped or invalid).
+pub fn azure_gate<'r>(
+    options: &EngineOptions,
+    request: &'r AccessRequest,
+) -> Result<(Uuid, &'r str), AzureIdentity> {
     let system = request
         .user
         .get(..7)
@@ -124,12 +128,14 @@ pub fn azure_gate(options: &EngineOptions, request: &AccessRequest) -> Result<Uu
             reason: NON_AAD_REASON,
             non_aad: true,
         }),
-        [one] => Uuid::try_parse(one.trim()).map_err(|_| {
-            AzureIdentity::Invalid(format!(
-                "extra[`{}`] value `{one}` is not an object id (GUID)",
-                options.principal_claim
-            ))
-        }),
+        [one] => Uuid::try_parse(one.trim())
+            .map(|id| (id, one.trim()))
+            .map_err(|_| {
+                AzureIdentity::Invalid(format!(
+                    "extra[`{}`] value `{one}` is not an object id (GUID)",
+                    options.principal_claim
+                ))
+            }),
         many => Err(AzureIdentity::Invalid(format!(
             "extra[`{}`] must hold exactly one object id, found {}",
             options.principal_claim,
@@ -142,7 +148,7 @@ pub fn azure_gate(options: &EngineOptions, request: &AccessRequest) -> Result<Uu
 /// object id (the plain form explanations and the reference evaluator use).
 pub fn azure_identity(options: &EngineOptions, request: &AccessRequest) -> AzureIdentity {
     match azure_gate(options, request) {
-        Ok(oid) => {
+        Ok((oid, _)) => {
             let mut principals = Vec::with_capacity(request.groups.len() + 1);
             principals.push(oid);
             principals.extend(
@@ -226,7 +232,7 @@ pub fn authorize(
 
 fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequest) -> AzureStep {
     let oid = match azure_gate(options, request) {
-        Ok(oid) => oid,
+        Ok((_, text)) => text,
         Err(AzureIdentity::Skipped { reason, non_aad }) => {
             return AzureStep::Open {
                 reason: reason.into(),
@@ -252,8 +258,10 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
     };
     // The requester as the policy knows it: only principals the policy names, looked up
     // straight from the request strings.
-    let mut principals = Vec::with_capacity(4);
-    principals.extend(snapshot.principal_by_id(&oid));
+    // On the stack: a token's groups rarely name more than a handful of policy principals.
+    let mut principals: smallvec::SmallVec<[&crate::policy::index::PrincipalEntry; 8]> =
+        smallvec::SmallVec::new();
+    principals.extend(snapshot.principal(oid));
     principals.extend(request.groups.iter().filter_map(|g| snapshot.principal(g)));
     if let Some(n) = &request.non_resource_attributes
         && request.resource_attributes.is_none()

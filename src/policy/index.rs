@@ -235,6 +235,9 @@ pub fn principal_key(text: &str) -> Option<GuidKey> {
     Some(GuidKey(key))
 }
 
+/// [`EVERYONE`] as a key, worked out once.
+const EVERYONE_KEY: GuidKey = GuidKey(*b"00000000-0000-0000-0000-000000000000");
+
 fn uuid_key(id: &Uuid) -> GuidKey {
     let mut key = [0u8; 36];
     id.hyphenated().encode_lower(&mut key);
@@ -380,7 +383,7 @@ impl Snapshot {
 
     /// Deny assignments for Everyone.
     pub fn everyone(&self) -> Option<&PrincipalEntry> {
-        self.principal_index.get(&uuid_key(&EVERYONE))
+        self.principal_index.get(&EVERYONE_KEY)
     }
 
     /// The policy's entry for a principal named in a request (object id or group), if any.

@@ -123,7 +123,16 @@ pub fn verb_suffix(verb: &str) -> String {
 
 /// Builds one lower-cased action from pieces, in one allocation.
 fn action(pieces: &[&str], verb: Option<&str>) -> ActionPattern {
-    let mut text = String::with_capacity(pieces.iter().map(|p| p.len() + 1).sum::<usize>() + 24);
+    // Exact capacity, so turning the text into a boxed str does not reallocate.
+    let suffix_len = verb.map_or(0, |v| match v {
+        "get" | "list" | "watch" => 5,
+        "create" | "update" | "patch" => 6,
+        "delete" | "deletecollection" => 7,
+        other => other.len() + 8,
+    });
+    let slashes = pieces.len().saturating_sub(1) + usize::from(verb.is_some());
+    let mut text =
+        String::with_capacity(pieces.iter().map(|p| p.len()).sum::<usize>() + slashes + suffix_len);
     for (i, p) in pieces.iter().enumerate() {
         if i > 0 {
             text.push('/');
