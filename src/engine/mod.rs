@@ -291,7 +291,7 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
             ));
         }
     };
-    let Some(cluster) = snapshot.cluster.cluster.as_ref() else {
+    if snapshot.cluster.cluster.is_none() {
         return AzureStep::Open {
             reason: "Azure RBAC: no cluster resource id is configured".into(),
             skipped_non_aad: false,
@@ -301,8 +301,7 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
                     .into(),
             ),
         };
-    };
-    let _ = cluster;
+    }
     let scope = RequestScope {
         cluster: snapshot.cluster.cluster_key.clone(),
         namespace: target.namespace.map(str::to_string),
