@@ -31,23 +31,10 @@ async fn cluster_bindings_decide_once_synced() {
     let pki = Pki::new();
     let policies = policy_dir();
     let source = ClusterSource::new();
-    let (cert, key, ca, p) = (
-        pki.path("server.crt"),
-        pki.path("server.key"),
-        pki.path("ca.crt"),
-        policies.path().display().to_string(),
-    );
-    let server = serve_with_cluster(
-        &[
-            "--policies",
-            &p,
-            "--tls-cert-file",
-            &cert,
-            "--tls-private-key-file",
-            &key,
-            "--client-ca-file",
-            &ca,
-        ],
+    let server = serve_tls_with_cluster(
+        &pki,
+        policies.path(),
+        &["--reload-interval-seconds", "3600"],
         Some(source.clone()),
     )
     .await;

@@ -1,7 +1,7 @@
 //! Azure RBAC over the index: deny assignments first, then role assignments at the request
 //! scope or an ancestor, for the requester's own principals only.
 
-use crate::model::{ActionPattern, Scope};
+use crate::model::ActionPattern;
 use crate::policy::condition::AttributeSource;
 use crate::policy::index::{Assignment, Deny, PermissionBlock, PrincipalEntry, ScopeId, Snapshot};
 use crate::sar::map::AzureTarget;
@@ -204,9 +204,4 @@ pub fn covers_pattern(
                     && !other.not_data_actions.iter().any(|n| n.intersects(cut))
             })
         })
-}
-
-/// The scope a decision was checked at, for reasons.
-pub fn request_scope(snapshot: &Snapshot, target: &AzureTarget<'_>) -> Option<Scope> {
-    snapshot.cluster.cluster.as_ref().map(|c| target.scope(c))
 }

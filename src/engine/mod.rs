@@ -102,18 +102,36 @@ pub enum AzureIdentity {
     Invalid(String),
 }
 
+/// Why Azure does not evaluate a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exclusion {
+    /// A `system:` user or a user without object id; the reason says which.
+    Skipped { reason: &'static str, non_aad: bool },
+    /// The object id is malformed: the request is not allowed.
+    Invalid(String),
+}
+
+impl From<Exclusion> for AzureIdentity {
+    fn from(e: Exclusion) -> Self {
+        match e {
+            Exclusion::Skipped { reason, non_aad } => AzureIdentity::Skipped { reason, non_aad },
+            Exclusion::Invalid(why) => AzureIdentity::Invalid(why),
+        }
+    }
+}
+
 /// The object id of a request Azure evaluates (parsed, and its text as sent), or why Azure
-/// does not (skipped or invalid).
+/// does not.
 pub fn azure_gate<'r>(
     options: &EngineOptions,
     request: &'r AccessRequest,
-) -> Result<(Uuid, &'r str), AzureIdentity> {
+) -> Result<(Uuid, &'r str), Exclusion> {
     let system = request
         .user
         .get(..7)
         .is_some_and(|p| p.eq_ignore_ascii_case("system:"));
     if options.skip_system_users && system {
-        return Err(AzureIdentity::Skipped {
+        return Err(Exclusion::Skipped {
             reason: SYSTEM_USER_REASON,
             non_aad: false,
         });
@@ -124,19 +142,19 @@ pub fn azure_gate<'r>(
         .map(Vec::as_slice)
         .unwrap_or_default();
     match oids {
-        [] => Err(AzureIdentity::Skipped {
+        [] => Err(Exclusion::Skipped {
             reason: NON_AAD_REASON,
             non_aad: true,
         }),
         [one] => Uuid::try_parse(one.trim())
             .map(|id| (id, one.trim()))
             .map_err(|_| {
-                AzureIdentity::Invalid(format!(
+                Exclusion::Invalid(format!(
                     "extra[`{}`] value `{one}` is not an object id (GUID)",
                     options.principal_claim
                 ))
             }),
-        many => Err(AzureIdentity::Invalid(format!(
+        many => Err(Exclusion::Invalid(format!(
             "extra[`{}`] must hold exactly one object id, found {}",
             options.principal_claim,
             many.len()
@@ -159,7 +177,7 @@ pub fn azure_identity(options: &EngineOptions, request: &AccessRequest) -> Azure
             );
             AzureIdentity::Principals(principals)
         }
-        Err(other) => other,
+        Err(other) => other.into(),
     }
 }
 
@@ -233,7 +251,7 @@ pub fn authorize(
 fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequest) -> AzureStep {
     let oid = match azure_gate(options, request) {
         Ok((_, text)) => text,
-        Err(AzureIdentity::Skipped { reason, non_aad }) => {
+        Err(Exclusion::Skipped { reason, non_aad }) => {
             return AzureStep::Open {
                 reason: reason.into(),
                 skipped_non_aad: non_aad,
@@ -241,18 +259,11 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
                 error: None,
             };
         }
-        Err(AzureIdentity::Invalid(why)) => {
+        Err(Exclusion::Invalid(why)) => {
             return AzureStep::Final(Decision::new(
                 Verdict::Deny,
                 Source::Request,
                 format!("request not allowed: {why}"),
-            ));
-        }
-        Err(AzureIdentity::Principals(_)) => {
-            return AzureStep::Final(Decision::new(
-                Verdict::Deny,
-                Source::Request,
-                "request not allowed",
             ));
         }
     };

@@ -360,13 +360,6 @@ impl Snapshot {
             .is_some_and(|w| w & (1 << (role % 64)) != 0)
     }
 
-    /// A role by its GUID (case-insensitive).
-    pub fn role(&self, guid: &str) -> Option<&Role> {
-        self.role_by_guid
-            .get(&guid.to_ascii_lowercase())
-            .and_then(|i| self.roles.get(*i))
-    }
-
     /// The requester's assignments (by one principal id).
     pub fn assignments_of(&self, principal: &Uuid) -> impl Iterator<Item = &Assignment> {
         self.assignments_by_principal
@@ -374,11 +367,6 @@ impl Snapshot {
             .into_iter()
             .flatten()
             .filter_map(|i| self.assignments.get(*i as usize))
-    }
-
-    /// The policy's entry for an object id.
-    pub fn principal_by_id(&self, id: &Uuid) -> Option<&PrincipalEntry> {
-        self.principal_index.get(&uuid_key(id))
     }
 
     /// Deny assignments for Everyone.
@@ -687,13 +675,17 @@ impl Snapshot {
                 ..PrincipalEntry::default()
             })
         }
-        let cluster = &self.cluster;
-        let on_chain = |id: ScopeId| {
-            cluster.chain.contains(&id) || cluster.namespaces.values().any(|n| *n == id)
-        };
-        let mut relevant = vec![false; self.scope_ids.len()];
-        for (flag, id) in relevant.iter_mut().zip(0..) {
-            *flag = on_chain(id);
+        // One flag per interned scope: on the cluster's chain or one of its namespaces.
+        let mut relevant = vec![false; self.scopes.len()];
+        for id in self
+            .cluster
+            .chain
+            .iter()
+            .chain(self.cluster.namespaces.values())
+        {
+            if let Some(flag) = relevant.get_mut(*id as usize) {
+                *flag = true;
+            }
         }
         let relevant = |id: ScopeId| relevant.get(id as usize).copied().unwrap_or(false);
         let mut index = PrincipalIndex::default();

@@ -114,13 +114,6 @@ fn push_verb_suffix(out: &mut String, verb: &str) {
     }
 }
 
-/// The action suffix for a verb.
-pub fn verb_suffix(verb: &str) -> String {
-    let mut s = String::new();
-    push_verb_suffix(&mut s, verb);
-    s
-}
-
 /// Builds one lower-cased action from pieces, in one allocation.
 fn action(pieces: &[&str], verb: Option<&str>) -> ActionPattern {
     // Exact capacity, so turning the text into a boxed str does not reallocate.

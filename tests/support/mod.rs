@@ -105,6 +105,16 @@ pub async fn serve_with_cluster(
 
 /// Starts a TLS server with mTLS on the PKI and the given policy dir.
 pub async fn serve_tls(pki: &Pki, policies: &Path, extra: &[&str]) -> Running {
+    serve_tls_with_cluster(pki, policies, extra, None).await
+}
+
+/// As [`serve_tls`], with a live RBAC source the test feeds with watch events.
+pub async fn serve_tls_with_cluster(
+    pki: &Pki,
+    policies: &Path,
+    extra: &[&str],
+    cluster: Option<Arc<scopegate::cluster::ClusterSource>>,
+) -> Running {
     let (cert, key, ca) = (
         pki.path("server.crt"),
         pki.path("server.key"),
@@ -125,7 +135,7 @@ pub async fn serve_tls(pki: &Pki, policies: &Path, extra: &[&str]) -> Running {
         args.extend(["--reload-interval-seconds", "1"]);
     }
     args.extend_from_slice(extra);
-    serve(&args).await
+    serve_with_cluster(&args, cluster).await
 }
 
 /// rustls client config trusting `ca`, presenting `client` if given.
