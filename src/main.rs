@@ -4,6 +4,12 @@ use clap::Parser;
 use scopegate::cli::{self, Cli, Command};
 use std::process::ExitCode;
 
+/// mimalloc: a decision allocates a few small objects per request on whichever worker
+/// thread runs it; glibc's malloc spends more time on those than the decision itself
+/// (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();

@@ -7,6 +7,10 @@ use scopegate::engine::EngineOptions;
 use scopegate::model::Scope;
 use std::time::Duration;
 
+/// The allocator the server binary uses, so benches measure what ships.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub fn builtin_roles() -> serde_json::Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("policies/azure/aks-builtin-roles.json");

@@ -6,21 +6,19 @@ use crate::policy::condition::AttributeSource;
 use crate::policy::index::{Assignment, Deny, PermissionBlock, PrincipalEntry, ScopeId, Snapshot};
 use crate::sar::map::AzureTarget;
 
-/// What Azure RBAC says about a mapped request.
+/// What Azure RBAC says about a mapped request. Actions are named by their index in the
+/// target's actions, so the caller can move the one it reports instead of copying it.
 #[derive(Debug, Clone)]
 pub enum AzureOutcome<'s> {
     /// A deny assignment applies to one of the actions.
-    Denied {
-        deny: &'s Deny,
-        action: ActionPattern,
-    },
+    Denied { deny: &'s Deny, action: usize },
     /// Every action is granted; the first granting assignment per action.
     Allowed {
         by: smallvec::SmallVec<[&'s Assignment; 2]>,
-        action: ActionPattern,
+        action: usize,
     },
     /// Some action is not granted.
-    NotGranted { action: ActionPattern },
+    NotGranted { action: usize },
 }
 
 /// The interned scope chain of a request: its namespace scope (if any) and the cluster's
@@ -69,22 +67,13 @@ pub fn evaluate<'s>(
         return AzureOutcome::Denied { deny, action };
     }
     let mut by = smallvec::SmallVec::new();
-    for action in &target.actions {
+    for (i, action) in target.actions.iter().enumerate() {
         match find_grant(snapshot, principals, action, &target.attributes, &chain) {
             Some(a) => by.push(a),
-            None => {
-                return AzureOutcome::NotGranted {
-                    action: action.clone(),
-                };
-            }
+            None => return AzureOutcome::NotGranted { action: i },
         }
     }
-    let action = target
-        .actions
-        .first()
-        .cloned()
-        .unwrap_or_else(|| ActionPattern::new(""));
-    AzureOutcome::Allowed { by, action }
+    AzureOutcome::Allowed { by, action: 0 }
 }
 
 fn find_deny<'s>(
@@ -92,7 +81,7 @@ fn find_deny<'s>(
     principals: &[&'s PrincipalEntry],
     target: &AzureTarget<'_>,
     chain: &ScopeChain<'_>,
-) -> Option<(&'s Deny, ActionPattern)> {
+) -> Option<(&'s Deny, usize)> {
     let everyone = snapshot.everyone();
     for entry in principals.iter().copied().chain(everyone) {
         for deny in entry
@@ -113,9 +102,9 @@ fn find_deny<'s>(
             {
                 continue;
             }
-            for action in &target.actions {
+            for (i, action) in target.actions.iter().enumerate() {
                 if deny_covers(deny, action, &target.attributes) {
-                    return Some((deny, action.clone()));
+                    return Some((deny, i));
                 }
             }
         }

@@ -288,7 +288,7 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
             ),
         ));
     }
-    let target = match map::map_request(
+    let mut target = match map::map_request(
         request.resource_attributes.as_ref(),
         request.non_resource_attributes.as_ref(),
         &options.action_prefix,
@@ -315,10 +315,20 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
     }
     let scope = RequestScope {
         cluster: snapshot.cluster.cluster_key.clone(),
-        namespace: target.namespace.map(str::to_string),
+        namespace: target.namespace.and_then(Label::new),
     };
-    match azure_rbac::evaluate(snapshot, &principals, &target) {
+    let outcome = azure_rbac::evaluate(snapshot, &principals, &target);
+    // The reported action moves into the reason; nothing else reads the target after this.
+    let mut take_action = |i: usize| {
+        if i < target.actions.len() {
+            target.actions.swap_remove(i)
+        } else {
+            crate::model::ActionPattern::new("")
+        }
+    };
+    match outcome {
         AzureOutcome::Denied { deny, action } => {
+            let action = take_action(action);
             let (id, name) = (deny.id.clone(), deny.name.clone());
             let reason = Reason::lazy(move |f| {
                 let shown = if name.is_empty() { &id } else { &name };
@@ -339,6 +349,7 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
                     "request maps to no action",
                 ));
             };
+            let action = take_action(action);
             let id = first.id.clone();
             let (role_name, role_guid) = snapshot
                 .roles
@@ -360,17 +371,20 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
             }
             AzureStep::Final(d)
         }
-        AzureOutcome::NotGranted { action } => AzureStep::Open {
-            reason: Reason::lazy(move |f| {
-                write!(
-                    f,
-                    "Azure RBAC: no role assignment grants action `{action}` at scope `{scope}`"
-                )
-            }),
-            skipped_non_aad: false,
-            skipped: false,
-            error: None,
-        },
+        AzureOutcome::NotGranted { action } => {
+            let action = take_action(action);
+            AzureStep::Open {
+                reason: Reason::lazy(move |f| {
+                    write!(
+                        f,
+                        "Azure RBAC: no role assignment grants action `{action}` at scope `{scope}`"
+                    )
+                }),
+                skipped_non_aad: false,
+                skipped: false,
+                error: None,
+            }
+        }
     }
 }
 
@@ -379,16 +393,49 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
 #[derive(Debug, Clone)]
 pub struct RequestScope {
     pub cluster: Arc<str>,
-    pub namespace: Option<String>,
+    pub namespace: Option<Label>,
 }
 
 impl std::fmt::Display for RequestScope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.cluster)?;
         if let Some(ns) = &self.namespace {
-            write!(f, "/namespaces/{ns}")?;
+            write!(f, "/namespaces/{}", ns.as_str())?;
         }
         Ok(())
+    }
+}
+
+/// A namespace name held inline: a DNS-1123 label has at most 63 bytes, so a lazily
+/// rendered reason keeps it without an allocation of its own.
+#[derive(Clone, Copy)]
+pub struct Label {
+    len: u8,
+    bytes: [u8; 63],
+}
+
+impl Label {
+    /// `None` for text longer than a label.
+    pub fn new(text: &str) -> Option<Label> {
+        let mut bytes = [0u8; 63];
+        bytes
+            .get_mut(..text.len())?
+            .copy_from_slice(text.as_bytes());
+        Some(Label {
+            len: text.len() as u8,
+            bytes,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        let bytes = self.bytes.get(..usize::from(self.len)).unwrap_or_default();
+        std::str::from_utf8(bytes).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
     }
 }
 

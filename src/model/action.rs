@@ -47,17 +47,39 @@ impl ActionPattern {
 
     /// Whether a lower-cased concrete action matches this pattern.
     pub fn matches(&self, action: &str) -> bool {
-        let parts = &self.parts;
-        if parts.is_empty() {
-            return *self.text == *action;
-        }
-        let Some((first, rest)) = parts.split_first() else {
-            return action.is_empty();
+        self.matches_after(action, 0)
+    }
+
+    /// [`matches`](Self::matches) for an action whose first `known` bytes are already known
+    /// to equal the pattern's (a [`PatternSet`]'s shared head); `known` lies within the
+    /// pattern's literal head. The quick rejections are inline; the glob walk is not.
+    #[inline]
+    fn matches_after(&self, action: &str, known: usize) -> bool {
+        let Some(first) = self.parts.first() else {
+            return self.text.len() == action.len()
+                && self.text.get(known..) == action.get(known..);
         };
-        let Some(tail) = action.strip_prefix(&**first) else {
+        // Most patterns of a set part ways with the action at the first byte after the shared
+        // head: settle those without a call.
+        let (Some(first), Some(action)) = (first.get(known..), action.get(known..)) else {
             return false;
         };
-        let Some((last, middle)) = rest.split_last() else {
+        if let (Some(p), Some(a)) = (first.as_bytes().first(), action.as_bytes().first())
+            && p != a
+        {
+            return false;
+        }
+        self.glob_matches(first, action)
+    }
+
+    /// The glob walk: `action` must start with `first` (the rest of the literal head), then
+    /// hold the middle parts in order and end with the last.
+    #[inline(never)]
+    fn glob_matches(&self, first: &str, action: &str) -> bool {
+        let Some(tail) = action.strip_prefix(first) else {
+            return false;
+        };
+        let Some((last, middle)) = self.parts.get(1..).and_then(|rest| rest.split_last()) else {
             return tail.is_empty();
         };
         let mut remaining = tail;
@@ -70,6 +92,11 @@ impl ActionPattern {
         remaining.len() >= last.len() && remaining.ends_with(&**last)
     }
 
+    /// The literal text before the first `*` (all of it for a literal).
+    fn head(&self) -> &str {
+        self.parts.first().map_or(&self.text, |p| p)
+    }
+
     /// Whether every action this pattern stands for is also matched by `self`
     /// (language inclusion of `other` in `self`).
     pub fn covers(&self, other: &ActionPattern) -> bool {
@@ -79,6 +106,61 @@ impl ActionPattern {
     /// Whether some action is matched by both patterns.
     pub fn intersects(&self, other: &ActionPattern) -> bool {
         glob_intersects(self.text.as_bytes(), other.text.as_bytes())
+    }
+}
+
+/// The patterns of one permissions list, matched together: role patterns share a long
+/// literal head (`microsoft.containerservice/managedclusters/`), which is compared once per
+/// list instead of once per pattern.
+#[derive(Debug, Clone, Default)]
+pub struct PatternSet {
+    patterns: Vec<ActionPattern>,
+    /// Length of the literal head every pattern starts with (on a char boundary).
+    shared: usize,
+}
+
+impl PatternSet {
+    pub fn new(patterns: Vec<ActionPattern>) -> Self {
+        let shared = patterns.split_first().map_or(0, |(first, rest)| {
+            let head = first.head();
+            let mut len = rest.iter().fold(head.len(), |len, p| {
+                head.bytes()
+                    .zip(p.head().bytes())
+                    .take(len)
+                    .take_while(|(a, b)| a == b)
+                    .count()
+            });
+            while !head.is_char_boundary(len) {
+                len -= 1;
+            }
+            len
+        });
+        PatternSet { patterns, shared }
+    }
+
+    /// The pattern that matches a lower-cased concrete action, if any.
+    pub fn find(&self, action: &str) -> Option<&ActionPattern> {
+        let first = self.patterns.first()?;
+        let shared = first.text.get(..self.shared)?;
+        if !action.starts_with(shared) {
+            return None;
+        }
+        self.patterns
+            .iter()
+            .find(|p| p.matches_after(action, self.shared))
+    }
+
+    /// Whether some pattern matches a lower-cased concrete action.
+    pub fn matches(&self, action: &str) -> bool {
+        self.find(action).is_some()
+    }
+}
+
+impl std::ops::Deref for PatternSet {
+    type Target = [ActionPattern];
+
+    fn deref(&self) -> &[ActionPattern] {
+        &self.patterns
     }
 }
 
@@ -193,5 +275,47 @@ mod tests {
         assert!(p("x/secrets/*").intersects(&p("x/*/read")));
         assert!(!p("x/secrets/*").intersects(&p("y/*")));
         assert!(p("*a").intersects(&p("b*")));
+    }
+
+    /// The plain definition of a star glob, as the oracle for the compiled matcher.
+    fn glob(p: &[u8], a: &[u8]) -> bool {
+        match p.split_first() {
+            None => a.is_empty(),
+            Some((b'*', rest)) => (0..=a.len()).any(|i| glob(rest, &a[i..])),
+            Some((c, rest)) => a
+                .split_first()
+                .is_some_and(|(d, tail)| c == d && glob(rest, tail)),
+        }
+    }
+
+    proptest::proptest! {
+        /// A set with a shared head answers exactly as its patterns one by one, and each
+        /// pattern as the plain glob definition.
+        #[test]
+        fn pattern_set_matches_like_the_glob_definition(
+            heads in proptest::collection::vec("(ms/mc/)?[ab/]{0,3}[*]?[ab/*]{0,4}", 1..6),
+            action in "(ms/mc/)?[ab/]{0,8}",
+        ) {
+            let patterns: Vec<ActionPattern> = heads.iter().map(|h| p(h)).collect();
+            let expected = heads.iter().any(|h| glob(h.as_bytes(), action.as_bytes()));
+            for (pattern, h) in patterns.iter().zip(&heads) {
+                proptest::prop_assert_eq!(pattern.matches(&action), glob(h.as_bytes(), action.as_bytes()), "{}", h);
+            }
+            let set = PatternSet::new(patterns);
+            proptest::prop_assert_eq!(set.matches(&action), expected);
+            proptest::prop_assert_eq!(set.find(&action).is_some(), expected);
+        }
+    }
+
+    #[test]
+    fn pattern_set_shares_the_literal_head_only() {
+        let set = PatternSet::new(vec![p("ms/mc/pods/*"), p("ms/mc/pods"), p("ms/mc/p*/read")]);
+        assert_eq!(set.shared, "ms/mc/p".len());
+        assert!(set.matches("ms/mc/pods") && set.matches("ms/mc/px/read"));
+        assert!(!set.matches("ms/mc/x/read") && !set.matches("ms/m"));
+        let star = PatternSet::new(vec![p("ms/*"), p("*")]);
+        assert_eq!(star.shared, 0);
+        assert!(star.matches("anything"));
+        assert!(!PatternSet::new(Vec::new()).matches(""));
     }
 }

@@ -107,6 +107,13 @@ impl fmt::Display for Reason {
     }
 }
 
+/// Serialised as a string, rendered straight into the output (no intermediate `String`).
+impl serde::Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl fmt::Debug for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}", self.to_string())
@@ -129,7 +136,8 @@ pub struct Decision {
     pub source: Source,
     pub reason: Reason,
     pub evaluation_error: Option<String>,
-    pub decided_by: Vec<Arc<str>>,
+    /// Inline for the usual single id.
+    pub decided_by: smallvec::SmallVec<[Arc<str>; 1]>,
 }
 
 impl Decision {
@@ -139,7 +147,7 @@ impl Decision {
             source,
             reason: reason.into(),
             evaluation_error: None,
-            decided_by: Vec::new(),
+            decided_by: smallvec::SmallVec::new(),
         }
     }
 

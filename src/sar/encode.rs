@@ -3,6 +3,7 @@
 
 use super::ApiVersion;
 use crate::model::Decision;
+use crate::model::decision::Reason;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -26,8 +27,8 @@ struct Status<'a> {
     allowed: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     denied: bool,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    reason: String,
+    #[serde(skip_serializing_if = "Reason::is_empty")]
+    reason: &'a Reason,
     #[serde(skip_serializing_if = "Option::is_none")]
     evaluation_error: Option<&'a str>,
 }
@@ -36,7 +37,7 @@ fn status(decision: &Decision) -> Status<'_> {
     Status {
         allowed: decision.allowed(),
         denied: decision.denied(),
-        reason: decision.reason.to_string(),
+        reason: &decision.reason,
         evaluation_error: decision.evaluation_error.as_deref(),
     }
 }
@@ -54,5 +55,10 @@ pub fn encode_response(api_version: ApiVersion, decision: &Decision) -> Vec<u8> 
         metadata: Empty {},
         status: status(decision),
     };
-    serde_json::to_vec(&response).unwrap_or_default()
+    // Sized for the usual answer, so writing it does not grow the buffer step by step.
+    let mut body = Vec::with_capacity(512);
+    match serde_json::to_writer(&mut body, &response) {
+        Ok(()) => body,
+        Err(_) => Vec::new(),
+    }
 }

@@ -31,13 +31,16 @@ pub enum MapError {
     BadPath(String),
 }
 
+/// The actions of one request, on the stack.
+pub type Actions = smallvec::SmallVec<[ActionPattern; 2]>;
+
 /// What an Azure check needs from a request: its actions (lower-cased) and where. Borrows
 /// from the request, so mapping costs one allocation per action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AzureTarget<'r> {
     /// Every action must be allowed. One entry for ordinary requests; wildcard patterns for
-    /// `kubectl auth can-i '*' …`-style requests.
-    pub actions: Vec<ActionPattern>,
+    /// `kubectl auth can-i '*' …`-style requests. Inline: at most two.
+    pub actions: Actions,
     /// The namespace, for namespaced requests (checked at `<cluster>/namespaces/<ns>`).
     pub namespace: Option<&'r str>,
     /// Request attributes ABAC conditions may read.
@@ -155,18 +158,19 @@ fn map_resource<'r>(
         ns if is_dns1123_label(ns) => Some(ns),
         ns => return Err(MapError::BadNamespace(ns.to_string())),
     };
-    let groups: Vec<Option<&str>> = match r.group.as_str() {
-        "" => vec![None],
-        "*" => vec![None, Some("*")],
-        g => vec![Some(g)],
+    // `*` as the group stands for the core group and every named group.
+    let groups: &[Option<&str>] = match r.group.as_str() {
+        "" => &[None],
+        "*" => &[None, Some("*")],
+        g => &[Some(g)],
     };
     let connect = CONNECT_SUBRESOURCES.contains(&r.subresource.as_str())
         && (CONNECT_RESOURCES.contains(&r.resource.as_str()) || r.resource == "*");
-    let mut actions = Vec::with_capacity(groups.len());
+    let mut actions = Actions::new();
     for g in groups {
-        let mut pieces: Vec<&str> = Vec::with_capacity(5);
+        let mut pieces: smallvec::SmallVec<[&str; 5]> = smallvec::SmallVec::new();
         pieces.push(prefix);
-        pieces.extend(g);
+        pieces.extend(*g);
         pieces.push(&r.resource);
         let verb = if connect {
             pieces.extend([r.subresource.as_str(), "action"]);
@@ -214,7 +218,7 @@ fn map_non_resource<'r>(
         Some(n.verb.as_str())
     };
     Ok(AzureTarget {
-        actions: vec![action(&pieces, verb)],
+        actions: smallvec::smallvec![action(&pieces, verb)],
         namespace: None,
         attributes: RequestAttributes {
             prefix,
