@@ -97,7 +97,7 @@ prop_compose! {
 prop_compose! {
     fn request()(
         oid in prop::option::of(0..6usize),
-        groups in prop::collection::vec(0..5usize, 0..4),
+        groups in prop::collection::vec((0..5usize, prop::bool::weighted(0.3)), 0..4),
         verb in 0..VERBS.len(),
         resource in 0..RESOURCES.len(),
         ns in 0..NAMESPACES.len(),
@@ -109,7 +109,12 @@ prop_compose! {
             let value = if o == 5 { "not-a-guid".to_string() } else { PRINCIPALS[o].to_string() };
             r.extra.insert("oid".into(), vec![value]);
         }
-        r.groups = groups.iter().map(|g| PRINCIPALS[*g].to_string()).chain(["devs".to_string()]).collect();
+        // Some object ids upper-cased: Azure compares them case-insensitively.
+        r.groups = groups
+            .iter()
+            .map(|(g, upper)| if *upper { PRINCIPALS[*g].to_ascii_uppercase() } else { PRINCIPALS[*g].to_string() })
+            .chain(["devs".to_string()])
+            .collect();
         if non_resource {
             r.non_resource_attributes = Some(NonResourceAttributes { path: ["/metrics", "/api", "/logs/x"][verb % 3].into(), verb: VERBS[verb].into() });
         } else {

@@ -66,8 +66,12 @@ impl SubjectIndex {
             .flatten()
             .copied()
             .collect();
-        for g in groups {
-            out.extend(self.by_group.get(g).into_iter().flatten().copied());
+        if !self.by_group.is_empty() {
+            for g in groups {
+                if let Some(ids) = self.by_group.get(g.as_str()) {
+                    out.extend_from_slice(ids);
+                }
+            }
         }
         out.sort_unstable();
         out.dedup();

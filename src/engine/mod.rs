@@ -146,14 +146,15 @@ pub fn azure_gate<'r>(
             reason: NON_AAD_REASON,
             non_aad: true,
         }),
-        [one] => Uuid::try_parse(one.trim())
-            .map(|id| (id, one.trim()))
-            .map_err(|_| {
+        [one] => {
+            let text = one.trim();
+            Uuid::try_parse(text).map(|id| (id, text)).map_err(|_| {
                 Exclusion::Invalid(format!(
                     "extra[`{}`] value `{one}` is not an object id (GUID)",
                     options.principal_claim
                 ))
-            }),
+            })
+        }
         many => Err(Exclusion::Invalid(format!(
             "extra[`{}`] must hold exactly one object id, found {}",
             options.principal_claim,
@@ -351,12 +352,10 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
             };
             let action = take_action(action);
             let id = first.id.clone();
-            let (role_name, role_guid) = snapshot
-                .roles
-                .get(first.role)
-                .map_or((Arc::from(""), Arc::from("")), |r| {
-                    (r.name.clone(), r.guid.clone())
-                });
+            let (role_name, role_guid) = snapshot.roles.get(first.role).map_or_else(
+                || (Arc::from(""), Arc::from("")),
+                |r| (r.name.clone(), r.guid.clone()),
+            );
             let reason = Reason::lazy(move |f| {
                 write!(
                     f,

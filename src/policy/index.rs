@@ -187,25 +187,43 @@ impl std::hash::Hash for GuidKey {
 #[derive(Debug, Clone, Default)]
 struct PrincipalFilter {
     bits: Vec<u64>,
+    /// `64 - log2(bit count)`: the bucket is the top bits of the filter hash.
+    shift: u32,
 }
 
 impl PrincipalFilter {
-    fn new(keys: impl ExactSizeIterator<Item = u64>) -> Self {
+    fn new<'k>(keys: impl ExactSizeIterator<Item = &'k GuidKey>) -> Self {
         let words = (keys.len() * 16 / 64).next_power_of_two().max(1);
-        let mut bits = vec![0u64; words];
-        let mask = (words * 64 - 1) as u64;
-        for h in keys {
-            let bit = ((h >> 7) & mask) as usize;
-            if let Some(w) = bits.get_mut(bit / 64) {
+        let mut filter = PrincipalFilter {
+            bits: vec![0u64; words],
+            shift: 64 - (words * 64).trailing_zeros(),
+        };
+        for key in keys {
+            let bit = filter.bucket(&key.0);
+            if let Some(w) = filter.bits.get_mut(bit / 64) {
                 *w |= 1 << (bit % 64);
             }
         }
-        PrincipalFilter { bits }
+        filter
     }
 
-    fn may_contain(&self, h: u64) -> bool {
-        let mask = (self.bits.len() * 64).saturating_sub(1) as u64;
-        let bit = ((h >> 7) & mask) as usize;
+    /// Three loads, a multiply and a shift: the object id's first and last groups (random in
+    /// Entra ids, and where test ids differ) folded to lower case.
+    #[inline]
+    fn bucket(&self, text: &[u8; 36]) -> usize {
+        const FOLD: u64 = 0x2020_2020_2020_2020;
+        let (words, tail) = text.as_chunks::<8>();
+        let word = |i: usize| words.get(i).map_or(0, |w| u64::from_le_bytes(*w) | FOLD);
+        let tail = tail
+            .first_chunk::<4>()
+            .map_or(0, |t| u64::from(u32::from_le_bytes(*t)) | (FOLD >> 32));
+        let mixed = (word(0) ^ word(3).rotate_left(32) ^ tail).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (mixed >> self.shift) as usize
+    }
+
+    #[inline]
+    fn may_contain(&self, text: &[u8; 36]) -> bool {
+        let bit = self.bucket(text);
         self.bits
             .get(bit / 64)
             .is_some_and(|w| w & (1 << (bit % 64)) != 0)
@@ -374,7 +392,7 @@ impl Snapshot {
     #[inline]
     pub fn principal(&self, text: &str) -> Option<&PrincipalEntry> {
         if let Ok(bytes) = <&[u8; 36]>::try_from(text.as_bytes())
-            && !self.principal_filter.may_contain(guid_hash(bytes))
+            && !self.principal_filter.may_contain(bytes)
         {
             return None;
         }
@@ -700,13 +718,7 @@ impl Snapshot {
                 }
             }
         }
-        self.principal_filter = PrincipalFilter::new(
-            index
-                .keys()
-                .map(|k| guid_hash(&k.0))
-                .collect::<Vec<_>>()
-                .into_iter(),
-        );
+        self.principal_filter = PrincipalFilter::new(index.keys());
         self.principal_index = index;
     }
 

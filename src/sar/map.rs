@@ -121,10 +121,10 @@ fn push_verb_suffix(out: &mut String, verb: &str) {
 fn action(pieces: &[&str], verb: Option<&str>) -> ActionPattern {
     // Exact capacity, so turning the text into a boxed str does not reallocate.
     let suffix_len = verb.map_or(0, |v| match v {
-        "get" | "list" | "watch" => 5,
-        "create" | "update" | "patch" => 6,
-        "delete" | "deletecollection" => 7,
-        other => other.len() + 8,
+        "get" | "list" | "watch" => "read".len(),
+        "create" | "update" | "patch" => "write".len(),
+        "delete" | "deletecollection" => "delete".len(),
+        other => other.len() + "/action".len(),
     });
     let slashes = pieces.len().saturating_sub(1) + usize::from(verb.is_some());
     let mut text =
