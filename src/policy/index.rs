@@ -389,6 +389,7 @@ impl Snapshot {
     }
 
     /// The policy's entry for a principal named in a request (object id or group), if any.
+    /// The filter check is inline (it turns most groups away); the lookup is not.
     #[inline]
     pub fn principal(&self, text: &str) -> Option<&PrincipalEntry> {
         if let Ok(bytes) = <&[u8; 36]>::try_from(text.as_bytes())
@@ -396,6 +397,11 @@ impl Snapshot {
         {
             return None;
         }
+        self.principal_lookup(text)
+    }
+
+    #[inline(never)]
+    fn principal_lookup(&self, text: &str) -> Option<&PrincipalEntry> {
         self.principal_index.get(&principal_key(text)?)
     }
 
