@@ -1,8 +1,45 @@
 //! Memory per indexed assignment: generate N assignments (default 1,000,000) as policy files,
-//! load them as a reload does, and report the process's peak RSS and the RSS the snapshot
-//! keeps once the parsed files are dropped. `cargo bench --bench memory [-- N]`.
+//! load them as a reload does, and report the heap the snapshot holds (counted by the
+//! allocator), the RSS it keeps once the parsed files are dropped, and the process's peak
+//! RSS. Same allocator as the server (mimalloc). `cargo bench --bench memory [-- N]`.
 
 use scopegate::synthetic::{self, Shape};
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// mimalloc, counting the bytes currently allocated.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to mimalloc unchanged; only counts sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on.
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on.
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size, Ordering::Relaxed);
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on.
+        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Returns freed memory to the OS, so RSS shows what is live.
+fn collect() {
+    // SAFETY: mi_collect has no preconditions.
+    unsafe { libmimalloc_sys::mi_collect(true) }
+}
 
 fn rss_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -59,11 +96,9 @@ fn main() {
         .filter_map(|e| e.ok()?.metadata().ok())
         .map(|m| m.len())
         .sum();
-    // SAFETY: as below; start from a trimmed heap so the difference is the snapshot.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    collect();
     let before = rss_kib("VmRSS:");
+    let live_before = LIVE.load(Ordering::Relaxed);
     let options = scopegate::engine::EngineOptions {
         cluster_resource_id: Some(
             scopegate::model::Scope::parse(synthetic::CLUSTER).expect("cluster"),
@@ -75,11 +110,9 @@ fn main() {
         .expect("policy loads");
     let took = started.elapsed();
     // Give freed parse buffers back to the OS, so RSS shows what the snapshot keeps.
-    // SAFETY: malloc_trim only releases free heap memory; it has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    collect();
     let after = rss_kib("VmRSS:");
+    let heap = LIVE.load(Ordering::Relaxed).saturating_sub(live_before) as u64;
     let peak = rss_kib("VmHWM:");
     let retained = after.saturating_sub(before) * 1024;
     println!("assignments:            {n}");
@@ -88,6 +121,11 @@ fn main() {
     println!(
         "indexed assignments:    {}",
         loaded.snapshot.stats().role_assignments
+    );
+    println!(
+        "heap held by index:     {:.1} MiB = {} bytes per assignment",
+        heap as f64 / 1048576.0,
+        heap / n.max(1) as u64
     );
     println!(
         "RSS retained by index:  {:.1} MiB = {} bytes per assignment",
