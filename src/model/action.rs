@@ -4,6 +4,7 @@
 //! characters, `/` included (`pods/*` covers `pods/exec/action`). Everything is lower-cased
 //! once, when a pattern is compiled, so matching is plain byte comparison.
 
+use std::collections::HashMap;
 use std::fmt;
 
 /// A compiled Azure action pattern such as `Microsoft.ContainerService/managedClusters/*/read`.
@@ -109,23 +110,40 @@ impl ActionPattern {
     }
 }
 
-/// The patterns of one permissions list, matched together: role patterns share a long
-/// literal head (`microsoft.containerservice/managedclusters/`), which is compared once per
-/// list instead of once per pattern.
+/// The patterns of one permissions list, matched together: literal patterns in one hash probe;
+/// patterns with a `*` after their shared literal head
+/// (`microsoft.containerservice/managedclusters/`), compared once per list.
 #[derive(Debug, Clone, Default)]
 pub struct PatternSet {
     patterns: Vec<ActionPattern>,
-    /// Length of the literal head every pattern starts with (on a char boundary).
+    /// Literal pattern text -> index in `patterns`.
+    literals: HashMap<Box<str>, usize, rustc_hash::FxBuildHasher>,
+    /// Indexes of the patterns with a `*`, in list order.
+    globs: Vec<usize>,
+    /// Length of the literal head every glob starts with (on a char boundary).
     shared: usize,
 }
 
 impl PatternSet {
     pub fn new(patterns: Vec<ActionPattern>) -> Self {
-        let shared = patterns.split_first().map_or(0, |(first, rest)| {
-            let head = first.head();
-            let mut len = rest.iter().fold(head.len(), |len, p| {
+        let mut literals = HashMap::default();
+        let mut globs = Vec::new();
+        for (i, p) in patterns.iter().enumerate() {
+            if p.is_wildcard() {
+                globs.push(i);
+            } else {
+                literals.entry(p.text.clone()).or_insert(i);
+            }
+        }
+        let heads: Vec<&str> = globs
+            .iter()
+            .filter_map(|i| patterns.get(*i))
+            .map(ActionPattern::head)
+            .collect();
+        let shared = heads.split_first().map_or(0, |(head, rest)| {
+            let mut len = rest.iter().fold(head.len(), |len, other| {
                 head.bytes()
-                    .zip(p.head().bytes())
+                    .zip(other.bytes())
                     .take(len)
                     .take_while(|(a, b)| a == b)
                     .count()
@@ -135,18 +153,27 @@ impl PatternSet {
             }
             len
         });
-        PatternSet { patterns, shared }
+        PatternSet {
+            patterns,
+            literals,
+            globs,
+            shared,
+        }
     }
 
-    /// The pattern that matches a lower-cased concrete action, if any.
+    /// A pattern that matches a lower-cased concrete action, if any (a literal first).
     pub fn find(&self, action: &str) -> Option<&ActionPattern> {
-        let first = self.patterns.first()?;
+        if let Some(i) = self.literals.get(action) {
+            return self.patterns.get(*i);
+        }
+        let first = self.patterns.get(*self.globs.first()?)?;
         let shared = first.text.get(..self.shared)?;
         if !action.starts_with(shared) {
             return None;
         }
-        self.patterns
+        self.globs
             .iter()
+            .filter_map(|i| self.patterns.get(*i))
             .find(|p| p.matches_after(action, self.shared))
     }
 
