@@ -33,6 +33,63 @@ struct SubjectIndex {
     by_group: FxHashMap<String, Vec<u32>>,
 }
 
+/// A bit per bucket of the group names bindings mention (16 buckets per name, at least
+/// 1,024): Entra puts up to 200 groups in a token and bindings name few, so most groups are
+/// turned away by one word before their whole name is hashed.
+#[derive(Debug, Clone, Default)]
+struct GroupFilter {
+    bits: Vec<u64>,
+    /// `64 - log2(bucket count)`.
+    shift: u32,
+}
+
+impl GroupFilter {
+    fn new<'n>(names: impl ExactSizeIterator<Item = &'n str>) -> Self {
+        let buckets = (names.len() * 16).max(1024).next_power_of_two();
+        let mut filter = GroupFilter {
+            bits: vec![0; buckets / 64],
+            shift: 64 - buckets.trailing_zeros(),
+        };
+        for name in names {
+            let bit = filter.bucket(name);
+            if let Some(w) = filter.bits.get_mut(bit / 64) {
+                *w |= 1 << (bit % 64);
+            }
+        }
+        filter
+    }
+
+    /// Bucket of a name: its first and last eight bytes and its length, mixed.
+    #[inline]
+    fn bucket(&self, name: &str) -> usize {
+        let bytes = name.as_bytes();
+        let head = bytes.first_chunk::<8>().map_or_else(
+            || {
+                let mut padded = [0u8; 8];
+                if let Some(dst) = padded.get_mut(..bytes.len()) {
+                    dst.copy_from_slice(bytes);
+                }
+                u64::from_le_bytes(padded)
+            },
+            |c| u64::from_le_bytes(*c),
+        );
+        let tail = bytes
+            .last_chunk::<8>()
+            .map_or(0, |c| u64::from_le_bytes(*c));
+        let mixed =
+            (head ^ tail.rotate_left(32) ^ bytes.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (mixed >> self.shift) as usize
+    }
+
+    #[inline]
+    fn may_contain(&self, name: &str) -> bool {
+        let bit = self.bucket(name);
+        self.bits
+            .get(bit / 64)
+            .is_some_and(|w| w & (1 << (bit % 64)) != 0)
+    }
+}
+
 impl SubjectIndex {
     fn add(&mut self, index: u32, binding: &Binding) {
         for s in &binding.subjects {
@@ -58,7 +115,7 @@ impl SubjectIndex {
     }
 
     /// Candidate bindings for a user, in load order.
-    fn candidates(&self, user: &str, groups: &[String]) -> Vec<u32> {
+    fn candidates(&self, user: &str, groups: &[&str]) -> Vec<u32> {
         let mut out: Vec<u32> = self
             .by_user
             .get(user)
@@ -68,7 +125,7 @@ impl SubjectIndex {
             .collect();
         if !self.by_group.is_empty() {
             for g in groups {
-                if let Some(ids) = self.by_group.get(g.as_str()) {
+                if let Some(ids) = self.by_group.get(*g) {
                     out.extend_from_slice(ids);
                 }
             }
@@ -86,6 +143,8 @@ pub struct RbacIndex {
     pub role_bindings: Vec<Arc<Binding>>,
     cluster_subjects: SubjectIndex,
     namespace_subjects: FxHashMap<String, SubjectIndex>,
+    /// Every group name any binding mentions.
+    group_filter: GroupFilter,
     cluster_roles: BTreeMap<String, Arc<[PolicyRule]>>,
     roles: HashMap<(String, String), Arc<[PolicyRule]>>,
 }
@@ -192,6 +251,11 @@ impl RbacIndex {
                 .add(index.role_bindings.len() as u32, &binding);
             index.role_bindings.push(Arc::new(binding));
         }
+        let names: Vec<&str> = std::iter::once(&index.cluster_subjects)
+            .chain(index.namespace_subjects.values())
+            .flat_map(|s| s.by_group.keys().map(String::as_str))
+            .collect();
+        index.group_filter = GroupFilter::new(names.into_iter());
         index
     }
 
@@ -268,9 +332,16 @@ impl RbacIndex {
         &'a self,
         request: &AccessRequest,
     ) -> impl Iterator<Item = &'a Arc<Binding>> + 'a {
+        // The request's groups that some binding may name, checked once for both indexes.
+        let groups: smallvec::SmallVec<[&str; 8]> = request
+            .groups
+            .iter()
+            .map(String::as_str)
+            .filter(|g| self.group_filter.may_contain(g))
+            .collect();
         let crbs = self
             .cluster_subjects
-            .candidates(&request.user, &request.groups)
+            .candidates(&request.user, &groups)
             .into_iter()
             .filter_map(|i| self.cluster_role_bindings.get(i as usize));
         let namespace = request.namespace();
@@ -279,7 +350,7 @@ impl RbacIndex {
         } else {
             self.namespace_subjects
                 .get(namespace)
-                .map(|s| s.candidates(&request.user, &request.groups))
+                .map(|s| s.candidates(&request.user, &groups))
                 .unwrap_or_default()
         };
         crbs.chain(
