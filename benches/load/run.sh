@@ -176,6 +176,9 @@ drive() {
 
 metric() { python3 "$HERE/report.py" metric "$@"; }
 
+# utime + stime of the server process, in clock ticks.
+server_cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0; }
+
 RESULTS=$OUT/results.tsv
 : >"$RESULTS"
 
@@ -208,8 +211,10 @@ run() {
       2>"$OUT/$name.reload-loop.txt" &
     RELOAD_PID=$!
   fi
-  local row
+  local row cpu0 cpu1
+  cpu0=$(server_cpu_ticks)
   row=$(drive "$name" "$client" "$DURATION")
+  cpu1=$(server_cpu_ticks)
   if [ -n "$RELOAD_PID" ]; then wait "$RELOAD_PID" || fail "$name: reload loop failed"; RELOAD_PID=""; sleep 1; fi
   curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" >"$WORK/m.txt" || fail "$name: /metrics unreachable after the run"
   local gen1 reload_err
@@ -225,6 +230,12 @@ run() {
     notes="policy generation $gen0 → $gen1 during the run; $took; reload errors $reload_err"
     if [ $((${gen1:-0} - ${gen0:-0})) -lt $((DURATION / 2)) ]; then fail "$name: policy generation only went $gen0 → $gen1"; fi
     if [ "$reload_err" != 0 ]; then fail "$name: $reload_err reload errors"; fi
+  fi
+  # The server's own CPU time (user + system, from /proc) over the measured run, per request.
+  local served
+  served=$(cut -f1 <<<"$row")
+  if [ "${served:-0}" -gt 0 ]; then
+    notes="${notes:+$notes; }server CPU $(( (cpu1 - cpu0) * 1000000 / $(getconf CLK_TCK) / served )) µs per request"
   fi
   if [ "$kind" != empty ]; then
     # Decisions during the measured run only (the counters minus those before it).
