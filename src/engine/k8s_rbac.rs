@@ -5,6 +5,7 @@
 
 use crate::model::decision::Reason;
 use crate::model::{AccessRequest, Decision, Source, Verdict};
+use crate::policy::filter::{self, BitFilter};
 use crate::policy::schema::{K8sBinding, K8sRole, LabelSelector, PolicyRule};
 use crate::policy::{Diagnostic, Origin, PolicySet};
 use rustc_hash::FxHashMap;
@@ -33,61 +34,24 @@ struct SubjectIndex {
     by_group: FxHashMap<String, Vec<u32>>,
 }
 
-/// A bit per bucket of the group names bindings mention (16 buckets per name, at least
-/// 1,024): Entra puts up to 200 groups in a token and bindings name few, so most groups are
-/// turned away by one word before their whole name is hashed.
-#[derive(Debug, Clone, Default)]
-struct GroupFilter {
-    bits: Vec<u64>,
-    /// `64 - log2(bucket count)`.
-    shift: u32,
-}
-
-impl GroupFilter {
-    fn new<'n>(names: impl ExactSizeIterator<Item = &'n str>) -> Self {
-        let buckets = (names.len() * 16).max(1024).next_power_of_two();
-        let mut filter = GroupFilter {
-            bits: vec![0; buckets / 64],
-            shift: 64 - buckets.trailing_zeros(),
-        };
-        for name in names {
-            let bit = filter.bucket(name);
-            if let Some(w) = filter.bits.get_mut(bit / 64) {
-                *w |= 1 << (bit % 64);
+/// The prefilter hash of a group name: its first and last eight bytes and its length.
+#[inline]
+fn group_filter_hash(name: &str) -> u64 {
+    let bytes = name.as_bytes();
+    let head = bytes.first_chunk::<8>().map_or_else(
+        || {
+            let mut padded = [0u8; 8];
+            if let Some(dst) = padded.get_mut(..bytes.len()) {
+                dst.copy_from_slice(bytes);
             }
-        }
-        filter
-    }
-
-    /// Bucket of a name: its first and last eight bytes and its length, mixed.
-    #[inline]
-    fn bucket(&self, name: &str) -> usize {
-        let bytes = name.as_bytes();
-        let head = bytes.first_chunk::<8>().map_or_else(
-            || {
-                let mut padded = [0u8; 8];
-                if let Some(dst) = padded.get_mut(..bytes.len()) {
-                    dst.copy_from_slice(bytes);
-                }
-                u64::from_le_bytes(padded)
-            },
-            |c| u64::from_le_bytes(*c),
-        );
-        let tail = bytes
-            .last_chunk::<8>()
-            .map_or(0, |c| u64::from_le_bytes(*c));
-        let mixed =
-            (head ^ tail.rotate_left(32) ^ bytes.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (mixed >> self.shift) as usize
-    }
-
-    #[inline]
-    fn may_contain(&self, name: &str) -> bool {
-        let bit = self.bucket(name);
-        self.bits
-            .get(bit / 64)
-            .is_some_and(|w| w & (1 << (bit % 64)) != 0)
-    }
+            u64::from_le_bytes(padded)
+        },
+        |c| u64::from_le_bytes(*c),
+    );
+    let tail = bytes
+        .last_chunk::<8>()
+        .map_or(0, |c| u64::from_le_bytes(*c));
+    filter::mix(head ^ tail.rotate_left(32) ^ bytes.len() as u64)
 }
 
 impl SubjectIndex {
@@ -143,8 +107,9 @@ pub struct RbacIndex {
     pub role_bindings: Vec<Arc<Binding>>,
     cluster_subjects: SubjectIndex,
     namespace_subjects: FxHashMap<String, SubjectIndex>,
-    /// Every group name any binding mentions.
-    group_filter: GroupFilter,
+    /// Every group name any binding mentions, by [`group_filter_hash`]: Entra puts up to 200
+    /// groups in a token and bindings name few.
+    group_filter: BitFilter,
     cluster_roles: BTreeMap<String, Arc<[PolicyRule]>>,
     roles: HashMap<(String, String), Arc<[PolicyRule]>>,
 }
@@ -255,7 +220,7 @@ impl RbacIndex {
             .chain(index.namespace_subjects.values())
             .flat_map(|s| s.by_group.keys().map(String::as_str))
             .collect();
-        index.group_filter = GroupFilter::new(names.into_iter());
+        index.group_filter = BitFilter::new(names.into_iter().map(group_filter_hash), 1024);
         index
     }
 
@@ -337,7 +302,7 @@ impl RbacIndex {
             .groups
             .iter()
             .map(String::as_str)
-            .filter(|g| self.group_filter.may_contain(g))
+            .filter(|g| self.group_filter.may_contain(group_filter_hash(g)))
             .collect();
         let crbs = self
             .cluster_subjects

@@ -5,6 +5,7 @@
 //! along the request's ancestor chain — never the whole assignment set.
 
 use super::condition::Condition;
+use super::filter::{self, BitFilter};
 use super::schema::{Permission, RoleDefinition};
 use super::{Diagnostic, LoadError, Origin, PolicySet};
 use crate::engine::EngineOptions;
@@ -182,52 +183,18 @@ impl std::hash::Hash for GuidKey {
     }
 }
 
-/// A bit per hash bucket of the indexed principals: most groups in a token are not named by
-/// any assignment on the cluster's chain, and this turns them away before building a key.
-#[derive(Debug, Clone, Default)]
-struct PrincipalFilter {
-    bits: Vec<u64>,
-    /// `64 - log2(bit count)`: the bucket is the top bits of the filter hash.
-    shift: u32,
-}
-
-impl PrincipalFilter {
-    fn new<'k>(keys: impl ExactSizeIterator<Item = &'k GuidKey>) -> Self {
-        let words = (keys.len() * 16 / 64).next_power_of_two().max(1);
-        let mut filter = PrincipalFilter {
-            bits: vec![0u64; words],
-            shift: 64 - (words * 64).trailing_zeros(),
-        };
-        for key in keys {
-            let bit = filter.bucket(&key.0);
-            if let Some(w) = filter.bits.get_mut(bit / 64) {
-                *w |= 1 << (bit % 64);
-            }
-        }
-        filter
-    }
-
-    /// Three loads, a multiply and a shift: the object id's first and last groups (random in
-    /// Entra ids, and where test ids differ) folded to lower case.
-    #[inline]
-    fn bucket(&self, text: &[u8; 36]) -> usize {
-        const FOLD: u64 = 0x2020_2020_2020_2020;
-        let (words, tail) = text.as_chunks::<8>();
-        let word = |i: usize| words.get(i).map_or(0, |w| u64::from_le_bytes(*w) | FOLD);
-        let tail = tail
-            .first_chunk::<4>()
-            .map_or(0, |t| u64::from(u32::from_le_bytes(*t)) | (FOLD >> 32));
-        let mixed = (word(0) ^ word(3).rotate_left(32) ^ tail).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (mixed >> self.shift) as usize
-    }
-
-    #[inline]
-    fn may_contain(&self, text: &[u8; 36]) -> bool {
-        let bit = self.bucket(text);
-        self.bits
-            .get(bit / 64)
-            .is_some_and(|w| w & (1 << (bit % 64)) != 0)
-    }
+/// The prefilter hash of an object id text: three loads, the object id's first and last
+/// groups (random in Entra ids, and where test ids differ) folded to lower case (`| 0x20` is
+/// a no-op for `0-9`, `a-f` and `-`, and lower-cases `A-F`).
+#[inline]
+fn guid_filter_hash(text: &[u8; 36]) -> u64 {
+    const FOLD: u64 = 0x2020_2020_2020_2020;
+    let (words, tail) = text.as_chunks::<8>();
+    let word = |i: usize| words.get(i).map_or(0, |w| u64::from_le_bytes(*w) | FOLD);
+    let tail = tail
+        .first_chunk::<4>()
+        .map_or(0, |t| u64::from(u32::from_le_bytes(*t)) | (FOLD >> 32));
+    filter::mix(word(0) ^ word(3).rotate_left(32) ^ tail)
 }
 
 /// The principals the policy names on the configured cluster's scope chain (its ancestors and
@@ -290,7 +257,8 @@ pub struct Snapshot {
     /// Every principal the policy names, by its canonical text, for lookups straight from
     /// request strings without parsing (the decision path).
     principal_index: PrincipalIndex,
-    principal_filter: PrincipalFilter,
+    /// The principals of `principal_index`, by [`guid_filter_hash`].
+    principal_filter: BitFilter,
     scope_ids: HashMap<String, ScopeId>,
     /// Interned scopes by id: assignments keep only the id.
     scopes: Vec<Scope>,
@@ -393,7 +361,7 @@ impl Snapshot {
     #[inline]
     pub fn principal(&self, text: &str) -> Option<&PrincipalEntry> {
         if let Ok(bytes) = <&[u8; 36]>::try_from(text.as_bytes())
-            && !self.principal_filter.may_contain(bytes)
+            && !self.principal_filter.may_contain(guid_filter_hash(bytes))
         {
             return None;
         }
@@ -724,7 +692,7 @@ impl Snapshot {
                 }
             }
         }
-        self.principal_filter = PrincipalFilter::new(index.keys());
+        self.principal_filter = BitFilter::new(index.keys().map(|k| guid_filter_hash(&k.0)), 64);
         self.principal_index = index;
     }
 

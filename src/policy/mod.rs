@@ -2,6 +2,7 @@
 //! [`Snapshot`]. Loading is all or nothing: any error diagnostic rejects the whole set.
 
 pub mod condition;
+pub mod filter;
 pub mod index;
 pub mod load;
 pub mod parse;
