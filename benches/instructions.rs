@@ -7,33 +7,19 @@
 //! Instructions per decision = total Ir / 1000 (the decision runs 1000 times). `sar-allow 20`
 //! runs the whole round trip from request bytes instead (toggle `instructions::sar_roundtrip`).
 
+mod support;
+
 use scopegate::engine;
 use scopegate::synthetic::{self, Shape};
 use std::hint::black_box;
-
-/// The allocator the server binary uses.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
     let case = args.next().unwrap_or_else(|| "allow".into());
     let groups: usize = args.next().and_then(|g| g.parse().ok()).unwrap_or(10);
-    let roles: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("policies/azure/aks-builtin-roles.json"),
-        )
-        .expect("roles"),
-    )
-    .expect("JSON");
-    let options = engine::EngineOptions {
-        cluster_resource_id: Some(
-            scopegate::model::Scope::parse(synthetic::CLUSTER).expect("cluster"),
-        ),
-        no_match: engine::NoMatch::Deny,
-        ..Default::default()
-    };
+    // Built-in roles, the synthetic cluster, no match = deny; the server's allocator.
+    let roles = support::builtin_roles();
+    let options = support::options();
     let (snapshot, generated) = scopegate::synthetic_snapshot(
         Shape {
             assignments: 100_000,
