@@ -4,7 +4,7 @@
 
 use super::azure_rbac::{assignment_grants, deny_covers};
 use super::k8s_rbac::{applies_to, describe, rule_allows};
-use super::{AzureIdentity, EngineOptions, authorize, azure_identity, target_of};
+use super::{EngineOptions, Exclusion, authorize, azure_identity, target_of};
 use crate::model::{AccessRequest, Decision, Scope};
 use crate::policy::Snapshot;
 use crate::policy::index::EVERYONE;
@@ -63,12 +63,12 @@ fn explain_azure(
 ) {
     let _ = writeln!(out, "\nAzure RBAC");
     let principals = match azure_identity(options, request) {
-        AzureIdentity::Principals(p) => p,
-        AzureIdentity::Skipped { reason, .. } => {
+        Ok(p) => p,
+        Err(Exclusion::Skipped { reason, .. }) => {
             let _ = writeln!(out, "  skipped: {reason}");
             return;
         }
-        AzureIdentity::Invalid(why) => {
+        Err(Exclusion::Invalid(why)) => {
             let _ = writeln!(out, "  request not allowed: {why}");
             return;
         }
@@ -184,7 +184,7 @@ fn explain_rbac(snapshot: &Snapshot, request: &AccessRequest, out: &mut String) 
     let _ = writeln!(out, "\nKubernetes RBAC");
     let mut any = false;
     for b in snapshot.rbac.candidates(request) {
-        let Some(subject) = applies_to(b, request) else {
+        let Some(subject) = applies_to(b, request).and_then(|i| b.subjects.get(i)) else {
             continue;
         };
         any = true;

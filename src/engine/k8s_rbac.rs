@@ -328,7 +328,7 @@ impl RbacIndex {
     pub fn authorize(&self, request: &AccessRequest) -> RbacResult {
         let mut result = RbacResult::default();
         for binding in self.candidates(request) {
-            let Some(subject) = applies_to(binding, request) else {
+            let Some(index) = applies_to(binding, request) else {
                 continue;
             };
             match &binding.rules {
@@ -339,11 +339,6 @@ impl RbacIndex {
                 }
                 Ok(rules) => {
                     if rules.iter().any(|r| rule_allows(request, r)) {
-                        let index = binding
-                            .subjects
-                            .iter()
-                            .position(|s| std::ptr::eq(s, subject))
-                            .unwrap_or(0);
                         let shown = binding.clone();
                         let reason = Reason::lazy(move |f| match shown.subjects.get(index) {
                             Some(subject) => {
@@ -391,12 +386,10 @@ pub fn describe(b: &Binding, s: &crate::policy::schema::Subject) -> String {
     }
 }
 
-/// The first subject of a binding that names the requester (upstream `appliesTo`).
-pub fn applies_to<'b>(
-    b: &'b Binding,
-    request: &AccessRequest,
-) -> Option<&'b crate::policy::schema::Subject> {
-    b.subjects.iter().find(|s| match s.kind.as_str() {
+/// The position of the first subject of a binding that names the requester (upstream
+/// `appliesTo`); a position, so a lazily rendered reason can name it later.
+pub fn applies_to(b: &Binding, request: &AccessRequest) -> Option<usize> {
+    b.subjects.iter().position(|s| match s.kind.as_str() {
         "User" => request.user == s.name,
         "Group" => request.groups.contains(&s.name),
         "ServiceAccount" => {

@@ -91,17 +91,6 @@ impl Default for EngineOptions {
     }
 }
 
-/// Who the Azure source sees in a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AzureIdentity {
-    /// Object id first, then every group that is an object id.
-    Principals(Vec<Uuid>),
-    /// Not for Azure: a `system:` user or a user without object id. The reason says which.
-    Skipped { reason: &'static str, non_aad: bool },
-    /// The object id is malformed: the request is not allowed.
-    Invalid(String),
-}
-
 /// Why Azure does not evaluate a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exclusion {
@@ -109,15 +98,6 @@ pub enum Exclusion {
     Skipped { reason: &'static str, non_aad: bool },
     /// The object id is malformed: the request is not allowed.
     Invalid(String),
-}
-
-impl From<Exclusion> for AzureIdentity {
-    fn from(e: Exclusion) -> Self {
-        match e {
-            Exclusion::Skipped { reason, non_aad } => AzureIdentity::Skipped { reason, non_aad },
-            Exclusion::Invalid(why) => AzureIdentity::Invalid(why),
-        }
-    }
 }
 
 /// The object id of a request Azure evaluates (parsed, and its text as sent), or why Azure
@@ -164,22 +144,22 @@ pub fn azure_gate<'r>(
 }
 
 /// Works out the Azure principals of a request: the object id, then every group that is an
-/// object id (the plain form explanations and the reference evaluator use).
-pub fn azure_identity(options: &EngineOptions, request: &AccessRequest) -> AzureIdentity {
-    match azure_gate(options, request) {
-        Ok((oid, _)) => {
-            let mut principals = Vec::with_capacity(request.groups.len() + 1);
-            principals.push(oid);
-            principals.extend(
-                request
-                    .groups
-                    .iter()
-                    .filter_map(|g| Uuid::try_parse(g).ok()),
-            );
-            AzureIdentity::Principals(principals)
-        }
-        Err(other) => other.into(),
-    }
+/// object id (the plain form explanations and the reference evaluator use), or why Azure
+/// does not evaluate the request.
+pub fn azure_identity(
+    options: &EngineOptions,
+    request: &AccessRequest,
+) -> Result<Vec<Uuid>, Exclusion> {
+    let (oid, _) = azure_gate(options, request)?;
+    let mut principals = Vec::with_capacity(request.groups.len() + 1);
+    principals.push(oid);
+    principals.extend(
+        request
+            .groups
+            .iter()
+            .filter_map(|g| Uuid::try_parse(g).ok()),
+    );
+    Ok(principals)
 }
 
 /// The Azure source's own answer, before Kubernetes RBAC and the no-match rule.

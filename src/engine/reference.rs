@@ -3,7 +3,7 @@
 //! obviously right; the indexed engine is checked against it by differential tests.
 
 use super::azure_rbac::{covers_pattern, deny_covers};
-use super::{AzureIdentity, EngineOptions, NoMatch, azure_identity};
+use super::{EngineOptions, Exclusion, NoMatch, azure_identity};
 use crate::engine::k8s_rbac::{applies_to, rule_allows};
 use crate::model::{AccessRequest, Verdict};
 use crate::policy::Snapshot;
@@ -18,12 +18,12 @@ pub fn verdict(snapshot: &Snapshot, options: &EngineOptions, request: &AccessReq
     let mut skipped_non_aad = false;
     let mut skipped = false;
     match azure_identity(options, request) {
-        AzureIdentity::Invalid(_) => return Verdict::Deny,
-        AzureIdentity::Skipped { non_aad, .. } => {
+        Err(Exclusion::Invalid(_)) => return Verdict::Deny,
+        Err(Exclusion::Skipped { non_aad, .. }) => {
             skipped = true;
             skipped_non_aad = non_aad;
         }
-        AzureIdentity::Principals(principals) => {
+        Ok(principals) => {
             if let Some(n) = &request.non_resource_attributes
                 && request.resource_attributes.is_none()
                 && options.discovery_paths

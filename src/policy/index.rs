@@ -44,14 +44,6 @@ impl PermissionBlock {
         self.data_actions.matches(action) && !self.not_data_actions.matches(action)
     }
 
-    /// The pattern that grants `action`, for explanations.
-    pub fn granting_pattern(&self, action: &str) -> Option<&ActionPattern> {
-        if self.not_data_actions.matches(action) {
-            return None;
-        }
-        self.data_actions.find(action)
-    }
-
     /// Whether some action of `requested` falls in this block's effective set (for denies;
     /// an approximation that errs towards "yes").
     pub fn touches(&self, requested: &ActionPattern) -> bool {
@@ -157,33 +149,15 @@ pub struct PrincipalEntry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GuidKey([u8; 36]);
 
-/// Hash of a 36-byte object id text, case-insensitive for hex digits: four words and the
-/// tail are folded with `0x20` in each byte (a no-op for `0-9`, `a-f` and `-`, lower-casing
-/// `A-F`), then mixed with splitmix64. Fixed-size loads, no loop over bytes: this runs for
-/// every group of every request.
-fn guid_hash(bytes: &[u8; 36]) -> u64 {
-    const FOLD: u64 = 0x2020_2020_2020_2020;
-    let (words, tail) = bytes.as_chunks::<8>();
-    let mut folded = tail
-        .first_chunk::<4>()
-        .map_or(0, |t| u64::from(u32::from_le_bytes(*t)) | (FOLD >> 32));
-    for w in words {
-        folded = folded.rotate_left(13) ^ (u64::from_le_bytes(*w) | FOLD);
-    }
-    let mut z = folded.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 impl std::hash::Hash for GuidKey {
-    /// Keys come from trusted policy, so no keyed hash is needed.
+    /// Keys come from trusted policy, so no keyed hash is needed: the prefilter's hash serves
+    /// the map too.
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(guid_hash(&self.0));
+        state.write_u64(guid_filter_hash(&self.0));
     }
 }
 
-/// The prefilter hash of an object id text: three loads, the object id's first and last
+/// The hash of an object id text (prefilter and index): three loads, the object id's first and last
 /// groups (random in Entra ids, and where test ids differ) folded to lower case (`| 0x20` is
 /// a no-op for `0-9`, `a-f` and `-`, and lower-cases `A-F`).
 #[inline]
