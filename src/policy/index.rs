@@ -233,6 +233,9 @@ pub struct Snapshot {
     principal_index: PrincipalIndex,
     /// The principals of `principal_index`, by [`guid_filter_hash`].
     principal_filter: BitFilter,
+    /// Deny assignments for Everyone on the chain: every decision reads them, so they are
+    /// taken out of the index at load rather than looked up per request.
+    everyone: Option<PrincipalEntry>,
     scope_ids: HashMap<String, ScopeId>,
     /// Interned scopes by id: assignments keep only the id.
     scopes: Vec<Scope>,
@@ -327,7 +330,7 @@ impl Snapshot {
 
     /// Deny assignments for Everyone.
     pub fn everyone(&self) -> Option<&PrincipalEntry> {
-        self.principal_index.get(&EVERYONE_KEY)
+        self.everyone.as_ref()
     }
 
     /// The policy's entry for a principal named in a request (object id or group), if any.
@@ -666,6 +669,7 @@ impl Snapshot {
                 }
             }
         }
+        self.everyone = index.remove(&EVERYONE_KEY);
         self.principal_filter = BitFilter::new(index.keys().map(|k| guid_filter_hash(&k.0)), 64);
         self.principal_index = index;
     }
