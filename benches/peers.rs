@@ -525,7 +525,7 @@ fn access(
 ) -> AccessRequest {
     let mut r = AccessRequest {
         user: "peer@contoso.com".into(),
-        groups: groups.to_vec(),
+        groups: groups.iter().collect(),
         resource_attributes: Some(ResourceAttributes {
             verb: verb.into(),
             group: group.into(),

@@ -121,7 +121,7 @@ fn read_review(args: &CheckArgs) -> Result<(AccessRequest, Value), UsageError> {
         .ok_or_else(|| UsageError("give -f FILE, or --verb with --resource or --path".into()))?;
     let mut request = AccessRequest {
         user: args.user.clone().unwrap_or_default(),
-        groups: args.groups.clone(),
+        groups: args.groups.iter().collect(),
         extra,
         ..AccessRequest::default()
     };

@@ -288,7 +288,7 @@ pub fn request(case: &str, groups: &[String]) -> AccessRequest {
     };
     let mut r = AccessRequest {
         user: user.into(),
-        groups: groups.to_vec(),
+        groups: groups.iter().collect(),
         resource_attributes: Some(ResourceAttributes {
             verb: verb.into(),
             resource: resource.into(),

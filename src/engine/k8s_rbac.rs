@@ -301,7 +301,6 @@ impl RbacIndex {
         let groups: smallvec::SmallVec<[&str; 8]> = request
             .groups
             .iter()
-            .map(String::as_str)
             .filter(|g| self.group_filter.may_contain(group_filter_hash(g)))
             .collect();
         let crbs = self

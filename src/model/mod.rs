@@ -8,5 +8,5 @@ pub mod scope;
 
 pub use action::ActionPattern;
 pub use decision::{Decision, Source, Verdict};
-pub use request::{AccessRequest, NonResourceAttributes, ResourceAttributes};
+pub use request::{AccessRequest, Groups, NonResourceAttributes, ResourceAttributes};
 pub use scope::{ManagementGroups, Scope, ScopeError};

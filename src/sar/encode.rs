@@ -6,19 +6,7 @@ use crate::model::Decision;
 use crate::model::decision::Reason;
 use serde::Serialize;
 use serde_json::Value;
-
-/// The response, serialised straight from borrowed fields (no intermediate JSON tree).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Response<'a> {
-    api_version: &'a str,
-    kind: &'static str,
-    metadata: Empty,
-    status: Status<'a>,
-}
-
-#[derive(Serialize)]
-struct Empty {}
+use std::fmt;
 
 /// `SubjectAccessReviewStatus`.
 #[derive(Serialize)]
@@ -47,18 +35,114 @@ pub fn status_value(decision: &Decision) -> Value {
     serde_json::to_value(status(decision)).unwrap_or(Value::Null)
 }
 
-/// The response body kube-apiserver reads.
+/// The response body kube-apiserver reads: the same bytes serde_json writes for
+/// `{apiVersion, kind, metadata: {}, status}` (a test holds them equal), written directly
+/// because escaping the reason byte by byte was a fifth of a round trip (callgrind).
 pub fn encode_response(api_version: ApiVersion, decision: &Decision) -> Vec<u8> {
-    let response = Response {
-        api_version: api_version.as_str(),
-        kind: "SubjectAccessReview",
-        metadata: Empty {},
-        status: status(decision),
-    };
     // Sized for the usual answer, so writing it does not grow the buffer step by step.
     let mut body = Vec::with_capacity(512);
-    match serde_json::to_writer(&mut body, &response) {
-        Ok(()) => body,
-        Err(_) => Vec::new(),
+    body.extend_from_slice(b"{\"apiVersion\":\"");
+    body.extend_from_slice(api_version.as_str().as_bytes());
+    body.extend_from_slice(
+        b"\",\"kind\":\"SubjectAccessReview\",\"metadata\":{},\"status\":{\"allowed\":",
+    );
+    body.extend_from_slice(if decision.allowed() {
+        b"true"
+    } else {
+        b"false"
+    });
+    if decision.denied() {
+        body.extend_from_slice(b",\"denied\":true");
+    }
+    if !decision.reason.is_empty() {
+        body.extend_from_slice(b",\"reason\":");
+        json_string(&mut body, &decision.reason);
+    }
+    if let Some(error) = &decision.evaluation_error {
+        body.extend_from_slice(b",\"evaluationError\":");
+        json_string(&mut body, error);
+    }
+    body.extend_from_slice(b"}}");
+    body
+}
+
+/// Writes `value` as a JSON string. Pieces with nothing to escape (nearly all: reasons are
+/// ids, names and actions) are copied as they are; the others go through serde_json.
+fn json_string(out: &mut Vec<u8>, value: &impl fmt::Display) {
+    struct Escaping<'a>(&'a mut Vec<u8>);
+    impl fmt::Write for Escaping<'_> {
+        fn write_str(&mut self, piece: &str) -> fmt::Result {
+            // A fold, not `any`, so the check runs over whole vectors without early exits.
+            let escape = piece
+                .bytes()
+                .fold(false, |e, b| e | (b < 0x20) | (b == b'"') | (b == b'\\'));
+            if !escape {
+                self.0.extend_from_slice(piece.as_bytes());
+                return Ok(());
+            }
+            let quoted = serde_json::to_string(piece).map_err(|_| fmt::Error)?;
+            let inner = quoted
+                .strip_prefix('"')
+                .and_then(|q| q.strip_suffix('"'))
+                .ok_or(fmt::Error)?;
+            self.0.extend_from_slice(inner.as_bytes());
+            Ok(())
+        }
+    }
+    out.push(b'"');
+    // Writing into a Vec cannot fail; a Display that fails leaves what it wrote.
+    let _ = fmt::write(&mut Escaping(out), format_args!("{value}"));
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Source, Verdict};
+    use proptest::prelude::*;
+
+    /// The answer as serde_json writes it from the typed shape.
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Response<'a> {
+        api_version: &'a str,
+        kind: &'static str,
+        metadata: serde_json::Map<String, Value>,
+        status: Status<'a>,
+    }
+
+    fn by_serde(api_version: ApiVersion, decision: &Decision) -> Vec<u8> {
+        serde_json::to_vec(&Response {
+            api_version: api_version.as_str(),
+            kind: "SubjectAccessReview",
+            metadata: serde_json::Map::new(),
+            status: status(decision),
+        })
+        .expect("serialises")
+    }
+
+    proptest! {
+        #[test]
+        fn same_bytes_as_serde_json(
+            verdict in prop::sample::select(vec![Verdict::Allow, Verdict::Deny, Verdict::NoOpinion]),
+            v1 in any::<bool>(),
+            reason in ".{0,80}",
+            pieces in prop::collection::vec("[ -~]{0,12}|\\PC{0,4}|[\"\\\\\n\t\u{0}\u{1f}]{0,3}", 0..6),
+            error in proptest::option::of("\\PC{0,20}|[\"\\\\\u{7}]{1,3}"),
+        ) {
+            let api = if v1 { ApiVersion::V1 } else { ApiVersion::V1beta1 };
+            let owned = Decision::new(verdict, Source::Request, reason);
+            let lazy = Decision::new(
+                verdict,
+                Source::Request,
+                Reason::lazy(move |f| pieces.iter().try_for_each(|p| f.write_str(p))),
+            );
+            for mut decision in [owned, lazy] {
+                decision.evaluation_error = error.clone();
+                let ours = String::from_utf8(encode_response(api, &decision));
+                let theirs = String::from_utf8(by_serde(api, &decision));
+                prop_assert_eq!(ours.ok(), theirs.ok());
+            }
+        }
     }
 }
