@@ -166,7 +166,7 @@ pub fn assignment_grants(
     if !snapshot.role_grants(assignment.role, action) {
         return false;
     }
-    match &assignment.condition {
+    match assignment.condition.as_deref() {
         None => true,
         Some(Ok(c)) => c.eval(action, attributes),
         Some(Err(_)) => false,

@@ -153,7 +153,7 @@ fn explain_azure(
                 .unwrap_or_else(Scope::root);
             let why = if !chain.contains(&a_scope) {
                 "scope is not on the chain".to_string()
-            } else if matches!(a.condition, Some(Err(_))) {
+            } else if matches!(a.condition.as_deref(), Some(Err(_))) {
                 "condition cannot be evaluated: never grants".to_string()
             } else if target.actions.iter().all(|act| {
                 !act.is_wildcard()

@@ -85,7 +85,7 @@ pub fn verdict(snapshot: &Snapshot, options: &EngineOptions, request: &AccessReq
                             let role_grants = snapshot.roles.get(a.role).is_some_and(|r| {
                                 r.blocks.iter().any(|b| b.grants(action.as_str()))
                             });
-                            let condition_holds = match &a.condition {
+                            let condition_holds = match a.condition.as_deref() {
                                 None => true,
                                 Some(Ok(c)) => c.eval(action.as_str(), &target.attributes),
                                 Some(Err(_)) => false,

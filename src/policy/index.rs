@@ -4,6 +4,7 @@
 //! interned, so a decision touches only the requester's own principals and compares scope ids
 //! along the request's ancestor chain — never the whole assignment set.
 
+use super::assignments::AssignmentSet;
 use super::condition::Condition;
 use super::filter::{self, BitFilter};
 use super::schema::{Permission, RoleDefinition};
@@ -19,8 +20,8 @@ use uuid::Uuid;
 /// The principal id Azure uses for "Everyone" in deny assignments.
 pub const EVERYONE: Uuid = Uuid::nil();
 
-/// Interned scope id.
-pub type ScopeId = u32;
+pub use super::scope_table::ScopeId;
+use super::scope_table::ScopeTable;
 
 /// One permissions block, compiled: DataActions minus NotDataActions.
 #[derive(Debug, Clone)]
@@ -83,7 +84,8 @@ pub struct Assignment {
     /// The assignment's scope; [`Snapshot::scope`] gives it back.
     pub scope_id: ScopeId,
     /// `None`: unconditional. `Some(Err)`: a condition that cannot be evaluated — never grants.
-    pub condition: Option<Result<Condition, String>>,
+    /// Boxed: few assignments have one, and a million are held.
+    pub condition: Option<Box<Result<Condition, String>>>,
 }
 
 /// A deny assignment, compiled.
@@ -236,9 +238,8 @@ pub struct Snapshot {
     /// Deny assignments for Everyone on the chain: every decision reads them, so they are
     /// taken out of the index at load rather than looked up per request.
     everyone: Option<PrincipalEntry>,
-    scope_ids: HashMap<String, ScopeId>,
-    /// Interned scopes by id: assignments keep only the id.
-    scopes: Vec<Scope>,
+    /// Interned scopes: assignments keep only the id.
+    scopes: ScopeTable,
 }
 
 // === impl Snapshot ===
@@ -251,18 +252,19 @@ impl Snapshot {
 
     /// Validates and indexes a policy set. Any error diagnostic rejects the whole set.
     pub fn build(
-        set: PolicySet,
+        mut set: PolicySet,
         options: &EngineOptions,
         generation: u64,
     ) -> Result<Snapshot, LoadError> {
         let mut diagnostics = Vec::new();
         let mut snapshot = Snapshot {
             generation,
+            scopes: std::mem::take(&mut set.scopes),
             ..Snapshot::default()
         };
         snapshot.add_management_groups(&set, &mut diagnostics);
         snapshot.add_roles(&set.role_definitions, &mut diagnostics);
-        snapshot.add_assignments(&set, &mut diagnostics);
+        snapshot.add_assignments(std::mem::take(&mut set.role_assignments), &mut diagnostics);
         snapshot.add_denies(&set, &mut diagnostics);
         snapshot.rbac = RbacIndex::build(&set, &mut diagnostics);
         snapshot.index_cluster(options.cluster_resource_id.as_ref());
@@ -282,7 +284,7 @@ impl Snapshot {
             role_assignments: self.assignments.len(),
             deny_assignments: self.denies.len(),
             principals: self.assignments_by_principal.len(),
-            scopes: self.scope_ids.len(),
+            scopes: self.scopes.len(),
             k8s_roles: self.rbac.role_count(),
             k8s_bindings: self.rbac.binding_count(),
         }
@@ -361,22 +363,12 @@ impl Snapshot {
 
     /// The interned id of a scope, if anything is assigned there.
     pub fn scope_id(&self, scope: &Scope) -> Option<ScopeId> {
-        self.scope_ids.get(scope.key()).copied()
-    }
-
-    fn intern(&mut self, scope: &Scope) -> ScopeId {
-        if let Some(id) = self.scope_ids.get(scope.key()) {
-            return *id;
-        }
-        let id = self.scopes.len() as ScopeId;
-        self.scope_ids.insert(scope.key().to_string(), id);
-        self.scopes.push(scope.clone());
-        id
+        self.scopes.id(scope.key())
     }
 
     /// An interned scope by id.
     pub fn scope(&self, id: ScopeId) -> Option<&Scope> {
-        self.scopes.get(id as usize)
+        self.scopes.get(id)
     }
 
     fn add_management_groups(&mut self, set: &PolicySet, diagnostics: &mut Vec<Diagnostic>) {
@@ -477,74 +469,14 @@ impl Snapshot {
         }
     }
 
-    fn add_assignments(&mut self, set: &PolicySet, diagnostics: &mut Vec<Diagnostic>) {
-        let mut seen = HashMap::new();
-        for (origin, ra) in &set.role_assignments {
-            let before = diagnostics.len();
-            if ra.id.is_empty() {
-                diagnostics.push(Diagnostic::error(
-                    origin.field("id"),
-                    "role assignment has no `id`",
-                ));
-            } else if let Some(first) = seen.insert(ra.id.to_ascii_lowercase(), origin.clone()) {
-                diagnostics.push(Diagnostic::error(
-                    origin.field("id"),
-                    format!(
-                        "duplicate role assignment id `{}` (first at {first})",
-                        ra.id
-                    ),
-                ));
-            }
-            let principal =
-                parse_principal(&ra.principal_id, &origin.field("principalId"), diagnostics);
-            let role_guid = ra
-                .role_definition_id
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            let role = self.role_by_guid.get(&role_guid).copied();
-            if role.is_none() {
-                diagnostics.push(Diagnostic::error(
-                    origin.field("roleDefinitionId"),
-                    format!("role definition `{}` does not exist", ra.role_definition_id),
-                ));
-            }
-            let scope = match Scope::parse(&ra.scope) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    diagnostics.push(Diagnostic::error(origin.field("scope"), e.to_string()));
-                    None
-                }
-            };
-            let condition = compile_condition(
-                ra.condition.as_deref(),
-                ra.condition_version.as_deref(),
-                origin,
-                diagnostics,
-                "this assignment never grants",
-            );
-            let (Some(principal), Some(role), Some(scope)) = (principal, role, scope) else {
-                continue;
-            };
-            if diagnostics.len() > before
-                && diagnostics.iter().skip(before).any(Diagnostic::is_error)
-            {
-                continue;
-            }
-            let scope_id = self.intern(&scope);
-            let index = self.assignments.len() as u32;
+    /// Resolves the compiled assignments' roles and indexes them by principal.
+    fn add_assignments(&mut self, set: AssignmentSet, diagnostics: &mut Vec<Diagnostic>) {
+        self.assignments = set.resolve(&self.role_by_guid, diagnostics);
+        for (i, a) in self.assignments.iter().enumerate() {
             self.assignments_by_principal
-                .entry(principal)
+                .entry(a.principal)
                 .or_default()
-                .push(index);
-            self.assignments.push(Assignment {
-                id: Arc::from(ra.id.as_str()),
-                principal,
-                role,
-                scope_id,
-                condition,
-            });
+                .push(u32::try_from(i).unwrap_or(u32::MAX));
         }
     }
 
@@ -576,7 +508,7 @@ impl Snapshot {
                     .enumerate()
                     .filter_map(|(i, p)| {
                         let parsed =
-                            parse_principal(&p.id, &origin.field(field).item(i), diagnostics);
+                            parse_principal(&p.id, || origin.field(field).item(i), diagnostics);
                         ok &= parsed.is_some();
                         parsed
                     })
@@ -607,7 +539,7 @@ impl Snapshot {
             if !ok {
                 continue;
             }
-            let scope_id = self.intern(&scope);
+            let scope_id = self.scopes.intern(scope.clone());
             let index = self.denies.len() as u32;
             for p in &principals {
                 self.denies_by_principal.entry(*p).or_default().push(index);
@@ -685,11 +617,11 @@ impl Snapshot {
             .collect();
         let prefix = format!("{}/namespaces/", cluster.key());
         let namespaces = self
-            .scope_ids
+            .scopes
             .iter()
-            .filter_map(|(key, id)| {
-                let ns = key.strip_prefix(&prefix)?;
-                (!ns.contains('/')).then(|| (ns.to_string(), *id))
+            .filter_map(|(id, scope)| {
+                let ns = scope.key().strip_prefix(&prefix)?;
+                (!ns.contains('/')).then(|| (ns.to_string(), id))
             })
             .collect();
         self.cluster = ClusterScopes {
@@ -713,12 +645,18 @@ fn role_guid(def: &RoleDefinition) -> String {
 }
 
 /// Parses an object id, recording a diagnostic when it is not a GUID.
-fn parse_principal(text: &str, origin: &Origin, diagnostics: &mut Vec<Diagnostic>) -> Option<Uuid> {
+/// Parses an object id, recording a diagnostic at `origin()` when it is not a GUID (the
+/// origin is built only then: a load parses a million of these).
+pub(super) fn parse_principal(
+    text: &str,
+    origin: impl FnOnce() -> Origin,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Uuid> {
     match Uuid::try_parse(text.trim()) {
         Ok(id) => Some(id),
         Err(_) => {
             diagnostics.push(Diagnostic::error(
-                origin.clone(),
+                origin(),
                 format!("principal id `{text}` is not an object id (GUID)"),
             ));
             None
@@ -726,7 +664,7 @@ fn parse_principal(text: &str, origin: &Origin, diagnostics: &mut Vec<Diagnostic
     }
 }
 
-fn compile_condition(
+pub(super) fn compile_condition(
     text: Option<&str>,
     version: Option<&str>,
     origin: &Origin,

@@ -5,9 +5,10 @@
 //! keep the real files in `..data/` and `..<timestamp>/` and link them from the top, so
 //! reading both would load every object twice.
 
-use super::parse::{Format, parse_text};
+use super::parse::{Format, Streamed, parse_json_reader, parse_json_str, parse_text};
 use super::{Diagnostic, LoadError, Origin, PolicySet};
 use std::hash::{Hash, Hasher};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Reads every policy file below `dirs` (a directory or a single file each).
@@ -33,16 +34,21 @@ pub fn load_paths(dirs: &[PathBuf]) -> Result<(PolicySet, Vec<Diagnostic>, u64),
                 continue;
             };
             let name = file.display().to_string();
-            match std::fs::read_to_string(&file) {
-                Ok(text) => {
-                    name.hash(&mut fingerprint);
-                    text.hash(&mut fingerprint);
-                    parse_text(&name, &text, format, &mut set, &mut diagnostics)
-                }
-                Err(e) => diagnostics.push(Diagnostic::error(
+            name.hash(&mut fingerprint);
+            let read = read_file(
+                &file,
+                &name,
+                format,
+                &mut set,
+                &mut diagnostics,
+                &mut fingerprint,
+                STREAM_FILES_ABOVE,
+            );
+            if let Err(e) = read {
+                diagnostics.push(Diagnostic::error(
                     Origin::new(name, "-"),
                     format!("cannot read file: {e}"),
-                )),
+                ));
             }
         }
     }
@@ -50,6 +56,78 @@ pub fn load_paths(dirs: &[PathBuf]) -> Result<(PolicySet, Vec<Diagnostic>, u64),
         return Err(LoadError(diagnostics));
     }
     Ok((set, diagnostics, fingerprint.finish()))
+}
+
+/// JSON files larger than this are parsed straight from disk, so a reload never holds their
+/// text: reading from a file parses at about half the speed of parsing text in memory.
+const STREAM_FILES_ABOVE: u64 = 64 << 20;
+
+/// Reads and parses one file, adding its bytes to `fingerprint`. JSON is read one list
+/// element at a time (see [`parse_json_reader`]); YAML is read whole.
+fn read_file(
+    path: &Path,
+    name: &str,
+    format: Format,
+    set: &mut PolicySet,
+    diagnostics: &mut Vec<Diagnostic>,
+    fingerprint: &mut impl Hasher,
+    stream_above: u64,
+) -> std::io::Result<()> {
+    let mut file = std::fs::File::open(path)?;
+    if format == Format::Json && file.metadata()?.len() > stream_above {
+        let mut hashing = Hashing {
+            inner: file,
+            hasher: &mut *fingerprint,
+            error: None,
+        };
+        let streamed = parse_json_reader(
+            name,
+            std::io::BufReader::with_capacity(1 << 16, &mut hashing),
+            set,
+            diagnostics,
+        );
+        if let Some(e) = hashing.error {
+            return Err(e);
+        }
+        if streamed == Streamed::NotAContainer {
+            let text = std::fs::read_to_string(path)?;
+            parse_text(name, &text, format, set, diagnostics);
+        }
+        return Ok(());
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    fingerprint.write(text.as_bytes());
+    if format == Format::Yaml
+        || parse_json_str(name, &text, set, diagnostics) == Streamed::NotAContainer
+    {
+        parse_text(name, &text, format, set, diagnostics);
+    }
+    Ok(())
+}
+
+/// A reader that feeds every byte it reads to a hasher, and keeps the first I/O error (the
+/// JSON parser would otherwise report it as a syntax error).
+struct Hashing<'a, R, H> {
+    inner: R,
+    hasher: &'a mut H,
+    error: Option<std::io::Error>,
+}
+
+impl<R: Read, H: Hasher> Read for &mut Hashing<'_, R, H> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.hasher.write(buf.get(..n).unwrap_or_default());
+                Ok(n)
+            }
+            Err(e) => {
+                let message = e.to_string();
+                self.error.get_or_insert(e);
+                Err(std::io::Error::other(message))
+            }
+        }
+    }
 }
 
 fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -73,4 +151,89 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streamed_files_fall_back_to_a_whole_parse_and_are_fingerprinted() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("a.json");
+        // Not a container: `id` after the streamed `value` list.
+        std::fs::write(&file, r#"{"value":[{"kind":"Role"}],"id":"x"}"#).expect("write");
+        let diagnostics = match load_paths(&[dir.path().to_path_buf()]) {
+            Err(LoadError(d)) => d,
+            Ok(_) => Vec::new(),
+        };
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        assert!(
+            diagnostics[0]
+                .to_string()
+                .contains("a.json: $: unknown policy object"),
+            "{}",
+            diagnostics[0]
+        );
+
+        // The same file streamed from disk (as files above the threshold are).
+        let (mut set, mut found) = (PolicySet::default(), Vec::new());
+        let mut hasher = std::hash::DefaultHasher::new();
+        let name = file.display().to_string();
+        read_file(
+            &file,
+            &name,
+            Format::Json,
+            &mut set,
+            &mut found,
+            &mut hasher,
+            0,
+        )
+        .expect("readable");
+        assert_eq!(found, diagnostics);
+
+        let fingerprint = |text: &str| {
+            std::fs::write(&file, text).expect("write");
+            load_paths(&[dir.path().to_path_buf()])
+                .map(|(_, _, f)| f)
+                .ok()
+        };
+        let empty = fingerprint("[]");
+        assert!(empty.is_some());
+        assert_eq!(empty, fingerprint("[]"));
+        assert_ne!(empty, fingerprint("[ ]"));
+    }
+
+    #[test]
+    fn streaming_from_disk_reads_what_reading_whole_reads() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("p.json");
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/azure/aks-builtin-roles.json"),
+        )
+        .expect("built-in roles");
+        std::fs::write(&file, &text).expect("write");
+        let read = |stream_above| {
+            let (mut set, mut found) = (PolicySet::default(), Vec::new());
+            let mut hasher = std::hash::DefaultHasher::new();
+            read_file(
+                &file,
+                "p.json",
+                Format::Json,
+                &mut set,
+                &mut found,
+                &mut hasher,
+                stream_above,
+            )
+            .expect("readable");
+            (
+                format!("{:?}", set.role_definitions),
+                found,
+                hasher.finish(),
+            )
+        };
+        let (streamed, whole) = (read(0), read(u64::MAX));
+        assert!(streamed.0.contains("Azure Kubernetes Service RBAC Reader"));
+        assert_eq!(streamed, whole);
+    }
 }

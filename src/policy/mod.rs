@@ -1,19 +1,21 @@
 //! Policy: files -> parsed objects ([`PolicySet`]) -> validated, indexed, immutable
 //! [`Snapshot`]. Loading is all or nothing: any error diagnostic rejects the whole set.
 
+pub mod assignments;
 pub mod condition;
 pub mod filter;
 pub mod index;
 pub mod load;
 pub mod parse;
 pub mod schema;
+pub mod scope_table;
 pub mod store;
 
 pub use index::{Snapshot, SnapshotStats};
 
-use schema::{
-    DenyAssignment, K8sBinding, K8sRole, ManagementGroupEntity, RoleAssignment, RoleDefinition,
-};
+use assignments::AssignmentSet;
+use schema::{DenyAssignment, K8sBinding, K8sRole, ManagementGroupEntity, RoleDefinition};
+use scope_table::ScopeTable;
 use std::fmt;
 use std::sync::Arc;
 
@@ -122,7 +124,10 @@ fn first_error(d: &[Diagnostic]) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet {
     pub role_definitions: Vec<(Origin, RoleDefinition)>,
-    pub role_assignments: Vec<(Origin, RoleAssignment)>,
+    /// Compiled as read; their scopes are in `scopes`.
+    pub role_assignments: AssignmentSet,
+    /// Scopes interned so far.
+    pub scopes: ScopeTable,
     pub deny_assignments: Vec<(Origin, DenyAssignment)>,
     pub management_groups: Vec<(Origin, ManagementGroupEntity)>,
     pub roles: Vec<(Origin, K8sRole)>,
@@ -137,7 +142,8 @@ impl PolicySet {
     /// Adds every object of `other`.
     pub fn extend(&mut self, other: PolicySet) {
         self.role_definitions.extend(other.role_definitions);
-        self.role_assignments.extend(other.role_assignments);
+        self.role_assignments
+            .extend(other.role_assignments, &other.scopes, &mut self.scopes);
         self.deny_assignments.extend(other.deny_assignments);
         self.management_groups.extend(other.management_groups);
         self.roles.extend(other.roles);

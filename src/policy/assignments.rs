@@ -1,0 +1,220 @@
+//! Role assignments, compiled as they are read. A reload of a million assignments must not
+//! hold a million assignments' text (about 500 bytes each) next to the index it builds: each
+//! one is checked and compiled on arrival, and only what the index keeps is stored.
+//! Uniqueness of ids and the existence of the role are checked once everything is read, since
+//! role definitions may come from a later file.
+
+use super::index::{Assignment, compile_condition, parse_principal};
+use super::schema::RoleAssignment;
+use super::scope_table::ScopeTable;
+use super::{Diagnostic, Origin};
+use crate::model::Scope;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+
+/// The role definition an assignment names, before roles are known.
+#[derive(Debug, Clone)]
+struct RoleRef {
+    /// Lower-cased GUID: the last segment of `roleDefinitionId`.
+    guid: Box<str>,
+    /// `roleDefinitionId` as first written, for the message if the role does not exist.
+    written: Box<str>,
+}
+
+/// Compiled role assignments whose roles are not resolved yet.
+#[derive(Debug, Clone, Default)]
+pub struct AssignmentSet {
+    /// `role` holds an index into `role_refs` until [`AssignmentSet::resolve`].
+    items: Vec<Assignment>,
+    /// Where each item was read, for the checks that need everything read first.
+    origins: Vec<Origin>,
+    role_refs: Vec<RoleRef>,
+    role_ref_ids: HashMap<Box<str>, usize>,
+}
+
+impl AssignmentSet {
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Checks and compiles one assignment; problems become diagnostics and the assignment
+    /// is left out (the load then fails on the error).
+    pub fn add(
+        &mut self,
+        scopes: &mut ScopeTable,
+        origin: &Origin,
+        ra: &RoleAssignment,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
+        let before = diagnostics.len();
+        if ra.id.is_empty() {
+            diagnostics.push(Diagnostic::error(
+                origin.field("id"),
+                "role assignment has no `id`",
+            ));
+        }
+        let principal = parse_principal(
+            &ra.principal_id,
+            || origin.field("principalId"),
+            diagnostics,
+        );
+        let scope = match Scope::parse(&ra.scope) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                diagnostics.push(Diagnostic::error(origin.field("scope"), e.to_string()));
+                None
+            }
+        };
+        let condition = compile_condition(
+            ra.condition.as_deref(),
+            ra.condition_version.as_deref(),
+            origin,
+            diagnostics,
+            "this assignment never grants",
+        );
+        let (Some(principal), Some(scope)) = (principal, scope) else {
+            return;
+        };
+        if diagnostics.iter().skip(before).any(Diagnostic::is_error) {
+            return;
+        }
+        let guid = ra
+            .role_definition_id
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let role = self.role_ref(guid, &ra.role_definition_id);
+        self.items.push(Assignment {
+            id: Arc::from(ra.id.as_str()),
+            principal,
+            role,
+            scope_id: scopes.intern(scope),
+            condition: condition.map(Box::new),
+        });
+        self.origins.push(origin.clone());
+    }
+
+    fn role_ref(&mut self, guid: String, written: &str) -> usize {
+        if let Some(i) = self.role_ref_ids.get(guid.as_str()) {
+            return *i;
+        }
+        let i = self.role_refs.len();
+        let guid: Box<str> = guid.into();
+        self.role_ref_ids.insert(guid.clone(), i);
+        self.role_refs.push(RoleRef {
+            guid,
+            written: written.into(),
+        });
+        i
+    }
+
+    /// Adds `other`'s assignments, whose scope ids are in `other_scopes`, to this set, whose
+    /// scope ids are in `scopes`.
+    pub fn extend(
+        &mut self,
+        other: AssignmentSet,
+        other_scopes: &ScopeTable,
+        scopes: &mut ScopeTable,
+    ) {
+        let scope_ids: Vec<_> = other_scopes
+            .iter()
+            .map(|(_, scope)| scopes.intern(scope.clone()))
+            .collect();
+        let role_ids: Vec<_> = other
+            .role_refs
+            .iter()
+            .map(|r| self.role_ref(r.guid.to_string(), &r.written))
+            .collect();
+        self.items.reserve(other.items.len());
+        for mut a in other.items {
+            a.scope_id = scope_ids
+                .get(a.scope_id as usize)
+                .copied()
+                .unwrap_or(a.scope_id);
+            a.role = role_ids.get(a.role).copied().unwrap_or(a.role);
+            self.items.push(a);
+        }
+        self.origins.extend(other.origins);
+    }
+
+    /// Checks that ids are unique (ignoring case, as Azure does) and that every named role
+    /// exists in `roles` (lower-cased GUID -> role index); returns the assignments with their
+    /// roles resolved. Assignments with an error are kept: the error fails the load.
+    pub fn resolve(
+        self,
+        roles: &HashMap<String, usize>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Vec<Assignment> {
+        let AssignmentSet {
+            mut items,
+            origins,
+            role_refs,
+            ..
+        } = self;
+        let origin = |i: usize| {
+            origins
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| Origin::new("-", "-"))
+        };
+        // Indexes into `items`, hashed by the case-folded id: 4 bytes per assignment rather
+        // than a lower-cased copy of every id.
+        let hasher = rustc_hash::FxBuildHasher;
+        let folded = |id: &str| {
+            let mut h = hasher.build_hasher();
+            for b in id.bytes() {
+                h.write_u8(b.to_ascii_lowercase());
+            }
+            h.finish()
+        };
+        let mut seen = hashbrown::HashTable::<u32>::with_capacity(items.len());
+        for (i, a) in items.iter().enumerate() {
+            let hash = folded(&a.id);
+            let same = |j: &u32| {
+                items
+                    .get(*j as usize)
+                    .is_some_and(|b| b.id.eq_ignore_ascii_case(&a.id))
+            };
+            match seen.find(hash, same) {
+                Some(first) => diagnostics.push(Diagnostic::error(
+                    origin(i).field("id"),
+                    format!(
+                        "duplicate role assignment id `{}` (first at {})",
+                        a.id,
+                        origin(*first as usize)
+                    ),
+                )),
+                None => {
+                    let index = u32::try_from(i).unwrap_or(u32::MAX);
+                    seen.insert_unique(hash, index, |j| {
+                        items.get(*j as usize).map_or(0, |b| folded(&b.id))
+                    });
+                }
+            }
+        }
+        drop(seen);
+        let resolved: Vec<Option<usize>> = role_refs
+            .iter()
+            .map(|r| roles.get(r.guid.as_ref()).copied())
+            .collect();
+        for (i, a) in items.iter_mut().enumerate() {
+            match resolved.get(a.role).copied().flatten() {
+                Some(role) => a.role = role,
+                None => {
+                    let written = role_refs.get(a.role).map_or("", |r| &r.written);
+                    diagnostics.push(Diagnostic::error(
+                        origin(i).field("roleDefinitionId"),
+                        format!("role definition `{written}` does not exist"),
+                    ));
+                }
+            }
+        }
+        items
+    }
+}
