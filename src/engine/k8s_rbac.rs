@@ -34,26 +34,6 @@ struct SubjectIndex {
     by_group: FxHashMap<String, Vec<u32>>,
 }
 
-/// The prefilter hash of a group name: its first and last eight bytes and its length.
-#[inline]
-fn group_filter_hash(name: &str) -> u64 {
-    let bytes = name.as_bytes();
-    let head = bytes.first_chunk::<8>().map_or_else(
-        || {
-            let mut padded = [0u8; 8];
-            if let Some(dst) = padded.get_mut(..bytes.len()) {
-                dst.copy_from_slice(bytes);
-            }
-            u64::from_le_bytes(padded)
-        },
-        |c| u64::from_le_bytes(*c),
-    );
-    let tail = bytes
-        .last_chunk::<8>()
-        .map_or(0, |c| u64::from_le_bytes(*c));
-    filter::mix(head ^ tail.rotate_left(32) ^ bytes.len() as u64)
-}
-
 impl SubjectIndex {
     fn add(&mut self, index: u32, binding: &Binding) {
         for s in &binding.subjects {
@@ -107,7 +87,7 @@ pub struct RbacIndex {
     pub role_bindings: Vec<Arc<Binding>>,
     cluster_subjects: SubjectIndex,
     namespace_subjects: FxHashMap<String, SubjectIndex>,
-    /// Every group name any binding mentions, by [`group_filter_hash`]: Entra puts up to 200
+    /// Every group name any binding mentions, by [`filter::name_hash`]: Entra puts up to 200
     /// groups in a token and bindings name few.
     group_filter: BitFilter,
     cluster_roles: BTreeMap<String, Arc<[PolicyRule]>>,
@@ -220,7 +200,10 @@ impl RbacIndex {
             .chain(index.namespace_subjects.values())
             .flat_map(|s| s.by_group.keys().map(String::as_str))
             .collect();
-        index.group_filter = BitFilter::new(names.into_iter().map(group_filter_hash), 1024);
+        index.group_filter = BitFilter::new(
+            names.into_iter().map(|n| filter::name_hash(n.as_bytes())),
+            1024,
+        );
         index
     }
 
@@ -297,12 +280,7 @@ impl RbacIndex {
         &'a self,
         request: &AccessRequest,
     ) -> impl Iterator<Item = &'a Arc<Binding>> + 'a {
-        // The request's groups that some binding may name, checked once for both indexes.
-        let groups: smallvec::SmallVec<[&str; 8]> = request
-            .groups
-            .iter()
-            .filter(|g| self.group_filter.may_contain(group_filter_hash(g)))
-            .collect();
+        let groups = self.named_groups(request);
         let crbs = self
             .cluster_subjects
             .candidates(&request.user, &groups)
@@ -321,6 +299,18 @@ impl RbacIndex {
             rbs.into_iter()
                 .filter_map(|i| self.role_bindings.get(i as usize)),
         )
+    }
+
+    /// The request's groups that some binding may name, by the hash they were decoded with
+    /// (checked once for both indexes).
+    fn named_groups<'r>(&self, request: &'r AccessRequest) -> smallvec::SmallVec<[&'r str; 8]> {
+        let groups = &request.groups;
+        groups
+            .entries()
+            .iter()
+            .filter(|e| self.group_filter.may_contain(e.hash))
+            .map(|e| groups.name(e))
+            .collect()
     }
 
     /// Decides a request with RBAC alone.

@@ -12,6 +12,7 @@ pub mod reference;
 use crate::model::decision::Reason;
 use crate::model::{AccessRequest, Decision, Scope, Source, Verdict};
 use crate::policy::Snapshot;
+use crate::policy::index::PrincipalEntry;
 use crate::sar::map::{self, AzureTarget};
 use azure_rbac::AzureOutcome;
 use std::sync::Arc;
@@ -251,10 +252,18 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
     // The requester as the policy knows it: only principals the policy names, looked up
     // straight from the request strings.
     // On the stack: a token's groups rarely name more than a handful of policy principals.
-    let mut principals: smallvec::SmallVec<[&crate::policy::index::PrincipalEntry; 8]> =
-        smallvec::SmallVec::new();
+    let mut principals: smallvec::SmallVec<[&PrincipalEntry; 8]> = smallvec::SmallVec::new();
     principals.extend(snapshot.principal(oid));
-    principals.extend(request.groups.iter().filter_map(|g| snapshot.principal(g)));
+    // Groups by the hash they were decoded with: most are turned away by the prefilter
+    // without reading their text.
+    let groups = &request.groups;
+    for entry in groups.entries() {
+        if snapshot.may_be_principal(entry.len(), entry.hash)
+            && let Some(principal) = snapshot.principal_lookup(groups.name(entry))
+        {
+            principals.push(principal);
+        }
+    }
     if let Some(n) = &request.non_resource_attributes
         && request.resource_attributes.is_none()
         && options.discovery_paths

@@ -3,10 +3,11 @@
 
 pub mod action;
 pub mod decision;
+pub mod name_hash;
 pub mod request;
 pub mod scope;
 
 pub use action::ActionPattern;
 pub use decision::{Decision, Source, Verdict};
-pub use request::{AccessRequest, Groups, NonResourceAttributes, ResourceAttributes};
+pub use request::{AccessRequest, GroupEntry, Groups, NonResourceAttributes, ResourceAttributes};
 pub use scope::{ManagementGroups, Scope, ScopeError};

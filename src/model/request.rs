@@ -1,6 +1,7 @@
 //! What is being asked: the user and the attributes of one Kubernetes request, as the
 //! `spec` of a SubjectAccessReview carries them.
 
+use super::name_hash::name_hash;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -31,41 +32,75 @@ pub struct AccessRequest {
     pub uid: String,
 }
 
-/// The requester's groups, in one buffer. An Entra token carries up to 200, and a `String`
-/// per group was most of the cost of decoding a review (callgrind, `benches/instructions.rs`).
+/// The requester's groups, in one buffer, each with its [`name_hash`] worked out as it is
+/// decoded. An Entra token carries up to 200 groups: a `String` per group was most of the
+/// cost of decoding a review, and a decision tests every group against the policy's
+/// prefilters by hash alone, reading a group's text only when a filter says it may matter.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Groups {
     text: String,
-    /// Where each group ends in `text`.
-    ends: Vec<u32>,
+    entries: Vec<GroupEntry>,
+}
+
+/// One group of [`Groups`]: its hash and where its text is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupEntry {
+    /// [`name_hash`] of the group's text.
+    pub hash: u64,
+    start: u32,
+    end: u32,
+}
+
+impl GroupEntry {
+    /// The length of the group's text in bytes.
+    pub fn len(&self) -> usize {
+        self.end.saturating_sub(self.start) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
 }
 
 impl Groups {
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.entries.is_empty()
     }
 
-    /// Appends a group.
-    pub fn push(&mut self, group: &str) {
+    /// Appends a group. A group of 4 GiB or more cannot arrive in a bounded request body
+    /// (`--max-body-bytes`); it is refused rather than cut.
+    pub fn push(&mut self, group: &str) -> Result<(), GroupTooLong> {
+        let start = u32::try_from(self.text.len()).map_err(|_| GroupTooLong)?;
+        let end = u32::try_from(self.text.len() + group.len()).map_err(|_| GroupTooLong)?;
         self.text.push_str(group);
-        // Bodies are bounded far below 4 GiB (`--max-body-bytes`); saturate rather than wrap.
-        self.ends
-            .push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
+        self.entries.push(GroupEntry {
+            hash: name_hash(group.as_bytes()),
+            start,
+            end,
+        });
+        Ok(())
+    }
+
+    /// Every group's hash and place, for loops over every group of every request.
+    pub fn entries(&self) -> &[GroupEntry] {
+        &self.entries
+    }
+
+    /// The text of one of this list's entries.
+    #[inline]
+    pub fn name(&self, entry: &GroupEntry) -> &str {
+        self.text
+            .get(entry.start as usize..entry.end as usize)
+            .unwrap_or_default()
     }
 
     /// The groups, in request order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
-        (0..self.ends.len()).map(|i| {
-            let start = i.checked_sub(1).and_then(|p| self.ends.get(p)).copied();
-            let end = self.ends.get(i).copied().unwrap_or(0);
-            self.text
-                .get(start.unwrap_or(0) as usize..end as usize)
-                .unwrap_or("")
-        })
+        self.entries.iter().map(|e| self.name(e))
     }
 
     pub fn contains(&self, group: &str) -> bool {
@@ -73,11 +108,19 @@ impl Groups {
     }
 }
 
+/// A group longer than a request body can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a group name is longer than 4 GiB")]
+pub struct GroupTooLong;
+
+/// Groups from names in memory (flags, tests); a name too long to keep is left out.
 impl<S: AsRef<str>> FromIterator<S> for Groups {
     fn from_iter<I: IntoIterator<Item = S>>(groups: I) -> Self {
         let mut out = Groups::default();
         for g in groups {
-            out.push(g.as_ref());
+            if out.push(g.as_ref()).is_err() {
+                break;
+            }
         }
         out
     }
@@ -117,8 +160,7 @@ impl<'de> Deserialize<'de> for Groups {
                 f.write_str("a group name")
             }
             fn visit_str<E: serde::de::Error>(self, group: &str) -> Result<(), E> {
-                self.0.push(group);
-                Ok(())
+                self.0.push(group).map_err(E::custom)
             }
         }
         struct List;
@@ -134,7 +176,7 @@ impl<'de> Deserialize<'de> for Groups {
                 // Sized for a typical token, so the usual request allocates twice.
                 let mut groups = Groups {
                     text: String::with_capacity(1024),
-                    ends: Vec::with_capacity(32),
+                    entries: Vec::with_capacity(32),
                 };
                 while seq.next_element_seed(Element(&mut groups))?.is_some() {}
                 Ok(groups)
@@ -238,5 +280,12 @@ mod tests {
         assert_eq!(text, r#"["g1","","g\"3"]"#);
         let back: Groups = serde_json::from_str(&text).unwrap_or_default();
         assert_eq!(back, groups);
+        for entry in back.entries() {
+            let name = back.name(entry);
+            assert_eq!(
+                (entry.hash, entry.len()),
+                (name_hash(name.as_bytes()), name.len())
+            );
+        }
     }
 }

@@ -2,6 +2,8 @@
 //! groups and the policy names few of them; a clear bit turns a group away with one load,
 //! before its whole text is hashed and looked up. A set bit only means "look it up".
 
+pub use crate::model::name_hash::{guid_hash, mix, name_hash};
+
 /// A bit per bucket, 16 buckets per key (at least `min_buckets`), indexed by the top bits of
 /// a 64-bit hash.
 #[derive(Debug, Clone, Default)]
@@ -45,12 +47,6 @@ impl BitFilter {
             .get(bit / 64)
             .is_some_and(|w| w & (1 << (bit % 64)) != 0)
     }
-}
-
-/// Multiplicative mixing: the top bits depend on every input bit.
-#[inline]
-pub fn mix(x: u64) -> u64 {
-    x.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 #[cfg(test)]

@@ -159,18 +159,10 @@ impl std::hash::Hash for GuidKey {
     }
 }
 
-/// The hash of an object id text (prefilter and index): three loads, the object id's first and last
-/// groups (random in Entra ids, and where test ids differ) folded to lower case (`| 0x20` is
-/// a no-op for `0-9`, `a-f` and `-`, and lower-cases `A-F`).
+/// The hash of an object id text, for the prefilter and the index alike.
 #[inline]
 fn guid_filter_hash(text: &[u8; 36]) -> u64 {
-    const FOLD: u64 = 0x2020_2020_2020_2020;
-    let (words, tail) = text.as_chunks::<8>();
-    let word = |i: usize| words.get(i).map_or(0, |w| u64::from_le_bytes(*w) | FOLD);
-    let tail = tail
-        .first_chunk::<4>()
-        .map_or(0, |t| u64::from(u32::from_le_bytes(*t)) | (FOLD >> 32));
-    filter::mix(word(0) ^ word(3).rotate_left(32) ^ tail)
+    filter::guid_hash(text)
 }
 
 /// The principals the policy names on the configured cluster's scope chain (its ancestors and
@@ -347,8 +339,17 @@ impl Snapshot {
         self.principal_lookup(text)
     }
 
+    /// Whether a name whose [`filter::name_hash`] is `hash` may be a principal the policy
+    /// names (then [`Snapshot::principal_lookup`] says).
+    #[inline]
+    pub fn may_be_principal(&self, len: usize, hash: u64) -> bool {
+        // Only canonical 36-byte texts are in the filter; other spellings are looked up.
+        len != 36 || self.principal_filter.may_contain(hash)
+    }
+
+    /// The policy's entry for a principal named in a request, without the prefilter.
     #[inline(never)]
-    fn principal_lookup(&self, text: &str) -> Option<&PrincipalEntry> {
+    pub fn principal_lookup(&self, text: &str) -> Option<&PrincipalEntry> {
         self.principal_index.get(&principal_key(text)?)
     }
 
