@@ -200,9 +200,11 @@ impl RbacIndex {
             .chain(index.namespace_subjects.values())
             .flat_map(|s| s.by_group.keys().map(String::as_str))
             .collect();
+        // At least 8,192 bits (1 KiB, in L1): bindings name few groups, and each false
+        // positive costs two map lookups.
         index.group_filter = BitFilter::new(
             names.into_iter().map(|n| filter::name_hash(n.as_bytes())),
-            1024,
+            8192,
         );
         index
     }
@@ -305,12 +307,13 @@ impl RbacIndex {
     /// (checked once for both indexes).
     fn named_groups<'r>(&self, request: &'r AccessRequest) -> smallvec::SmallVec<[&'r str; 8]> {
         let groups = &request.groups;
-        groups
-            .entries()
-            .iter()
-            .filter(|e| self.group_filter.may_contain(e.hash))
-            .map(|e| groups.name(e))
-            .collect()
+        let mut named = smallvec::SmallVec::new();
+        for entry in groups.entries() {
+            if self.group_filter.may_contain(entry.hash) {
+                named.push(groups.name(entry));
+            }
+        }
+        named
     }
 
     /// Decides a request with RBAC alone.
