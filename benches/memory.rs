@@ -1,7 +1,9 @@
 //! Memory per indexed assignment: generate N assignments (default 1,000,000) as policy files,
 //! load them as a reload does, and report the heap the snapshot holds (counted by the
-//! allocator), the RSS it keeps once the parsed files are dropped, and the process's peak
-//! RSS. Same allocator as the server (mimalloc). `cargo bench --bench memory [-- N]`.
+//! allocator), the RSS it keeps once the parsed files are dropped, and the peak RSS during the
+//! load above the process before it (the peak is reset through `/proc/self/clear_refs` once
+//! the files are written). Same allocator as the server (mimalloc).
+//! `cargo bench --bench memory [-- N]`.
 
 use scopegate::synthetic::{self, Shape};
 use std::alloc::{GlobalAlloc, Layout};

@@ -218,3 +218,99 @@ impl AssignmentSet {
         items
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::PolicySet;
+    use crate::policy::parse::parse_json_str;
+
+    const ROLE: &str = "7f6c6a51-bcf8-42ba-9220-52d62157d7db";
+
+    fn file(assignments: &[(&str, &str)]) -> PolicySet {
+        file_naming(assignments, ROLE)
+    }
+
+    fn file_naming(assignments: &[(&str, &str)], role: &str) -> PolicySet {
+        let items: Vec<String> = assignments
+            .iter()
+            .map(|(id, scope)| {
+                format!(
+                    r#"{{"id":"{id}","principalId":"6f0b7e4a-1c2d-4e5f-8a9b-000000000f1d","roleDefinitionId":"{role}","scope":"{scope}"}}"#
+                )
+            })
+            .collect();
+        let (mut set, mut diagnostics) = (PolicySet::default(), Vec::new());
+        parse_json_str(
+            "f.json",
+            &format!("[{}]", items.join(",")),
+            &mut set,
+            &mut diagnostics,
+        );
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        set
+    }
+
+    /// Each assignment's id and scope key, after `extend` and `resolve`.
+    fn scopes_of(set: PolicySet) -> (Vec<(String, String)>, Vec<Diagnostic>) {
+        let PolicySet {
+            role_assignments,
+            scopes,
+            ..
+        } = set;
+        let roles = HashMap::from([(ROLE.to_string(), 0)]);
+        let mut diagnostics = Vec::new();
+        let resolved = role_assignments
+            .resolve(&roles, &mut diagnostics)
+            .into_iter()
+            .map(|a| {
+                let scope = scopes.get(a.scope_id).map_or("?", |s| s.key());
+                (a.id.to_string(), scope.to_string())
+            })
+            .collect();
+        (resolved, diagnostics)
+    }
+
+    #[test]
+    fn files_merge_with_their_scopes_remapped_and_ids_checked_across_them() {
+        let mut set = file(&[("a", "/subscriptions/s1"), ("b", "/subscriptions/s2")]);
+        set.extend(file(&[
+            ("c", "/subscriptions/s2"),
+            ("d", "/subscriptions/s3"),
+        ]));
+        let (resolved, diagnostics) = scopes_of(set);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        let expected = [
+            ("a", "/subscriptions/s1"),
+            ("b", "/subscriptions/s2"),
+            ("c", "/subscriptions/s2"),
+            ("d", "/subscriptions/s3"),
+        ];
+        assert_eq!(
+            resolved,
+            expected
+                .map(|(i, s)| (i.to_string(), s.to_string()))
+                .to_vec()
+        );
+
+        let mut set = file(&[("dup", "/subscriptions/s1")]);
+        set.extend(file(&[("DUP", "/subscriptions/s1")]));
+        let (_, diagnostics) = scopes_of(set);
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        assert!(
+            diagnostics[0]
+                .to_string()
+                .contains("duplicate role assignment id `DUP` (first at f.json: $[0])"),
+            "{}",
+            diagnostics[0]
+        );
+
+        let (_, diagnostics) = scopes_of(file_naming(&[("x", "/subscriptions/s1")], "0000"));
+        assert!(
+            diagnostics[0]
+                .to_string()
+                .contains("role definition `0000` does not exist"),
+            "{diagnostics:?}"
+        );
+    }
+}

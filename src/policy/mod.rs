@@ -140,10 +140,16 @@ pub struct PolicySet {
 
 impl PolicySet {
     /// Adds every object of `other`.
-    pub fn extend(&mut self, other: PolicySet) {
+    pub fn extend(&mut self, mut other: PolicySet) {
         self.role_definitions.extend(other.role_definitions);
-        self.role_assignments
-            .extend(other.role_assignments, &other.scopes, &mut self.scopes);
+        if self.role_assignments.is_empty() && self.scopes.is_empty() {
+            // The usual first file of assignments: taken over whole, not copied.
+            self.role_assignments = std::mem::take(&mut other.role_assignments);
+            self.scopes = std::mem::take(&mut other.scopes);
+        } else {
+            self.role_assignments
+                .extend(other.role_assignments, &other.scopes, &mut self.scopes);
+        }
         self.deny_assignments.extend(other.deny_assignments);
         self.management_groups.extend(other.management_groups);
         self.roles.extend(other.roles);
