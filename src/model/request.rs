@@ -126,12 +126,6 @@ impl<S: AsRef<str>> FromIterator<S> for Groups {
     }
 }
 
-impl From<Vec<String>> for Groups {
-    fn from(groups: Vec<String>) -> Self {
-        groups.iter().collect()
-    }
-}
-
 impl std::fmt::Debug for Groups {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.iter()).finish()

@@ -152,17 +152,11 @@ pub struct PrincipalEntry {
 pub struct GuidKey([u8; 36]);
 
 impl std::hash::Hash for GuidKey {
-    /// Keys come from trusted policy, so no keyed hash is needed: the prefilter's hash serves
-    /// the map too.
+    /// Keys come from trusted policy, so no keyed hash is needed: the prefilter's hash (which
+    /// requests carry for their groups) serves the map too.
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(guid_filter_hash(&self.0));
+        state.write_u64(filter::guid_hash(&self.0));
     }
-}
-
-/// The hash of an object id text, for the prefilter and the index alike.
-#[inline]
-fn guid_filter_hash(text: &[u8; 36]) -> u64 {
-    filter::guid_hash(text)
 }
 
 /// The principals the policy names on the configured cluster's scope chain (its ancestors and
@@ -225,7 +219,7 @@ pub struct Snapshot {
     /// Every principal the policy names, by its canonical text, for lookups straight from
     /// request strings without parsing (the decision path).
     principal_index: PrincipalIndex,
-    /// The principals of `principal_index`, by [`guid_filter_hash`].
+    /// The principals of `principal_index`, by [`filter::guid_hash`].
     principal_filter: BitFilter,
     /// Deny assignments for Everyone on the chain: every decision reads them, so they are
     /// taken out of the index at load rather than looked up per request.
@@ -332,7 +326,7 @@ impl Snapshot {
     #[inline]
     pub fn principal(&self, text: &str) -> Option<&PrincipalEntry> {
         if let Ok(bytes) = <&[u8; 36]>::try_from(text.as_bytes())
-            && !self.principal_filter.may_contain(guid_filter_hash(bytes))
+            && !self.principal_filter.may_contain(filter::guid_hash(bytes))
         {
             return None;
         }
@@ -603,7 +597,7 @@ impl Snapshot {
             }
         }
         self.everyone = index.remove(&EVERYONE_KEY);
-        self.principal_filter = BitFilter::new(index.keys().map(|k| guid_filter_hash(&k.0)), 64);
+        self.principal_filter = BitFilter::new(index.keys().map(|k| filter::guid_hash(&k.0)), 64);
         self.principal_index = index;
     }
 
