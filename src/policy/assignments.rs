@@ -22,11 +22,13 @@ struct RoleRef {
     written: Box<str>,
 }
 
-/// Compiled role assignments whose roles are not resolved yet.
+/// Compiled role assignments whose roles are not resolved yet, with the scopes they name.
 #[derive(Debug, Clone, Default)]
 pub struct AssignmentSet {
     /// `role` holds an index into `role_refs` until [`AssignmentSet::resolve`].
     items: Vec<Assignment>,
+    /// The scopes `items` name, by id.
+    scopes: ScopeTable,
     /// Where each item was read, for the checks that need everything read first.
     origins: Vec<Origin>,
     role_refs: Vec<RoleRef>,
@@ -42,15 +44,14 @@ impl AssignmentSet {
         self.items.is_empty()
     }
 
+    /// The scopes the assignments name.
+    pub fn scopes(&self) -> &ScopeTable {
+        &self.scopes
+    }
+
     /// Checks and compiles one assignment; problems become diagnostics and the assignment
     /// is left out (the load then fails on the error).
-    pub fn add(
-        &mut self,
-        scopes: &mut ScopeTable,
-        origin: &Origin,
-        ra: &RoleAssignment,
-        diagnostics: &mut Vec<Diagnostic>,
-    ) {
+    pub fn add(&mut self, origin: &Origin, ra: &RoleAssignment, diagnostics: &mut Vec<Diagnostic>) {
         let before = diagnostics.len();
         if ra.id.is_empty() {
             diagnostics.push(Diagnostic::error(
@@ -94,7 +95,7 @@ impl AssignmentSet {
             id: Arc::from(ra.id.as_str()),
             principal,
             role,
-            scope_id: scopes.intern(scope),
+            scope_id: self.scopes.intern(scope),
             condition: condition.map(Box::new),
         });
         self.origins.push(origin.clone());
@@ -114,17 +115,17 @@ impl AssignmentSet {
         i
     }
 
-    /// Adds `other`'s assignments, whose scope ids are in `other_scopes`, to this set, whose
-    /// scope ids are in `scopes`.
-    pub fn extend(
-        &mut self,
-        other: AssignmentSet,
-        other_scopes: &ScopeTable,
-        scopes: &mut ScopeTable,
-    ) {
-        let scope_ids: Vec<_> = other_scopes
+    /// Adds `other`'s assignments, their scope ids and roles renumbered into this set's.
+    pub fn extend(&mut self, other: AssignmentSet) {
+        if self.items.is_empty() {
+            // The usual first file of assignments: taken over whole, not copied.
+            *self = other;
+            return;
+        }
+        let scope_ids: Vec<_> = other
+            .scopes
             .iter()
-            .map(|(_, scope)| scopes.intern(scope.clone()))
+            .map(|(_, scope)| self.scopes.intern(scope.clone()))
             .collect();
         let role_ids: Vec<_> = other
             .role_refs
@@ -145,14 +146,16 @@ impl AssignmentSet {
 
     /// Checks that ids are unique (ignoring case, as Azure does) and that every named role
     /// exists in `roles` (lower-cased GUID -> role index); returns the assignments with their
-    /// roles resolved. Assignments with an error are kept: the error fails the load.
+    /// roles resolved, and the scopes they name. Assignments with an error are kept: the
+    /// error fails the load.
     pub fn resolve(
         self,
         roles: &HashMap<String, usize>,
         diagnostics: &mut Vec<Diagnostic>,
-    ) -> Vec<Assignment> {
+    ) -> (Vec<Assignment>, ScopeTable) {
         let AssignmentSet {
             mut items,
+            scopes,
             origins,
             role_refs,
             ..
@@ -215,7 +218,7 @@ impl AssignmentSet {
                 }
             }
         }
-        items
+        (items, scopes)
     }
 }
 
@@ -253,15 +256,10 @@ mod tests {
 
     /// Each assignment's id and scope key, after `extend` and `resolve`.
     fn scopes_of(set: PolicySet) -> (Vec<(String, String)>, Vec<Diagnostic>) {
-        let PolicySet {
-            role_assignments,
-            scopes,
-            ..
-        } = set;
         let roles = HashMap::from([(ROLE.to_string(), 0)]);
         let mut diagnostics = Vec::new();
-        let resolved = role_assignments
-            .resolve(&roles, &mut diagnostics)
+        let (assignments, scopes) = set.role_assignments.resolve(&roles, &mut diagnostics);
+        let resolved = assignments
             .into_iter()
             .map(|a| {
                 let scope = scopes.get(a.scope_id).map_or("?", |s| s.key());

@@ -245,7 +245,6 @@ impl Snapshot {
         let mut diagnostics = Vec::new();
         let mut snapshot = Snapshot {
             generation,
-            scopes: std::mem::take(&mut set.scopes),
             ..Snapshot::default()
         };
         snapshot.add_management_groups(&set, &mut diagnostics);
@@ -325,9 +324,7 @@ impl Snapshot {
     /// The filter check is inline (it turns most groups away); the lookup is not.
     #[inline]
     pub fn principal(&self, text: &str) -> Option<&PrincipalEntry> {
-        if let Ok(bytes) = <&[u8; 36]>::try_from(text.as_bytes())
-            && !self.principal_filter.may_contain(filter::guid_hash(bytes))
-        {
+        if !self.may_be_principal(text.len(), filter::name_hash(text.as_bytes())) {
             return None;
         }
         self.principal_lookup(text)
@@ -465,8 +462,9 @@ impl Snapshot {
     }
 
     /// Resolves the compiled assignments' roles and indexes them by principal.
+    /// Takes over the scopes they name (deny assignments add theirs after).
     fn add_assignments(&mut self, set: AssignmentSet, diagnostics: &mut Vec<Diagnostic>) {
-        self.assignments = set.resolve(&self.role_by_guid, diagnostics);
+        (self.assignments, self.scopes) = set.resolve(&self.role_by_guid, diagnostics);
         for (i, a) in self.assignments.iter().enumerate() {
             self.assignments_by_principal
                 .entry(a.principal)

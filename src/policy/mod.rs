@@ -15,7 +15,6 @@ pub use index::{Snapshot, SnapshotStats};
 
 use assignments::AssignmentSet;
 use schema::{DenyAssignment, K8sBinding, K8sRole, ManagementGroupEntity, RoleDefinition};
-use scope_table::ScopeTable;
 use std::fmt;
 use std::sync::Arc;
 
@@ -124,10 +123,8 @@ fn first_error(d: &[Diagnostic]) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet {
     pub role_definitions: Vec<(Origin, RoleDefinition)>,
-    /// Compiled as read; their scopes are in `scopes`.
+    /// Compiled as read.
     pub role_assignments: AssignmentSet,
-    /// Scopes interned so far.
-    pub scopes: ScopeTable,
     pub deny_assignments: Vec<(Origin, DenyAssignment)>,
     pub management_groups: Vec<(Origin, ManagementGroupEntity)>,
     pub roles: Vec<(Origin, K8sRole)>,
@@ -140,16 +137,9 @@ pub struct PolicySet {
 
 impl PolicySet {
     /// Adds every object of `other`.
-    pub fn extend(&mut self, mut other: PolicySet) {
+    pub fn extend(&mut self, other: PolicySet) {
         self.role_definitions.extend(other.role_definitions);
-        if self.role_assignments.is_empty() && self.scopes.is_empty() {
-            // The usual first file of assignments: taken over whole, not copied.
-            self.role_assignments = std::mem::take(&mut other.role_assignments);
-            self.scopes = std::mem::take(&mut other.scopes);
-        } else {
-            self.role_assignments
-                .extend(other.role_assignments, &other.scopes, &mut self.scopes);
-        }
+        self.role_assignments.extend(other.role_assignments);
         self.deny_assignments.extend(other.deny_assignments);
         self.management_groups.extend(other.management_groups);
         self.roles.extend(other.roles);

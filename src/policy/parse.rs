@@ -204,11 +204,7 @@ impl<'de> serde::de::Visitor<'de> for Document<'_> {
                 continue;
             }
             let value: Value = map.next_value()?;
-            fits_container &= key.starts_with('_')
-                || key == "kind"
-                || key == "apiVersion"
-                || key == "metadata"
-                || (CONTAINER_KEYS.contains(&key.as_str()) && value.is_array());
+            fits_container &= container_entry(&key, &value);
             entries.insert(key, value);
         }
         if streamed {
@@ -334,6 +330,16 @@ const CONTAINER_KEYS: [&str; 7] = [
     "managementGroups",
 ];
 
+/// Whether an entry may stand in a container document: a list under a container key, or a
+/// key lists carry beside them (`kind`, `apiVersion`, `metadata`, `_`-prefixed notes).
+fn container_entry(key: &str, value: &Value) -> bool {
+    key.starts_with('_')
+        || key == "kind"
+        || key == "apiVersion"
+        || key == "metadata"
+        || (CONTAINER_KEYS.contains(&key) && value.is_array())
+}
+
 /// Adds one parsed JSON value (object, array or container) to the set.
 pub fn add_value(
     origin: &Origin,
@@ -349,13 +355,7 @@ pub fn add_value(
         }
         Value::Object(map) => {
             let is_container = !map.is_empty()
-                && map.iter().all(|(k, v)| {
-                    k.starts_with('_')
-                        || (CONTAINER_KEYS.contains(&k.as_str()) && v.is_array())
-                        || k == "kind"
-                        || k == "apiVersion"
-                        || k == "metadata"
-                })
+                && map.iter().all(|(k, v)| container_entry(k, v))
                 && map.keys().any(|k| CONTAINER_KEYS.contains(&k.as_str()));
             if is_container {
                 for (key, inner) in map {
@@ -485,9 +485,7 @@ fn add_object(
         ),
         Shape::RoleAssignment => {
             match serde_json::from_value::<super::schema::RoleAssignment>(value) {
-                Ok(ra) => set
-                    .role_assignments
-                    .add(&mut set.scopes, origin, &ra, diagnostics),
+                Ok(ra) => set.role_assignments.add(origin, &ra, diagnostics),
                 Err(e) => diagnostics.push(Diagnostic::error(
                     origin.clone(),
                     format!("invalid role assignment: {e}"),
@@ -567,7 +565,7 @@ mod tests {
             "{} roles, {} assignments, {} scopes, {} bindings; {}",
             set.role_definitions.len(),
             set.role_assignments.len(),
-            set.scopes.len(),
+            set.role_assignments.scopes().len(),
             set.role_bindings.len(),
             diagnostics
                 .iter()
