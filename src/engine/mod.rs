@@ -10,6 +10,7 @@ pub mod k8s_rbac;
 pub mod reference;
 
 use crate::model::decision::Reason;
+use crate::model::name_hash::is_hyphenated_guid;
 use crate::model::{AccessRequest, Decision, Scope, Source, Verdict};
 use crate::policy::Snapshot;
 use crate::policy::index::PrincipalEntry;
@@ -101,12 +102,12 @@ pub enum Exclusion {
     Invalid(String),
 }
 
-/// The object id of a request Azure evaluates (parsed, and its text as sent), or why Azure
-/// does not.
+/// The object id of a request Azure evaluates (its text as sent, checked to be a GUID), or
+/// why Azure does not.
 pub fn azure_gate<'r>(
     options: &EngineOptions,
     request: &'r AccessRequest,
-) -> Result<(Uuid, &'r str), Exclusion> {
+) -> Result<&'r str, Exclusion> {
     let system = request
         .user
         .get(..7)
@@ -127,14 +128,17 @@ pub fn azure_gate<'r>(
             reason: NON_AAD_REASON,
             non_aad: true,
         }),
+        // The canonical form without `uuid`'s general parser; anything else through it.
+        [one] if is_hyphenated_guid(one.as_bytes()) => Ok(one),
         [one] => {
             let text = one.trim();
-            Uuid::try_parse(text).map(|id| (id, text)).map_err(|_| {
-                Exclusion::Invalid(format!(
+            match Uuid::try_parse(text) {
+                Ok(_) => Ok(text),
+                Err(_) => Err(Exclusion::Invalid(format!(
                     "extra[`{}`] value `{one}` is not an object id (GUID)",
                     options.principal_claim
-                ))
-            })
+                ))),
+            }
         }
         many => Err(Exclusion::Invalid(format!(
             "extra[`{}`] must hold exactly one object id, found {}",
@@ -151,7 +155,9 @@ pub fn azure_identity(
     options: &EngineOptions,
     request: &AccessRequest,
 ) -> Result<Vec<Uuid>, Exclusion> {
-    let (oid, _) = azure_gate(options, request)?;
+    // Parsed here with `uuid` alone, so the reference evaluator does not share the fast check.
+    let text = azure_gate(options, request)?;
+    let oid = Uuid::try_parse(text.trim()).map_err(|e| Exclusion::Invalid(e.to_string()))?;
     let mut principals = Vec::with_capacity(request.groups.len() + 1);
     principals.push(oid);
     principals.extend(
@@ -232,7 +238,7 @@ pub fn authorize(
 
 fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequest) -> AzureStep {
     let oid = match azure_gate(options, request) {
-        Ok((_, text)) => text,
+        Ok(text) => text,
         Err(Exclusion::Skipped { reason, non_aad }) => {
             return AzureStep::Open {
                 reason: reason.into(),
