@@ -292,6 +292,13 @@ pub async fn start(
         metrics: metrics.clone(),
         cluster: cluster.clone(),
     });
+    // Files are watched before they are first read, so no change in between is missed.
+    let policy_watch = reload::watch_paths(&engine.policies);
+    let tls_watch = settings.tls.as_ref().map(|files| {
+        let mut paths = vec![files.cert.clone(), files.key.clone()];
+        paths.extend(files.client_cas.iter().cloned());
+        reload::watch_paths(&paths)
+    });
     // First load before listening, so a good policy answers from the first request.
     let first = reloader.clone();
     let _ = tokio::task::spawn_blocking(move || first.reload("startup", true)).await;
@@ -349,12 +356,14 @@ pub async fn start(
     }));
     tasks.push(tokio::spawn(reload::watch_policies(
         reloader,
+        policy_watch,
         settings.reload_interval,
         shutdown_rx.clone(),
     )));
-    if let Some(tls_state) = tls_state {
+    if let (Some(tls_state), Some(tls_watch)) = (tls_state, tls_watch) {
         tasks.push(tokio::spawn(reload::watch_tls(
             tls_state,
+            tls_watch,
             metrics.clone(),
             settings.reload_interval,
             shutdown_rx.clone(),

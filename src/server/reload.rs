@@ -96,9 +96,16 @@ impl Reloader {
     }
 }
 
+/// A registered file watch: the watcher (kept alive with it) and its change signals.
+pub struct FileWatch {
+    _watcher: Option<notify::RecommendedWatcher>,
+    changes: mpsc::Receiver<()>,
+}
+
 /// Watches `paths` (directories recursively; for files, their parent directory) and sends a
-/// unit on every change. The returned watcher must be kept alive.
-pub fn watch_paths(paths: &[PathBuf]) -> (Option<notify::RecommendedWatcher>, mpsc::Receiver<()>) {
+/// unit on every change. Called before the files are first read, so no change between that
+/// read and the watch is missed.
+pub fn watch_paths(paths: &[PathBuf]) -> FileWatch {
     let (tx, rx) = mpsc::channel(1);
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(e) = event
@@ -112,7 +119,10 @@ pub fn watch_paths(paths: &[PathBuf]) -> (Option<notify::RecommendedWatcher>, mp
         Ok(w) => w,
         Err(e) => {
             tracing::warn!(error = %e, "file watching unavailable; relying on SIGHUP and the periodic re-read");
-            return (None, rx);
+            return FileWatch {
+                _watcher: None,
+                changes: rx,
+            };
         }
     };
     for path in paths {
@@ -128,7 +138,10 @@ pub fn watch_paths(paths: &[PathBuf]) -> (Option<notify::RecommendedWatcher>, mp
             tracing::warn!(path = %target.display(), error = %e, "cannot watch path");
         }
     }
-    (Some(watcher), rx)
+    FileWatch {
+        _watcher: Some(watcher),
+        changes: rx,
+    }
 }
 
 /// Waits until events stop for [`DEBOUNCE`], but at most five times that, so a steady
@@ -150,10 +163,11 @@ async fn reload_blocking(reloader: &Arc<Reloader>, trigger: &'static str, force:
 /// Runs the policy reload triggers until shutdown.
 pub async fn watch_policies(
     reloader: Arc<Reloader>,
+    mut watch: FileWatch,
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let (_watcher, mut files) = watch_paths(&reloader.paths);
+    let files = &mut watch.changes;
     let mut cluster_events = reloader.cluster.as_ref().map(|c| c.subscribe());
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut tick = tokio::time::interval(interval);
@@ -162,7 +176,7 @@ pub async fn watch_policies(
     loop {
         tokio::select! {
             Some(()) = files.recv() => {
-                debounce(&mut files).await;
+                debounce(files).await;
                 reload_blocking(&reloader, "watch", false).await;
             }
             Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
@@ -181,18 +195,17 @@ pub async fn watch_policies(
 /// Re-reads TLS files when they change (and periodically); a bad new set keeps the old one.
 pub async fn watch_tls(
     tls: Arc<TlsState>,
+    mut watch: FileWatch,
     metrics: Metrics,
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut paths = vec![tls.files.cert.clone(), tls.files.key.clone()];
-    paths.extend(tls.files.client_cas.iter().cloned());
-    let (_watcher, mut files) = watch_paths(&paths);
+    let files = &mut watch.changes;
     let mut tick = tokio::time::interval(interval);
     tick.tick().await;
     loop {
         tokio::select! {
-            Some(()) = files.recv() => debounce(&mut files).await,
+            Some(()) = files.recv() => debounce(files).await,
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
