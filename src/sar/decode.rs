@@ -3,6 +3,7 @@
 
 use crate::model::AccessRequest;
 use serde::Deserialize;
+use std::borrow::Cow;
 
 /// `authorization.k8s.io/v1` or `…/v1beta1`; the answer uses the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,13 +45,15 @@ pub enum DecodeError {
     NoSpec,
 }
 
+/// The envelope; `apiVersion` and `kind` are borrowed from the body (no allocation) unless
+/// they hold escapes.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Wire {
-    #[serde(default)]
-    api_version: String,
-    #[serde(default)]
-    kind: String,
+struct Wire<'b> {
+    #[serde(default, borrow)]
+    api_version: Cow<'b, str>,
+    #[serde(default, borrow)]
+    kind: Cow<'b, str>,
     #[serde(default)]
     spec: Option<AccessRequest>,
 }
@@ -65,9 +68,9 @@ pub fn decode(body: &[u8]) -> Result<Review, DecodeError> {
     })?;
     let wire: Wire = serde_json::from_str(text)?;
     if wire.kind != "SubjectAccessReview" {
-        return Err(DecodeError::Kind(wire.kind));
+        return Err(DecodeError::Kind(wire.kind.into_owned()));
     }
-    let api_version = match wire.api_version.as_str() {
+    let api_version = match &*wire.api_version {
         "authorization.k8s.io/v1" => ApiVersion::V1,
         "authorization.k8s.io/v1beta1" => ApiVersion::V1beta1,
         other => return Err(DecodeError::ApiVersion(other.to_string())),
