@@ -96,7 +96,7 @@ prop_compose! {
 
 prop_compose! {
     fn request()(
-        oid in prop::option::of(0..6usize),
+        oid in prop::option::of(0..11usize),
         groups in prop::collection::vec((0..5usize, prop::bool::weighted(0.3)), 0..4),
         verb in 0..VERBS.len(),
         resource in 0..RESOURCES.len(),
@@ -106,7 +106,17 @@ prop_compose! {
     ) -> AccessRequest {
         let mut r = AccessRequest { user: ["alice", "system:kube-proxy", "bob"][user].into(), ..Default::default() };
         if let Some(o) = oid {
-            let value = if o == 5 { "not-a-guid".to_string() } else { PRINCIPALS[o].to_string() };
+            // Every spelling an object id may arrive in, valid or not: the engine checks the
+            // canonical form itself and leaves the rest to `uuid`; the reference parses all.
+            let value = match o {
+                5 => "not-a-guid".to_string(),
+                6 => PRINCIPALS[0].to_ascii_uppercase(),
+                7 => format!(" {{{}}} ", PRINCIPALS[1]),
+                8 => PRINCIPALS[2].replace('-', ""),
+                9 => format!("{}-", PRINCIPALS[3].replacen('-', "", 1)),
+                10 => PRINCIPALS[4].replacen(|c: char| c.is_ascii_hexdigit(), "g", 1),
+                _ => PRINCIPALS[o].to_string(),
+            };
             r.extra.insert("oid".into(), vec![value]);
         }
         // Some object ids upper-cased: Azure compares them case-insensitively.

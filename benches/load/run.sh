@@ -20,8 +20,11 @@
 # 4. writes target/load/summary.md (and the raw outputs next to it) and prints the table.
 #    Exits non-zero if any run had errors or non-2xx answers, or a check failed.
 #
-# Nothing is pinned: on a 2-core machine the load generator and the server share the cores,
-# so the numbers are a lower bound for the server and the ratio to `empty` is what to read.
+# Nothing is pinned by default: on a 2-core machine the load generator and the server share
+# the cores, so the numbers are a lower bound for the server and the ratio to `empty` is what
+# to read. LOAD_PIN=1 puts the server on CPU 0 and the generator on CPU 1 (taskset): each
+# server has one core to itself, so throughput is its own per-request cost and latency is
+# free of the generator's scheduling (with LOAD_THREADS=1 for wrk).
 set -euo pipefail
 
 DURATION=${LOAD_DURATION:-10}
@@ -30,6 +33,12 @@ THREADS=${LOAD_THREADS:-2}
 PORT=${LOAD_PORT:-18443}
 ADMIN_PORT=${LOAD_ADMIN_PORT:-19190}
 ASSIGNMENTS=${LOAD_ASSIGNMENTS:-10000}
+PIN=${LOAD_PIN:-0}
+SERVER_PIN=(); CLIENT_PIN=()
+if [ "$PIN" = 1 ]; then
+  command -v taskset >/dev/null || { echo "LOAD_PIN=1 needs taskset (util-linux)" >&2; exit 2; }
+  SERVER_PIN=(taskset -c 0); CLIENT_PIN=(taskset -c 1)
+fi
 NBODIES=${LOAD_BODIES:-2000}
 WARMUP=2
 INSTALL_OHA=0
@@ -130,9 +139,9 @@ start_server() {
     --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN_PORT")
   [ "$mtls" = 1 ] && args+=(--client-ca-file "$CERTS/ca.crt")
   if [ "$log" = "-" ]; then
-    env -u RUST_LOG "$BIN" "${args[@]}" "$@" >"$WORK/$name.server.log" 2>&1 &
+    env -u RUST_LOG "${SERVER_PIN[@]}" "$BIN" "${args[@]}" "$@" >"$WORK/$name.server.log" 2>&1 &
   else
-    RUST_LOG=$log "$BIN" "${args[@]}" "$@" >"$WORK/$name.server.log" 2>&1 &
+    RUST_LOG=$log "${SERVER_PIN[@]}" "$BIN" "${args[@]}" "$@" >"$WORK/$name.server.log" 2>&1 &
   fi
   SERVER_PID=$!
   for _ in $(seq 150); do
@@ -162,11 +171,11 @@ drive() {
   local name=$1 client=$2 secs=$3 out=$OUT/$1.$2.txt
   local url=https://127.0.0.1:$PORT/authorize
   if [ "$client" = wrk ]; then
-    BODIES=$BODIES timeout $((secs + 30)) "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" \
+    BODIES=$BODIES timeout $((secs + 30)) "${CLIENT_PIN[@]}" "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" \
       --timeout 5s --latency -s "$HERE/post-bodies.lua" "$url" >"$out" 2>&1 || true
     python3 "$HERE/report.py" wrk "$out"
   else
-    timeout $((secs + 30)) "$OHA" --no-tui --output-format json -c "$CONNECTIONS" -z "${secs}s" \
+    timeout $((secs + 30)) "${CLIENT_PIN[@]}" "$OHA" --no-tui --output-format json -c "$CONNECTIONS" -z "${secs}s" \
       --wait-ongoing-requests-after-deadline -m POST -H 'Content-Type: application/json' \
       -Z "$BODIES" --cacert "$CERTS/ca.crt" --cert "$CERTS/client.crt" --key "$CERTS/client.key" \
       "$url" >"$out" 2>"$out.stderr" || true
@@ -176,8 +185,8 @@ drive() {
 
 metric() { python3 "$HERE/report.py" metric "$@"; }
 
-# utime + stime of the server process, in clock ticks.
-server_cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0; }
+# utime and stime of the server process, in clock ticks.
+server_cpu_ticks() { awk '{print $14, $15}' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0 0; }
 
 RESULTS=$OUT/results.tsv
 : >"$RESULTS"
@@ -211,10 +220,10 @@ run() {
       2>"$OUT/$name.reload-loop.txt" &
     RELOAD_PID=$!
   fi
-  local row cpu0 cpu1
-  cpu0=$(server_cpu_ticks)
+  local row user0 sys0 user1 sys1
+  read -r user0 sys0 <<<"$(server_cpu_ticks)"
   row=$(drive "$name" "$client" "$DURATION")
-  cpu1=$(server_cpu_ticks)
+  read -r user1 sys1 <<<"$(server_cpu_ticks)"
   if [ -n "$RELOAD_PID" ]; then wait "$RELOAD_PID" || fail "$name: reload loop failed"; RELOAD_PID=""; sleep 1; fi
   curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" >"$WORK/m.txt" || fail "$name: /metrics unreachable after the run"
   local gen1 reload_err
@@ -231,11 +240,13 @@ run() {
     if [ $((${gen1:-0} - ${gen0:-0})) -lt $((DURATION / 2)) ]; then fail "$name: policy generation only went $gen0 → $gen1"; fi
     if [ "$reload_err" != 0 ]; then fail "$name: $reload_err reload errors"; fi
   fi
-  # The server's own CPU time (user + system, from /proc) over the measured run, per request.
-  local served
+  # The server's own CPU time (from /proc) over the measured run, per request: user space
+  # (TLS, HTTP, decode, decision) and kernel (sockets, scheduling).
+  local served tick_us
   served=$(cut -f1 <<<"$row")
+  tick_us=$((1000000 / $(getconf CLK_TCK)))
   if [ "${served:-0}" -gt 0 ]; then
-    notes="${notes:+$notes; }server CPU $(( (cpu1 - cpu0) * 1000000 / $(getconf CLK_TCK) / served )) µs per request"
+    notes="${notes:+$notes; }server CPU $(( (user1 - user0 + sys1 - sys0) * tick_us / served )) µs per request ($(( (user1 - user0) * tick_us / served )) user, $(( (sys1 - sys0) * tick_us / served )) system)"
   fi
   if [ "$kind" != empty ]; then
     # Decisions during the measured run only (the counters minus those before it).
@@ -275,7 +286,7 @@ fi
   echo "Generated by \`benches/load/run.sh\` on $(date -u +%Y-%m-%dT%H:%M:%SZ)."
   echo
   echo "- scopegate $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet HEAD -- src 2>/dev/null || echo ' (+ uncommitted src changes)'), release build"
-  echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), nothing pinned: the load generator runs on the same cores as the server; load average before the runs $LOADAVG_START, after $(cut -d' ' -f1-3 /proc/loadavg) (anything else running on the box competes too)"
+  echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $([ "$PIN" = 1 ] && echo "pinned: server on CPU 0, load generator on CPU 1 (LOAD_PIN=1)" || echo "nothing pinned: the load generator runs on the same cores as the server"); load average before the runs $LOADAVG_START, after $(cut -d' ' -f1-3 /proc/loadavg) (anything else running on the box competes too)"
   echo "- load: ${DURATION}s per run after a ${WARMUP}s warm-up, $CONNECTIONS keep-alive connections over HTTPS to 127.0.0.1$([ -n "$WRK" ] && echo ", wrk $THREADS threads ($("$WRK" -v 2>&1 | head -1 | awk '{print $2}'))")$([ -n "$OHA" ] && echo ", oha ($("$OHA" --version | awk '{print $2}'))")"
   [ -n "$WRK" ] && echo "- wrk cannot present a client certificate, so its servers run without \`--client-ca-file\` (TLS, no mutual TLS)$([ -n "$OHA" ] && echo "; the -mtls runs use oha with a client certificate")"
   echo "- policy: policies/ + $ASSIGNMENTS generated Reader assignments ($(sed 's/^ok: //' "$WORK/validate.txt"))"
