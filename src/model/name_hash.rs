@@ -1,6 +1,7 @@
 //! The prefilter hash of a name: object ids and group names, from requests and policy alike.
 //! Requests carry each group's hash from decoding on (see [`super::request::Groups`]); the
-//! policy's prefilters ([`crate::policy::filter`]) are built with the same function.
+//! policy's prefilters ([`crate::policy::filter`]) are built with the same function. Also the
+//! cheap check for an object id's canonical text, which every Azure decision makes.
 
 /// The prefilter hash of a name (an object id or any group name), shared by the Azure
 /// principal filter and the Kubernetes RBAC group filter so each group of a request is
