@@ -265,7 +265,7 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
     let groups = &request.groups;
     for entry in groups.entries() {
         if snapshot.may_be_principal(entry.len(), entry.hash)
-            && let Some(principal) = snapshot.principal_lookup(groups.name(entry))
+            && let Some(principal) = snapshot.principal_lookup(groups.name(entry), entry.hash)
         {
             principals.push(principal);
         }

@@ -40,6 +40,19 @@ pub fn guid_hash(text: &[u8; 36]) -> u64 {
     mix(word(0) ^ word(3).rotate_left(32) ^ tail)
 }
 
+/// Whether two object id texts are equal with bit `0x20` set in every byte, a word at a time:
+/// implied by case-insensitive equality, so a `false` settles it.
+#[inline]
+pub fn folded_eq(a: &[u8; 36], b: &[u8; 36]) -> bool {
+    const FOLD: u64 = 0x2020_2020_2020_2020;
+    let ((a_words, a_tail), (b_words, b_tail)) = (a.as_chunks::<8>(), b.as_chunks::<8>());
+    let words = a_words
+        .iter()
+        .zip(b_words)
+        .all(|(x, y)| u64::from_le_bytes(*x) | FOLD == u64::from_le_bytes(*y) | FOLD);
+    words && a_tail.iter().zip(b_tail).all(|(x, y)| x | 0x20 == y | 0x20)
+}
+
 /// Multiplicative mixing: the top bits depend on every input bit.
 #[inline]
 pub fn mix(x: u64) -> u64 {

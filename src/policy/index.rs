@@ -12,6 +12,7 @@ use super::{Diagnostic, LoadError, Origin, PolicySet};
 use crate::engine::EngineOptions;
 use crate::engine::k8s_rbac::RbacIndex;
 use crate::model::action::PatternSet;
+use crate::model::name_hash::folded_eq;
 use crate::model::{ActionPattern, ManagementGroups, Scope};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -151,31 +152,68 @@ pub struct PrincipalEntry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GuidKey([u8; 36]);
 
-impl std::hash::Hash for GuidKey {
-    /// Keys come from trusted policy, so no keyed hash is needed: the prefilter's hash (which
-    /// requests carry for their groups) serves the map too.
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(filter::guid_hash(&self.0));
-    }
-}
-
 /// The principals the policy names on the configured cluster's scope chain (its ancestors and
 /// its namespaces), by object id: the only ones a decision for this cluster can need.
-pub type PrincipalIndex = HashMap<GuidKey, PrincipalEntry, rustc_hash::FxBuildHasher>;
+///
+/// Hashed with the prefilter's case-folding hash, which requests carry for their groups from
+/// decoding on: a lookup neither hashes the id again nor copies it to lower-case it. Keys come
+/// from trusted policy, so no keyed hash is needed.
+#[derive(Debug, Clone, Default)]
+pub struct PrincipalIndex(hashbrown::HashTable<(GuidKey, PrincipalEntry)>);
 
-/// The canonical key of an object id as it appears in a request or policy: 36-byte forms are
-/// lower-cased in place (a non-GUID simply finds nothing); other GUID spellings (braces,
-/// `urn:uuid:`, no hyphens) are parsed and re-formatted.
-pub fn principal_key(text: &str) -> Option<GuidKey> {
-    let mut key = [0u8; 36];
-    if text.len() == 36 {
-        key.copy_from_slice(text.as_bytes());
-        key.make_ascii_lowercase();
-        return Some(GuidKey(key));
+impl PrincipalIndex {
+    /// The table's hash for a prefilter hash: its well-mixed high half picks the bucket (a
+    /// multiplicative hash's low bits depend only on the input's low bits).
+    fn slot(hash: u64) -> u64 {
+        hash.rotate_left(32)
     }
-    let id = Uuid::try_parse(text).ok()?;
-    id.hyphenated().encode_lower(&mut key);
-    Some(GuidKey(key))
+
+    fn entry(&mut self, id: &Uuid) -> &mut PrincipalEntry {
+        let key = uuid_key(id);
+        let hash = Self::slot(filter::guid_hash(&key.0));
+        &mut self
+            .0
+            .entry(
+                hash,
+                |(k, _)| *k == key,
+                |(k, _)| Self::slot(filter::guid_hash(&k.0)),
+            )
+            .or_insert_with(|| {
+                (
+                    key,
+                    PrincipalEntry {
+                        id: *id,
+                        ..PrincipalEntry::default()
+                    },
+                )
+            })
+            .into_mut()
+            .1
+    }
+
+    fn remove(&mut self, key: &GuidKey) -> Option<PrincipalEntry> {
+        let hash = Self::slot(filter::guid_hash(&key.0));
+        let found = self.0.find_entry(hash, |(k, _)| k == key).ok()?;
+        Some(found.remove().0.1)
+    }
+
+    fn keys(&self) -> impl ExactSizeIterator<Item = &GuidKey> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    /// The entry of a 36-byte id text in any case, given its [`filter::guid_hash`] (equal for
+    /// every case of the same text, since it folds case).
+    #[inline]
+    fn get_text(&self, text: &[u8; 36], hash: u64) -> Option<&PrincipalEntry> {
+        // Entra sends lower case: a plain compare first; then, for other cases, a word-wise
+        // compare with case folded turns away the other ids that share the bucket before the
+        // byte-wise case-insensitive one.
+        self.0
+            .find(Self::slot(hash), |(k, _)| {
+                k.0 == *text || (folded_eq(&k.0, text) && k.0.eq_ignore_ascii_case(text))
+            })
+            .map(|(_, e)| e)
+    }
 }
 
 /// [`EVERYONE`] as a key, worked out once.
@@ -324,10 +362,11 @@ impl Snapshot {
     /// The filter check is inline (it turns most groups away); the lookup is not.
     #[inline]
     pub fn principal(&self, text: &str) -> Option<&PrincipalEntry> {
-        if !self.may_be_principal(text.len(), filter::name_hash(text.as_bytes())) {
+        let hash = filter::name_hash(text.as_bytes());
+        if !self.may_be_principal(text.len(), hash) {
             return None;
         }
-        self.principal_lookup(text)
+        self.principal_lookup(text, hash)
     }
 
     /// Whether a name whose [`filter::name_hash`] is `hash` may be a principal the policy
@@ -338,10 +377,17 @@ impl Snapshot {
         len != 36 || self.principal_filter.may_contain(hash)
     }
 
-    /// The policy's entry for a principal named in a request, without the prefilter.
+    /// The policy's entry for a principal named in a request whose [`filter::name_hash`] is
+    /// `hash`, without the prefilter.
     #[inline(never)]
-    pub fn principal_lookup(&self, text: &str) -> Option<&PrincipalEntry> {
-        self.principal_index.get(&principal_key(text)?)
+    pub fn principal_lookup(&self, text: &str, hash: u64) -> Option<&PrincipalEntry> {
+        if let Ok(text) = <&[u8; 36]>::try_from(text.as_bytes()) {
+            return self.principal_index.get_text(text, hash);
+        }
+        // Other GUID spellings (braces, `urn:uuid:`, no hyphens): parsed and re-formatted.
+        let key = uuid_key(&Uuid::try_parse(text).ok()?);
+        self.principal_index
+            .get_text(&key.0, filter::guid_hash(&key.0))
     }
 
     /// Deny assignments naming one principal id ([`EVERYONE`] for Everyone).
@@ -558,12 +604,6 @@ impl Snapshot {
     /// Indexes, by principal, the assignments and deny assignments on the cluster's scope
     /// chain; everything elsewhere can never apply to a request for this cluster.
     fn index_principals(&mut self) {
-        fn entry<'a>(index: &'a mut PrincipalIndex, id: &Uuid) -> &'a mut PrincipalEntry {
-            index.entry(uuid_key(id)).or_insert_with(|| PrincipalEntry {
-                id: *id,
-                ..PrincipalEntry::default()
-            })
-        }
         // One flag per interned scope: on the cluster's chain or one of its namespaces.
         let mut relevant = vec![false; self.scopes.len()];
         for id in self
@@ -580,17 +620,17 @@ impl Snapshot {
         let mut index = PrincipalIndex::default();
         for (i, a) in self.assignments.iter().enumerate() {
             if relevant(a.scope_id) {
-                entry(&mut index, &a.principal).assignments.push(i as u32);
+                index.entry(&a.principal).assignments.push(i as u32);
             }
         }
         for (i, d) in self.denies.iter().enumerate() {
             if relevant(d.scope_id) {
                 for p in &d.principals {
-                    entry(&mut index, p).denies.push(i as u32);
+                    index.entry(p).denies.push(i as u32);
                 }
                 // Excluded principals must be found too, or an exclusion would be missed.
                 for p in &d.excluded {
-                    entry(&mut index, p);
+                    index.entry(p);
                 }
             }
         }
