@@ -168,15 +168,19 @@ impl PrincipalIndex {
         hash.rotate_left(32)
     }
 
+    /// The table's hash of a key.
+    fn slot_of(key: &GuidKey) -> u64 {
+        Self::slot(filter::guid_hash(&key.0))
+    }
+
     fn entry(&mut self, id: &Uuid) -> &mut PrincipalEntry {
         let key = uuid_key(id);
-        let hash = Self::slot(filter::guid_hash(&key.0));
         &mut self
             .0
             .entry(
-                hash,
+                Self::slot_of(&key),
                 |(k, _)| *k == key,
-                |(k, _)| Self::slot(filter::guid_hash(&k.0)),
+                |(k, _)| Self::slot_of(k),
             )
             .or_insert_with(|| {
                 (
@@ -192,8 +196,10 @@ impl PrincipalIndex {
     }
 
     fn remove(&mut self, key: &GuidKey) -> Option<PrincipalEntry> {
-        let hash = Self::slot(filter::guid_hash(&key.0));
-        let found = self.0.find_entry(hash, |(k, _)| k == key).ok()?;
+        let found = self
+            .0
+            .find_entry(Self::slot_of(key), |(k, _)| k == key)
+            .ok()?;
         Some(found.remove().0.1)
     }
 

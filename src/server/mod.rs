@@ -294,11 +294,6 @@ pub async fn start(
     });
     // Files are watched before they are first read, so no change in between is missed.
     let policy_watch = reload::watch_paths(&engine.policies);
-    let tls_watch = settings.tls.as_ref().map(|files| {
-        let mut paths = vec![files.cert.clone(), files.key.clone()];
-        paths.extend(files.client_cas.iter().cloned());
-        reload::watch_paths(&paths)
-    });
     // First load before listening, so a good policy answers from the first request.
     let first = reloader.clone();
     let _ = tokio::task::spawn_blocking(move || first.reload("startup", true)).await;
@@ -315,11 +310,13 @@ pub async fn start(
         allowed_client_names: settings.allowed_client_names.clone(),
         cluster: cluster.clone(),
     });
-    let tls_state = match &settings.tls {
+    // The TLS state and the watch of its files, taken before they are first read.
+    let tls = match &settings.tls {
         Some(files) => {
+            let watch = reload::watch_paths(&files.paths());
             let built = tls::build(files).context("cannot load TLS credentials")?;
             set_tls_metrics(&metrics, &built);
-            Some(Arc::new(tls::TlsState::new(files.clone(), &built)))
+            Some((Arc::new(tls::TlsState::new(files.clone(), &built)), watch))
         }
         None => None,
     };
@@ -340,7 +337,7 @@ pub async fn start(
     };
     tasks.push(tokio::spawn(accept_loop(
         listener,
-        tls_state.clone(),
+        tls.as_ref().map(|(state, _)| state.clone()),
         router,
         settings.read_timeout,
         shutdown_rx.clone(),
@@ -360,7 +357,7 @@ pub async fn start(
         settings.reload_interval,
         shutdown_rx.clone(),
     )));
-    if let (Some(tls_state), Some(tls_watch)) = (tls_state, tls_watch) {
+    if let Some((tls_state, tls_watch)) = tls {
         tasks.push(tokio::spawn(reload::watch_tls(
             tls_state,
             tls_watch,

@@ -20,6 +20,17 @@ pub struct TlsFiles {
     pub client_cas: Vec<PathBuf>,
 }
 
+impl TlsFiles {
+    /// Every file the credentials are read from (what a reload watches).
+    pub fn paths(&self) -> Vec<PathBuf> {
+        [&self.cert, &self.key]
+            .into_iter()
+            .chain(&self.client_cas)
+            .cloned()
+            .collect()
+    }
+}
+
 /// Why TLS credentials could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
