@@ -184,7 +184,7 @@ impl Metrics {
         }
     }
 
-    /// Records the sizes of a newly published snapshot.
+    /// Records the generation and sizes of the snapshot serving now.
     pub fn set_policy(&self, generation: u64, stats: SnapshotStats) {
         self.generation.set(generation as i64);
         for (kind, n) in [

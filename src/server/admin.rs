@@ -39,6 +39,13 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    // The policy gauges describe the snapshot serving at scrape time, read from the store:
+    // set by the reloader after publishing, a scrape in between would describe the one before.
+    let serving = state.0.store.load();
+    state
+        .0
+        .metrics
+        .set_policy(serving.generation, serving.stats());
     if let Some(cache) = &state.0.cache {
         state.0.metrics.cache_entries.set(cache.entries() as i64);
     }

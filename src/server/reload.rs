@@ -56,7 +56,6 @@ impl Reloader {
                 }
                 let stats = loaded.snapshot.stats();
                 self.store.publish(loaded.snapshot, fingerprint);
-                self.metrics.set_policy(generation, stats);
                 self.metrics
                     .reloads
                     .with_label_values(&["success", trigger])
