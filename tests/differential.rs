@@ -29,7 +29,7 @@ const VERBS: [&str; 8] = [
     "bind",
     "approve",
 ];
-const RESOURCES: [(&str, &str, &str); 8] = [
+const RESOURCES: [(&str, &str, &str); 9] = [
     ("", "pods", ""),
     ("", "pods", "exec"),
     ("", "pods", "log"),
@@ -38,8 +38,10 @@ const RESOURCES: [(&str, &str, &str); 8] = [
     ("apps", "deployments", "scale"),
     ("", "*", ""),
     ("*", "*", ""),
+    // Not built in, named by a role literally and sent in mixed case: interned by its text.
+    ("example.com", "Widgets", ""),
 ];
-const PATTERNS: [&str; 12] = [
+const PATTERNS: [&str; 13] = [
     "Microsoft.ContainerService/managedClusters/*",
     "Microsoft.ContainerService/managedClusters/pods/*",
     "Microsoft.ContainerService/managedClusters/pods/read",
@@ -52,6 +54,7 @@ const PATTERNS: [&str; 12] = [
     "Microsoft.ContainerService/managedClusters/users/impersonate/action",
     "*",
     "Microsoft.ContainerService/managedClusters/pods/delete",
+    "Microsoft.ContainerService/managedClusters/example.com/widgets/read",
 ];
 
 fn scopes() -> Vec<String> {

@@ -4,6 +4,7 @@
 use crate::model::ActionPattern;
 use crate::policy::condition::AttributeSource;
 use crate::policy::index::{Assignment, Deny, PermissionBlock, PrincipalEntry, ScopeId, Snapshot};
+use crate::policy::known_actions::KnownAction;
 use crate::sar::map::AzureTarget;
 
 /// What Azure RBAC says about a mapped request. Actions are named by their index in the
@@ -68,7 +69,15 @@ pub fn evaluate<'s>(
     }
     let mut by = smallvec::SmallVec::new();
     for (i, action) in target.actions.iter().enumerate() {
-        match find_grant(snapshot, principals, action, &target.attributes, &chain) {
+        let interned = target.interned.filter(|_| target.actions.len() == 1);
+        match find_grant(
+            snapshot,
+            principals,
+            action,
+            interned,
+            &target.attributes,
+            &chain,
+        ) {
             Some(a) => by.push(a),
             None => return AzureOutcome::NotGranted { action: i },
         }
@@ -83,11 +92,12 @@ fn find_deny<'s>(
     chain: &ScopeChain<'_>,
 ) -> Option<(&'s Deny, usize)> {
     let everyone = snapshot.everyone();
+    let interned = target.interned.filter(|_| target.actions.len() == 1);
     for entry in principals.iter().copied().chain(everyone) {
-        for deny in entry
+        for (index, deny) in entry
             .denies
             .iter()
-            .filter_map(|i| snapshot.denies.get(*i as usize))
+            .filter_map(|i| Some((*i as usize, snapshot.denies.get(*i as usize)?)))
         {
             if !chain.contains(deny.scope_id) {
                 continue;
@@ -102,6 +112,15 @@ fn find_deny<'s>(
             {
                 continue;
             }
+            if let Some(known) = interned {
+                // One action, interned: which denies name it was worked out at load.
+                if known.denied_by(index)
+                    && deny_condition_applies(deny, &known.pattern, &target.attributes)
+                {
+                    return Some((deny, 0));
+                }
+                continue;
+            }
             for (i, action) in target.actions.iter().enumerate() {
                 if deny_covers(deny, action, &target.attributes) {
                     return Some((deny, i));
@@ -114,9 +133,16 @@ fn find_deny<'s>(
 
 /// Whether a deny assignment hits an action (shared with the reference evaluator).
 pub fn deny_covers(deny: &Deny, action: &ActionPattern, attributes: &dyn AttributeSource) -> bool {
-    if !deny.blocks.iter().any(|b| b.touches(action)) {
-        return false;
-    }
+    deny.blocks.iter().any(|b| b.touches(action))
+        && deny_condition_applies(deny, action, attributes)
+}
+
+/// Whether a deny assignment's condition lets it apply to an action its permissions name.
+fn deny_condition_applies(
+    deny: &Deny,
+    action: &ActionPattern,
+    attributes: &dyn AttributeSource,
+) -> bool {
     match &deny.condition {
         Some(Ok(c)) if !action.is_wildcard() => c.eval(action.as_str(), attributes),
         // No condition, or one that cannot be evaluated: the deny applies (fail closed).
@@ -128,6 +154,7 @@ fn find_grant<'s>(
     snapshot: &'s Snapshot,
     principals: &[&'s PrincipalEntry],
     action: &ActionPattern,
+    interned: Option<&KnownAction>,
     attributes: &dyn AttributeSource,
     chain: &ScopeChain<'_>,
 ) -> Option<&'s Assignment> {
@@ -142,7 +169,13 @@ fn find_grant<'s>(
             .filter(|a| chain.contains(a.scope_id))
     };
     if !action.is_wildcard() {
-        return applicable().find(|a| assignment_grants(snapshot, a, action.as_str(), attributes));
+        let text = action.as_str();
+        // An interned action says which roles grant it; any other is matched against patterns.
+        return match interned {
+            Some(known) => applicable()
+                .find(|a| known.granted_by(a.role) && condition_holds(a, text, attributes)),
+            None => applicable().find(|a| assignment_grants(snapshot, a, text, attributes)),
+        };
     }
     let blocks: Vec<(&Assignment, &PermissionBlock)> = applicable()
         .filter(|a| a.condition.is_none())
@@ -163,9 +196,15 @@ pub fn assignment_grants(
     action: &str,
     attributes: &dyn AttributeSource,
 ) -> bool {
-    if !snapshot.role_grants(assignment.role, action) {
-        return false;
-    }
+    snapshot.role_grants(assignment.role, action) && condition_holds(assignment, action, attributes)
+}
+
+/// Whether an assignment's condition (if any) holds for a concrete action.
+fn condition_holds(
+    assignment: &Assignment,
+    action: &str,
+    attributes: &dyn AttributeSource,
+) -> bool {
     match assignment.condition.as_deref() {
         None => true,
         Some(Ok(c)) => c.eval(action, attributes),

@@ -288,6 +288,7 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
         request.resource_attributes.as_ref(),
         request.non_resource_attributes.as_ref(),
         &options.action_prefix,
+        Some(&snapshot.known_actions),
     ) {
         Ok(t) => t,
         Err(e) => {
@@ -442,5 +443,6 @@ pub fn target_of<'r>(
         request.resource_attributes.as_ref(),
         request.non_resource_attributes.as_ref(),
         &options.action_prefix,
+        None,
     )
 }

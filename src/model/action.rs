@@ -6,32 +6,48 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// A compiled Azure action pattern such as `Microsoft.ContainerService/managedClusters/*/read`.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(PartialEq, Eq, Hash)]
 pub struct ActionPattern {
-    /// The lower-cased pattern text, kept for explanations and set operations.
-    text: Box<str>,
+    /// The lower-cased pattern text, kept for explanations and set operations. Shared, so a
+    /// request action the policy interned is handed out without copying the text.
+    text: Arc<str>,
     /// Literal pieces between the stars (`stars + 1` of them); empty for a literal.
     parts: Box<[Box<str>]>,
+}
+
+impl Clone for ActionPattern {
+    /// A literal (most request actions) shares its text and allocates nothing.
+    fn clone(&self) -> Self {
+        ActionPattern {
+            text: self.text.clone(),
+            parts: if self.parts.is_empty() {
+                Box::default()
+            } else {
+                self.parts.clone()
+            },
+        }
+    }
 }
 
 impl ActionPattern {
     /// Compiles a pattern. Any number of `*` is accepted; Azure allows one, which validation reports.
     pub fn new(pattern: &str) -> Self {
-        ActionPattern::from_lowercase(pattern.to_ascii_lowercase())
+        ActionPattern::from_lowercase(&pattern.to_ascii_lowercase())
     }
 
     /// Compiles text that is already lower-case (request actions are built that way). A
     /// literal keeps no parts, so building one costs a single allocation.
-    pub fn from_lowercase(text: String) -> Self {
+    pub fn from_lowercase(text: &str) -> Self {
         let parts = if text.contains('*') {
             text.split('*').map(Box::from).collect()
         } else {
             Box::default()
         };
         ActionPattern {
-            text: text.into_boxed_str(),
+            text: Arc::from(text),
             parts,
         }
     }
@@ -132,7 +148,7 @@ impl PatternSet {
             if p.is_wildcard() {
                 globs.push(i);
             } else {
-                literals.entry(p.text.clone()).or_insert(i);
+                literals.entry(Box::from(&*p.text)).or_insert(i);
             }
         }
         let heads: Vec<&str> = globs

@@ -7,6 +7,7 @@
 use super::assignments::AssignmentSet;
 use super::condition::Condition;
 use super::filter::{self, BitFilter};
+use super::known_actions::KnownActions;
 use super::schema::{Permission, RoleDefinition};
 use super::{Diagnostic, LoadError, Origin, PolicySet};
 use crate::engine::EngineOptions;
@@ -270,6 +271,8 @@ pub struct Snapshot {
     everyone: Option<PrincipalEntry>,
     /// Interned scopes: assignments keep only the id.
     scopes: ScopeTable,
+    /// Built-in resources' actions (and those roles name), with the roles granting each.
+    pub known_actions: KnownActions,
 }
 
 // === impl Snapshot ===
@@ -295,6 +298,8 @@ impl Snapshot {
         snapshot.add_roles(&set.role_definitions, &mut diagnostics);
         snapshot.add_assignments(std::mem::take(&mut set.role_assignments), &mut diagnostics);
         snapshot.add_denies(&set, &mut diagnostics);
+        snapshot.known_actions =
+            KnownActions::build(&options.action_prefix, &snapshot.roles, &snapshot.denies);
         snapshot.rbac = RbacIndex::build(&set, &mut diagnostics);
         snapshot.index_cluster(options.cluster_resource_id.as_ref());
         snapshot.index_principals();

@@ -5,6 +5,7 @@ pub mod assignments;
 pub mod condition;
 pub mod filter;
 pub mod index;
+pub mod known_actions;
 pub mod load;
 pub mod parse;
 pub mod schema;

@@ -9,6 +9,7 @@
 use crate::model::scope::is_dns1123_label;
 use crate::model::{ActionPattern, NonResourceAttributes, ResourceAttributes, Scope};
 use crate::policy::condition::AttributeSource;
+use crate::policy::known_actions::{KnownAction, KnownActions};
 
 /// Subresources that open a connection into a workload, and the resources they exist on.
 const CONNECT_SUBRESOURCES: [&str; 4] = ["exec", "attach", "portforward", "proxy"];
@@ -35,12 +36,15 @@ pub enum MapError {
 pub type Actions = smallvec::SmallVec<[ActionPattern; 2]>;
 
 /// What an Azure check needs from a request: its actions (lower-cased) and where. Borrows
-/// from the request, so mapping costs one allocation per action.
+/// from the request and the policy's interned actions, so mapping an ordinary request
+/// allocates nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AzureTarget<'r> {
     /// Every action must be allowed. One entry for ordinary requests; wildcard patterns for
     /// `kubectl auth can-i '*' …`-style requests. Inline: at most two.
     pub actions: Actions,
+    /// The policy's interned copy of the action, when the request maps to one it knows.
+    pub interned: Option<&'r KnownAction>,
     /// The namespace, for namespaced requests (checked at `<cluster>/namespaces/<ns>`).
     pub namespace: Option<&'r str>,
     /// Request attributes ABAC conditions may read.
@@ -90,62 +94,73 @@ impl AttributeSource for RequestAttributes<'_> {
 }
 
 /// Maps a request's attributes to Azure actions under `prefix`
-/// (`Microsoft.ContainerService/managedClusters`).
+/// (`Microsoft.ContainerService/managedClusters`), taking interned actions from `known`.
 pub fn map_request<'r>(
     resource: Option<&'r ResourceAttributes>,
     non_resource: Option<&'r NonResourceAttributes>,
     prefix: &'r str,
+    known: Option<&'r KnownActions>,
 ) -> Result<AzureTarget<'r>, MapError> {
     match (resource, non_resource) {
-        (Some(r), None) => map_resource(r, prefix),
-        (None, Some(n)) => map_non_resource(n, prefix),
+        (Some(r), None) => map_resource(r, prefix, known),
+        (None, Some(n)) => map_non_resource(n, prefix, known),
         (None, None) => Err(MapError::NoAttributes),
         (Some(_), Some(_)) => Err(MapError::BothAttributes),
     }
 }
 
 /// Appends the action suffix for a verb: `read`, `write`, `delete` or `<verb>/action`.
-fn push_verb_suffix(out: &mut String, verb: &str) {
+fn push_verb_suffix(out: &mut Text, verb: &str) {
     match verb {
-        "get" | "list" | "watch" => out.push_str("read"),
-        "create" | "update" | "patch" => out.push_str("write"),
-        "delete" | "deletecollection" => out.push_str("delete"),
+        "get" | "list" | "watch" => out.extend_from_slice(b"read"),
+        "create" | "update" | "patch" => out.extend_from_slice(b"write"),
+        "delete" | "deletecollection" => out.extend_from_slice(b"delete"),
         other => {
-            out.push_str(other);
-            out.push_str("/action");
+            out.extend_from_slice(other.as_bytes());
+            out.extend_from_slice(b"/action");
         }
     }
 }
 
-/// Builds one lower-cased action from pieces, in one allocation.
-fn action(pieces: &[&str], verb: Option<&str>) -> ActionPattern {
-    // Exact capacity, so turning the text into a boxed str does not reallocate.
-    let suffix_len = verb.map_or(0, |v| match v {
-        "get" | "list" | "watch" => "read".len(),
-        "create" | "update" | "patch" => "write".len(),
-        "delete" | "deletecollection" => "delete".len(),
-        other => other.len() + "/action".len(),
-    });
-    let slashes = pieces.len().saturating_sub(1) + usize::from(verb.is_some());
-    let mut text =
-        String::with_capacity(pieces.iter().map(|p| p.len()).sum::<usize>() + slashes + suffix_len);
+/// An action's text while it is put together: on the stack for any ordinary action.
+type Text = smallvec::SmallVec<[u8; 128]>;
+
+/// Builds one lower-cased action from pieces: the policy's interned copy when it knows the
+/// text (no allocation), else a new one.
+fn action<'k>(
+    pieces: &[&str],
+    verb: Option<&str>,
+    known: Option<&'k KnownActions>,
+) -> (ActionPattern, Option<&'k KnownAction>) {
+    let mut text = Text::new();
     for (i, p) in pieces.iter().enumerate() {
         if i > 0 {
-            text.push('/');
+            text.push(b'/');
         }
-        text.push_str(p);
+        text.extend_from_slice(p.as_bytes());
     }
     if let Some(verb) = verb {
-        text.push('/');
+        text.push(b'/');
         push_verb_suffix(&mut text, verb);
     }
     text.make_ascii_lowercase();
-    ActionPattern::from_lowercase(text)
+    // Whole `str`s joined by ASCII bytes: always UTF-8.
+    let Ok(text) = std::str::from_utf8(&text) else {
+        return (
+            ActionPattern::from_lowercase(&String::from_utf8_lossy(&text)),
+            None,
+        );
+    };
+    match known.and_then(|k| k.get(text)) {
+        Some(interned) => (interned.pattern.clone(), Some(interned)),
+        None => (ActionPattern::from_lowercase(text), None),
+    }
 }
 
 fn map_resource<'r>(
     r: &'r ResourceAttributes,
     prefix: &'r str,
+    known: Option<&'r KnownActions>,
 ) -> Result<AzureTarget<'r>, MapError> {
     if r.verb.is_empty() {
         return Err(MapError::NoVerb);
@@ -167,7 +182,13 @@ fn map_resource<'r>(
     let connect = CONNECT_SUBRESOURCES.contains(&r.subresource.as_str())
         && (CONNECT_RESOURCES.contains(&r.resource.as_str()) || r.resource == "*");
     let mut actions = Actions::new();
-    for g in groups {
+    // Interned under exactly these attributes, by this function: the same action, no text built.
+    let mut interned = known.and_then(|k| k.for_request(r));
+    let build = interned.is_none();
+    if let Some(k) = interned {
+        actions.push(k.pattern.clone());
+    }
+    for g in groups.iter().filter(|_| build) {
         let mut pieces: smallvec::SmallVec<[&str; 5]> = smallvec::SmallVec::new();
         pieces.push(prefix);
         pieces.extend(*g);
@@ -182,10 +203,13 @@ fn map_resource<'r>(
         } else {
             Some(r.verb.as_str())
         };
-        actions.push(action(&pieces, verb));
+        let (pattern, known) = action(&pieces, verb, known);
+        actions.push(pattern);
+        interned = known.filter(|_| groups.len() == 1);
     }
     Ok(AzureTarget {
         actions,
+        interned,
         namespace,
         attributes: RequestAttributes {
             prefix,
@@ -199,6 +223,7 @@ fn map_resource<'r>(
 fn map_non_resource<'r>(
     n: &'r NonResourceAttributes,
     prefix: &'r str,
+    known: Option<&'r KnownActions>,
 ) -> Result<AzureTarget<'r>, MapError> {
     if n.verb.is_empty() {
         return Err(MapError::NoVerb);
@@ -217,8 +242,10 @@ fn map_non_resource<'r>(
     } else {
         Some(n.verb.as_str())
     };
+    let (pattern, interned) = action(&pieces, verb, known);
     Ok(AzureTarget {
-        actions: smallvec::smallvec![action(&pieces, verb)],
+        actions: smallvec::smallvec![pattern],
+        interned,
         namespace: None,
         attributes: RequestAttributes {
             prefix,
@@ -261,7 +288,7 @@ mod tests {
             namespace: ns.into(),
             ..Default::default()
         };
-        map_request(Some(&r), None, P)
+        map_request(Some(&r), None, P, None)
             .map(|t| t.actions.iter().map(|a| a.as_str().to_string()).collect())
     }
 
@@ -328,17 +355,20 @@ mod tests {
             res("get", "", "pods", "", "../../aks10"),
             Err(MapError::BadNamespace("../../aks10".into()))
         );
-        assert_eq!(map_request(None, None, P), Err(MapError::NoAttributes));
+        assert_eq!(
+            map_request(None, None, P, None),
+            Err(MapError::NoAttributes)
+        );
         let n = NonResourceAttributes {
             path: "/metrics/../x".into(),
             verb: "get".into(),
         };
-        assert!(map_request(None, Some(&n), P).is_err());
+        assert!(map_request(None, Some(&n), P, None).is_err());
         let n = NonResourceAttributes {
             path: "/metrics/".into(),
             verb: "get".into(),
         };
-        let t = map_request(None, Some(&n), P).unwrap();
+        let t = map_request(None, Some(&n), P, None).unwrap();
         assert_eq!(
             t.actions[0].as_str(),
             format!("{}/metrics/read", P.to_ascii_lowercase())

@@ -1,0 +1,491 @@
+//! The concrete actions most requests map to, interned once per generation with the roles
+//! that grant each.
+//!
+//! A request on a built-in Kubernetes resource (or on one a role names literally) then takes
+//! the shared action text instead of allocating its own, and an assignment is checked by one
+//! bit instead of matching its role's patterns. Anything else takes the general path; the
+//! answer is the same either way (`tests/differential.rs` compares against the reference
+//! evaluator, which never interns).
+
+use super::index::{Deny, Role};
+use crate::model::{ActionPattern, ResourceAttributes};
+use crate::sar::map;
+use hashbrown::HashTable;
+use rustc_hash::{FxHashMap, FxHasher};
+use std::hash::Hasher;
+
+/// Resources served by kube-apiserver itself (Kubernetes 1.36), by API group.
+const BUILT_IN: &[(&str, &[&str])] = &[
+    (
+        "",
+        &[
+            "bindings",
+            "componentstatuses",
+            "configmaps",
+            "endpoints",
+            "events",
+            "limitranges",
+            "namespaces",
+            "nodes",
+            "persistentvolumeclaims",
+            "persistentvolumes",
+            "pods",
+            "podtemplates",
+            "replicationcontrollers",
+            "resourcequotas",
+            "secrets",
+            "serviceaccounts",
+            "services",
+        ],
+    ),
+    (
+        "admissionregistration.k8s.io",
+        &[
+            "mutatingadmissionpolicies",
+            "mutatingadmissionpolicybindings",
+            "mutatingwebhookconfigurations",
+            "validatingadmissionpolicies",
+            "validatingadmissionpolicybindings",
+            "validatingwebhookconfigurations",
+        ],
+    ),
+    ("apiextensions.k8s.io", &["customresourcedefinitions"]),
+    ("apiregistration.k8s.io", &["apiservices"]),
+    (
+        "apps",
+        &[
+            "controllerrevisions",
+            "daemonsets",
+            "deployments",
+            "replicasets",
+            "statefulsets",
+        ],
+    ),
+    (
+        "authentication.k8s.io",
+        &["selfsubjectreviews", "tokenreviews"],
+    ),
+    (
+        "authorization.k8s.io",
+        &[
+            "localsubjectaccessreviews",
+            "selfsubjectaccessreviews",
+            "selfsubjectrulesreviews",
+            "subjectaccessreviews",
+        ],
+    ),
+    ("autoscaling", &["horizontalpodautoscalers"]),
+    ("batch", &["cronjobs", "jobs"]),
+    (
+        "certificates.k8s.io",
+        &["certificatesigningrequests", "clustertrustbundles"],
+    ),
+    ("coordination.k8s.io", &["leases", "leasecandidates"]),
+    ("discovery.k8s.io", &["endpointslices"]),
+    ("events.k8s.io", &["events"]),
+    (
+        "flowcontrol.apiserver.k8s.io",
+        &["flowschemas", "prioritylevelconfigurations"],
+    ),
+    ("metrics.k8s.io", &["nodes", "pods"]),
+    (
+        "networking.k8s.io",
+        &[
+            "ingressclasses",
+            "ingresses",
+            "ipaddresses",
+            "networkpolicies",
+            "servicecidrs",
+        ],
+    ),
+    ("node.k8s.io", &["runtimeclasses"]),
+    ("policy", &["poddisruptionbudgets"]),
+    (
+        "rbac.authorization.k8s.io",
+        &[
+            "clusterrolebindings",
+            "clusterroles",
+            "rolebindings",
+            "roles",
+        ],
+    ),
+    (
+        "resource.k8s.io",
+        &[
+            "deviceclasses",
+            "resourceclaims",
+            "resourceclaimtemplates",
+            "resourceslices",
+        ],
+    ),
+    ("scheduling.k8s.io", &["priorityclasses"]),
+    (
+        "storage.k8s.io",
+        &[
+            "csidrivers",
+            "csinodes",
+            "csistoragecapacities",
+            "storageclasses",
+            "volumeattachments",
+            "volumeattributesclasses",
+        ],
+    ),
+];
+
+/// Verbs outside the CRUD table that built-in resources answer to, as (group, resource, verb).
+const SPECIAL_VERBS: &[(&str, &str, &str)] = &[
+    ("", "users", "impersonate"),
+    ("", "groups", "impersonate"),
+    ("", "serviceaccounts", "impersonate"),
+    ("authentication.k8s.io", "uids", "impersonate"),
+    ("authentication.k8s.io", "userextras", "impersonate"),
+    ("rbac.authorization.k8s.io", "roles", "bind"),
+    ("rbac.authorization.k8s.io", "roles", "escalate"),
+    ("rbac.authorization.k8s.io", "clusterroles", "bind"),
+    ("rbac.authorization.k8s.io", "clusterroles", "escalate"),
+    ("certificates.k8s.io", "signers", "approve"),
+    ("certificates.k8s.io", "signers", "sign"),
+];
+
+/// Subresources whose requests map like the resource's own (`pods/status` update is
+/// `pods/write`): interned under the request attributes too.
+const PLAIN_SUBRESOURCES: &[&str] = &[
+    "",
+    "status",
+    "scale",
+    "log",
+    "eviction",
+    "binding",
+    "ephemeralcontainers",
+    "resize",
+    "token",
+    "approval",
+    "finalize",
+];
+
+/// Verbs of the CRUD table.
+const CRUD_VERBS: &[&str] = &[
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+];
+
+/// One interned action: its text, the roles whose permissions grant it and the deny
+/// assignments whose permissions name it (conditions aside), by index in the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownAction {
+    pub pattern: ActionPattern,
+    granted_by: Bits,
+    denied_by: Bits,
+}
+
+impl KnownAction {
+    /// Whether role `role` grants this action.
+    pub fn granted_by(&self, role: usize) -> bool {
+        self.granted_by.get(role)
+    }
+
+    /// Whether deny assignment `deny`'s permissions cover this action.
+    pub fn denied_by(&self, deny: usize) -> bool {
+        self.denied_by.get(deny)
+    }
+}
+
+/// A set of indexes, one bit each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Bits(Box<[u64]>);
+
+impl Bits {
+    fn of<T>(items: &[T], member: impl Fn(&T) -> bool) -> Bits {
+        let mut words = vec![0u64; items.len().div_ceil(64)].into_boxed_slice();
+        for (i, item) in items.iter().enumerate() {
+            if member(item)
+                && let Some(word) = words.get_mut(i / 64)
+            {
+                *word |= 1 << (i % 64);
+            }
+        }
+        Bits(words)
+    }
+
+    fn get(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
+/// Request attributes an interned action is found by, exactly as sent.
+#[derive(Debug, Clone)]
+struct RequestKey {
+    group: Box<str>,
+    resource: Box<str>,
+    subresource: Box<str>,
+    verb: Box<str>,
+    action: u32,
+}
+
+/// Interned actions, by their lower-cased text and by the request attributes that map to them.
+#[derive(Debug, Clone, Default)]
+pub struct KnownActions {
+    actions: Vec<KnownAction>,
+    by_text: FxHashMap<Box<str>, u32>,
+    by_request: HashTable<RequestKey>,
+}
+
+/// The hash of a request's attributes (the parts the action depends on).
+fn request_hash(group: &str, resource: &str, subresource: &str, verb: &str) -> u64 {
+    let mut h = FxHasher::default();
+    for part in [group, resource, subresource, verb] {
+        h.write(part.as_bytes());
+        h.write_u8(0xff);
+    }
+    h.finish()
+}
+
+impl KnownActions {
+    /// The built-in resources' actions under `prefix`, mapped by the request mapper itself so
+    /// the texts are the ones requests produce, plus every literal data action a role names.
+    pub fn build(prefix: &str, roles: &[Role], denies: &[Deny]) -> Self {
+        let mut known = KnownActions::default();
+        let intern = |known: &mut KnownActions, text: &str| -> u32 {
+            if let Some(i) = known.by_text.get(text) {
+                return *i;
+            }
+            let i = known.actions.len() as u32;
+            known.actions.push(KnownAction {
+                pattern: ActionPattern::from_lowercase(text),
+                granted_by: Bits::of(roles, |r| r.blocks.iter().any(|b| b.grants(text))),
+                denied_by: Bits::of(denies, |d| d.blocks.iter().any(|b| b.grants(text))),
+            });
+            known.by_text.insert(Box::from(text), i);
+            i
+        };
+        let add = |known: &mut KnownActions,
+                   group: &str,
+                   resource: &str,
+                   subresource: &str,
+                   verb: &str| {
+            let attributes = ResourceAttributes {
+                verb: verb.into(),
+                group: group.into(),
+                resource: resource.into(),
+                subresource: subresource.into(),
+                ..ResourceAttributes::default()
+            };
+            // One action: not a wildcard request (those map to several or to patterns).
+            let Ok(target) = map::map_request(Some(&attributes), None, prefix, None) else {
+                return;
+            };
+            let [action] = target.actions.as_slice() else {
+                return;
+            };
+            let action = intern(known, action.as_str());
+            let hash = request_hash(group, resource, subresource, verb);
+            if known
+                .by_request
+                .find(hash, |k| {
+                    (&*k.group, &*k.resource, &*k.subresource, &*k.verb)
+                        == (group, resource, subresource, verb)
+                })
+                .is_none()
+            {
+                let key = RequestKey {
+                    group: group.into(),
+                    resource: resource.into(),
+                    subresource: subresource.into(),
+                    verb: verb.into(),
+                    action,
+                };
+                known.by_request.insert_unique(hash, key, |k| {
+                    request_hash(&k.group, &k.resource, &k.subresource, &k.verb)
+                });
+            }
+        };
+        for (group, resources) in BUILT_IN {
+            for resource in *resources {
+                for subresource in PLAIN_SUBRESOURCES {
+                    for verb in CRUD_VERBS {
+                        add(&mut known, group, resource, subresource, verb);
+                    }
+                }
+            }
+        }
+        for resource in ["pods", "services", "nodes"] {
+            for subresource in ["exec", "attach", "portforward", "proxy"] {
+                for verb in ["get", "create"] {
+                    add(&mut known, "", resource, subresource, verb);
+                }
+            }
+        }
+        for (group, resource, verb) in SPECIAL_VERBS {
+            add(&mut known, group, resource, "", verb);
+        }
+        for role in roles {
+            for block in &role.blocks {
+                let listed = block
+                    .data_actions
+                    .iter()
+                    .chain(block.not_data_actions.iter());
+                for pattern in listed.filter(|p| !p.is_wildcard()) {
+                    intern(&mut known, pattern.as_str());
+                }
+            }
+        }
+        known
+    }
+
+    /// The interned action with this lower-cased text, if any.
+    #[inline]
+    pub fn get(&self, text: &str) -> Option<&KnownAction> {
+        let i = self.by_text.get(text)?;
+        self.actions.get(*i as usize)
+    }
+
+    /// The interned action a request maps to, found from its attributes without building
+    /// the text; `None` for anything not interned under exactly these attributes.
+    #[inline]
+    pub fn for_request(&self, r: &ResourceAttributes) -> Option<&KnownAction> {
+        let hash = request_hash(&r.group, &r.resource, &r.subresource, &r.verb);
+        let key = self.by_request.find(hash, |k| {
+            *k.verb == *r.verb
+                && *k.resource == *r.resource
+                && *k.group == *r.group
+                && *k.subresource == *r.subresource
+        })?;
+        self.actions.get(key.action as usize)
+    }
+
+    /// How many actions are interned.
+    pub fn len(&self) -> usize {
+        self.actions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::index::Snapshot;
+
+    const PREFIX: &str = "Microsoft.ContainerService/managedClusters";
+
+    /// Every action found by request attributes is the one the mapper builds for them.
+    #[test]
+    fn interned_actions_are_what_the_mapper_builds() {
+        let known = KnownActions::build(PREFIX, &[], &[]);
+        assert!(known.by_request.len() > 1000, "{}", known.by_request.len());
+        for key in known.by_request.iter() {
+            let r = ResourceAttributes {
+                verb: key.verb.to_string(),
+                group: key.group.to_string(),
+                resource: key.resource.to_string(),
+                subresource: key.subresource.to_string(),
+                ..ResourceAttributes::default()
+            };
+            let built = map::map_request(Some(&r), None, PREFIX, None).unwrap();
+            let interned = known.for_request(&r).unwrap();
+            assert_eq!(built.actions.as_slice(), std::slice::from_ref(&interned.pattern));
+            assert_eq!(known.get(interned.pattern.as_str()), Some(interned));
+        }
+        let exec = ResourceAttributes {
+            verb: "create".into(),
+            resource: "pods".into(),
+            subresource: "exec".into(),
+            ..ResourceAttributes::default()
+        };
+        assert_eq!(
+            known.for_request(&exec).unwrap().pattern.as_str(),
+            "microsoft.containerservice/managedclusters/pods/exec/action"
+        );
+        // Not interned: a custom resource, a wildcard, a different spelling.
+        for (group, resource, verb) in [
+            ("example.com", "widgets", "get"),
+            ("", "pods", "*"),
+            ("", "Pods", "get"),
+        ] {
+            let r = ResourceAttributes {
+                verb: verb.into(),
+                group: group.into(),
+                resource: resource.into(),
+                ..ResourceAttributes::default()
+            };
+            assert!(known.for_request(&r).is_none(), "{group}/{resource} {verb}");
+        }
+    }
+
+    fn builtin_roles() -> serde_json::Value {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("policies/azure/aks-builtin-roles.json");
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn bits_span_words() {
+        let items: Vec<usize> = (0..200).collect();
+        let bits = Bits::of(&items, |i| i % 7 == 3 || *i == 63 || *i == 64);
+        for i in 0..260 {
+            assert_eq!(
+                bits.get(i),
+                i < 200 && (i % 7 == 3 || i == 63 || i == 64),
+                "{i}"
+            );
+        }
+    }
+
+    /// Role and deny bits say what matching their patterns says.
+    #[test]
+    fn bits_follow_the_permissions() {
+        let snapshot: Snapshot = crate::synthetic_snapshot(
+            crate::synthetic::Shape {
+                assignments: 200,
+                groups_per_user: 1,
+                rbac_bindings: 0,
+            },
+            &builtin_roles(),
+            &crate::engine::EngineOptions::default(),
+        )
+        .0;
+        let known = &snapshot.known_actions;
+        assert!(
+            snapshot.roles.len() > 8 && !snapshot.denies.is_empty(),
+            "{} roles, {} denies",
+            snapshot.roles.len(),
+            snapshot.denies.len()
+        );
+        for action in &known.actions {
+            for (i, role) in snapshot.roles.iter().enumerate() {
+                let matched = role
+                    .blocks
+                    .iter()
+                    .any(|b| b.grants(action.pattern.as_str()));
+                assert_eq!(
+                    action.granted_by(i),
+                    matched,
+                    "{} {}",
+                    role.name,
+                    action.pattern
+                );
+            }
+            for (i, deny) in snapshot.denies.iter().enumerate() {
+                let matched = deny
+                    .blocks
+                    .iter()
+                    .any(|b| b.grants(action.pattern.as_str()));
+                assert_eq!(
+                    action.denied_by(i),
+                    matched,
+                    "{} {}",
+                    deny.id,
+                    action.pattern
+                );
+            }
+        }
+    }
+}
