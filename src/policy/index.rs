@@ -395,7 +395,11 @@ impl Snapshot {
         if let Ok(text) = <&[u8; 36]>::try_from(text.as_bytes()) {
             return self.principal_index.get_text(text, hash);
         }
-        // Other GUID spellings (braces, `urn:uuid:`, no hyphens): parsed and re-formatted.
+        // Other GUID spellings (no hyphens, braces, `urn:uuid:`: no other length is one),
+        // parsed and re-formatted.
+        if !matches!(text.len(), 32 | 38 | 45) {
+            return None;
+        }
         let key = uuid_key(&Uuid::try_parse(text).ok()?);
         self.principal_index
             .get_text(&key.0, filter::guid_hash(&key.0))

@@ -8,11 +8,11 @@
 //! evaluator, which never interns).
 
 use super::index::{Deny, Role};
+use crate::model::name_hash::mix;
 use crate::model::{ActionPattern, ResourceAttributes};
 use crate::sar::map;
 use hashbrown::HashTable;
-use rustc_hash::{FxHashMap, FxHasher};
-use std::hash::Hasher;
+use rustc_hash::FxHashMap;
 
 /// Resources served by kube-apiserver itself (Kubernetes 1.36), by API group.
 const BUILT_IN: &[(&str, &[&str])] = &[
@@ -236,14 +236,22 @@ pub struct KnownActions {
     by_request: HashTable<RequestKey>,
 }
 
-/// The hash of a request's attributes (the parts the action depends on).
+/// The hash of a request's attributes (the parts the action depends on): each part's first
+/// eight bytes and length, so the few short words a request names cost a handful of
+/// instructions (every request hashes them).
 fn request_hash(group: &str, resource: &str, subresource: &str, verb: &str) -> u64 {
-    let mut h = FxHasher::default();
-    for part in [group, resource, subresource, verb] {
-        h.write(part.as_bytes());
-        h.write_u8(0xff);
-    }
-    h.finish()
+    let word = |part: &str| {
+        let bytes = part.as_bytes();
+        let head = bytes.first_chunk::<8>().map_or_else(
+            || bytes.iter().fold(0u64, |h, b| h << 8 | u64::from(*b)),
+            |c| u64::from_le_bytes(*c),
+        );
+        head ^ (bytes.len() as u64) << 56
+    };
+    mix(word(resource)
+        ^ word(verb).rotate_left(16)
+        ^ word(group).rotate_left(32)
+        ^ word(subresource).rotate_left(48))
 }
 
 impl KnownActions {
@@ -391,7 +399,10 @@ mod tests {
             };
             let built = map::map_request(Some(&r), None, PREFIX, None).unwrap();
             let interned = known.for_request(&r).unwrap();
-            assert_eq!(built.actions.as_slice(), std::slice::from_ref(&interned.pattern));
+            assert_eq!(
+                built.actions.as_slice(),
+                std::slice::from_ref(&interned.pattern)
+            );
             assert_eq!(known.get(interned.pattern.as_str()), Some(interned));
         }
         let exec = ResourceAttributes {
