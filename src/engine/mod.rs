@@ -361,7 +361,7 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
             let mut d = Decision::new(Verdict::Allow, Source::AzureRbac, reason);
             for a in by {
                 if !d.decided_by.contains(&a.id) {
-                    d = d.by(a.id.clone());
+                    d.decided_by.push(a.id.clone());
                 }
             }
             AzureStep::Final(d)
