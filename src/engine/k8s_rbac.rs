@@ -27,6 +27,9 @@ pub struct Binding {
     pub rules: Result<Arc<[PolicyRule]>, String>,
 }
 
+/// A request's candidate bindings, on the stack: a user is rarely bound more than a few times.
+type Candidates = smallvec::SmallVec<[u32; 16]>;
+
 /// Subject keys a binding is found under.
 #[derive(Debug, Clone, Default)]
 struct SubjectIndex {
@@ -59,14 +62,11 @@ impl SubjectIndex {
     }
 
     /// Candidate bindings for a user, in load order.
-    fn candidates(&self, user: &str, groups: &[&str]) -> Vec<u32> {
-        let mut out: Vec<u32> = self
-            .by_user
-            .get(user)
-            .into_iter()
-            .flatten()
-            .copied()
-            .collect();
+    fn candidates(&self, user: &str, groups: &[&str]) -> Candidates {
+        let mut out = Candidates::new();
+        if let Some(ids) = self.by_user.get(user) {
+            out.extend_from_slice(ids);
+        }
         if !self.by_group.is_empty() {
             for g in groups {
                 if let Some(ids) = self.by_group.get(*g) {
@@ -74,8 +74,10 @@ impl SubjectIndex {
                 }
             }
         }
-        out.sort_unstable();
-        out.dedup();
+        if out.len() > 1 {
+            out.sort_unstable();
+            out.dedup();
+        }
         out
     }
 }
@@ -290,7 +292,7 @@ impl RbacIndex {
             .filter_map(|i| self.cluster_role_bindings.get(i as usize));
         let namespace = request.namespace();
         let rbs = if namespace.is_empty() {
-            Vec::new()
+            Candidates::new()
         } else {
             self.namespace_subjects
                 .get(namespace)
