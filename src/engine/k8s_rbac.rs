@@ -284,12 +284,19 @@ impl RbacIndex {
         &'a self,
         request: &AccessRequest,
     ) -> impl Iterator<Item = &'a Arc<Binding>> + 'a {
+        let (crbs, rbs) = self.candidate_ids(request);
+        crbs.into_iter()
+            .filter_map(|i| self.cluster_role_bindings.get(i as usize))
+            .chain(
+                rbs.into_iter()
+                    .filter_map(|i| self.role_bindings.get(i as usize)),
+            )
+    }
+
+    /// The indexes of the candidate ClusterRoleBindings and RoleBindings.
+    fn candidate_ids(&self, request: &AccessRequest) -> (Candidates, Candidates) {
         let groups = self.named_groups(request);
-        let crbs = self
-            .cluster_subjects
-            .candidates(&request.user, &groups)
-            .into_iter()
-            .filter_map(|i| self.cluster_role_bindings.get(i as usize));
+        let crbs = self.cluster_subjects.candidates(&request.user, &groups);
         let namespace = request.namespace();
         let rbs = if namespace.is_empty() {
             Candidates::new()
@@ -299,10 +306,7 @@ impl RbacIndex {
                 .map(|s| s.candidates(&request.user, &groups))
                 .unwrap_or_default()
         };
-        crbs.chain(
-            rbs.into_iter()
-                .filter_map(|i| self.role_bindings.get(i as usize)),
-        )
+        (crbs, rbs)
     }
 
     /// The request's groups that some binding may name, by the hash they were decoded with
@@ -321,7 +325,16 @@ impl RbacIndex {
     /// Decides a request with RBAC alone.
     pub fn authorize(&self, request: &AccessRequest) -> RbacResult {
         let mut result = RbacResult::default();
-        for binding in self.candidates(request) {
+        // Iterated where they lie: the candidate lists are not moved into an iterator.
+        let (crbs, rbs) = self.candidate_ids(request);
+        let bindings = crbs
+            .iter()
+            .filter_map(|i| self.cluster_role_bindings.get(*i as usize))
+            .chain(
+                rbs.iter()
+                    .filter_map(|i| self.role_bindings.get(*i as usize)),
+            );
+        for binding in bindings {
             let Some(index) = applies_to(binding, request) else {
                 continue;
             };

@@ -221,10 +221,10 @@ impl Bits {
 /// Request attributes an interned action is found by, exactly as sent.
 #[derive(Debug, Clone)]
 struct RequestKey {
-    group: Box<str>,
-    resource: Box<str>,
-    subresource: Box<str>,
-    verb: Box<str>,
+    group: &'static str,
+    resource: &'static str,
+    subresource: &'static str,
+    verb: &'static str,
     action: u32,
 }
 
@@ -277,10 +277,10 @@ impl KnownActions {
             i
         };
         let add = |known: &mut KnownActions,
-                   group: &str,
-                   resource: &str,
-                   subresource: &str,
-                   verb: &str| {
+                   group: &'static str,
+                   resource: &'static str,
+                   subresource: &'static str,
+                   verb: &'static str| {
             let attributes = ResourceAttributes {
                 verb: verb.into(),
                 group: group.into(),
@@ -300,20 +300,20 @@ impl KnownActions {
             if known
                 .by_request
                 .find(hash, |k| {
-                    (&*k.group, &*k.resource, &*k.subresource, &*k.verb)
+                    (k.group, k.resource, k.subresource, k.verb)
                         == (group, resource, subresource, verb)
                 })
                 .is_none()
             {
                 let key = RequestKey {
-                    group: group.into(),
-                    resource: resource.into(),
-                    subresource: subresource.into(),
-                    verb: verb.into(),
+                    group,
+                    resource,
+                    subresource,
+                    verb,
                     action,
                 };
                 known.by_request.insert_unique(hash, key, |k| {
-                    request_hash(&k.group, &k.resource, &k.subresource, &k.verb)
+                    request_hash(k.group, k.resource, k.subresource, k.verb)
                 });
             }
         };
