@@ -68,8 +68,8 @@ pub fn evaluate<'s>(
         return AzureOutcome::Denied { deny, action };
     }
     let mut by = smallvec::SmallVec::new();
+    let interned = target.interned();
     for (i, action) in target.actions.iter().enumerate() {
-        let interned = target.interned.filter(|_| target.actions.len() == 1);
         match find_grant(
             snapshot,
             principals,
@@ -92,7 +92,7 @@ fn find_deny<'s>(
     chain: &ScopeChain<'_>,
 ) -> Option<(&'s Deny, usize)> {
     let everyone = snapshot.everyone();
-    let interned = target.interned.filter(|_| target.actions.len() == 1);
+    let interned = target.interned();
     for entry in principals.iter().copied().chain(everyone) {
         for (index, deny) in entry
             .denies

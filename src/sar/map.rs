@@ -44,20 +44,26 @@ pub struct AzureTarget<'r> {
     /// `kubectl auth can-i '*' …`-style requests. Inline: at most two.
     pub actions: Actions,
     /// The policy's interned copy of the action, when the request maps to one it knows.
-    pub interned: Option<&'r KnownAction>,
+    interned: Option<&'r KnownAction>,
     /// The namespace, for namespaced requests (checked at `<cluster>/namespaces/<ns>`).
     pub namespace: Option<&'r str>,
     /// Request attributes ABAC conditions may read.
     pub attributes: RequestAttributes<'r>,
 }
 
-impl AzureTarget<'_> {
+impl<'r> AzureTarget<'r> {
     /// The scope the request is checked at.
     pub fn scope(&self, cluster: &Scope) -> Scope {
         match self.namespace {
             Some(ns) => cluster.child("namespaces", ns),
             None => cluster.clone(),
         }
+    }
+
+    /// The policy's interned copy of the request's one action, if it knows it (which roles
+    /// grant it and which deny assignments name it).
+    pub fn interned(&self) -> Option<&'r KnownAction> {
+        self.interned.filter(|_| self.actions.len() == 1)
     }
 
     /// Whether the request stands for more than one action.
