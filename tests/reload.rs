@@ -272,9 +272,12 @@ async fn every_answer_under_load_comes_from_one_whole_generation() {
         a > 0 && o > 0,
         "both generations answered: {a} allowed, {o} not"
     );
+    // Writes that land in one debounce window coalesce, and two flips that cancel out publish
+    // nothing, so how many generations there were depends on the machine's speed: at least
+    // two reloads after the first load.
     let (_, m) = admin_get(server.admin_addr, "/metrics").await;
     assert!(
-        metric(&m, "scopegate_policy_generation").unwrap() >= 5.0,
+        metric(&m, "scopegate_policy_generation").unwrap() >= 3.0,
         "{m}"
     );
     assert_eq!(

@@ -147,21 +147,10 @@ const SPECIAL_VERBS: &[(&str, &str, &str)] = &[
     ("certificates.k8s.io", "signers", "sign"),
 ];
 
-/// Subresources whose requests map like the resource's own (`pods/status` update is
-/// `pods/write`): interned under the request attributes too.
-const PLAIN_SUBRESOURCES: &[&str] = &[
-    "",
-    "status",
-    "scale",
-    "log",
-    "eviction",
-    "binding",
-    "ephemeralcontainers",
-    "resize",
-    "token",
-    "approval",
-    "finalize",
-];
+/// The most requested of the subresources that map like their resource (`pods/status` update
+/// is `pods/write`), interned under the request attributes too; a request on another one
+/// builds its text and finds the same action by text.
+const PLAIN_SUBRESOURCES: &[&str] = &["", "status", "scale", "log"];
 
 /// Verbs of the CRUD table.
 const CRUD_VERBS: &[&str] = &[
