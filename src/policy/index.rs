@@ -7,7 +7,7 @@
 use super::assignments::AssignmentSet;
 use super::condition::Condition;
 use super::filter::{self, BitFilter};
-use super::known_actions::KnownActions;
+use super::known_actions::{Bits, KnownActions};
 use super::schema::{Permission, RoleDefinition};
 use super::{Diagnostic, LoadError, Origin, PolicySet};
 use crate::engine::EngineOptions;
@@ -122,7 +122,7 @@ pub struct ClusterScopes {
 
 /// The bounded (role, action) memo of a snapshot.
 #[derive(Clone)]
-struct GrantsMemo(moka::sync::Cache<Box<str>, Arc<[u64]>>);
+struct GrantsMemo(moka::sync::Cache<Box<str>, Arc<Bits>>);
 
 /// Distinct actions remembered per generation; a cluster sees a few hundred.
 const GRANTS_MEMO_CAPACITY: u64 = 16_384;
@@ -338,21 +338,14 @@ impl Snapshot {
         let bits = match self.grants_memo.0.get(action) {
             Some(bits) => bits,
             None => {
-                let mut bits = vec![0u64; self.roles.len().div_ceil(64)];
-                for (i, r) in self.roles.iter().enumerate() {
-                    if r.blocks.iter().any(|b| b.grants(action))
-                        && let Some(word) = bits.get_mut(i / 64)
-                    {
-                        *word |= 1 << (i % 64);
-                    }
-                }
-                let bits: Arc<[u64]> = Arc::from(bits);
+                let bits = Arc::new(Bits::of(&self.roles, |r| {
+                    r.blocks.iter().any(|b| b.grants(action))
+                }));
                 self.grants_memo.0.insert(Box::from(action), bits.clone());
                 bits
             }
         };
-        bits.get(role / 64)
-            .is_some_and(|w| w & (1 << (role % 64)) != 0)
+        bits.get(role)
     }
 
     /// The requester's assignments (by one principal id).

@@ -185,12 +185,13 @@ impl KnownAction {
     }
 }
 
-/// A set of indexes, one bit each.
+/// A set of indexes (of roles, of deny assignments), one bit each.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Bits(Box<[u64]>);
+pub(crate) struct Bits(Box<[u64]>);
 
 impl Bits {
-    fn of<T>(items: &[T], member: impl Fn(&T) -> bool) -> Bits {
+    /// The indexes of the `items` that are `member`s.
+    pub(crate) fn of<T>(items: &[T], member: impl Fn(&T) -> bool) -> Bits {
         let mut words = vec![0u64; items.len().div_ceil(64)].into_boxed_slice();
         for (i, item) in items.iter().enumerate() {
             if member(item)
@@ -202,7 +203,7 @@ impl Bits {
         Bits(words)
     }
 
-    fn get(&self, i: usize) -> bool {
+    pub(crate) fn get(&self, i: usize) -> bool {
         self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 }
@@ -358,15 +359,6 @@ impl KnownActions {
                 && *k.subresource == *r.subresource
         })?;
         self.actions.get(key.action as usize)
-    }
-
-    /// How many actions are interned.
-    pub fn len(&self) -> usize {
-        self.actions.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.actions.is_empty()
     }
 }
 
