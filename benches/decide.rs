@@ -11,7 +11,12 @@ use scopegate::policy::Snapshot;
 use scopegate::synthetic::{self, Shape};
 use std::hint::black_box;
 
-fn expect(snapshot: &Snapshot, options: &EngineOptions, case: &str, groups: &[String]) {
+fn expect(
+    snapshot: &std::sync::Arc<Snapshot>,
+    options: &EngineOptions,
+    case: &str,
+    groups: &[String],
+) {
     let want = match case {
         "allow" | "rbac_allow" => Verdict::Allow,
         _ => Verdict::Deny,

@@ -57,7 +57,7 @@ fn main() {
 /// One SubjectAccessReview from bytes to answer bytes (callgrind: `--toggle-collect='instructions::sar_roundtrip'`).
 #[inline(never)]
 fn sar_roundtrip(
-    snapshot: &scopegate::policy::Snapshot,
+    snapshot: &std::sync::Arc<scopegate::policy::Snapshot>,
     options: &engine::EngineOptions,
     body: &[u8],
 ) -> Vec<u8> {

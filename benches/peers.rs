@@ -507,7 +507,11 @@ impl RegoPeer {
 // ---------------------------------------------------------------------------------------
 // Agreement
 
-fn scopegate_decide(snapshot: &Snapshot, options: &EngineOptions, r: &AccessRequest) -> bool {
+fn scopegate_decide(
+    snapshot: &std::sync::Arc<Snapshot>,
+    options: &EngineOptions,
+    r: &AccessRequest,
+) -> bool {
     match engine::authorize(snapshot, options, r).verdict {
         Verdict::Allow => true,
         Verdict::Deny => false,
@@ -620,7 +624,7 @@ fn describe(r: &AccessRequest) -> String {
 fn disagreements(
     label: &str,
     requests: &[(String, AccessRequest)],
-    snapshot: &Snapshot,
+    snapshot: &std::sync::Arc<Snapshot>,
     options: &EngineOptions,
     model: &Model,
     cedar: &CedarPeer,

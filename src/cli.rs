@@ -157,14 +157,20 @@ fn read_review(args: &CheckArgs) -> Result<(AccessRequest, Value), UsageError> {
 
 fn load(
     engine: &EngineArgs,
-) -> Result<(crate::policy::Snapshot, engine::EngineOptions), UsageError> {
+) -> Result<
+    (
+        std::sync::Arc<crate::policy::Snapshot>,
+        engine::EngineOptions,
+    ),
+    UsageError,
+> {
     let resolved = engine.resolve().map_err(|e| UsageError(e.to_string()))?;
     match crate::load_snapshot(&resolved.policies, None, &resolved.options, 1) {
         Ok(loaded) => {
             for w in loaded.warnings {
                 eprintln!("{w}");
             }
-            Ok((loaded.snapshot, resolved.options))
+            Ok((std::sync::Arc::new(loaded.snapshot), resolved.options))
         }
         Err(e) => {
             for d in &e.0 {

@@ -76,12 +76,13 @@ pub fn load_snapshot(
     })
 }
 
-/// Builds a synthetic snapshot in memory through the policy parser (benchmarks, peers).
+/// Builds a synthetic snapshot in memory through the policy parser (benchmarks, peers),
+/// shared as the server shares the one it serves.
 pub fn synthetic_snapshot(
     shape: synthetic::Shape,
     builtin_roles: &serde_json::Value,
     options: &EngineOptions,
-) -> (Snapshot, synthetic::Generated) {
+) -> (std::sync::Arc<Snapshot>, synthetic::Generated) {
     let generated = synthetic::generate(shape, builtin_roles);
     let mut set = PolicySet::default();
     let mut diagnostics = Vec::new();
@@ -92,5 +93,5 @@ pub fn synthetic_snapshot(
         &mut diagnostics,
     );
     let snapshot = Snapshot::build(set, options, 1).unwrap_or_default();
-    (snapshot, generated)
+    (std::sync::Arc::new(snapshot), generated)
 }

@@ -232,7 +232,7 @@ proptest! {
             order: if rbac_first { SourceOrder::RbacFirst } else { SourceOrder::DenyFirst },
             ..EngineOptions::default()
         };
-        let snapshot = build(&(roles, assignments, denies, bindings), &options);
+        let snapshot = std::sync::Arc::new(build(&(roles, assignments, denies, bindings), &options));
         for r in &requests {
             let fast = engine::authorize(&snapshot, &options, r);
             let slow = reference::verdict(&snapshot, &options, r);

@@ -40,10 +40,11 @@ fn decide(
     set: PolicySet,
     options: &EngineOptions,
     request: &AccessRequest,
-) -> (scopegate::model::Decision, Snapshot) {
+) -> (scopegate::model::Decision, std::sync::Arc<Snapshot>) {
     let name = case["name"].as_str().unwrap_or("?");
-    let snapshot =
-        Snapshot::build(set, options, 1).unwrap_or_else(|e| panic!("{name}: policy rejected: {e}"));
+    let snapshot = std::sync::Arc::new(
+        Snapshot::build(set, options, 1).unwrap_or_else(|e| panic!("{name}: policy rejected: {e}")),
+    );
     let decision = engine::authorize(&snapshot, options, request);
     let slow = reference::verdict(&snapshot, options, request);
     assert_eq!(

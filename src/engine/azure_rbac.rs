@@ -11,11 +11,16 @@ use crate::sar::map::AzureTarget;
 /// target's actions, so the caller can move the one it reports instead of copying it.
 #[derive(Debug, Clone)]
 pub enum AzureOutcome<'s> {
-    /// A deny assignment applies to one of the actions.
-    Denied { deny: &'s Deny, action: usize },
-    /// Every action is granted; the first granting assignment per action.
+    /// A deny assignment (its index in [`Snapshot::denies`]) applies to one of the actions.
+    Denied {
+        deny: &'s Deny,
+        index: u32,
+        action: usize,
+    },
+    /// Every action is granted; the first granting assignment per action, with its index in
+    /// [`Snapshot::assignments`].
     Allowed {
-        by: smallvec::SmallVec<[&'s Assignment; 2]>,
+        by: smallvec::SmallVec<[(u32, &'s Assignment); 2]>,
         action: usize,
     },
     /// Some action is not granted.
@@ -64,8 +69,12 @@ pub fn evaluate<'s>(
     target: &AzureTarget<'_>,
 ) -> AzureOutcome<'s> {
     let chain = ScopeChain::of(snapshot, target.namespace);
-    if let Some((deny, action)) = find_deny(snapshot, principals, target, &chain) {
-        return AzureOutcome::Denied { deny, action };
+    if let Some((index, deny, action)) = find_deny(snapshot, principals, target, &chain) {
+        return AzureOutcome::Denied {
+            deny,
+            index,
+            action,
+        };
     }
     let mut by = smallvec::SmallVec::new();
     let interned = target.interned();
@@ -90,14 +99,14 @@ fn find_deny<'s>(
     principals: &[&'s PrincipalEntry],
     target: &AzureTarget<'_>,
     chain: &ScopeChain<'_>,
-) -> Option<(&'s Deny, usize)> {
+) -> Option<(u32, &'s Deny, usize)> {
     let everyone = snapshot.everyone();
     let interned = target.interned();
     for entry in principals.iter().copied().chain(everyone) {
         for (index, deny) in entry
             .denies
             .iter()
-            .filter_map(|i| Some((*i as usize, snapshot.denies.get(*i as usize)?)))
+            .filter_map(|i| Some((*i, snapshot.denies.get(*i as usize)?)))
         {
             if !chain.contains(deny.scope_id) {
                 continue;
@@ -114,16 +123,16 @@ fn find_deny<'s>(
             }
             if let Some(known) = interned {
                 // One action, interned: which denies name it was worked out at load.
-                if known.denied_by(index)
+                if known.denied_by(index as usize)
                     && deny_condition_applies(deny, &known.pattern, &target.attributes)
                 {
-                    return Some((deny, 0));
+                    return Some((index, deny, 0));
                 }
                 continue;
             }
             for (i, action) in target.actions.iter().enumerate() {
                 if deny_covers(deny, action, &target.attributes) {
-                    return Some((deny, i));
+                    return Some((index, deny, i));
                 }
             }
         }
@@ -157,29 +166,29 @@ fn find_grant<'s>(
     interned: Option<&KnownAction>,
     attributes: &dyn AttributeSource,
     chain: &ScopeChain<'_>,
-) -> Option<&'s Assignment> {
+) -> Option<(u32, &'s Assignment)> {
     let applicable = || {
         principals
             .iter()
             .flat_map(|p| {
                 p.assignments
                     .iter()
-                    .filter_map(|i| snapshot.assignments.get(*i as usize))
+                    .filter_map(|i| Some((*i, snapshot.assignments.get(*i as usize)?)))
             })
-            .filter(|a| chain.contains(a.scope_id))
+            .filter(|(_, a)| chain.contains(a.scope_id))
     };
     if !action.is_wildcard() {
         let text = action.as_str();
         // An interned action says which roles grant it; any other is matched against patterns.
         return match interned {
             Some(known) => applicable()
-                .find(|a| known.granted_by(a.role) && condition_holds(a, text, attributes)),
-            None => applicable().find(|a| assignment_grants(snapshot, a, text, attributes)),
+                .find(|(_, a)| known.granted_by(a.role) && condition_holds(a, text, attributes)),
+            None => applicable().find(|(_, a)| assignment_grants(snapshot, a, text, attributes)),
         };
     }
-    let blocks: Vec<(&Assignment, &PermissionBlock)> = applicable()
-        .filter(|a| a.condition.is_none())
-        .filter_map(|a| snapshot.roles.get(a.role).map(|r| (a, r)))
+    let blocks: Vec<((u32, &Assignment), &PermissionBlock)> = applicable()
+        .filter(|(_, a)| a.condition.is_none())
+        .filter_map(|a| snapshot.roles.get(a.1.role).map(|r| (a, r)))
         .flat_map(|(a, r)| r.blocks.iter().map(move |b| (a, b)))
         .collect();
     let only_blocks: Vec<&PermissionBlock> = blocks.iter().map(|(_, b)| *b).collect();

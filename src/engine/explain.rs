@@ -9,10 +9,11 @@ use crate::model::{AccessRequest, Decision, Scope};
 use crate::policy::Snapshot;
 use crate::policy::index::EVERYONE;
 use std::fmt::Write;
+use std::sync::Arc;
 
 /// Explains a decision; the returned decision is exactly what [`authorize`] answers.
 pub fn explain(
-    snapshot: &Snapshot,
+    snapshot: &Arc<Snapshot>,
     options: &EngineOptions,
     request: &AccessRequest,
 ) -> (Decision, String) {

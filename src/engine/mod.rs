@@ -184,7 +184,7 @@ enum AzureStep {
 
 /// Decides one request. Pure; the same snapshot, options and request give the same answer.
 pub fn authorize(
-    snapshot: &Snapshot,
+    snapshot: &Arc<Snapshot>,
     options: &EngineOptions,
     request: &AccessRequest,
 ) -> Decision {
@@ -236,7 +236,11 @@ pub fn authorize(
     decision
 }
 
-fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequest) -> AzureStep {
+fn azure_step(
+    snapshot: &Arc<Snapshot>,
+    options: &EngineOptions,
+    request: &AccessRequest,
+) -> AzureStep {
     let oid = match azure_gate(options, request) {
         Ok(text) => text,
         Err(Exclusion::Skipped { reason, non_aad }) => {
@@ -310,10 +314,7 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
             ),
         };
     }
-    let scope = RequestScope {
-        cluster: snapshot.cluster.cluster_key.clone(),
-        namespace: target.namespace.and_then(Label::new),
-    };
+    let namespace = target.namespace.and_then(Label::new);
     let outcome = azure_rbac::evaluate(snapshot, &principals, &target);
     // The reported action moves into the reason; nothing else reads the target after this.
     let mut take_action = |i: usize| {
@@ -323,15 +324,30 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
             crate::model::ActionPattern::new("")
         }
     };
+    // Reasons hold the snapshot (one reference count) and indexes into it, not a copy of
+    // each name they print: a decision then costs two atomic updates instead of a dozen.
+    let policy = Arc::clone(snapshot);
     match outcome {
-        AzureOutcome::Denied { deny, action } => {
+        AzureOutcome::Denied {
+            deny,
+            index,
+            action,
+        } => {
             let action = take_action(action);
-            let (id, name) = (deny.id.clone(), deny.name.clone());
             let reason = Reason::lazy(move |f| {
-                let shown = if name.is_empty() { &id } else { &name };
+                let Some(deny) = policy.denies.get(index as usize) else {
+                    return Ok(());
+                };
+                let shown = if deny.name.is_empty() {
+                    &deny.id
+                } else {
+                    &deny.name
+                };
                 write!(
                     f,
-                    "Azure RBAC: denied by deny assignment `{shown}` ({id}) for action `{action}` at scope `{scope}`"
+                    "Azure RBAC: denied by deny assignment `{shown}` ({}) for action `{action}` at scope `{}`",
+                    deny.id,
+                    RequestScope::of(&policy, &namespace)
                 )
             });
             AzureStep::Final(
@@ -339,7 +355,7 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
             )
         }
         AzureOutcome::Allowed { by, action } => {
-            let Some(first) = by.first() else {
+            let Some(&(first, _)) = by.first() else {
                 return AzureStep::Final(Decision::new(
                     Verdict::Deny,
                     Source::Request,
@@ -347,19 +363,23 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
                 ));
             };
             let action = take_action(action);
-            let id = first.id.clone();
-            let (role_name, role_guid) = snapshot.roles.get(first.role).map_or_else(
-                || (Arc::from(""), Arc::from("")),
-                |r| (r.name.clone(), r.guid.clone()),
-            );
             let reason = Reason::lazy(move |f| {
+                let Some(a) = policy.assignments.get(first as usize) else {
+                    return Ok(());
+                };
+                let (role_name, role_guid) = policy
+                    .roles
+                    .get(a.role)
+                    .map_or(("", ""), |r| (&*r.name, &*r.guid));
                 write!(
                     f,
-                    "Azure RBAC: allowed by role assignment `{id}` of role `{role_name}` ({role_guid}) for action `{action}` at scope `{scope}`"
+                    "Azure RBAC: allowed by role assignment `{}` of role `{role_name}` ({role_guid}) for action `{action}` at scope `{}`",
+                    a.id,
+                    RequestScope::of(&policy, &namespace)
                 )
             });
             let mut d = Decision::new(Verdict::Allow, Source::AzureRbac, reason);
-            for a in by {
+            for (_, a) in by {
                 if !d.decided_by.contains(&a.id) {
                     d.decided_by.push(a.id.clone());
                 }
@@ -372,7 +392,8 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
                 reason: Reason::lazy(move |f| {
                     write!(
                         f,
-                        "Azure RBAC: no role assignment grants action `{action}` at scope `{scope}`"
+                        "Azure RBAC: no role assignment grants action `{action}` at scope `{}`",
+                        RequestScope::of(&policy, &namespace)
                     )
                 }),
                 skipped_non_aad: false,
@@ -383,18 +404,26 @@ fn azure_step(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequ
     }
 }
 
-/// The scope a request is checked at, shared into lazily rendered reasons without building
-/// the string: the cluster's key and the namespace.
-#[derive(Debug, Clone)]
-pub struct RequestScope {
-    pub cluster: Arc<str>,
-    pub namespace: Option<Label>,
+/// The scope a request is checked at, rendered into reasons without building the string:
+/// the cluster's key and the namespace.
+struct RequestScope<'a> {
+    cluster: &'a str,
+    namespace: Option<&'a Label>,
 }
 
-impl std::fmt::Display for RequestScope {
+impl<'a> RequestScope<'a> {
+    fn of(snapshot: &'a Snapshot, namespace: &'a Option<Label>) -> Self {
+        RequestScope {
+            cluster: &snapshot.cluster.cluster_key,
+            namespace: namespace.as_ref(),
+        }
+    }
+}
+
+impl std::fmt::Display for RequestScope<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.cluster)?;
-        if let Some(ns) = &self.namespace {
+        f.write_str(self.cluster)?;
+        if let Some(ns) = self.namespace {
             write!(f, "/namespaces/{}", ns.as_str())?;
         }
         Ok(())
@@ -445,4 +474,107 @@ pub fn target_of<'r>(
         &options.action_prefix,
         None,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::{self, Shape};
+
+    fn snapshot() -> (Arc<Snapshot>, Vec<String>, EngineOptions) {
+        let options = EngineOptions {
+            cluster_resource_id: Some(
+                Scope::parse(synthetic::CLUSTER).expect("the synthetic cluster id parses"),
+            ),
+            ..EngineOptions::default()
+        };
+        let roles: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/policies/azure/aks-builtin-roles.json"
+            ))
+            .expect("the built-in roles are in policies/"),
+        )
+        .expect("the built-in roles are JSON");
+        let shape = Shape {
+            assignments: 300,
+            groups_per_user: 4,
+            rbac_bindings: 0,
+        };
+        let (snapshot, generated) = crate::synthetic_snapshot(shape, &roles, &options);
+        (snapshot, generated.user_groups, options)
+    }
+
+    /// Reasons are rendered from the snapshot they hold: each names the assignment, role,
+    /// action and scope of its own decision; a detached copy renders the same text and holds
+    /// nothing of the snapshot.
+    #[test]
+    fn reasons_name_what_decided_and_detach_from_the_snapshot() {
+        let (snapshot, groups, options) = snapshot();
+        let scope = format!("{}/namespaces/ns-0", snapshot.cluster.cluster_key);
+
+        let allow = authorize(&snapshot, &options, &synthetic::request("allow", &groups));
+        assert_eq!(allow.verdict, Verdict::Allow);
+        let id = allow
+            .decided_by
+            .first()
+            .expect("an allow names its assignment");
+        let assignment = snapshot
+            .assignments
+            .iter()
+            .find(|a| a.id == *id)
+            .expect("the deciding assignment is in the snapshot");
+        let role = &snapshot.roles[assignment.role];
+        assert_eq!(
+            allow.reason.to_string(),
+            format!(
+                "Azure RBAC: allowed by role assignment `{id}` of role `{}` ({}) for action \
+                 `microsoft.containerservice/managedclusters/pods/read` at scope `{scope}`",
+                role.name, role.guid
+            )
+        );
+
+        let deny = authorize(&snapshot, &options, &synthetic::request("deny", &groups));
+        assert_eq!(deny.verdict, Verdict::Deny);
+        let reason = deny.reason.to_string();
+        assert!(
+            reason.starts_with("Azure RBAC: denied by deny assignment `")
+                && reason.ends_with(&format!(
+                    "for action `microsoft.containerservice/managedclusters/secrets/read` at scope `{scope}`"
+                ))
+                && reason.contains(&*deny.decided_by[0]),
+            "{reason}"
+        );
+
+        let held = Arc::strong_count(&snapshot);
+        assert!(held > 1, "a lazy reason holds the snapshot");
+        let detached = allow.clone().detached();
+        drop((allow.clone(), deny));
+        let text = allow.reason.to_string();
+        drop(allow);
+        assert_eq!(
+            Arc::strong_count(&snapshot),
+            1,
+            "only the test holds it now"
+        );
+        assert_eq!(detached.reason.to_string(), text);
+    }
+
+    #[test]
+    fn a_reason_without_a_grant_names_the_action_and_the_namespace_scope() {
+        let (snapshot, groups, options) = snapshot();
+        let no_match = authorize(
+            &snapshot,
+            &options,
+            &synthetic::request("no_match", &groups),
+        );
+        assert_eq!(
+            no_match.reason.to_string(),
+            format!(
+                "Azure RBAC: no role assignment grants action \
+                 `microsoft.containerservice/managedclusters/pods/write` at scope `{}/namespaces/ns-7`",
+                snapshot.cluster.cluster_key
+            )
+        );
+    }
 }

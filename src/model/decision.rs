@@ -75,6 +75,14 @@ impl Reason {
         Reason(ReasonText::Lazy(Arc::new(render)))
     }
 
+    /// The same reason rendered now, holding nothing of the policy it was decided on.
+    pub fn detached(&self) -> Reason {
+        match &self.0 {
+            ReasonText::Lazy(_) => Reason(ReasonText::Owned(self.to_string())),
+            other => Reason(other.clone()),
+        }
+    }
+
     /// Whether the rendered reason is empty.
     pub fn is_empty(&self) -> bool {
         match &self.0 {
@@ -154,6 +162,13 @@ impl Decision {
     /// Adds the id of what decided.
     pub fn by(mut self, id: Arc<str>) -> Self {
         self.decided_by.push(id);
+        self
+    }
+
+    /// The same decision with its reason rendered now (see [`Reason::detached`]), for
+    /// keeping beyond the request, as the decision cache does.
+    pub fn detached(mut self) -> Self {
+        self.reason = self.reason.detached();
         self
     }
 

@@ -438,7 +438,7 @@ mod tests {
     /// Role and deny bits say what matching their patterns says.
     #[test]
     fn bits_follow_the_permissions() {
-        let snapshot: Snapshot = crate::synthetic_snapshot(
+        let snapshot: std::sync::Arc<Snapshot> = crate::synthetic_snapshot(
             crate::synthetic::Shape {
                 assignments: 200,
                 groups_per_user: 1,

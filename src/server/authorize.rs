@@ -217,7 +217,7 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
 
 fn decide(
     s: &Shared,
-    snapshot: &crate::policy::Snapshot,
+    snapshot: &Arc<crate::policy::Snapshot>,
     request: &crate::model::AccessRequest,
 ) -> (Arc<Decision>, bool) {
     let Some(cache) = &s.cache else {
@@ -232,7 +232,9 @@ fn decide(
         return (hit, true);
     }
     s.metrics.cache_misses.inc();
-    let decision = Arc::new(engine::authorize(snapshot, &s.options, request));
+    // Cached decisions carry their reason rendered: a lazy one would keep the whole snapshot
+    // of its generation alive for as long as the entry lives.
+    let decision = Arc::new(engine::authorize(snapshot, &s.options, request).detached());
     if let Some(key) = key {
         cache.insert(key, decision.clone());
     }
