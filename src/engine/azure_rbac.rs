@@ -78,7 +78,7 @@ pub fn evaluate<'s>(
     }
     let mut by = smallvec::SmallVec::new();
     let interned = target.interned();
-    for (i, action) in target.actions.iter().enumerate() {
+    for (i, action) in target.actions().iter().enumerate() {
         match find_grant(
             snapshot,
             principals,
@@ -130,7 +130,7 @@ fn find_deny<'s>(
                 }
                 continue;
             }
-            for (i, action) in target.actions.iter().enumerate() {
+            for (i, action) in target.actions().iter().enumerate() {
                 if deny_covers(deny, action, &target.attributes) {
                     return Some((index, deny, i));
                 }

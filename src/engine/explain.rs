@@ -101,7 +101,7 @@ fn explain_azure(
             return;
         }
     };
-    for a in &target.actions {
+    for a in target.actions() {
         let _ = writeln!(out, "  action:    {a}");
     }
     let Some(cluster) = &snapshot.cluster.cluster else {
@@ -128,7 +128,7 @@ fn explain_azure(
             } else if deny.excluded.iter().any(|x| principals.contains(x)) {
                 "requester is excluded".to_string()
             } else if let Some(a) = target
-                .actions
+                .actions()
                 .iter()
                 .find(|a| deny_covers(deny, a, &target.attributes))
             {
@@ -156,7 +156,7 @@ fn explain_azure(
                 "scope is not on the chain".to_string()
             } else if matches!(a.condition.as_deref(), Some(Err(_))) {
                 "condition cannot be evaluated: never grants".to_string()
-            } else if target.actions.iter().all(|act| {
+            } else if target.actions().iter().all(|act| {
                 !act.is_wildcard()
                     && assignment_grants(snapshot, a, act.as_str(), &target.attributes)
             }) {

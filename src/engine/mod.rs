@@ -14,7 +14,7 @@ use crate::model::name_hash::is_hyphenated_guid;
 use crate::model::{AccessRequest, Decision, Scope, Source, Verdict};
 use crate::policy::Snapshot;
 use crate::policy::index::PrincipalEntry;
-use crate::sar::map::{self, AzureTarget};
+use crate::sar::map::{self, AzureTarget, ReportedAction};
 use azure_rbac::AzureOutcome;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -317,13 +317,7 @@ fn azure_step(
     let namespace = target.namespace.and_then(Label::new);
     let outcome = azure_rbac::evaluate(snapshot, &principals, &target);
     // The reported action moves into the reason; nothing else reads the target after this.
-    let mut take_action = |i: usize| {
-        if i < target.actions.len() {
-            target.actions.swap_remove(i)
-        } else {
-            crate::model::ActionPattern::new("")
-        }
-    };
+    let mut take_action = |i: usize| target.take_action(i);
     // Reasons hold the snapshot (one reference count) and indexes into it, not a copy of
     // each name they print: a decision then costs two atomic updates instead of a dozen.
     let policy = Arc::clone(snapshot);
@@ -345,8 +339,9 @@ fn azure_step(
                 };
                 write!(
                     f,
-                    "Azure RBAC: denied by deny assignment `{shown}` ({}) for action `{action}` at scope `{}`",
+                    "Azure RBAC: denied by deny assignment `{shown}` ({}) for action `{}` at scope `{}`",
                     deny.id,
+                    action_text(&policy, &action),
                     RequestScope::of(&policy, &namespace)
                 )
             });
@@ -373,8 +368,9 @@ fn azure_step(
                     .map_or(("", ""), |r| (&*r.name, &*r.guid));
                 write!(
                     f,
-                    "Azure RBAC: allowed by role assignment `{}` of role `{role_name}` ({role_guid}) for action `{action}` at scope `{}`",
+                    "Azure RBAC: allowed by role assignment `{}` of role `{role_name}` ({role_guid}) for action `{}` at scope `{}`",
                     a.id,
+                    action_text(&policy, &action),
                     RequestScope::of(&policy, &namespace)
                 )
             });
@@ -392,7 +388,8 @@ fn azure_step(
                 reason: Reason::lazy(move |f| {
                     write!(
                         f,
-                        "Azure RBAC: no role assignment grants action `{action}` at scope `{}`",
+                        "Azure RBAC: no role assignment grants action `{}` at scope `{}`",
+                        action_text(&policy, &action),
                         RequestScope::of(&policy, &namespace)
                     )
                 }),
@@ -401,6 +398,17 @@ fn azure_step(
                 error: None,
             }
         }
+    }
+}
+
+/// The text of an action a reason names.
+fn action_text<'a>(snapshot: &'a Snapshot, action: &'a ReportedAction) -> &'a str {
+    match action {
+        ReportedAction::Known(i) => snapshot
+            .known_actions
+            .at(*i)
+            .map_or("", |k| k.pattern.as_str()),
+        ReportedAction::Owned(pattern) => pattern.as_str(),
     }
 }
 
@@ -573,6 +581,21 @@ mod tests {
             format!(
                 "Azure RBAC: no role assignment grants action \
                  `microsoft.containerservice/managedclusters/pods/write` at scope `{}/namespaces/ns-7`",
+                snapshot.cluster.cluster_key
+            )
+        );
+        // An action the policy has not interned is named from the reason's own copy.
+        let mut custom = synthetic::request("no_match", &groups);
+        if let Some(r) = custom.resource_attributes.as_mut() {
+            r.group = "example.com".into();
+            r.resource = "Widgets".into();
+        }
+        let no_match = authorize(&snapshot, &options, &custom);
+        assert_eq!(
+            no_match.reason.to_string(),
+            format!(
+                "Azure RBAC: no role assignment grants action \
+                 `microsoft.containerservice/managedclusters/example.com/widgets/write` at scope `{}/namespaces/ns-7`",
                 snapshot.cluster.cluster_key
             )
         );

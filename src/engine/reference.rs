@@ -53,7 +53,7 @@ pub fn verdict(snapshot: &Snapshot, options: &EngineOptions, request: &AccessReq
                         && !excluded
                         && at_scope
                         && target
-                            .actions
+                            .actions()
                             .iter()
                             .any(|a| deny_covers(deny, a, &target.attributes))
                     {
@@ -71,7 +71,7 @@ pub fn verdict(snapshot: &Snapshot, options: &EngineOptions, request: &AccessReq
                                 .is_some_and(|s| s.covers(&scope, groups))
                     })
                     .collect();
-                let all_granted = target.actions.iter().all(|action| {
+                let all_granted = target.actions().iter().all(|action| {
                     if action.is_wildcard() {
                         let blocks: Vec<&PermissionBlock> = applicable
                             .iter()

@@ -732,3 +732,93 @@ pub(super) fn compile_condition(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::parse;
+    use serde_json::json;
+
+    const P: &str = "microsoft.containerservice/managedclusters/example.com";
+
+    /// Roles with more than [`MEMO_MIN_PATTERNS`] patterns answer through the per-generation
+    /// memo (one bitset of granting roles per action): each role's answer, first lookup and
+    /// memoised, is what matching its own patterns says.
+    #[test]
+    fn large_roles_answer_through_the_memo_as_their_patterns_do() {
+        let widgets = |range: std::ops::Range<usize>| -> Vec<String> {
+            range.map(|i| format!("{P}/widgets{i}/read")).collect()
+        };
+        let mut large_a = widgets(0..70);
+        large_a.push(format!("{P}/gadgets/*"));
+        let large_c = widgets(35..110);
+        let small = widgets(5..6);
+        let role = |guid: &str, name: &str, data: &[String], not: &[String]| {
+            json!({"name": guid, "roleName": name, "type": "Microsoft.Authorization/roleDefinitions",
+                   "permissions": [{"dataActions": data, "notDataActions": not}]})
+        };
+        let objects = json!([
+            role(
+                "c0000000-0000-4000-8000-00000000000a",
+                "large a",
+                &large_a,
+                &[format!("{P}/gadgets/delete")]
+            ),
+            role("c0000000-0000-4000-8000-00000000000b", "small", &small, &[]),
+            role(
+                "c0000000-0000-4000-8000-00000000000c",
+                "large c",
+                &large_c,
+                &[]
+            ),
+        ]);
+        let mut set = PolicySet::default();
+        let mut diagnostics = Vec::new();
+        parse::add_value(
+            &Origin::new("test", "$"),
+            objects,
+            &mut set,
+            &mut diagnostics,
+        );
+        assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
+        let snapshot = Snapshot::build(set, &EngineOptions::default(), 1).expect("valid policy");
+        let index = |name: &str| {
+            snapshot
+                .roles
+                .iter()
+                .position(|r| &*r.name == name)
+                .expect("role loaded")
+        };
+        let (a, b, c) = (index("large a"), index("small"), index("large c"));
+        assert!(snapshot.roles[a].pattern_count > MEMO_MIN_PATTERNS);
+        assert!(snapshot.roles[c].pattern_count > MEMO_MIN_PATTERNS);
+        let by_patterns = |role: usize, action: &str| {
+            snapshot.roles[role].blocks.iter().any(|b| b.grants(action))
+        };
+        let cases = [
+            ("widgets5/read", [true, true, false]),
+            ("widgets50/read", [true, false, true]),
+            ("widgets99/read", [false, false, true]),
+            ("widgets200/read", [false, false, false]),
+            ("gadgets/write", [true, false, false]),
+            ("gadgets/delete", [false, false, false]),
+        ];
+        for round in 0..2 {
+            for (action, expected) in &cases {
+                let action = format!("{P}/{action}");
+                for (role, want) in [a, b, c].into_iter().zip(expected) {
+                    assert_eq!(by_patterns(role, &action), *want, "{action}");
+                    assert_eq!(
+                        snapshot.role_grants(role, &action),
+                        *want,
+                        "round {round}, role {role}, {action}"
+                    );
+                }
+                assert!(
+                    snapshot.grants_memo.0.get(action.as_str()).is_some(),
+                    "{action} is memoised after a large role asked for it"
+                );
+            }
+        }
+    }
+}

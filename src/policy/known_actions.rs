@@ -169,11 +169,18 @@ const CRUD_VERBS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownAction {
     pub pattern: ActionPattern,
+    /// Its place in [`KnownActions`], so a reason can name it without a copy.
+    index: u32,
     granted_by: Bits,
     denied_by: Bits,
 }
 
 impl KnownAction {
+    /// Its place in the policy's [`KnownActions`] ([`KnownActions::at`]).
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
     /// Whether role `role` grants this action.
     pub fn granted_by(&self, role: usize) -> bool {
         self.granted_by.get(role)
@@ -260,6 +267,7 @@ impl KnownActions {
             let i = known.actions.len() as u32;
             known.actions.push(KnownAction {
                 pattern: ActionPattern::from_lowercase(text),
+                index: i,
                 granted_by: Bits::of(roles, |r| r.blocks.iter().any(|b| b.grants(text))),
                 denied_by: Bits::of(denies, |d| d.blocks.iter().any(|b| b.grants(text))),
             });
@@ -282,7 +290,7 @@ impl KnownActions {
             let Ok(target) = map::map_request(Some(&attributes), None, prefix, None) else {
                 return;
             };
-            let [action] = target.actions.as_slice() else {
+            let [action] = target.actions() else {
                 return;
             };
             let action = intern(known, action.as_str());
@@ -342,6 +350,11 @@ impl KnownActions {
 
     /// The interned action with this lower-cased text, if any.
     #[inline]
+    /// The interned action at `index` ([`KnownAction::index`]).
+    pub fn at(&self, index: u32) -> Option<&KnownAction> {
+        self.actions.get(index as usize)
+    }
+
     pub fn get(&self, text: &str) -> Option<&KnownAction> {
         let i = self.by_text.get(text)?;
         self.actions.get(*i as usize)
@@ -384,10 +397,7 @@ mod tests {
             };
             let built = map::map_request(Some(&r), None, PREFIX, None).unwrap();
             let interned = known.for_request(&r).unwrap();
-            assert_eq!(
-                built.actions.as_slice(),
-                std::slice::from_ref(&interned.pattern)
-            );
+            assert_eq!(built.actions(), std::slice::from_ref(&interned.pattern));
             assert_eq!(known.get(interned.pattern.as_str()), Some(interned));
         }
         let exec = ResourceAttributes {

@@ -40,10 +40,11 @@ pub type Actions = smallvec::SmallVec<[ActionPattern; 2]>;
 /// allocates nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AzureTarget<'r> {
-    /// Every action must be allowed. One entry for ordinary requests; wildcard patterns for
-    /// `kubectl auth can-i '*' …`-style requests. Inline: at most two.
-    pub actions: Actions,
-    /// The policy's interned copy of the action, when the request maps to one it knows.
+    /// Every action must be allowed ([`AzureTarget::actions`]). One entry for ordinary
+    /// requests; wildcard patterns for `kubectl auth can-i '*' …`-style requests. Inline: at
+    /// most two. Empty when the one action is interned: the policy's copy is read in place.
+    actions: Actions,
+    /// The policy's interned copy of the request's one action, when it knows it.
     interned: Option<&'r KnownAction>,
     /// The namespace, for namespaced requests (checked at `<cluster>/namespaces/<ns>`).
     pub namespace: Option<&'r str>,
@@ -63,13 +64,39 @@ impl<'r> AzureTarget<'r> {
     /// The policy's interned copy of the request's one action, if it knows it (which roles
     /// grant it and which deny assignments name it).
     pub fn interned(&self) -> Option<&'r KnownAction> {
-        self.interned.filter(|_| self.actions.len() == 1)
+        self.interned
+    }
+
+    /// Every action the request stands for; all must be allowed.
+    pub fn actions(&self) -> &[ActionPattern] {
+        match self.interned {
+            Some(known) => std::slice::from_ref(&known.pattern),
+            None => &self.actions,
+        }
+    }
+
+    /// Takes action `i` out to report it: the interned one by its place in the policy (no
+    /// copy, no reference count), any other moved out of the target.
+    pub fn take_action(&mut self, i: usize) -> ReportedAction {
+        match self.interned {
+            Some(known) => ReportedAction::Known(known.index()),
+            None if i < self.actions.len() => ReportedAction::Owned(self.actions.swap_remove(i)),
+            None => ReportedAction::Owned(ActionPattern::new("")),
+        }
     }
 
     /// Whether the request stands for more than one action.
     pub fn is_wildcard(&self) -> bool {
-        self.actions.iter().any(ActionPattern::is_wildcard)
+        self.actions().iter().any(ActionPattern::is_wildcard)
     }
+}
+
+/// An action a reason names: one of the policy's interned actions (by index, rendered from
+/// the snapshot the reason holds) or its own copy.
+#[derive(Debug)]
+pub enum ReportedAction {
+    Known(u32),
+    Owned(ActionPattern),
 }
 
 /// The attributes Azure ABAC conditions can read for a Kubernetes request:
@@ -137,7 +164,7 @@ fn action<'k>(
     pieces: &[&str],
     verb: Option<&str>,
     known: Option<&'k KnownActions>,
-) -> (ActionPattern, Option<&'k KnownAction>) {
+) -> Result<&'k KnownAction, ActionPattern> {
     let mut text = Text::new();
     for (i, p) in pieces.iter().enumerate() {
         if i > 0 {
@@ -152,15 +179,13 @@ fn action<'k>(
     text.make_ascii_lowercase();
     // Whole `str`s joined by ASCII bytes: always UTF-8.
     let Ok(text) = std::str::from_utf8(&text) else {
-        return (
-            ActionPattern::from_lowercase(&String::from_utf8_lossy(&text)),
-            None,
-        );
+        return Err(ActionPattern::from_lowercase(&String::from_utf8_lossy(
+            &text,
+        )));
     };
-    match known.and_then(|k| k.get(text)) {
-        Some(interned) => (interned.pattern.clone(), Some(interned)),
-        None => (ActionPattern::from_lowercase(text), None),
-    }
+    known
+        .and_then(|k| k.get(text))
+        .ok_or_else(|| ActionPattern::from_lowercase(text))
 }
 
 fn map_resource<'r>(
@@ -191,9 +216,6 @@ fn map_resource<'r>(
     // Interned under exactly these attributes, by this function: the same action, no text built.
     let mut interned = known.and_then(|k| k.for_request(r));
     let build = interned.is_none();
-    if let Some(k) = interned {
-        actions.push(k.pattern.clone());
-    }
     for g in groups.iter().filter(|_| build) {
         let mut pieces: smallvec::SmallVec<[&str; 5]> = smallvec::SmallVec::new();
         pieces.push(prefix);
@@ -209,9 +231,11 @@ fn map_resource<'r>(
         } else {
             Some(r.verb.as_str())
         };
-        let (pattern, known) = action(&pieces, verb, known);
-        actions.push(pattern);
-        interned = known.filter(|_| groups.len() == 1);
+        match action(&pieces, verb, known) {
+            Ok(k) if groups.len() == 1 => interned = Some(k),
+            Ok(k) => actions.push(k.pattern.clone()),
+            Err(pattern) => actions.push(pattern),
+        }
     }
     Ok(AzureTarget {
         actions,
@@ -248,9 +272,12 @@ fn map_non_resource<'r>(
     } else {
         Some(n.verb.as_str())
     };
-    let (pattern, interned) = action(&pieces, verb, known);
+    let (actions, interned) = match action(&pieces, verb, known) {
+        Ok(k) => (Actions::new(), Some(k)),
+        Err(pattern) => (smallvec::smallvec![pattern], None),
+    };
     Ok(AzureTarget {
-        actions: smallvec::smallvec![pattern],
+        actions,
         interned,
         namespace: None,
         attributes: RequestAttributes {
@@ -295,7 +322,7 @@ mod tests {
             ..Default::default()
         };
         map_request(Some(&r), None, P, None)
-            .map(|t| t.actions.iter().map(|a| a.as_str().to_string()).collect())
+            .map(|t| t.actions().iter().map(|a| a.as_str().to_string()).collect())
     }
 
     #[test]
@@ -376,7 +403,7 @@ mod tests {
         };
         let t = map_request(None, Some(&n), P, None).unwrap();
         assert_eq!(
-            t.actions[0].as_str(),
+            t.actions()[0].as_str(),
             format!("{}/metrics/read", P.to_ascii_lowercase())
         );
     }
