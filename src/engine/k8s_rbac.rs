@@ -61,10 +61,10 @@ impl SubjectIndex {
         }
     }
 
-    /// Candidate bindings for a user, in load order.
-    fn candidates(&self, user: &str, groups: &[&str]) -> Candidates {
+    /// Candidate bindings for a user (`None`: no binding names it), in load order.
+    fn candidates(&self, user: Option<&str>, groups: &[&str]) -> Candidates {
         let mut out = Candidates::new();
-        if let Some(ids) = self.by_user.get(user) {
+        if let Some(ids) = user.and_then(|u| self.by_user.get(u)) {
             out.extend_from_slice(ids);
         }
         if !self.by_group.is_empty() {
@@ -92,6 +92,9 @@ pub struct RbacIndex {
     /// Every group name any binding mentions, by [`filter::name_hash`]: Entra puts up to 200
     /// groups in a token and bindings name few.
     group_filter: BitFilter,
+    /// The same for user names (service accounts included): Entra users are bound through
+    /// their groups, so most requesters are turned away here without a map lookup.
+    user_filter: BitFilter,
     cluster_roles: BTreeMap<String, Arc<[PolicyRule]>>,
     roles: HashMap<(String, String), Arc<[PolicyRule]>>,
 }
@@ -208,6 +211,14 @@ impl RbacIndex {
             names.into_iter().map(|n| filter::name_hash(n.as_bytes())),
             8192,
         );
+        let users: Vec<&str> = std::iter::once(&index.cluster_subjects)
+            .chain(index.namespace_subjects.values())
+            .flat_map(|s| s.by_user.keys().map(String::as_str))
+            .collect();
+        index.user_filter = BitFilter::new(
+            users.into_iter().map(|n| filter::name_hash(n.as_bytes())),
+            1024,
+        );
         index
     }
 
@@ -296,14 +307,21 @@ impl RbacIndex {
     /// The indexes of the candidate ClusterRoleBindings and RoleBindings.
     fn candidate_ids(&self, request: &AccessRequest) -> (Candidates, Candidates) {
         let groups = self.named_groups(request);
-        let crbs = self.cluster_subjects.candidates(&request.user, &groups);
+        let user = Some(request.user.as_str()).filter(|u| {
+            self.user_filter
+                .may_contain(filter::name_hash(u.as_bytes()))
+        });
+        if user.is_none() && groups.is_empty() {
+            return (Candidates::new(), Candidates::new());
+        }
+        let crbs = self.cluster_subjects.candidates(user, &groups);
         let namespace = request.namespace();
         let rbs = if namespace.is_empty() {
             Candidates::new()
         } else {
             self.namespace_subjects
                 .get(namespace)
-                .map(|s| s.candidates(&request.user, &groups))
+                .map(|s| s.candidates(user, &groups))
                 .unwrap_or_default()
         };
         (crbs, rbs)
