@@ -201,25 +201,25 @@ impl RbacIndex {
                 .add(index.role_bindings.len() as u32, &binding);
             index.role_bindings.push(Arc::new(binding));
         }
-        let names: Vec<&str> = std::iter::once(&index.cluster_subjects)
-            .chain(index.namespace_subjects.values())
-            .flat_map(|s| s.by_group.keys().map(String::as_str))
-            .collect();
         // At least 8,192 bits (1 KiB, in L1): bindings name few groups, and each false
         // positive costs two map lookups.
-        index.group_filter = BitFilter::new(
-            names.into_iter().map(|n| filter::name_hash(n.as_bytes())),
-            8192,
-        );
-        let users: Vec<&str> = std::iter::once(&index.cluster_subjects)
-            .chain(index.namespace_subjects.values())
-            .flat_map(|s| s.by_user.keys().map(String::as_str))
-            .collect();
-        index.user_filter = BitFilter::new(
-            users.into_iter().map(|n| filter::name_hash(n.as_bytes())),
-            1024,
-        );
+        index.group_filter = index.subject_filter(|s| &s.by_group, 8192);
+        index.user_filter = index.subject_filter(|s| &s.by_user, 1024);
         index
+    }
+
+    /// A prefilter over the names one kind of subject key holds, in every index.
+    fn subject_filter(
+        &self,
+        keys: fn(&SubjectIndex) -> &FxHashMap<String, Vec<u32>>,
+        min_buckets: usize,
+    ) -> BitFilter {
+        let names: Vec<u64> = std::iter::once(&self.cluster_subjects)
+            .chain(self.namespace_subjects.values())
+            .flat_map(|s| keys(s).keys())
+            .map(|n| filter::name_hash(n.as_bytes()))
+            .collect();
+        BitFilter::new(names.into_iter(), min_buckets)
     }
 
     fn resolve(
