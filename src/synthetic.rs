@@ -303,3 +303,14 @@ pub fn request(case: &str, groups: &[String]) -> AccessRequest {
     }
     r
 }
+
+/// The AKS built-in role definitions shipped in `policies/`, for unit tests.
+#[cfg(test)]
+pub(crate) fn example_builtin_roles() -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("policies/azure/aks-builtin-roles.json");
+    std::fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .expect("policies/azure/aks-builtin-roles.json holds the built-in roles")
+}

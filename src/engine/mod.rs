@@ -316,8 +316,6 @@ fn azure_step(
     }
     let namespace = target.namespace.and_then(Label::new);
     let outcome = azure_rbac::evaluate(snapshot, &principals, &target);
-    // The reported action moves into the reason; nothing else reads the target after this.
-    let mut take_action = |i: usize| target.take_action(i);
     // Reasons hold the snapshot (one reference count) and indexes into it, not a copy of
     // each name they print: a decision then costs two atomic updates instead of a dozen.
     let policy = Arc::clone(snapshot);
@@ -327,7 +325,8 @@ fn azure_step(
             index,
             action,
         } => {
-            let action = take_action(action);
+            // The reported action moves into the reason; nothing else reads the target now.
+            let action = target.take_action(action);
             let reason = Reason::lazy(move |f| {
                 let Some(deny) = policy.denies.get(index as usize) else {
                     return Ok(());
@@ -357,7 +356,7 @@ fn azure_step(
                     "request maps to no action",
                 ));
             };
-            let action = take_action(action);
+            let action = target.take_action(action);
             let reason = Reason::lazy(move |f| {
                 let Some(a) = policy.assignments.get(first as usize) else {
                     return Ok(());
@@ -383,7 +382,7 @@ fn azure_step(
             AzureStep::Final(d)
         }
         AzureOutcome::NotGranted { action } => {
-            let action = take_action(action);
+            let action = target.take_action(action);
             AzureStep::Open {
                 reason: Reason::lazy(move |f| {
                     write!(
@@ -441,14 +440,14 @@ impl std::fmt::Display for RequestScope<'_> {
 /// A namespace name held inline: a DNS-1123 label has at most 63 bytes, so a lazily
 /// rendered reason keeps it without an allocation of its own.
 #[derive(Clone, Copy)]
-pub struct Label {
+struct Label {
     len: u8,
     bytes: [u8; 63],
 }
 
 impl Label {
     /// `None` for text longer than a label.
-    pub fn new(text: &str) -> Option<Label> {
+    fn new(text: &str) -> Option<Label> {
         let mut bytes = [0u8; 63];
         bytes
             .get_mut(..text.len())?
@@ -459,7 +458,7 @@ impl Label {
         })
     }
 
-    pub fn as_str(&self) -> &str {
+    fn as_str(&self) -> &str {
         let bytes = self.bytes.get(..usize::from(self.len)).unwrap_or_default();
         std::str::from_utf8(bytes).unwrap_or_default()
     }
@@ -496,14 +495,7 @@ mod tests {
             ),
             ..EngineOptions::default()
         };
-        let roles: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/policies/azure/aks-builtin-roles.json"
-            ))
-            .expect("the built-in roles are in policies/"),
-        )
-        .expect("the built-in roles are JSON");
+        let roles = synthetic::example_builtin_roles();
         let shape = Shape {
             assignments: 300,
             groups_per_user: 4,

@@ -426,12 +426,6 @@ mod tests {
         }
     }
 
-    fn builtin_roles() -> serde_json::Value {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("policies/azure/aks-builtin-roles.json");
-        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-    }
-
     #[test]
     fn bits_span_words() {
         let items: Vec<usize> = (0..200).collect();
@@ -454,7 +448,7 @@ mod tests {
                 groups_per_user: 1,
                 rbac_bindings: 0,
             },
-            &builtin_roles(),
+            &crate::synthetic::example_builtin_roles(),
             &crate::engine::EngineOptions::default(),
         )
         .0;
