@@ -188,7 +188,7 @@ fn find_grant<'s>(
     }
     let blocks: Vec<((u32, &Assignment), &PermissionBlock)> = applicable()
         .filter(|(_, a)| a.condition.is_none())
-        .filter_map(|a| snapshot.roles.get(a.1.role).map(|r| (a, r)))
+        .filter_map(|(i, a)| snapshot.roles.get(a.role).map(|r| ((i, a), r)))
         .flat_map(|(a, r)| r.blocks.iter().map(move |b| (a, b)))
         .collect();
     let only_blocks: Vec<&PermissionBlock> = blocks.iter().map(|(_, b)| *b).collect();

@@ -184,7 +184,8 @@ fn explain_azure(
 fn explain_rbac(snapshot: &Snapshot, request: &AccessRequest, out: &mut String) {
     let _ = writeln!(out, "\nKubernetes RBAC");
     let mut any = false;
-    for b in snapshot.rbac.candidates(request) {
+    let ids = snapshot.rbac.candidate_ids(request);
+    for b in snapshot.rbac.bindings(&ids) {
         let Some(subject) = applies_to(b, request).and_then(|i| b.subjects.get(i)) else {
             continue;
         };

@@ -30,6 +30,14 @@ pub struct Binding {
 /// A request's candidate bindings, on the stack: a user is rarely bound more than a few times.
 type Candidates = smallvec::SmallVec<[u32; 16]>;
 
+/// The ClusterRoleBindings and RoleBindings (of the request's namespace) that may name a
+/// requester, by index, in load order.
+#[derive(Debug, Default)]
+pub struct CandidateIds {
+    cluster: Candidates,
+    namespaced: Candidates,
+}
+
 /// Subject keys a binding is found under.
 #[derive(Debug, Clone, Default)]
 struct SubjectIndex {
@@ -289,34 +297,32 @@ impl RbacIndex {
         self.cluster_roles.get(name).map(|r| &**r)
     }
 
-    /// Candidate bindings for the request: ClusterRoleBindings, then RoleBindings of its
-    /// namespace, each in load order.
-    pub fn candidates<'a>(
-        &'a self,
-        request: &AccessRequest,
-    ) -> impl Iterator<Item = &'a Arc<Binding>> + 'a {
-        let (crbs, rbs) = self.candidate_ids(request);
-        crbs.into_iter()
-            .filter_map(|i| self.cluster_role_bindings.get(i as usize))
+    /// The bindings a request's candidate ids name, ClusterRoleBindings first, iterated where
+    /// the ids lie (the lists are not moved into the iterator).
+    pub fn bindings<'a>(&'a self, ids: &'a CandidateIds) -> impl Iterator<Item = &'a Arc<Binding>> {
+        ids.cluster
+            .iter()
+            .filter_map(|i| self.cluster_role_bindings.get(*i as usize))
             .chain(
-                rbs.into_iter()
-                    .filter_map(|i| self.role_bindings.get(i as usize)),
+                ids.namespaced
+                    .iter()
+                    .filter_map(|i| self.role_bindings.get(*i as usize)),
             )
     }
 
-    /// The indexes of the candidate ClusterRoleBindings and RoleBindings.
-    fn candidate_ids(&self, request: &AccessRequest) -> (Candidates, Candidates) {
+    /// The indexes of the bindings that may name the requester (see [`RbacIndex::bindings`]).
+    pub fn candidate_ids(&self, request: &AccessRequest) -> CandidateIds {
         let groups = self.named_groups(request);
         let user = Some(request.user.as_str()).filter(|u| {
             self.user_filter
                 .may_contain(filter::name_hash(u.as_bytes()))
         });
         if user.is_none() && groups.is_empty() {
-            return (Candidates::new(), Candidates::new());
+            return CandidateIds::default();
         }
-        let crbs = self.cluster_subjects.candidates(user, &groups);
+        let cluster = self.cluster_subjects.candidates(user, &groups);
         let namespace = request.namespace();
-        let rbs = if namespace.is_empty() {
+        let namespaced = if namespace.is_empty() {
             Candidates::new()
         } else {
             self.namespace_subjects
@@ -324,7 +330,10 @@ impl RbacIndex {
                 .map(|s| s.candidates(user, &groups))
                 .unwrap_or_default()
         };
-        (crbs, rbs)
+        CandidateIds {
+            cluster,
+            namespaced,
+        }
     }
 
     /// The request's groups that some binding may name, by the hash they were decoded with
@@ -343,16 +352,8 @@ impl RbacIndex {
     /// Decides a request with RBAC alone.
     pub fn authorize(&self, request: &AccessRequest) -> RbacResult {
         let mut result = RbacResult::default();
-        // Iterated where they lie: the candidate lists are not moved into an iterator.
-        let (crbs, rbs) = self.candidate_ids(request);
-        let bindings = crbs
-            .iter()
-            .filter_map(|i| self.cluster_role_bindings.get(*i as usize))
-            .chain(
-                rbs.iter()
-                    .filter_map(|i| self.role_bindings.get(*i as usize)),
-            );
-        for binding in bindings {
+        let ids = self.candidate_ids(request);
+        for binding in self.bindings(&ids) {
             let Some(index) = applies_to(binding, request) else {
                 continue;
             };
