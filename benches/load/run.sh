@@ -237,7 +237,10 @@ run() {
       cut -d= -f2 | sort -n |
       awk '{a[NR]=$1} END {if (NR) printf "reload took %d ms median, %d ms max (%d reloads)", a[int((NR+1)/2)], a[NR], NR}' || true)
     notes="policy generation $gen0 → $gen1 during the run; $took; reload errors $reload_err"
-    if [ $((${gen1:-0} - ${gen0:-0})) -lt $((DURATION / 2)) ]; then fail "$name: policy generation only went $gen0 → $gen1"; fi
+    # Reloads run at the lowest CPU priority: with the server's one core saturated
+    # (LOAD_PIN=1) each takes seconds instead of ~50 ms, so fewer generations are expected.
+    local want=$((DURATION / 2)); [ "$PIN" = 1 ] && want=2
+    if [ $((${gen1:-0} - ${gen0:-0})) -lt "$want" ]; then fail "$name: policy generation only went $gen0 → $gen1"; fi
     if [ "$reload_err" != 0 ]; then fail "$name: $reload_err reload errors"; fi
   fi
   # The server's own CPU time (from /proc) over the measured run, per request: user space

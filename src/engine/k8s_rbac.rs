@@ -171,6 +171,7 @@ impl RbacIndex {
         }
         let mut seen = HashSet::new();
         for (origin, b) in &set.cluster_role_bindings {
+            crate::policy::pace::point();
             if !seen.insert(b.metadata.name.clone()) {
                 diagnostics.push(Diagnostic::error(
                     origin.field("metadata.name"),
@@ -186,6 +187,7 @@ impl RbacIndex {
         }
         let mut seen = HashSet::new();
         for (origin, b) in &set.role_bindings {
+            crate::policy::pace::point();
             let ns = b.metadata.namespace.clone();
             if ns.is_empty() {
                 diagnostics.push(Diagnostic::error(

@@ -134,6 +134,7 @@ impl AssignmentSet {
             .collect();
         self.items.reserve(other.items.len());
         for mut a in other.items {
+            super::pace::point();
             a.scope_id = scope_ids
                 .get(a.scope_id as usize)
                 .copied()
@@ -178,6 +179,7 @@ impl AssignmentSet {
         };
         let mut seen = hashbrown::HashTable::<u32>::with_capacity(items.len());
         for (i, a) in items.iter().enumerate() {
+            super::pace::point();
             let hash = folded(&a.id);
             let same = |j: &u32| {
                 items

@@ -9,7 +9,7 @@ use super::condition::Condition;
 use super::filter::{self, BitFilter};
 use super::known_actions::{Bits, KnownActions};
 use super::schema::{Permission, RoleDefinition};
-use super::{Diagnostic, LoadError, Origin, PolicySet};
+use super::{Diagnostic, LoadError, Origin, PolicySet, pace};
 use crate::engine::EngineOptions;
 use crate::engine::k8s_rbac::RbacIndex;
 use crate::model::action::PatternSet;
@@ -520,6 +520,7 @@ impl Snapshot {
     fn add_assignments(&mut self, set: AssignmentSet, diagnostics: &mut Vec<Diagnostic>) {
         (self.assignments, self.scopes) = set.resolve(&self.role_by_guid, diagnostics);
         for (i, a) in self.assignments.iter().enumerate() {
+            pace::point();
             self.assignments_by_principal
                 .entry(a.principal)
                 .or_default()
@@ -627,6 +628,7 @@ impl Snapshot {
         let relevant = |id: ScopeId| relevant.get(id as usize).copied().unwrap_or(false);
         let mut index = PrincipalIndex::default();
         for (i, a) in self.assignments.iter().enumerate() {
+            pace::point();
             if relevant(a.scope_id) {
                 index.entry(&a.principal).assignments.push(i as u32);
             }

@@ -264,6 +264,7 @@ impl KnownActions {
             if let Some(i) = known.by_text.get(text) {
                 return *i;
             }
+            crate::policy::pace::point();
             let i = known.actions.len() as u32;
             known.actions.push(KnownAction {
                 pattern: ActionPattern::from_lowercase(text),

@@ -7,6 +7,7 @@ pub mod filter;
 pub mod index;
 pub mod known_actions;
 pub mod load;
+pub mod pace;
 pub mod parse;
 pub mod schema;
 pub mod scope_table;

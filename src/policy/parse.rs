@@ -313,6 +313,7 @@ fn stream_items<'de, A: serde::de::SeqAccess<'de>>(
 ) -> Result<(), A::Error> {
     let mut i = 0;
     while let Some(item) = seq.next_element::<Value>()? {
+        super::pace::point();
         add_value(&origin.item(i), item, set, diagnostics);
         i += 1;
     }
@@ -350,6 +351,7 @@ pub fn add_value(
     match value {
         Value::Array(items) => {
             for (i, item) in items.into_iter().enumerate() {
+                super::pace::point();
                 add_value(&origin.item(i), item, set, diagnostics);
             }
         }

@@ -40,7 +40,11 @@ impl Reloader {
         };
         let generation = self.store.next_generation();
         let started = std::time::Instant::now();
-        match crate::load_snapshot(&self.paths, extra, &self.options, generation) {
+        // Paced: on a busy core the reload gives way to decisions every few hundred µs.
+        let loaded = crate::policy::pace::paced(|| {
+            crate::load_snapshot(&self.paths, extra, &self.options, generation)
+        });
+        match loaded {
             Ok(loaded) => {
                 let fingerprint =
                     loaded.fingerprint ^ cluster_version.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -154,9 +158,38 @@ async fn debounce(rx: &mut mpsc::Receiver<()>) {
     }
 }
 
+/// Runs one reload on a thread of its own at the lowest CPU priority, paced (see
+/// [`crate::policy::pace`]): a reload is background work and gives way to decisions.
 async fn reload_blocking(reloader: &Arc<Reloader>, trigger: &'static str, force: bool) {
     let r = reloader.clone();
-    let _ = tokio::task::spawn_blocking(move || r.reload(trigger, force)).await;
+    let (done, finished) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("scopegate-reload".into())
+        .spawn(move || {
+            background_priority();
+            let _ = done.send(r.reload(trigger, force));
+        });
+    match spawned {
+        Ok(_) => {
+            let _ = finished.await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start a reload thread; reloading on a blocking thread");
+            let r = reloader.clone();
+            let _ = tokio::task::spawn_blocking(move || r.reload(trigger, force)).await;
+        }
+    }
+}
+
+/// Lowers the calling thread's CPU priority to nice 19 (per thread on Linux). Failing is
+/// harmless: the reload then runs at normal priority, still paced.
+fn background_priority() {
+    // SAFETY: setpriority takes plain integers and touches no memory of ours; who = 0 is the
+    // calling thread.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+    if rc != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower the reload thread's priority");
+    }
 }
 
 /// Runs the policy reload triggers until shutdown.
