@@ -44,6 +44,7 @@ pub mod synthetic;
 pub mod telemetry;
 
 use engine::EngineOptions;
+use policy::load::ParsedFiles;
 use policy::{Diagnostic, LoadError, PolicySet, Snapshot};
 use std::path::PathBuf;
 
@@ -63,7 +64,25 @@ pub fn load_snapshot(
     options: &EngineOptions,
     generation: u64,
 ) -> Result<Loaded, LoadError> {
-    let (mut set, mut warnings, fingerprint) = policy::load::load_paths(paths)?;
+    load_snapshot_with(
+        paths,
+        extra,
+        options,
+        generation,
+        &mut ParsedFiles::default(),
+    )
+}
+
+/// [`load_snapshot`] taking unchanged files from `parsed` (and keeping what it parses there),
+/// as the server does from one reload to the next.
+pub fn load_snapshot_with(
+    paths: &[PathBuf],
+    extra: Option<PolicySet>,
+    options: &EngineOptions,
+    generation: u64,
+    parsed: &mut ParsedFiles,
+) -> Result<Loaded, LoadError> {
+    let (mut set, mut warnings, fingerprint) = policy::load::load_paths_with(paths, parsed)?;
     if let Some(extra) = extra {
         set.extend(extra);
     }

@@ -7,15 +7,56 @@
 
 use super::parse::{Format, Streamed, parse_json_reader, parse_json_str, parse_text};
 use super::{Diagnostic, LoadError, Origin, PolicySet, pace};
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+
+/// What reading each policy file produced, kept from one load to the next: a file whose
+/// bytes are unchanged is not parsed again. A reload after one small file changed then reads
+/// and hashes every file but parses only that one (parsing is most of a reload's CPU, and a
+/// reload's CPU is taken from decisions on a busy core). Files parsed straight from disk
+/// (above [`STREAM_FILES_ABOVE`]) are not kept, so the memory held stays bounded by what a
+/// load reads into memory anyway.
+#[derive(Debug, Default)]
+pub struct ParsedFiles {
+    files: HashMap<String, ParsedFile>,
+}
+
+#[derive(Debug)]
+struct ParsedFile {
+    /// Hash of the file's bytes.
+    hash: u64,
+    set: PolicySet,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl ParsedFiles {
+    /// Files kept.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
 
 /// Reads every policy file below `dirs` (a directory or a single file each).
 /// Any error diagnostic fails the whole load; warnings are returned with the set.
 /// Also returns a fingerprint of every file's path and bytes, so a periodic re-read that
 /// finds nothing changed can skip building a new generation.
 pub fn load_paths(dirs: &[PathBuf]) -> Result<(PolicySet, Vec<Diagnostic>, u64), LoadError> {
+    load_paths_with(dirs, &mut ParsedFiles::default())
+}
+
+/// [`load_paths`], reusing and updating `parsed`: files whose bytes are unchanged since they
+/// were parsed are taken from it; files no longer found are dropped from it.
+pub fn load_paths_with(
+    dirs: &[PathBuf],
+    parsed: &mut ParsedFiles,
+) -> Result<(PolicySet, Vec<Diagnostic>, u64), LoadError> {
+    let mut seen = HashSet::new();
     let mut set = PolicySet::default();
     let mut diagnostics = Vec::new();
     let mut fingerprint = std::hash::DefaultHasher::new();
@@ -43,15 +84,20 @@ pub fn load_paths(dirs: &[PathBuf]) -> Result<(PolicySet, Vec<Diagnostic>, u64),
                 &mut diagnostics,
                 &mut fingerprint,
                 STREAM_FILES_ABOVE,
+                parsed,
             );
-            if let Err(e) = read {
-                diagnostics.push(Diagnostic::error(
+            match read {
+                Ok(()) => {
+                    seen.insert(name);
+                }
+                Err(e) => diagnostics.push(Diagnostic::error(
                     Origin::new(name, "-"),
                     format!("cannot read file: {e}"),
-                ));
+                )),
             }
         }
     }
+    parsed.files.retain(|name, _| seen.contains(name));
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(LoadError(diagnostics));
     }
@@ -62,8 +108,10 @@ pub fn load_paths(dirs: &[PathBuf]) -> Result<(PolicySet, Vec<Diagnostic>, u64),
 /// text: reading from a file parses at about half the speed of parsing text in memory.
 const STREAM_FILES_ABOVE: u64 = 64 << 20;
 
-/// Reads and parses one file, adding its bytes to `fingerprint`. JSON is read one list
-/// element at a time (see [`parse_json_reader`]); YAML is read whole.
+/// Reads and parses one file, adding the hash of its bytes to `fingerprint`. JSON is read
+/// one list element at a time (see [`parse_json_reader`]); YAML is read whole. A file read
+/// into memory is taken from `parsed` if its bytes are unchanged, and kept there otherwise.
+#[allow(clippy::too_many_arguments)]
 fn read_file(
     path: &Path,
     name: &str,
@@ -72,12 +120,15 @@ fn read_file(
     diagnostics: &mut Vec<Diagnostic>,
     fingerprint: &mut impl Hasher,
     stream_above: u64,
+    parsed: &mut ParsedFiles,
 ) -> std::io::Result<()> {
     let mut file = std::fs::File::open(path)?;
     if format == Format::Json && file.metadata()?.len() > stream_above {
+        parsed.files.remove(name);
+        let mut content = std::hash::DefaultHasher::new();
         let mut hashing = Hashing {
             inner: file,
-            hasher: &mut *fingerprint,
+            hasher: &mut content,
             error: None,
         };
         let streamed = parse_json_reader(
@@ -89,18 +140,39 @@ fn read_file(
         if let Some(e) = hashing.error {
             return Err(e);
         }
+        fingerprint.write_u64(content.finish());
         if streamed == Streamed::NotAContainer {
             let text = std::fs::read_to_string(path)?;
             parse_text(name, &text, format, set, diagnostics);
         }
         return Ok(());
     }
-    let text = read_paced(&mut file, fingerprint)?;
-    if format == Format::Yaml
-        || parse_json_str(name, &text, set, diagnostics) == Streamed::NotAContainer
-    {
-        parse_text(name, &text, format, set, diagnostics);
+    let mut content = std::hash::DefaultHasher::new();
+    let text = read_paced(&mut file, &mut content)?;
+    let hash = content.finish();
+    fingerprint.write_u64(hash);
+    if let Some(kept) = parsed.files.get(name).filter(|k| k.hash == hash) {
+        set.extend(kept.set.clone());
+        diagnostics.extend(kept.diagnostics.iter().cloned());
+        return Ok(());
     }
+    let (mut read, mut found) = (PolicySet::default(), Vec::new());
+    if format == Format::Yaml
+        || parse_json_str(name, &text, &mut read, &mut found) == Streamed::NotAContainer
+    {
+        parse_text(name, &text, format, &mut read, &mut found);
+    }
+    drop(text);
+    parsed.files.insert(
+        name.to_string(),
+        ParsedFile {
+            hash,
+            set: read.clone(),
+            diagnostics: found.clone(),
+        },
+    );
+    set.extend(read);
+    diagnostics.append(&mut found);
     Ok(())
 }
 
@@ -206,6 +278,7 @@ mod tests {
             &mut found,
             &mut hasher,
             0,
+            &mut ParsedFiles::default(),
         )
         .expect("readable");
         assert_eq!(found, diagnostics);
@@ -220,6 +293,65 @@ mod tests {
         assert!(empty.is_some());
         assert_eq!(empty, fingerprint("[]"));
         assert_ne!(empty, fingerprint("[ ]"));
+    }
+
+    /// One Kubernetes Role named `name` in namespace `ns`, as a JSON policy file.
+    fn role_file(ns: &str, name: &str) -> String {
+        format!(
+            r#"{{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{{"name":"{name}","namespace":"{ns}"}},"rules":[]}}"#
+        )
+    }
+
+    #[test]
+    fn parsed_files_are_reused_only_while_their_bytes_are_unchanged() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+        std::fs::write(&a, role_file("ns-a", "one")).expect("write");
+        std::fs::write(&b, role_file("ns-b", "two")).expect("write");
+        let dirs = [dir.path().to_path_buf()];
+        let mut parsed = ParsedFiles::default();
+        let names = |set: &PolicySet| {
+            let mut n: Vec<String> = set
+                .roles
+                .iter()
+                .map(|(_, r)| format!("{}/{}", r.metadata.namespace, r.metadata.name))
+                .collect();
+            n.sort();
+            n
+        };
+        let (first, _, f1) = load_paths_with(&dirs, &mut parsed).expect("loads");
+        assert_eq!(names(&first), ["ns-a/one", "ns-b/two"]);
+        assert_eq!(parsed.len(), 2);
+
+        // Unchanged: the same set and fingerprint, taken from what was kept.
+        let (again, _, f2) = load_paths_with(&dirs, &mut parsed).expect("loads");
+        assert_eq!(names(&again), names(&first));
+        assert_eq!(f1, f2);
+
+        // Same length, new bytes: judged by content, not by size or time.
+        std::fs::write(&a, role_file("ns-a", "uno")).expect("write");
+        let (changed, _, f3) = load_paths_with(&dirs, &mut parsed).expect("loads");
+        assert_eq!(names(&changed), ["ns-a/uno", "ns-b/two"]);
+        assert_ne!(f2, f3);
+
+        // A broken file fails every load while it is unchanged, kept or not.
+        std::fs::write(&b, "{\"kind\": \"Role\"").expect("write");
+        for _ in 0..2 {
+            let Err(LoadError(d)) = load_paths_with(&dirs, &mut parsed) else {
+                panic!("a broken file must fail the load");
+            };
+            assert!(
+                d.iter()
+                    .any(|d| d.is_error() && d.origin.file.ends_with("b.json")),
+                "{d:?}"
+            );
+        }
+
+        // A removed file is forgotten.
+        std::fs::remove_file(&b).expect("remove");
+        let (left, _, _) = load_paths_with(&dirs, &mut parsed).expect("loads");
+        assert_eq!(names(&left), ["ns-a/uno"]);
+        assert_eq!(parsed.len(), 1);
     }
 
     #[test]
@@ -242,6 +374,7 @@ mod tests {
                 &mut found,
                 &mut hasher,
                 stream_above,
+                &mut ParsedFiles::default(),
             )
             .expect("readable");
             (

@@ -291,6 +291,7 @@ pub async fn start(
         options: engine.options.clone(),
         metrics: metrics.clone(),
         cluster: cluster.clone(),
+        parsed: Default::default(),
     });
     // Files are watched before they are first read, so no change in between is missed.
     let policy_watch = reload::watch_paths(&engine.policies);

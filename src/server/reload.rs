@@ -8,6 +8,7 @@ use super::tls::TlsState;
 use crate::cluster::ClusterSource;
 use crate::engine::EngineOptions;
 use crate::metrics::Metrics;
+use crate::policy::load::ParsedFiles;
 use crate::policy::store::PolicyStore;
 use notify::{RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
@@ -25,6 +26,8 @@ pub struct Reloader {
     pub options: EngineOptions,
     pub metrics: Metrics,
     pub cluster: Option<Arc<ClusterSource>>,
+    /// What each policy file parsed to, so a reload parses only the files that changed.
+    pub parsed: std::sync::Mutex<ParsedFiles>,
 }
 
 impl Reloader {
@@ -42,7 +45,10 @@ impl Reloader {
         let started = std::time::Instant::now();
         // Paced: on a busy core the reload gives way to decisions every few hundred µs.
         let loaded = crate::policy::pace::paced(|| {
-            crate::load_snapshot(&self.paths, extra, &self.options, generation)
+            // Reloads run one at a time; a panic in an earlier one leaves nothing half-kept
+            // that a later load would trust (entries are replaced whole).
+            let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+            crate::load_snapshot_with(&self.paths, extra, &self.options, generation, &mut parsed)
         });
         match loaded {
             Ok(loaded) => {
