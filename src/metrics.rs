@@ -1,6 +1,7 @@
 //! Prometheus metrics, one registry per server. Names follow Prometheus conventions:
 //! `scopegate_…_total` for counters, `_seconds` for durations.
 
+use crate::model::{Source, Verdict};
 use crate::policy::SnapshotStats;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -25,6 +26,11 @@ pub struct Metrics {
     pub tls_expiry: IntGaugeVec,
     pub cluster_events: IntCounterVec,
     pub cluster_objects: IntGaugeVec,
+    /// `decisions` for every (verdict, source), looked up once: finding a labelled child
+    /// hashes its labels and takes a lock, twice per request otherwise.
+    decided: [[IntCounter; 4]; 3],
+    /// `http_requests` for code 200, the usual answer.
+    http_ok: IntCounter,
 }
 
 /// Decision latency buckets: sub-microsecond to milliseconds.
@@ -86,7 +92,45 @@ impl Default for Metrics {
     }
 }
 
+/// Every verdict and source, in the order of [`Metrics::decided`].
+const VERDICTS: [Verdict; 3] = [Verdict::Allow, Verdict::Deny, Verdict::NoOpinion];
+const SOURCES: [Source; 4] = [
+    Source::AzureRbac,
+    Source::KubernetesRbac,
+    Source::NoMatch,
+    Source::Request,
+];
+
 impl Metrics {
+    /// Counts one decision.
+    pub fn count_decision(&self, verdict: Verdict, source: Source) {
+        let v = match verdict {
+            Verdict::Allow => 0,
+            Verdict::Deny => 1,
+            Verdict::NoOpinion => 2,
+        };
+        let s = match source {
+            Source::AzureRbac => 0,
+            Source::KubernetesRbac => 1,
+            Source::NoMatch => 2,
+            Source::Request => 3,
+        };
+        if let Some(counter) = self.decided.get(v).and_then(|row| row.get(s)) {
+            counter.inc();
+        }
+    }
+
+    /// Counts one answered HTTP request by its status code.
+    pub fn count_http(&self, status: u16) {
+        if status == 200 {
+            self.http_ok.inc();
+        } else {
+            self.http_requests
+                .with_label_values(&[status.to_string().as_str()])
+                .inc();
+        }
+    }
+
     pub fn new() -> Self {
         let registry = Registry::new();
         let decision_seconds = Histogram::with_opts(
@@ -105,20 +149,27 @@ impl Metrics {
             &["version"],
         );
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let decisions = counter_vec(
+            &registry,
+            "scopegate_decisions_total",
+            "Decisions by result and deciding source.",
+            &["decision", "source"],
+        );
+        let decided = VERDICTS
+            .map(|v| SOURCES.map(|s| decisions.with_label_values(&[v.as_str(), s.as_str()])));
+        let http_requests = counter_vec(
+            &registry,
+            "scopegate_http_requests_total",
+            "HTTP requests to the webhook by status code.",
+            &["code"],
+        );
+        let http_ok = http_requests.with_label_values(&["200"]);
         Metrics {
-            decisions: counter_vec(
-                &registry,
-                "scopegate_decisions_total",
-                "Decisions by result and deciding source.",
-                &["decision", "source"],
-            ),
+            decisions,
+            decided,
+            http_ok,
             decision_seconds,
-            http_requests: counter_vec(
-                &registry,
-                "scopegate_http_requests_total",
-                "HTTP requests to the webhook by status code.",
-                &["code"],
-            ),
+            http_requests,
             cache_hits: counter(
                 &registry,
                 "scopegate_decision_cache_hits_total",
@@ -205,5 +256,30 @@ impl Metrics {
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_land_in_their_labelled_series() {
+        let m = Metrics::new();
+        m.count_decision(Verdict::Deny, Source::KubernetesRbac);
+        m.count_decision(Verdict::Deny, Source::KubernetesRbac);
+        m.count_decision(Verdict::NoOpinion, Source::Request);
+        m.count_http(200);
+        m.count_http(413);
+        let text = m.render();
+        for line in [
+            r#"scopegate_decisions_total{decision="deny",source="kubernetes_rbac"} 2"#,
+            r#"scopegate_decisions_total{decision="no_opinion",source="request"} 1"#,
+            r#"scopegate_decisions_total{decision="allow",source="azure_rbac"} 0"#,
+            r#"scopegate_http_requests_total{code="200"} 1"#,
+            r#"scopegate_http_requests_total{code="413"} 1"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
     }
 }

@@ -105,12 +105,7 @@ async fn authorize(
     body: Body,
 ) -> Response {
     let response = handle(&state.0, peer.map(|Extension(p)| p), body).await;
-    state
-        .0
-        .metrics
-        .http_requests
-        .with_label_values(&[response.status().as_str()])
-        .inc();
+    state.0.metrics.count_http(response.status().as_u16());
     response
 }
 
@@ -195,10 +190,7 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
     let body = sar::encode_response(review.api_version, &answer);
     let elapsed = started.elapsed();
     s.metrics.decision_seconds.observe(elapsed.as_secs_f64());
-    s.metrics
-        .decisions
-        .with_label_values(&[decision.verdict.as_str(), decision.source.as_str()])
-        .inc();
+    s.metrics.count_decision(decision.verdict, decision.source);
     audit::record(&AuditEvent {
         request: &review.request,
         decision: &decision,
