@@ -64,23 +64,17 @@ pub fn load_snapshot(
     options: &EngineOptions,
     generation: u64,
 ) -> Result<Loaded, LoadError> {
-    load_snapshot_with(
-        paths,
-        extra,
-        options,
-        generation,
-        &mut ParsedFiles::default(),
-    )
+    load_snapshot_with(paths, extra, options, generation, None)
 }
 
-/// [`load_snapshot`] taking unchanged files from `parsed` (and keeping what it parses there),
-/// as the server does from one reload to the next.
+/// [`load_snapshot`] taking unchanged files from `parsed` if given (and keeping what it
+/// parses there), as the server does from one reload to the next.
 pub fn load_snapshot_with(
     paths: &[PathBuf],
     extra: Option<PolicySet>,
     options: &EngineOptions,
     generation: u64,
-    parsed: &mut ParsedFiles,
+    parsed: Option<&mut ParsedFiles>,
 ) -> Result<Loaded, LoadError> {
     let (mut set, mut warnings, fingerprint) = policy::load::load_paths_with(paths, parsed)?;
     if let Some(extra) = extra {

@@ -47,14 +47,14 @@ impl ParsedFiles {
 /// Also returns a fingerprint of every file's path and bytes, so a periodic re-read that
 /// finds nothing changed can skip building a new generation.
 pub fn load_paths(dirs: &[PathBuf]) -> Result<(PolicySet, Vec<Diagnostic>, u64), LoadError> {
-    load_paths_with(dirs, &mut ParsedFiles::default())
+    load_paths_with(dirs, None)
 }
 
-/// [`load_paths`], reusing and updating `parsed`: files whose bytes are unchanged since they
-/// were parsed are taken from it; files no longer found are dropped from it.
+/// [`load_paths`], reusing and updating `parsed` if given: files whose bytes are unchanged
+/// since they were parsed are taken from it; files no longer found are dropped from it.
 pub fn load_paths_with(
     dirs: &[PathBuf],
-    parsed: &mut ParsedFiles,
+    mut parsed: Option<&mut ParsedFiles>,
 ) -> Result<(PolicySet, Vec<Diagnostic>, u64), LoadError> {
     let mut seen = HashSet::new();
     let mut set = PolicySet::default();
@@ -84,7 +84,7 @@ pub fn load_paths_with(
                 &mut diagnostics,
                 &mut fingerprint,
                 STREAM_FILES_ABOVE,
-                parsed,
+                parsed.as_deref_mut(),
             );
             match read {
                 Ok(()) => {
@@ -97,7 +97,9 @@ pub fn load_paths_with(
             }
         }
     }
-    parsed.files.retain(|name, _| seen.contains(name));
+    if let Some(parsed) = parsed {
+        parsed.files.retain(|name, _| seen.contains(name));
+    }
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(LoadError(diagnostics));
     }
@@ -120,11 +122,13 @@ fn read_file(
     diagnostics: &mut Vec<Diagnostic>,
     fingerprint: &mut impl Hasher,
     stream_above: u64,
-    parsed: &mut ParsedFiles,
+    parsed: Option<&mut ParsedFiles>,
 ) -> std::io::Result<()> {
     let mut file = std::fs::File::open(path)?;
     if format == Format::Json && file.metadata()?.len() > stream_above {
-        parsed.files.remove(name);
+        if let Some(parsed) = parsed {
+            parsed.files.remove(name);
+        }
         let mut content = std::hash::DefaultHasher::new();
         let mut hashing = Hashing {
             inner: file,
@@ -151,7 +155,11 @@ fn read_file(
     let text = read_paced(&mut file, &mut content)?;
     let hash = content.finish();
     fingerprint.write_u64(hash);
-    if let Some(kept) = parsed.files.get(name).filter(|k| k.hash == hash) {
+    if let Some(kept) = parsed
+        .as_deref()
+        .and_then(|p| p.files.get(name))
+        .filter(|k| k.hash == hash)
+    {
         set.extend(kept.set.clone());
         diagnostics.extend(kept.diagnostics.iter().cloned());
         return Ok(());
@@ -163,14 +171,16 @@ fn read_file(
         parse_text(name, &text, format, &mut read, &mut found);
     }
     drop(text);
-    parsed.files.insert(
-        name.to_string(),
-        ParsedFile {
-            hash,
-            set: read.clone(),
-            diagnostics: found.clone(),
-        },
-    );
+    if let Some(parsed) = parsed {
+        parsed.files.insert(
+            name.to_string(),
+            ParsedFile {
+                hash,
+                set: read.clone(),
+                diagnostics: found.clone(),
+            },
+        );
+    }
     set.extend(read);
     diagnostics.append(&mut found);
     Ok(())
@@ -278,7 +288,7 @@ mod tests {
             &mut found,
             &mut hasher,
             0,
-            &mut ParsedFiles::default(),
+            None,
         )
         .expect("readable");
         assert_eq!(found, diagnostics);
@@ -319,25 +329,25 @@ mod tests {
             n.sort();
             n
         };
-        let (first, _, f1) = load_paths_with(&dirs, &mut parsed).expect("loads");
+        let (first, _, f1) = load_paths_with(&dirs, Some(&mut parsed)).expect("loads");
         assert_eq!(names(&first), ["ns-a/one", "ns-b/two"]);
         assert_eq!(parsed.len(), 2);
 
         // Unchanged: the same set and fingerprint, taken from what was kept.
-        let (again, _, f2) = load_paths_with(&dirs, &mut parsed).expect("loads");
+        let (again, _, f2) = load_paths_with(&dirs, Some(&mut parsed)).expect("loads");
         assert_eq!(names(&again), names(&first));
         assert_eq!(f1, f2);
 
         // Same length, new bytes: judged by content, not by size or time.
         std::fs::write(&a, role_file("ns-a", "uno")).expect("write");
-        let (changed, _, f3) = load_paths_with(&dirs, &mut parsed).expect("loads");
+        let (changed, _, f3) = load_paths_with(&dirs, Some(&mut parsed)).expect("loads");
         assert_eq!(names(&changed), ["ns-a/uno", "ns-b/two"]);
         assert_ne!(f2, f3);
 
         // A broken file fails every load while it is unchanged, kept or not.
         std::fs::write(&b, "{\"kind\": \"Role\"").expect("write");
         for _ in 0..2 {
-            let Err(LoadError(d)) = load_paths_with(&dirs, &mut parsed) else {
+            let Err(LoadError(d)) = load_paths_with(&dirs, Some(&mut parsed)) else {
                 panic!("a broken file must fail the load");
             };
             assert!(
@@ -349,7 +359,7 @@ mod tests {
 
         // A removed file is forgotten.
         std::fs::remove_file(&b).expect("remove");
-        let (left, _, _) = load_paths_with(&dirs, &mut parsed).expect("loads");
+        let (left, _, _) = load_paths_with(&dirs, Some(&mut parsed)).expect("loads");
         assert_eq!(names(&left), ["ns-a/uno"]);
         assert_eq!(parsed.len(), 1);
     }
@@ -374,7 +384,7 @@ mod tests {
                 &mut found,
                 &mut hasher,
                 stream_above,
-                &mut ParsedFiles::default(),
+                None,
             )
             .expect("readable");
             (

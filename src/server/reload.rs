@@ -48,7 +48,13 @@ impl Reloader {
             // Reloads run one at a time; a panic in an earlier one leaves nothing half-kept
             // that a later load would trust (entries are replaced whole).
             let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
-            crate::load_snapshot_with(&self.paths, extra, &self.options, generation, &mut parsed)
+            crate::load_snapshot_with(
+                &self.paths,
+                extra,
+                &self.options,
+                generation,
+                Some(&mut parsed),
+            )
         });
         match loaded {
             Ok(loaded) => {
