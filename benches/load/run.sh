@@ -296,7 +296,7 @@ fi
   echo "- bodies: $(cat "$WORK/bodies.txt"), cycled; decision cache off (default)"
   echo "- scopegate: RUST_LOG=warn,scopegate=info (no audit lines); scopegate+audit: default info level, audit log to a file"
   echo "- empty: \`--benchmark-empty-handler\` (same listener, TLS and HTTP stack; fixed answer, no decode or decision): the ceiling"
-  echo "- scopegate+reload: a policy file rewritten every second during the run (each rewrite changes the policy, so every one is a full reload of all $ASSIGNMENTS+ assignments)"
+  echo "- scopegate+reload: a policy file rewritten every second during the run (each rewrite changes the policy, so every one publishes a new generation indexing all $ASSIGNMENTS+ assignments; unchanged files are not parsed again)"
 } >"$WORK/env.txt"
 echo
 python3 "$HERE/report.py" summary "$RESULTS" "$WORK/env.txt" "$OUT/summary.md"
