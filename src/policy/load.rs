@@ -8,7 +8,7 @@
 use super::parse::{Format, Streamed, parse_json_reader, parse_json_str, parse_text};
 use super::{Diagnostic, LoadError, Origin, PolicySet, pace};
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -129,7 +129,7 @@ fn read_file(
         if let Some(parsed) = parsed {
             parsed.files.remove(name);
         }
-        let mut content = std::hash::DefaultHasher::new();
+        let mut content = ContentHash::new();
         let mut hashing = Hashing {
             inner: file,
             hasher: &mut content,
@@ -151,7 +151,7 @@ fn read_file(
         }
         return Ok(());
     }
-    let mut content = std::hash::DefaultHasher::new();
+    let mut content = ContentHash::new();
     let text = read_paced(&mut file, &mut content)?;
     let hash = content.finish();
     fingerprint.write_u64(hash);
@@ -186,9 +186,57 @@ fn read_file(
     Ok(())
 }
 
-/// Reads a whole file as text, adding its bytes to `fingerprint`, a piece at a time with a
-/// [`pace::check`] between pieces (reading and hashing ten megabytes is ~10 ms of CPU).
-fn read_paced(file: &mut std::fs::File, fingerprint: &mut impl Hasher) -> std::io::Result<String> {
+/// The hash of a file's bytes, however they arrive. aHash reads 16 bytes per step with the
+/// CPU's AES rounds, ~10× faster than the standard library's SipHash (which took 6 ms of a
+/// 15 ms reload of 9 MB of policy); as it hashes each `write` as a unit, the bytes are fed
+/// to it in fixed blocks. Keyed at random once per process: a file's hash is only compared
+/// with its own earlier hash in the same process.
+struct ContentHash {
+    hasher: ahash::AHasher,
+    block: Vec<u8>,
+}
+
+impl ContentHash {
+    const BLOCK: usize = 64 << 10;
+
+    fn new() -> Self {
+        static KEYS: std::sync::OnceLock<ahash::RandomState> = std::sync::OnceLock::new();
+        ContentHash {
+            hasher: KEYS.get_or_init(ahash::RandomState::new).build_hasher(),
+            block: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, bytes: &[u8]) {
+        let mut rest = bytes;
+        if !self.block.is_empty() {
+            let (head, tail) = rest.split_at((Self::BLOCK - self.block.len()).min(rest.len()));
+            self.block.extend_from_slice(head);
+            rest = tail;
+            if self.block.len() < Self::BLOCK {
+                return;
+            }
+            self.hasher.write(&self.block);
+            self.block.clear();
+        }
+        let mut blocks = rest.chunks_exact(Self::BLOCK);
+        for block in &mut blocks {
+            self.hasher.write(block);
+        }
+        self.block.extend_from_slice(blocks.remainder());
+    }
+
+    fn finish(mut self) -> u64 {
+        if !self.block.is_empty() {
+            self.hasher.write(&self.block);
+        }
+        self.hasher.finish()
+    }
+}
+
+/// Reads a whole file as text, adding its bytes to `content`, a piece at a time with a
+/// [`pace::check`] between pieces.
+fn read_paced(file: &mut std::fs::File, content: &mut ContentHash) -> std::io::Result<String> {
     const PIECE: u64 = 256 << 10;
     let size = file.metadata().map_or(0, |m| m.len());
     // One allocation of the right size: growing by doubling copies and faults the text in
@@ -199,7 +247,7 @@ fn read_paced(file: &mut std::fs::File, fingerprint: &mut impl Hasher) -> std::i
         if file.take(PIECE).read_to_end(&mut bytes)? == 0 {
             break;
         }
-        fingerprint.write(bytes.get(start..).unwrap_or_default());
+        content.add(bytes.get(start..).unwrap_or_default());
         pace::check();
     }
     String::from_utf8(bytes)
@@ -208,17 +256,17 @@ fn read_paced(file: &mut std::fs::File, fingerprint: &mut impl Hasher) -> std::i
 
 /// A reader that feeds every byte it reads to a hasher, and keeps the first I/O error (the
 /// JSON parser would otherwise report it as a syntax error).
-struct Hashing<'a, R, H> {
+struct Hashing<'a, R> {
     inner: R,
-    hasher: &'a mut H,
+    hasher: &'a mut ContentHash,
     error: Option<std::io::Error>,
 }
 
-impl<R: Read, H: Hasher> Read for &mut Hashing<'_, R, H> {
+impl<R: Read> Read for &mut Hashing<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self.inner.read(buf) {
             Ok(n) => {
-                self.hasher.write(buf.get(..n).unwrap_or_default());
+                self.hasher.add(buf.get(..n).unwrap_or_default());
                 Ok(n)
             }
             Err(e) => {
@@ -362,6 +410,39 @@ mod tests {
         let (left, _, _) = load_paths_with(&dirs, Some(&mut parsed)).expect("loads");
         assert_eq!(names(&left), ["ns-a/uno"]);
         assert_eq!(parsed.len(), 1);
+    }
+
+    proptest::proptest! {
+        // Inputs span several 64 KiB blocks; 32 cases keep the test under a second or two.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+        #[test]
+        fn content_hash_does_not_depend_on_how_the_bytes_arrive(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200_000),
+            cuts in proptest::collection::vec(0usize..200_000, 0..6),
+            flip in 0usize..200_000,
+        ) {
+            let whole = {
+                let mut h = ContentHash::new();
+                h.add(&bytes);
+                h.finish()
+            };
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort_unstable();
+            let mut pieces = ContentHash::new();
+            let mut at = 0;
+            for cut in cuts.into_iter().chain([bytes.len()]) {
+                pieces.add(&bytes[at..cut]);
+                at = cut;
+            }
+            proptest::prop_assert_eq!(whole, pieces.finish());
+            if !bytes.is_empty() {
+                let mut changed = bytes.clone();
+                changed[flip % bytes.len()] ^= 1;
+                let mut h = ContentHash::new();
+                h.add(&changed);
+                proptest::prop_assert_ne!(whole, h.finish());
+            }
+        }
     }
 
     #[test]
