@@ -112,6 +112,26 @@ def summary(results, env, out):
             f"| {r['run']} | {r['client']} | {r['req/s']} | {ratio} | {r['p50 ms']} | {r['p99 ms']} | "
             f"{r['p99.9 ms']} | {r['requests']} | {r['errors']} | {r['non-2xx']} | {r['notes']} |"
         )
+    # Repeated pairs (LOAD_REPEAT): each scopegate#i against the empty#i run beside it.
+    pairs = []
+    for r in recs:
+        if r["run"].startswith("scopegate#"):
+            ceiling = by_name.get(r["ceiling"])
+            if ceiling and float(ceiling["req/s"]) > 0:
+                pairs.append((float(r["req/s"]) / float(ceiling["req/s"]),
+                              float(r["p99 ms"]), float(ceiling["p99 ms"])))
+    if pairs:
+        ratios = sorted(p[0] for p in pairs)
+        p99s = sorted(p[1] for p in pairs)
+        empty_p99s = sorted(p[2] for p in pairs)
+        mid = len(pairs) // 2
+        lines.append("")
+        lines.append(
+            f"{len(pairs)} alternating scopegate/empty pairs: throughput vs empty "
+            f"{' / '.join(f'{p[0]:.2f}' for p in pairs)} (median {ratios[mid]:.2f}); "
+            f"p99 {' / '.join(f'{p[1]:.2f}' for p in pairs)} ms (median {p99s[mid]:.2f}; "
+            f"empty median {empty_p99s[mid]:.2f})"
+        )
     table = "\n".join(lines)
     text = "# scopegate HTTP load\n\n" + open(env).read().strip() + "\n\n" + table + "\n"
     with open(out, "w") as f:

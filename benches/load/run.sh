@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # HTTP load test of `scopegate serve` (issue 6, item 3). One command:
 #
-#   benches/load/run.sh [--duration SECONDS] [--connections N] [--install-oha] [--oha-only]
+#   benches/load/run.sh [--duration SECONDS] [--connections N] [--repeat N] [--install-oha] [--oha-only]
 #
 # 1. builds scopegate (release) and finds a load generator: wrk (installed from Debian if
 #    missing); oha (`cargo install oha --locked`) if wrk cannot be had, or with
@@ -15,6 +15,9 @@
 #      empty              --benchmark-empty-handler: same listener/TLS/HTTP, fixed answer
 #      scopegate+reload   a policy file rewritten every second during the run
 #      (oha present) scopegate and empty again with mutual TLS
+#    With --repeat N (LOAD_REPEAT), scopegate and empty run N times alternately and the
+#    summary gives each pair's ratio and the medians: the machine's speed drifts, and a
+#    ratio is only fair between runs next to each other.
 #    Before each decision run every body is posted once (preflight.py) and the decision mix
 #    and a few fixed answers are checked;
 # 4. writes target/load/summary.md (and the raw outputs next to it) and prints the table.
@@ -40,6 +43,7 @@ if [ "$PIN" = 1 ]; then
   SERVER_PIN=(taskset -c 0); CLIENT_PIN=(taskset -c 1)
 fi
 NBODIES=${LOAD_BODIES:-2000}
+REPEAT=${LOAD_REPEAT:-1}
 WARMUP=2
 INSTALL_OHA=0
 OHA_ONLY=0
@@ -48,6 +52,7 @@ while [ $# -gt 0 ]; do
     --duration) DURATION=$2; shift 2 ;;
     --connections) CONNECTIONS=$2; shift 2 ;;
     --install-oha) INSTALL_OHA=1; shift ;;
+    --repeat) REPEAT=$2; shift 2 ;;
     --oha-only) OHA_ONLY=1; INSTALL_OHA=1; shift ;;
     -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
@@ -55,6 +60,9 @@ while [ $# -gt 0 ]; do
 done
 if [ "$DURATION" -gt 20 ] || [ "$DURATION" -lt 1 ]; then
   echo "--duration must be 1..20 seconds" >&2; exit 2
+fi
+if ! [[ "$REPEAT" =~ ^[1-5]$ ]]; then
+  echo "--repeat must be 1..5" >&2; exit 2
 fi
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -274,10 +282,20 @@ run() {
 
 if [ -n "$WRK" ]; then
   # wrk cannot present a client certificate: these servers run without --client-ca-file.
-  run scopegate empty wrk "warn,scopegate=info" 0 decide
-  run scopegate+audit empty wrk "-" 0 decide
-  run empty empty wrk "warn,scopegate=info" 0 empty --benchmark-empty-handler
-  run scopegate+reload empty wrk "warn,scopegate=info" 0 reload
+  if [ "$REPEAT" -gt 1 ]; then
+    # Alternating pairs, so a drift in the machine's speed hits both sides of each ratio.
+    for i in $(seq "$REPEAT"); do
+      run "scopegate#$i" "empty#$i" wrk "warn,scopegate=info" 0 decide
+      run "empty#$i" "empty#$i" wrk "warn,scopegate=info" 0 empty --benchmark-empty-handler
+    done
+    LAST_EMPTY="empty#$REPEAT"
+  else
+    run scopegate empty wrk "warn,scopegate=info" 0 decide
+    run empty empty wrk "warn,scopegate=info" 0 empty --benchmark-empty-handler
+    LAST_EMPTY=empty
+  fi
+  run scopegate+audit "$LAST_EMPTY" wrk "-" 0 decide
+  run scopegate+reload "$LAST_EMPTY" wrk "warn,scopegate=info" 0 reload
 fi
 if [ -n "$OHA" ]; then
   run scopegate-mtls empty-mtls oha "warn,scopegate=info" 1 decide
