@@ -8,6 +8,9 @@
 //! `server::reload`), and inside [`paced`] offers the core back
 //! ([`std::thread::yield_now`]) after every [`SLICE`] of work, at the [`point`]s the loading
 //! code passes between items. When nothing else wants the core, yielding returns at once.
+//! A yield only hands the core over when the scheduler counts the serving thread as owed
+//! time; while that thread keeps the core saturated, the low priority is what keeps the
+//! reload from taking whole ticks (BENCHMARKS.md, seventh round).
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
