@@ -82,12 +82,12 @@ pub fn load_paths_with(
                 format,
                 &mut set,
                 &mut diagnostics,
-                &mut fingerprint,
                 STREAM_FILES_ABOVE,
                 parsed.as_deref_mut(),
             );
             match read {
-                Ok(()) => {
+                Ok(hash) => {
+                    fingerprint.write_u64(hash);
                     seen.insert(name);
                 }
                 Err(e) => diagnostics.push(Diagnostic::error(
@@ -110,20 +110,18 @@ pub fn load_paths_with(
 /// text: reading from a file parses at about half the speed of parsing text in memory.
 const STREAM_FILES_ABOVE: u64 = 64 << 20;
 
-/// Reads and parses one file, adding the hash of its bytes to `fingerprint`. JSON is read
-/// one list element at a time (see [`parse_json_reader`]); YAML is read whole. A file read
-/// into memory is taken from `parsed` if its bytes are unchanged, and kept there otherwise.
-#[allow(clippy::too_many_arguments)]
+/// Reads and parses one file and returns the hash of its bytes. JSON is read one list
+/// element at a time (see [`parse_json_reader`]); YAML is read whole. A file read into
+/// memory is taken from `parsed` if its bytes are unchanged, and kept there otherwise.
 fn read_file(
     path: &Path,
     name: &str,
     format: Format,
     set: &mut PolicySet,
     diagnostics: &mut Vec<Diagnostic>,
-    fingerprint: &mut impl Hasher,
     stream_above: u64,
     parsed: Option<&mut ParsedFiles>,
-) -> std::io::Result<()> {
+) -> std::io::Result<u64> {
     let mut file = std::fs::File::open(path)?;
     if format == Format::Json && file.metadata()?.len() > stream_above {
         if let Some(parsed) = parsed {
@@ -144,17 +142,15 @@ fn read_file(
         if let Some(e) = hashing.error {
             return Err(e);
         }
-        fingerprint.write_u64(content.finish());
         if streamed == Streamed::NotAContainer {
             let text = std::fs::read_to_string(path)?;
             parse_text(name, &text, format, set, diagnostics);
         }
-        return Ok(());
+        return Ok(content.finish());
     }
     let mut content = ContentHash::new();
     let text = read_paced(&mut file, &mut content)?;
     let hash = content.finish();
-    fingerprint.write_u64(hash);
     if let Some(kept) = parsed
         .as_deref()
         .and_then(|p| p.files.get(name))
@@ -162,7 +158,7 @@ fn read_file(
     {
         set.extend(kept.set.clone());
         diagnostics.extend(kept.diagnostics.iter().cloned());
-        return Ok(());
+        return Ok(hash);
     }
     let (mut read, mut found) = (PolicySet::default(), Vec::new());
     if format == Format::Yaml
@@ -183,7 +179,7 @@ fn read_file(
     }
     set.extend(read);
     diagnostics.append(&mut found);
-    Ok(())
+    Ok(hash)
 }
 
 /// The hash of a file's bytes, however they arrive. aHash reads 16 bytes per step with the
@@ -326,19 +322,8 @@ mod tests {
 
         // The same file streamed from disk (as files above the threshold are).
         let (mut set, mut found) = (PolicySet::default(), Vec::new());
-        let mut hasher = std::hash::DefaultHasher::new();
         let name = file.display().to_string();
-        read_file(
-            &file,
-            &name,
-            Format::Json,
-            &mut set,
-            &mut found,
-            &mut hasher,
-            0,
-            None,
-        )
-        .expect("readable");
+        read_file(&file, &name, Format::Json, &mut set, &mut found, 0, None).expect("readable");
         assert_eq!(found, diagnostics);
 
         let fingerprint = |text: &str| {
@@ -456,23 +441,17 @@ mod tests {
         std::fs::write(&file, &text).expect("write");
         let read = |stream_above| {
             let (mut set, mut found) = (PolicySet::default(), Vec::new());
-            let mut hasher = std::hash::DefaultHasher::new();
-            read_file(
+            let hash = read_file(
                 &file,
                 "p.json",
                 Format::Json,
                 &mut set,
                 &mut found,
-                &mut hasher,
                 stream_above,
                 None,
             )
             .expect("readable");
-            (
-                format!("{:?}", set.role_definitions),
-                found,
-                hasher.finish(),
-            )
+            (format!("{:?}", set.role_definitions), found, hash)
         };
         let (streamed, whole) = (read(0), read(u64::MAX));
         assert!(streamed.0.contains("Azure Kubernetes Service RBAC Reader"));
