@@ -92,7 +92,8 @@ impl Default for Metrics {
     }
 }
 
-/// Every verdict and source, in the order of [`Metrics::decided`].
+/// Every verdict and source in declaration order, so `verdict as usize` and `source as usize`
+/// index [`Metrics::decided`] (a test holds the orders equal).
 const VERDICTS: [Verdict; 3] = [Verdict::Allow, Verdict::Deny, Verdict::NoOpinion];
 const SOURCES: [Source; 4] = [
     Source::AzureRbac,
@@ -104,18 +105,11 @@ const SOURCES: [Source; 4] = [
 impl Metrics {
     /// Counts one decision.
     pub fn count_decision(&self, verdict: Verdict, source: Source) {
-        let v = match verdict {
-            Verdict::Allow => 0,
-            Verdict::Deny => 1,
-            Verdict::NoOpinion => 2,
-        };
-        let s = match source {
-            Source::AzureRbac => 0,
-            Source::KubernetesRbac => 1,
-            Source::NoMatch => 2,
-            Source::Request => 3,
-        };
-        if let Some(counter) = self.decided.get(v).and_then(|row| row.get(s)) {
+        if let Some(counter) = self
+            .decided
+            .get(verdict as usize)
+            .and_then(|row| row.get(source as usize))
+        {
             counter.inc();
         }
     }
@@ -262,6 +256,16 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_label_tables_follow_declaration_order() {
+        for (i, v) in VERDICTS.iter().enumerate() {
+            assert_eq!(*v as usize, i, "{v:?}");
+        }
+        for (i, s) in SOURCES.iter().enumerate() {
+            assert_eq!(*s as usize, i, "{s:?}");
+        }
+    }
 
     #[test]
     fn counts_land_in_their_labelled_series() {

@@ -66,8 +66,9 @@ pub fn check() {
     });
 }
 
-/// Whether this thread is inside [`paced`] (for tests).
-pub fn is_paced() -> bool {
+/// Whether this thread is inside [`paced`].
+#[cfg(test)]
+fn is_paced() -> bool {
     LAST_YIELD.with(|l| l.get().is_some())
 }
 
