@@ -335,6 +335,12 @@ fn sighup_reloads_the_serve_process() {
             && admin_get(admin, "/readyz").await.0 == 200
     }));
     assert!(ready);
+    // Huge pages are off for the serving process (a fresh 2 MiB page is zeroed on first touch,
+    // inside whichever request touches it). Checked after the process is stopped.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let huge_pages_off = status
+        .lines()
+        .any(|l| l.split_whitespace().eq(["THP_enabled:", "0"]));
     assert_eq!(sighups(&rt), 0.0);
     std::process::Command::new("kill")
         .args(["-HUP", &child.id().to_string()])
@@ -355,6 +361,7 @@ fn sighup_reloads_the_serve_process() {
         .unwrap();
     let status = child.wait().unwrap();
     assert!(reloaded, "SIGHUP did not reload");
+    assert!(huge_pages_off, "{status}");
     assert!(status.success(), "SIGTERM is a clean shutdown");
     let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
     assert!(
