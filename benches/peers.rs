@@ -530,14 +530,14 @@ fn access(
     let mut r = AccessRequest {
         user: "peer@contoso.com".into(),
         groups: groups.iter().collect(),
-        resource_attributes: Some(ResourceAttributes {
+        resource_attributes: Some(Box::new(ResourceAttributes {
             verb: verb.into(),
             group: group.into(),
             resource: resource.into(),
             namespace: ns.into(),
             version: "v1".into(),
             ..ResourceAttributes::default()
-        }),
+        })),
         ..AccessRequest::default()
     };
     r.extra.insert("oid".into(), vec![oid.into()]);

@@ -128,7 +128,7 @@ fn read_review(args: &CheckArgs) -> Result<(AccessRequest, Value), UsageError> {
     match (&args.resource, &args.path) {
         (Some(resource), None) => {
             let (resource, subresource) = resource.split_once('/').unwrap_or((resource, ""));
-            request.resource_attributes = Some(ResourceAttributes {
+            request.resource_attributes = Some(Box::new(ResourceAttributes {
                 namespace: args.namespace.clone(),
                 verb,
                 group: args.api_group.clone(),
@@ -136,7 +136,7 @@ fn read_review(args: &CheckArgs) -> Result<(AccessRequest, Value), UsageError> {
                 subresource: subresource.to_string(),
                 name: args.name.clone(),
                 ..ResourceAttributes::default()
-            });
+            }));
         }
         (None, Some(path)) => {
             request.non_resource_attributes = Some(NonResourceAttributes {

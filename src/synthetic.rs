@@ -289,13 +289,13 @@ pub fn request(case: &str, groups: &[String]) -> AccessRequest {
     let mut r = AccessRequest {
         user: user.into(),
         groups: groups.iter().collect(),
-        resource_attributes: Some(ResourceAttributes {
+        resource_attributes: Some(Box::new(ResourceAttributes {
             verb: verb.into(),
             resource: resource.into(),
             namespace: namespace.into(),
             version: "v1".into(),
             ..ResourceAttributes::default()
-        }),
+        })),
         ..AccessRequest::default()
     };
     if oid {

@@ -132,10 +132,10 @@ prop_compose! {
             r.non_resource_attributes = Some(NonResourceAttributes { path: ["/metrics", "/api", "/logs/x"][verb % 3].into(), verb: VERBS[verb].into() });
         } else {
             let (g, res, sub) = RESOURCES[resource];
-            r.resource_attributes = Some(ResourceAttributes {
+            r.resource_attributes = Some(Box::new(ResourceAttributes {
                 namespace: NAMESPACES[ns].into(), verb: VERBS[verb].into(), group: g.into(), resource: res.into(),
                 subresource: sub.into(), name: if verb % 2 == 0 { "web".into() } else { String::new() }, ..Default::default()
-            });
+            }));
         }
         r
     }

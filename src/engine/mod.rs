@@ -289,7 +289,7 @@ fn azure_step(
         ));
     }
     let mut target = match map::map_request(
-        request.resource_attributes.as_ref(),
+        request.resource_attributes.as_deref(),
         request.non_resource_attributes.as_ref(),
         &options.action_prefix,
         Some(&snapshot.known_actions),
@@ -476,7 +476,7 @@ pub fn target_of<'r>(
     request: &'r AccessRequest,
 ) -> Result<AzureTarget<'r>, map::MapError> {
     map::map_request(
-        request.resource_attributes.as_ref(),
+        request.resource_attributes.as_deref(),
         request.non_resource_attributes.as_ref(),
         &options.action_prefix,
         None,

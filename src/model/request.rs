@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "camelCase")]
 pub struct AccessRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource_attributes: Option<ResourceAttributes>,
+    pub resource_attributes: Option<Box<ResourceAttributes>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub non_resource_attributes: Option<NonResourceAttributes>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
