@@ -247,7 +247,10 @@ run() {
     notes="policy generation $gen0 → $gen1 during the run; $took; reload errors $reload_err"
     # Reloads run at the lowest CPU priority: with the server's one core saturated
     # (LOAD_PIN=1) each takes seconds instead of ~50 ms, so fewer generations are expected.
+    # Reloads are background work: on saturated cores they wait for idle time, so a pinned
+    # server or a large policy (each reload re-indexes all of it) publishes fewer generations.
     local want=$((DURATION / 2)); [ "$PIN" = 1 ] && want=2
+    [ "$ASSIGNMENTS" -gt 20000 ] && want=1
     if [ $((${gen1:-0} - ${gen0:-0})) -lt "$want" ]; then fail "$name: policy generation only went $gen0 → $gen1"; fi
     if [ "$reload_err" != 0 ]; then fail "$name: $reload_err reload errors"; fi
   fi

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessRequest {
+    /// Boxed: decoding moves the request through each layer of `Option`, and this block is
+    /// more than half of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_attributes: Option<Box<ResourceAttributes>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
