@@ -343,13 +343,10 @@ fn azure_step(
                         shown,
                         "` (",
                         &deny.id,
-                        ") for action `",
-                        action_text(&policy, &action),
-                        "` at scope `",
+                        ") for ",
                     ],
                 )?;
-                write_pieces(f, &RequestScope::of(&policy, &namespace).pieces())?;
-                f.write_str("`")
+                write_action_at_scope(f, &policy, &action, &namespace)
             });
             AzureStep::Final(
                 Decision::new(Verdict::Deny, Source::AzureRbac, reason).by(deny.id.clone()),
@@ -381,13 +378,10 @@ fn azure_step(
                         role_name,
                         "` (",
                         role_guid,
-                        ") for action `",
-                        action_text(&policy, &action),
-                        "` at scope `",
+                        ") for ",
                     ],
                 )?;
-                write_pieces(f, &RequestScope::of(&policy, &namespace).pieces())?;
-                f.write_str("`")
+                write_action_at_scope(f, &policy, &action, &namespace)
             });
             let mut d = Decision::new(Verdict::Allow, Source::AzureRbac, reason);
             for (_, a) in by {
@@ -401,16 +395,8 @@ fn azure_step(
             let action = target.take_action(action);
             AzureStep::Open {
                 reason: Reason::lazy(move |f| {
-                    write_pieces(
-                        f,
-                        &[
-                            "Azure RBAC: no role assignment grants action `",
-                            action_text(&policy, &action),
-                            "` at scope `",
-                        ],
-                    )?;
-                    write_pieces(f, &RequestScope::of(&policy, &namespace).pieces())?;
-                    f.write_str("`")
+                    f.write_str("Azure RBAC: no role assignment grants ")?;
+                    write_action_at_scope(f, &policy, &action, &namespace)
                 }),
                 skipped_non_aad: false,
                 skipped: false,
@@ -453,6 +439,21 @@ impl<'a> RequestScope<'a> {
             None => [self.cluster, "", ""],
         }
     }
+}
+
+/// Writes "action `<action>` at scope `<scope>`", how every Azure RBAC reason ends.
+fn write_action_at_scope(
+    f: &mut std::fmt::Formatter<'_>,
+    snapshot: &Snapshot,
+    action: &ReportedAction,
+    namespace: &Option<Label>,
+) -> std::fmt::Result {
+    write_pieces(
+        f,
+        &["action `", action_text(snapshot, action), "` at scope `"],
+    )?;
+    write_pieces(f, &RequestScope::of(snapshot, namespace).pieces())?;
+    f.write_str("`")
 }
 
 /// Writes a reason's pieces one after another: `write!` would run each through the
