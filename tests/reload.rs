@@ -216,7 +216,6 @@ async fn every_answer_under_load_comes_from_one_whole_generation() {
     let writer = {
         let file = file.clone();
         tokio::spawn(async move {
-            let mut published = true;
             for i in 0..8 {
                 let before = generation().await;
                 if i % 2 == 0 {
@@ -227,10 +226,12 @@ async fn every_answer_under_load_comes_from_one_whole_generation() {
                 } else {
                     write_json(&file, &json!([]));
                 }
-                published &= eventually(60, || async { generation().await > before }).await;
+                if !eventually(60, || async { generation().await > before }).await {
+                    return Err(i);
+                }
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
-            published
+            Ok(())
         })
     };
     let (allows, others) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -283,12 +284,10 @@ async fn every_answer_under_load_comes_from_one_whole_generation() {
         a > 0 && o > 0,
         "both generations answered: {a} allowed, {o} not"
     );
-    assert!(published, "every change was published as a generation");
+    if let Err(i) = published {
+        panic!("change {i} of 8 was not published as a generation within 60 s");
+    }
     let (_, m) = admin_get(server.admin_addr, "/metrics").await;
-    assert!(
-        metric(&m, "scopegate_policy_generation").unwrap() >= 9.0,
-        "{m}"
-    );
     assert_eq!(
         metric(
             &m,
@@ -346,8 +345,8 @@ fn sighup_reloads_the_serve_process() {
     assert!(ready);
     // Huge pages are off for the serving process (a fresh 2 MiB page is zeroed on first touch,
     // inside whichever request touches it). Checked after the process is stopped.
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
-    let huge_pages_off = status
+    let proc_status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let huge_pages_off = proc_status
         .lines()
         .any(|l| l.split_whitespace().eq(["THP_enabled:", "0"]));
     assert_eq!(sighups(&rt), 0.0);
@@ -370,7 +369,7 @@ fn sighup_reloads_the_serve_process() {
         .unwrap();
     let status = child.wait().unwrap();
     assert!(reloaded, "SIGHUP did not reload");
-    assert!(huge_pages_off, "{status}");
+    assert!(huge_pages_off, "{proc_status}");
     assert!(status.success(), "SIGTERM is a clean shutdown");
     let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
     assert!(

@@ -417,31 +417,8 @@ fn action_text<'a>(snapshot: &'a Snapshot, action: &'a ReportedAction) -> &'a st
     }
 }
 
-/// The scope a request is checked at, rendered into reasons without building the string:
-/// the cluster's key and the namespace.
-struct RequestScope<'a> {
-    cluster: &'a str,
-    namespace: Option<&'a Label>,
-}
-
-impl<'a> RequestScope<'a> {
-    fn of(snapshot: &'a Snapshot, namespace: &'a Option<Label>) -> Self {
-        RequestScope {
-            cluster: &snapshot.cluster.cluster_key,
-            namespace: namespace.as_ref(),
-        }
-    }
-
-    /// The scope's text in pieces: the cluster, then `/namespaces/<ns>` if namespaced.
-    fn pieces(&self) -> [&'a str; 3] {
-        match self.namespace {
-            Some(ns) => [self.cluster, "/namespaces/", ns.as_str()],
-            None => [self.cluster, "", ""],
-        }
-    }
-}
-
-/// Writes "action `<action>` at scope `<scope>`", how every Azure RBAC reason ends.
+/// Writes "action `<action>` at scope `<scope>`", how every Azure RBAC reason ends; the
+/// scope is the cluster's key and the namespace, never built as one string.
 fn write_action_at_scope(
     f: &mut std::fmt::Formatter<'_>,
     snapshot: &Snapshot,
@@ -450,9 +427,16 @@ fn write_action_at_scope(
 ) -> std::fmt::Result {
     write_pieces(
         f,
-        &["action `", action_text(snapshot, action), "` at scope `"],
+        &[
+            "action `",
+            action_text(snapshot, action),
+            "` at scope `",
+            &snapshot.cluster.cluster_key,
+        ],
     )?;
-    write_pieces(f, &RequestScope::of(snapshot, namespace).pieces())?;
+    if let Some(ns) = namespace {
+        write_pieces(f, &["/namespaces/", ns.as_str()])?;
+    }
     f.write_str("`")
 }
 
