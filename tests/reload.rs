@@ -378,3 +378,55 @@ fn sighup_reloads_the_serve_process() {
         "{log}"
     );
 }
+
+/// Which reloads may take an unchanged file by its metadata: file events (and cluster
+/// changes) do, once the file has settled; SIGHUP and the periodic re-read read every byte.
+#[test]
+fn only_file_event_reloads_take_settled_files_unread() {
+    let dir = policy_dir();
+    let reloader = scopegate::server::reload::Reloader {
+        store: Arc::new(scopegate::policy::store::PolicyStore::new()),
+        paths: vec![dir.path().to_path_buf()],
+        options: Default::default(),
+        metrics: scopegate::metrics::Metrics::new(),
+        cluster: None,
+        parsed: Default::default(),
+    };
+    let files = || {
+        reloader
+            .parsed
+            .lock()
+            .map(|p| (p.len(), p.unread()))
+            .unwrap_or_default()
+    };
+    assert!(
+        reloader.reload("startup", true),
+        "the example policies load"
+    );
+    let (kept, _) = files();
+    assert!(kept >= 3, "{kept} files kept");
+    // The copies were just written: read again until they have been still for 3 s.
+    reloader.reload("watch", true);
+    assert_eq!(files().1, 0);
+    std::thread::sleep(std::time::Duration::from_millis(3_300));
+    reloader.reload("watch", true);
+    for (trigger, unread) in [
+        ("watch", kept),
+        ("cluster", kept),
+        ("sighup", 0),
+        ("poll", 0),
+    ] {
+        reloader.reload(trigger, true);
+        assert_eq!(files(), (kept, unread), "after a {trigger} reload");
+    }
+    // A new file is read; the settled ones still are not.
+    write_json(
+        &dir.path().join("azure/zz-new.json"),
+        &payments_assignment("b7c1e4a2-0d3f-4e5a-9b6c-7d8e9f0a1b2c"),
+    );
+    assert!(
+        reloader.reload("watch", false),
+        "the new assignment changes the policy"
+    );
+    assert_eq!(files(), (kept + 1, kept));
+}

@@ -18,17 +18,91 @@ use std::path::{Path, PathBuf};
 /// reload's CPU is taken from decisions on a busy core). Files parsed straight from disk
 /// (above [`STREAM_FILES_ABOVE`]) are not kept, so the memory held stays bounded by what a
 /// load reads into memory anyway.
-#[derive(Debug, Default)]
+///
+/// With [`ParsedFiles::trust_stamps`] on, a file whose [`FileStamp`] is the one it had when it
+/// was last read is not even read: device, inode, size, modification and change times all
+/// equal, the test git and rsync make. A stamp is kept only for a file that had been still
+/// for [`SETTLED`] when it was read, so a write in the same clock tick as the read cannot hide
+/// behind an equal stamp (git's "racily clean" rule). The change time cannot be set from user
+/// space, so restoring a file's modification time after rewriting it does not hide the write.
+#[derive(Debug)]
 pub struct ParsedFiles {
     files: HashMap<String, ParsedFile>,
+    trust_stamps: bool,
+    /// [`SETTLED`], shorter in tests.
+    settled: std::time::Duration,
+    /// Files taken by their stamp, unread, in the last load.
+    unread: usize,
+}
+
+impl Default for ParsedFiles {
+    fn default() -> Self {
+        ParsedFiles {
+            files: HashMap::new(),
+            trust_stamps: false,
+            settled: SETTLED,
+            unread: 0,
+        }
+    }
 }
 
 #[derive(Debug)]
 struct ParsedFile {
     /// Hash of the file's bytes.
     hash: u64,
+    /// The file's metadata when it was read, if it had settled by then.
+    stamp: Option<FileStamp>,
     set: PolicySet,
     diagnostics: Vec<Diagnostic>,
+}
+
+/// How long a file must have been unchanged when it is read for its metadata to stand for
+/// its bytes afterwards: longer than the coarsest file-system timestamp in use (2 s on FAT).
+const SETTLED: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// What a file's metadata says about its identity and last change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    device: u64,
+    inode: u64,
+    size: u64,
+    modified: (i64, i64),
+    changed: (i64, i64),
+}
+
+impl FileStamp {
+    #[cfg(unix)]
+    fn of(meta: &std::fs::Metadata) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        Some(FileStamp {
+            device: meta.dev(),
+            inode: meta.ino(),
+            size: meta.size(),
+            modified: (meta.mtime(), meta.mtime_nsec()),
+            changed: (meta.ctime(), meta.ctime_nsec()),
+        })
+    }
+
+    /// Without a change time the metadata can be made to lie: every file is read.
+    #[cfg(not(unix))]
+    fn of(_meta: &std::fs::Metadata) -> Option<FileStamp> {
+        None
+    }
+
+    /// The stamp if both times lie at least `settled` before `read_at`.
+    fn settled(self, read_at: std::time::SystemTime, settled: std::time::Duration) -> Option<Self> {
+        let Ok(now) = read_at.duration_since(std::time::UNIX_EPOCH) else {
+            return None;
+        };
+        let limit = now.checked_sub(settled)?;
+        let before = |(secs, nanos): (i64, i64)| {
+            let (Ok(secs), Ok(nanos)) = (u64::try_from(secs), u32::try_from(nanos)) else {
+                return false;
+            };
+            std::time::Duration::new(secs, nanos) < limit
+        };
+        (before(self.modified) && before(self.changed)).then_some(self)
+    }
 }
 
 impl ParsedFiles {
@@ -39,6 +113,17 @@ impl ParsedFiles {
 
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
+    }
+
+    /// Whether the next loads may take a settled file by its metadata without reading it
+    /// (off by default: every file is read and hashed).
+    pub fn trust_stamps(&mut self, trust: bool) {
+        self.trust_stamps = trust;
+    }
+
+    /// How many files the last load took by their metadata, unread.
+    pub fn unread(&self) -> usize {
+        self.unread
     }
 }
 
@@ -57,6 +142,10 @@ pub fn load_paths_with(
     mut parsed: Option<&mut ParsedFiles>,
 ) -> Result<(PolicySet, Vec<Diagnostic>, u64), LoadError> {
     let mut seen = HashSet::new();
+    let settled = parsed.as_deref().map_or(SETTLED, |p| p.settled);
+    if let Some(parsed) = parsed.as_deref_mut() {
+        parsed.unread = 0;
+    }
     let mut set = PolicySet::default();
     let mut diagnostics = Vec::new();
     let mut fingerprint = std::hash::DefaultHasher::new();
@@ -84,6 +173,7 @@ pub fn load_paths_with(
                 &mut diagnostics,
                 STREAM_FILES_ABOVE,
                 parsed.as_deref_mut(),
+                settled,
             );
             match read {
                 Ok(hash) => {
@@ -112,7 +202,9 @@ const STREAM_FILES_ABOVE: u64 = 64 << 20;
 
 /// Reads and parses one file and returns the hash of its bytes. JSON is read one list
 /// element at a time (see [`parse_json_reader`]); YAML is read whole. A file read into
-/// memory is taken from `parsed` if its bytes are unchanged, and kept there otherwise.
+/// memory is taken from `parsed` if its bytes are unchanged (or, trusting stamps, its
+/// metadata), and kept there otherwise, with its stamp if it had been still for `settled`.
+#[allow(clippy::too_many_arguments)]
 fn read_file(
     path: &Path,
     name: &str,
@@ -120,10 +212,26 @@ fn read_file(
     set: &mut PolicySet,
     diagnostics: &mut Vec<Diagnostic>,
     stream_above: u64,
-    parsed: Option<&mut ParsedFiles>,
+    mut parsed: Option<&mut ParsedFiles>,
+    settled: std::time::Duration,
 ) -> std::io::Result<u64> {
+    // Before opening: a write after this instant leaves a time at or after it.
+    let read_at = std::time::SystemTime::now();
     let mut file = std::fs::File::open(path)?;
-    if format == Format::Json && file.metadata()?.len() > stream_above {
+    let meta = file.metadata()?;
+    let stamp = FileStamp::of(&meta);
+    if let Some(parsed) = parsed.as_deref_mut()
+        && parsed.trust_stamps
+        && let Some(kept) = parsed.files.get(name)
+        && kept.stamp.is_some()
+        && kept.stamp == stamp
+    {
+        set.extend(kept.set.clone());
+        diagnostics.extend(kept.diagnostics.iter().cloned());
+        parsed.unread += 1;
+        return Ok(kept.hash);
+    }
+    if format == Format::Json && meta.len() > stream_above {
         if let Some(parsed) = parsed {
             parsed.files.remove(name);
         }
@@ -151,11 +259,13 @@ fn read_file(
     let mut content = ContentHash::new();
     let text = read_paced(&mut file, &mut content)?;
     let hash = content.finish();
+    let stamp = stamp.and_then(|s| s.settled(read_at, settled));
     if let Some(kept) = parsed
-        .as_deref()
-        .and_then(|p| p.files.get(name))
+        .as_deref_mut()
+        .and_then(|p| p.files.get_mut(name))
         .filter(|k| k.hash == hash)
     {
+        kept.stamp = stamp;
         set.extend(kept.set.clone());
         diagnostics.extend(kept.diagnostics.iter().cloned());
         return Ok(hash);
@@ -172,6 +282,7 @@ fn read_file(
             name.to_string(),
             ParsedFile {
                 hash,
+                stamp,
                 set: read.clone(),
                 diagnostics: found.clone(),
             },
@@ -323,7 +434,17 @@ mod tests {
         // The same file streamed from disk (as files above the threshold are).
         let (mut set, mut found) = (PolicySet::default(), Vec::new());
         let name = file.display().to_string();
-        read_file(&file, &name, Format::Json, &mut set, &mut found, 0, None).expect("readable");
+        read_file(
+            &file,
+            &name,
+            Format::Json,
+            &mut set,
+            &mut found,
+            0,
+            None,
+            SETTLED,
+        )
+        .expect("readable");
         assert_eq!(found, diagnostics);
 
         let fingerprint = |text: &str| {
@@ -345,36 +466,44 @@ mod tests {
         )
     }
 
-    #[test]
-    fn parsed_files_are_reused_only_while_their_bytes_are_unchanged() {
+    /// A directory with `a.json` (Role ns-a/one) and `b.json` (Role ns-b/two).
+    fn two_role_files() -> (tempfile::TempDir, PathBuf, PathBuf) {
         let dir = tempfile::tempdir().expect("temp dir");
         let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
         std::fs::write(&a, role_file("ns-a", "one")).expect("write");
         std::fs::write(&b, role_file("ns-b", "two")).expect("write");
+        (dir, a, b)
+    }
+
+    /// The set's Roles as `namespace/name`, sorted.
+    fn role_names(set: &PolicySet) -> Vec<String> {
+        let mut n: Vec<String> = set
+            .roles
+            .iter()
+            .map(|(_, r)| format!("{}/{}", r.metadata.namespace, r.metadata.name))
+            .collect();
+        n.sort();
+        n
+    }
+
+    #[test]
+    fn parsed_files_are_reused_only_while_their_bytes_are_unchanged() {
+        let (dir, a, b) = two_role_files();
         let dirs = [dir.path().to_path_buf()];
         let mut parsed = ParsedFiles::default();
-        let names = |set: &PolicySet| {
-            let mut n: Vec<String> = set
-                .roles
-                .iter()
-                .map(|(_, r)| format!("{}/{}", r.metadata.namespace, r.metadata.name))
-                .collect();
-            n.sort();
-            n
-        };
         let (first, _, f1) = load_paths_with(&dirs, Some(&mut parsed)).expect("loads");
-        assert_eq!(names(&first), ["ns-a/one", "ns-b/two"]);
+        assert_eq!(role_names(&first), ["ns-a/one", "ns-b/two"]);
         assert_eq!(parsed.len(), 2);
 
         // Unchanged: the same set and fingerprint, taken from what was kept.
         let (again, _, f2) = load_paths_with(&dirs, Some(&mut parsed)).expect("loads");
-        assert_eq!(names(&again), names(&first));
+        assert_eq!(role_names(&again), role_names(&first));
         assert_eq!(f1, f2);
 
         // Same length, new bytes: judged by content, not by size or time.
         std::fs::write(&a, role_file("ns-a", "uno")).expect("write");
         let (changed, _, f3) = load_paths_with(&dirs, Some(&mut parsed)).expect("loads");
-        assert_eq!(names(&changed), ["ns-a/uno", "ns-b/two"]);
+        assert_eq!(role_names(&changed), ["ns-a/uno", "ns-b/two"]);
         assert_ne!(f2, f3);
 
         // A broken file fails every load while it is unchanged, kept or not.
@@ -393,8 +522,89 @@ mod tests {
         // A removed file is forgotten.
         std::fs::remove_file(&b).expect("remove");
         let (left, _, _) = load_paths_with(&dirs, Some(&mut parsed)).expect("loads");
-        assert_eq!(names(&left), ["ns-a/uno"]);
+        assert_eq!(role_names(&left), ["ns-a/uno"]);
         assert_eq!(parsed.len(), 1);
+    }
+
+    #[test]
+    fn settled_files_are_taken_by_their_metadata_and_every_change_is_still_read() {
+        let (dir, a, b) = two_role_files();
+        let dirs = [dir.path().to_path_buf()];
+        let mut parsed = ParsedFiles {
+            settled: std::time::Duration::from_millis(50),
+            ..ParsedFiles::default()
+        };
+        parsed.trust_stamps(true);
+        // Read while they may still be changing: no stamp kept, so read again.
+        load_paths_with(&dirs, Some(&mut parsed)).expect("loads");
+        load_paths_with(&dirs, Some(&mut parsed)).expect("loads");
+        assert_eq!(parsed.unread(), 0);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // Settled when read: the stamp is kept, and the next load takes both unread.
+        let (first, _, f1) = load_paths_with(&dirs, Some(&mut parsed)).expect("loads");
+        let (again, _, f2) = load_paths_with(&dirs, Some(&mut parsed)).expect("loads");
+        assert_eq!(parsed.unread(), 2);
+        assert_eq!((role_names(&again), f2), (role_names(&first), f1));
+
+        // Rewritten in place, same length, its modification time put back: the change time
+        // moved, so the file is read and the new role seen.
+        let modified = std::fs::metadata(&a)
+            .and_then(|m| m.modified())
+            .expect("mtime");
+        std::fs::write(&a, role_file("ns-a", "uno")).expect("write");
+        std::fs::File::options()
+            .write(true)
+            .open(&a)
+            .and_then(|f| f.set_modified(modified))
+            .expect("set mtime");
+        let (changed, _, f3) = load_paths_with(&dirs, Some(&mut parsed)).expect("loads");
+        assert_eq!(parsed.unread(), 1, "only b.json is unchanged");
+        assert_eq!(role_names(&changed), ["ns-a/uno", "ns-b/two"]);
+        assert_ne!(f3, f2);
+
+        // Replaced by a new file (a new inode, as a ConfigMap update or an editor's rename
+        // makes), read even though it was written within the settling time.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        load_paths_with(&dirs, Some(&mut parsed)).expect("loads");
+        let fresh = dir.path().join(".b.json.tmp");
+        std::fs::write(&fresh, role_file("ns-b", "dos")).expect("write");
+        std::fs::rename(&fresh, &b).expect("rename");
+        let (renamed, _, _) = load_paths_with(&dirs, Some(&mut parsed)).expect("loads");
+        assert_eq!(role_names(&renamed), ["ns-a/uno", "ns-b/dos"]);
+
+        // Not trusting stamps (SIGHUP, the periodic re-read): every file is read.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        load_paths_with(&dirs, Some(&mut parsed)).expect("loads");
+        load_paths_with(&dirs, Some(&mut parsed)).expect("loads");
+        assert_eq!(parsed.unread(), 2);
+        parsed.trust_stamps(false);
+        load_paths_with(&dirs, Some(&mut parsed)).expect("loads");
+        assert_eq!(parsed.unread(), 0);
+    }
+
+    #[test]
+    fn a_stamp_counts_only_when_both_times_lie_before_the_settling_time() {
+        let read_at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000);
+        let stamp = |modified: i64, changed: i64| FileStamp {
+            device: 1,
+            inode: 2,
+            size: 3,
+            modified: (modified, 0),
+            changed: (changed, 0),
+        };
+        assert!(stamp(996, 996).settled(read_at, SETTLED).is_some());
+        assert!(stamp(996, 998).settled(read_at, SETTLED).is_none());
+        assert!(stamp(998, 996).settled(read_at, SETTLED).is_none());
+        assert!(
+            stamp(997, 996).settled(read_at, SETTLED).is_none(),
+            "exactly at the limit"
+        );
+        assert!(stamp(-5, 996).settled(read_at, SETTLED).is_none());
+        assert!(
+            stamp(996, 996)
+                .settled(std::time::UNIX_EPOCH, SETTLED)
+                .is_none()
+        );
     }
 
     proptest::proptest! {
@@ -449,6 +659,7 @@ mod tests {
                 &mut found,
                 stream_above,
                 None,
+                SETTLED,
             )
             .expect("readable");
             (format!("{:?}", set.role_definitions), found, hash)

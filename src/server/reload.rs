@@ -44,17 +44,22 @@ impl Reloader {
         let generation = self.store.next_generation();
         let started = std::time::Instant::now();
         // Paced: on a busy core the reload gives way to decisions every few hundred µs.
-        let loaded = crate::policy::pace::paced(|| {
+        let (loaded, unread) = crate::policy::pace::paced(|| {
             // Reloads run one at a time; a panic in an earlier one leaves nothing half-kept
             // that a later load would trust (entries are replaced whole).
             let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
-            crate::load_snapshot_with(
+            // A file event or a cluster change trusts unchanged file metadata; SIGHUP and
+            // the periodic re-read read every byte again, the safety net for a file system
+            // whose metadata cannot be trusted.
+            parsed.trust_stamps(matches!(trigger, "watch" | "cluster"));
+            let loaded = crate::load_snapshot_with(
                 &self.paths,
                 extra,
                 &self.options,
                 generation,
                 Some(&mut parsed),
-            )
+            );
+            (loaded, parsed.unread())
         });
         match loaded {
             Ok(loaded) => {
@@ -86,6 +91,7 @@ impl Reloader {
                     role_assignments = stats.role_assignments,
                     deny_assignments = stats.deny_assignments,
                     kubernetes_bindings = stats.k8s_bindings,
+                    files_unread = unread,
                     took_ms = started.elapsed().as_millis() as u64,
                     "policy loaded"
                 );
