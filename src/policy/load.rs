@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 ///
 /// With [`ParsedFiles::trust_stamps`] on, a file whose [`FileStamp`] is the one it had when it
 /// was last read is not even read: device, inode, size, modification and change times all
-/// equal, the test git and rsync make. A stamp is kept only for a file that had been still
+/// equal, the test git makes of its index. A stamp is kept only for a file that had been still
 /// for [`SETTLED`] when it was read, so a write in the same clock tick as the read cannot hide
 /// behind an equal stamp (git's "racily clean" rule). The change time cannot be set from user
 /// space, so restoring a file's modification time after rewriting it does not hide the write.
@@ -142,7 +142,6 @@ pub fn load_paths_with(
     mut parsed: Option<&mut ParsedFiles>,
 ) -> Result<(PolicySet, Vec<Diagnostic>, u64), LoadError> {
     let mut seen = HashSet::new();
-    let settled = parsed.as_deref().map_or(SETTLED, |p| p.settled);
     if let Some(parsed) = parsed.as_deref_mut() {
         parsed.unread = 0;
     }
@@ -173,7 +172,6 @@ pub fn load_paths_with(
                 &mut diagnostics,
                 STREAM_FILES_ABOVE,
                 parsed.as_deref_mut(),
-                settled,
             );
             match read {
                 Ok(hash) => {
@@ -206,8 +204,7 @@ const STREAM_FILES_ABOVE: u64 = 256 << 20;
 /// Reads and parses one file and returns the hash of its bytes. JSON is read one list
 /// element at a time (see [`parse_json_reader`]); YAML is read whole. A file read into
 /// memory is taken from `parsed` if its bytes are unchanged (or, trusting stamps, its
-/// metadata), and kept there otherwise, with its stamp if it had been still for `settled`.
-#[allow(clippy::too_many_arguments)]
+/// metadata), and kept there otherwise, with its stamp if it had been still for [`SETTLED`].
 fn read_file(
     path: &Path,
     name: &str,
@@ -216,7 +213,6 @@ fn read_file(
     diagnostics: &mut Vec<Diagnostic>,
     stream_above: u64,
     mut parsed: Option<&mut ParsedFiles>,
-    settled: std::time::Duration,
 ) -> std::io::Result<u64> {
     // Before opening: a write after this instant leaves a time at or after it.
     let read_at = std::time::SystemTime::now();
@@ -262,6 +258,7 @@ fn read_file(
     let mut content = ContentHash::new();
     let text = read_paced(&mut file, &mut content)?;
     let hash = content.finish();
+    let settled = parsed.as_deref().map_or(SETTLED, |p| p.settled);
     let stamp = stamp.and_then(|s| s.settled(read_at, settled));
     if let Some(kept) = parsed
         .as_deref_mut()
@@ -437,17 +434,7 @@ mod tests {
         // The same file streamed from disk (as files above the threshold are).
         let (mut set, mut found) = (PolicySet::default(), Vec::new());
         let name = file.display().to_string();
-        read_file(
-            &file,
-            &name,
-            Format::Json,
-            &mut set,
-            &mut found,
-            0,
-            None,
-            SETTLED,
-        )
-        .expect("readable");
+        read_file(&file, &name, Format::Json, &mut set, &mut found, 0, None).expect("readable");
         assert_eq!(found, diagnostics);
 
         let fingerprint = |text: &str| {
@@ -662,7 +649,6 @@ mod tests {
                 &mut found,
                 stream_above,
                 None,
-                SETTLED,
             )
             .expect("readable");
             (format!("{:?}", set.role_definitions), found, hash)
