@@ -56,6 +56,14 @@ struct ParsedFile {
     diagnostics: Vec<Diagnostic>,
 }
 
+impl ParsedFile {
+    /// Adds what the file parsed to, as a fresh read of it would.
+    fn add_to(&self, set: &mut PolicySet, diagnostics: &mut Vec<Diagnostic>) {
+        set.extend(self.set.clone());
+        diagnostics.extend(self.diagnostics.iter().cloned());
+    }
+}
+
 /// How long a file must have been unchanged when it is read for its metadata to stand for
 /// its bytes afterwards: longer than the coarsest file-system timestamp in use (2 s on FAT).
 const SETTLED: std::time::Duration = std::time::Duration::from_secs(3);
@@ -225,8 +233,7 @@ fn read_file(
         && kept.stamp.is_some()
         && kept.stamp == stamp
     {
-        set.extend(kept.set.clone());
-        diagnostics.extend(kept.diagnostics.iter().cloned());
+        kept.add_to(set, diagnostics);
         parsed.unread += 1;
         return Ok(kept.hash);
     }
@@ -266,8 +273,7 @@ fn read_file(
         .filter(|k| k.hash == hash)
     {
         kept.stamp = stamp;
-        set.extend(kept.set.clone());
-        diagnostics.extend(kept.diagnostics.iter().cloned());
+        kept.add_to(set, diagnostics);
         return Ok(hash);
     }
     let (mut read, mut found) = (PolicySet::default(), Vec::new());
