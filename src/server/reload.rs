@@ -19,6 +19,9 @@ use tokio::sync::{mpsc, watch};
 /// Quiet time after a file event before reloading, so a burst of writes is one reload.
 const DEBOUNCE: Duration = Duration::from_millis(200);
 
+/// How long a reload waits for decisions on the snapshot it replaced, to free it itself.
+const RETIRE_PATIENCE: Duration = Duration::from_secs(5);
+
 /// Builds and publishes policy generations.
 pub struct Reloader {
     pub store: Arc<PolicyStore>,
@@ -76,7 +79,7 @@ impl Reloader {
                     tracing::warn!(file = %w.origin.file, position = %w.origin.position, "{}", w.message);
                 }
                 let stats = loaded.snapshot.stats();
-                self.store.publish(loaded.snapshot, fingerprint);
+                let retired = self.store.publish(loaded.snapshot, fingerprint);
                 self.metrics
                     .reloads
                     .with_label_values(&["success", trigger])
@@ -95,6 +98,12 @@ impl Reloader {
                     took_ms = started.elapsed().as_millis() as u64,
                     "policy loaded"
                 );
+                if !crate::policy::store::retire(retired, RETIRE_PATIENCE) {
+                    tracing::warn!(
+                        patience_s = RETIRE_PATIENCE.as_secs(),
+                        "a decision still holds the replaced policy; it is freed when that ends"
+                    );
+                }
                 true
             }
             Err(e) => {
