@@ -115,25 +115,65 @@ impl AssignmentSet {
         i
     }
 
+    /// Makes room for `more` assignments, so adding them does not regrow the lists: a
+    /// regrowth copies a whole list at once, milliseconds a paced reload cannot give back.
+    pub fn reserve(&mut self, more: usize) {
+        self.items.reserve(more);
+        self.origins.reserve(more);
+    }
+
+    /// Frees this set a few assignments at a time (see [`super::pace::drop_paced`]).
+    pub fn dismantle(self) {
+        super::pace::drop_paced(self.items);
+        super::pace::drop_paced(self.origins);
+    }
+
     /// Adds `other`'s assignments, their scope ids and roles renumbered into this set's.
     pub fn extend(&mut self, other: AssignmentSet) {
-        if self.items.is_empty() {
-            // The usual first file of assignments: taken over whole, not copied.
+        if self.items.is_empty() && self.items.capacity() < other.items.len() {
+            // The usual first file of a first load: taken over whole, not copied. A reload
+            // has reserved room for every file (`PolicySet::reserve_for`) and fills it.
             *self = other;
             return;
         }
-        let scope_ids: Vec<_> = other
-            .scopes
+        let AssignmentSet {
+            items,
+            scopes,
+            origins,
+            role_refs,
+            ..
+        } = other;
+        self.append(&scopes, &role_refs, items.into_iter().zip(origins));
+    }
+
+    /// Adds copies of `other`'s assignments (a file's kept parse), a few at a time between
+    /// [`super::pace::point`]s.
+    pub fn extend_from(&mut self, other: &AssignmentSet) {
+        let items = other
+            .items
+            .iter()
+            .cloned()
+            .zip(other.origins.iter().cloned());
+        self.append(&other.scopes, &other.role_refs, items);
+    }
+
+    fn append(
+        &mut self,
+        scopes: &ScopeTable,
+        role_refs: &[RoleRef],
+        items: impl Iterator<Item = (Assignment, Origin)>,
+    ) {
+        let scope_ids: Vec<_> = scopes
             .iter()
             .map(|(_, scope)| self.scopes.intern(scope.clone()))
             .collect();
-        let role_ids: Vec<_> = other
-            .role_refs
+        let role_ids: Vec<_> = role_refs
             .iter()
             .map(|r| self.role_ref(r.guid.to_string(), &r.written))
             .collect();
-        self.items.reserve(other.items.len());
-        for mut a in other.items {
+        let (more, _) = items.size_hint();
+        self.reserve(more);
+        for (mut a, origin) in items {
             super::pace::point();
             a.scope_id = scope_ids
                 .get(a.scope_id as usize)
@@ -141,8 +181,8 @@ impl AssignmentSet {
                 .unwrap_or(a.scope_id);
             a.role = role_ids.get(a.role).copied().unwrap_or(a.role);
             self.items.push(a);
+            self.origins.push(origin);
         }
-        self.origins.extend(other.origins);
     }
 
     /// Checks that ids are unique (ignoring case, as Azure does) and that every named role
@@ -229,6 +269,7 @@ impl AssignmentSet {
                 }
             }
         }
+        super::pace::drop_paced(origins);
         (items, scopes)
     }
 }
@@ -278,6 +319,46 @@ mod tests {
             })
             .collect();
         (resolved, diagnostics)
+    }
+
+    #[test]
+    fn copies_of_kept_parses_merge_as_the_parses_themselves_do() {
+        let first = file(&[("a", "/subscriptions/s1"), ("b", "/subscriptions/s2")]);
+        let second = file(&[("c", "/subscriptions/s2"), ("d", "/subscriptions/s3")]);
+        let mut owned = first.clone();
+        owned.extend(second.clone());
+        let mut copied = PolicySet::default();
+        copied.extend_from(&first);
+        copied.extend_from(&second);
+        let (owned, copied) = (scopes_of(owned), scopes_of(copied));
+        assert_eq!(owned.0.len(), 4);
+        assert_eq!(owned.0, copied.0);
+        assert_eq!(copied.1.len(), 0, "{:?}", copied.1);
+        // The copies keep their origins: a duplicate id names where each was read.
+        let mut dup = PolicySet::default();
+        dup.extend_from(&file(&[("dup", "/subscriptions/s1")]));
+        dup.extend_from(&file(&[("DUP", "/subscriptions/s1")]));
+        let (_, diagnostics) = scopes_of(dup);
+        assert!(
+            diagnostics.iter().any(|d| d
+                .to_string()
+                .contains("duplicate role assignment id `DUP` (first at f.json: $[0])")),
+            "{diagnostics:?}"
+        );
+    }
+
+    #[test]
+    fn a_set_with_room_reserved_is_filled_in_place_not_regrown_or_replaced() {
+        let big = file(&[("a", "/subscriptions/s1"), ("b", "/subscriptions/s2")]);
+        let small = file(&[("c", "/subscriptions/s3")]);
+        let mut set = PolicySet::default();
+        set.reserve_for([&big, &small].into_iter());
+        let room = set.role_assignments.items.as_ptr();
+        set.extend(big);
+        set.extend_from(&small);
+        assert_eq!(set.role_assignments.items.as_ptr(), room);
+        assert_eq!(set.role_assignments.len(), 3);
+        assert_eq!(set.role_assignments.origins.len(), 3);
     }
 
     #[test]

@@ -59,7 +59,7 @@ struct ParsedFile {
 impl ParsedFile {
     /// Adds what the file parsed to, as a fresh read of it would.
     fn add_to(&self, set: &mut PolicySet, diagnostics: &mut Vec<Diagnostic>) {
-        set.extend(self.set.clone());
+        set.extend_from(&self.set);
         diagnostics.extend(self.diagnostics.iter().cloned());
     }
 }
@@ -154,6 +154,9 @@ pub fn load_paths_with(
         parsed.unread = 0;
     }
     let mut set = PolicySet::default();
+    if let Some(parsed) = parsed.as_deref() {
+        set.reserve_for(parsed.files.values().map(|f| &f.set));
+    }
     let mut diagnostics = Vec::new();
     let mut fingerprint = std::hash::DefaultHasher::new();
     for dir in dirs {
@@ -284,15 +287,20 @@ fn read_file(
     }
     drop(text);
     if let Some(parsed) = parsed {
-        parsed.files.insert(
+        let mut copy = PolicySet::default();
+        copy.extend_from(&read);
+        let replaced = parsed.files.insert(
             name.to_string(),
             ParsedFile {
                 hash,
                 stamp,
-                set: read.clone(),
+                set: copy,
                 diagnostics: found.clone(),
             },
         );
+        if let Some(replaced) = replaced {
+            replaced.set.dismantle();
+        }
     }
     set.extend(read);
     diagnostics.append(&mut found);

@@ -152,4 +152,63 @@ impl PolicySet {
         self.management_group_ancestry
             .extend(other.management_group_ancestry);
     }
+
+    /// Adds a copy of every object of `other` (a file's kept parse), a few at a time between
+    /// [`pace::point`]s: a reload copies what unchanged files held, up to a million objects.
+    pub fn extend_from(&mut self, other: &PolicySet) {
+        extend_paced(&mut self.role_definitions, &other.role_definitions);
+        self.role_assignments.extend_from(&other.role_assignments);
+        extend_paced(&mut self.deny_assignments, &other.deny_assignments);
+        extend_paced(&mut self.management_groups, &other.management_groups);
+        extend_paced(&mut self.roles, &other.roles);
+        extend_paced(&mut self.cluster_roles, &other.cluster_roles);
+        extend_paced(&mut self.role_bindings, &other.role_bindings);
+        extend_paced(
+            &mut self.cluster_role_bindings,
+            &other.cluster_role_bindings,
+        );
+        extend_paced(
+            &mut self.management_group_ancestry,
+            &other.management_group_ancestry,
+        );
+    }
+
+    /// Frees this set a few objects at a time (see [`pace::drop_paced`]): a replaced parse
+    /// of a large file is freed by the reload that replaces it.
+    pub fn dismantle(self) {
+        self.role_assignments.dismantle();
+        pace::drop_paced(self.role_bindings);
+        pace::drop_paced(self.cluster_role_bindings);
+        pace::drop_paced(self.roles);
+        pace::drop_paced(self.cluster_roles);
+    }
+
+    /// Makes room for the objects of `sets` (on a reload, what the files held last time), so
+    /// adding them regrows no list: a regrowth copies the whole list at once, milliseconds
+    /// in which a paced reload cannot give the core back.
+    pub fn reserve_for<'a>(&mut self, sets: impl Iterator<Item = &'a PolicySet> + Clone) {
+        let total = |len: fn(&PolicySet) -> usize| sets.clone().map(len).sum::<usize>();
+        self.role_definitions
+            .reserve(total(|s| s.role_definitions.len()));
+        self.role_assignments
+            .reserve(total(|s| s.role_assignments.len()));
+        self.deny_assignments
+            .reserve(total(|s| s.deny_assignments.len()));
+        self.management_groups
+            .reserve(total(|s| s.management_groups.len()));
+        self.roles.reserve(total(|s| s.roles.len()));
+        self.cluster_roles.reserve(total(|s| s.cluster_roles.len()));
+        self.role_bindings.reserve(total(|s| s.role_bindings.len()));
+        self.cluster_role_bindings
+            .reserve(total(|s| s.cluster_role_bindings.len()));
+    }
+}
+
+/// Appends clones of `from`, passing a [`pace::point`] per item.
+fn extend_paced<T: Clone>(into: &mut Vec<T>, from: &[T]) {
+    into.reserve(from.len());
+    for item in from {
+        pace::point();
+        into.push(item.clone());
+    }
 }

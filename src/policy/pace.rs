@@ -6,11 +6,17 @@
 //! server on one core and a reload every second, the p99 went from 1.5 to 5–7 ms. The
 //! server's reload thread therefore runs at the lowest priority (nice 19,
 //! `server::reload`), and inside [`paced`] offers the core back
-//! ([`std::thread::yield_now`]) after every [`SLICE`] of work, at the [`point`]s the loading
-//! code passes between items. When nothing else wants the core, yielding returns at once.
-//! A yield only hands the core over when the scheduler counts the serving thread as owed
-//! time; while that thread keeps the core saturated, the low priority is what keeps the
+//! ([`std::thread::yield_now`]) after every [`SLICE`] of its own work, at the [`point`]s the
+//! loading code passes between items. When nothing else wants the core, yielding returns at
+//! once. A yield only hands the core over when the scheduler counts the serving thread as
+//! owed time; while that thread keeps the core saturated, the low priority is what keeps the
 //! reload from taking whole ticks (BENCHMARKS.md, seventh round).
+//!
+//! The slice is counted in the thread's CPU time, not wall time: on a saturated core the
+//! scheduler takes the core from the reload often, and a wall clock then counted the time
+//! others ran as the reload's, so it yielded again after a few items each time it got the
+//! core back — thousands of switches per reload, each cooling the caches of both threads
+//! (BENCHMARKS.md, tenth round).
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -21,22 +27,38 @@ pub const SLICE: Duration = Duration::from_micros(200);
 /// Points between two clock reads: items cost 0.1–10 µs each, a clock read ~20 ns.
 const POINTS_PER_CHECK: u32 = 16;
 
+/// When a thread last offered the core, by the wall clock and by its own CPU time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Mark {
+    wall: Instant,
+    cpu: Duration,
+}
+
+impl Mark {
+    fn now() -> Mark {
+        Mark {
+            wall: Instant::now(),
+            cpu: thread_cpu_time(),
+        }
+    }
+}
+
 thread_local! {
     /// When this thread last offered the core; `None` outside [`paced`].
-    static LAST_YIELD: Cell<Option<Instant>> = const { Cell::new(None) };
+    static LAST_YIELD: Cell<Option<Mark>> = const { Cell::new(None) };
     /// Points passed since the clock was last read.
     static POINTS: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Runs `work` on this thread with [`point`]s yielding the core every [`SLICE`].
 pub fn paced<T>(work: impl FnOnce() -> T) -> T {
-    struct Restore(Option<Instant>);
+    struct Restore(Option<Mark>);
     impl Drop for Restore {
         fn drop(&mut self) {
             LAST_YIELD.with(|l| l.set(self.0));
         }
     }
-    let _restore = Restore(LAST_YIELD.with(|l| l.replace(Some(Instant::now()))));
+    let _restore = Restore(LAST_YIELD.with(|l| l.replace(Some(Mark::now()))));
     work()
 }
 
@@ -54,16 +76,46 @@ pub fn point() {
     }
 }
 
-/// [`point`] with the clock read now (between large pieces of work).
+/// [`point`] with the clock read now (between large pieces of work). The wall clock (a
+/// vDSO read) goes first: this thread cannot have worked a slice in less wall time. Only
+/// then is its CPU time read, a system call.
 pub fn check() {
     LAST_YIELD.with(|last| {
         if let Some(since) = last.get()
-            && since.elapsed() >= SLICE
+            && since.wall.elapsed() >= SLICE
+            && thread_cpu_time().saturating_sub(since.cpu) >= SLICE
         {
             std::thread::yield_now();
-            last.set(Some(Instant::now()));
+            last.set(Some(Mark::now()));
         }
     });
+}
+
+/// Drops `items` one at a time with a [`point`] between them: freeing a large policy (a
+/// million small allocations) is reload work too.
+pub fn drop_paced<I: IntoIterator>(items: I) {
+    for item in items {
+        point();
+        drop(item);
+    }
+}
+
+/// The CPU time the calling thread has used. Should the clock be unavailable it reads zero,
+/// and the reload never yields (it still runs at the lowest priority).
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec that we own and touches nothing else.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        u64::try_from(now.tv_sec).unwrap_or(0),
+        u32::try_from(now.tv_nsec).unwrap_or(0),
+    )
 }
 
 /// Whether this thread is inside [`paced`].
@@ -76,6 +128,14 @@ fn is_paced() -> bool {
 mod tests {
     use super::*;
 
+    /// Keeps this thread busy for `cpu` of its own CPU time.
+    fn work(cpu: Duration) {
+        let start = thread_cpu_time();
+        while thread_cpu_time().saturating_sub(start) < cpu {
+            std::hint::black_box(0u64);
+        }
+    }
+
     #[test]
     fn points_yield_only_inside_paced_and_restore_on_exit() {
         assert!(!is_paced());
@@ -84,14 +144,21 @@ mod tests {
         let inner = paced(|| {
             assert!(is_paced());
             let before = LAST_YIELD.with(Cell::get);
+            // Time asleep is not work: no slice has passed.
             std::thread::sleep(SLICE * 2);
             check();
+            assert_eq!(LAST_YIELD.with(Cell::get), before);
+            work(SLICE * 2);
+            check();
             let after = LAST_YIELD.with(Cell::get);
-            // A slice has passed: the check yielded and restarted the clock.
+            // A slice of work has passed: the check yielded and restarted the clock.
             assert!(after > before, "{before:?} -> {after:?}");
             // Plain points read the clock once every POINTS_PER_CHECK calls.
-            std::thread::sleep(SLICE * 2);
-            (0..POINTS_PER_CHECK).for_each(|_| point());
+            work(SLICE * 2);
+            POINTS.with(|p| p.set(0));
+            (1..POINTS_PER_CHECK).for_each(|_| point());
+            assert_eq!(LAST_YIELD.with(Cell::get), after);
+            point();
             assert!(LAST_YIELD.with(Cell::get) > after);
             // Nested: the outer clock is back afterwards.
             paced(is_paced)

@@ -66,18 +66,18 @@ impl PolicyStore {
 /// How often [`retire`] looks whether the last decision on a replaced snapshot has finished.
 const RETIRE_POLL: Duration = Duration::from_millis(1);
 
-/// Frees a replaced snapshot on the calling (reload) thread once no decision holds it, and
-/// returns whether it did. A decision in flight keeps the snapshot it started with; whoever
+/// Frees a replaced snapshot with `free` on the calling (reload) thread once no decision
+/// holds it, and returns whether it did. A decision in flight keeps the snapshot it started with; whoever
 /// drops the last reference frees it, and freeing 100k assignments takes ~3.5 ms — on a
 /// serving thread, a stall for every request queued behind it. Nothing can take a new
 /// reference once the store no longer holds it, so a count of one stays one. After
 /// `patience` (a decision stuck that long has worse problems) the last holder frees it.
-pub fn retire<T>(mut retired: Arc<T>, patience: Duration) -> bool {
+pub fn retire<T>(mut retired: Arc<T>, patience: Duration, free: impl FnOnce(T)) -> bool {
     let started = Instant::now();
     loop {
         match Arc::try_unwrap(retired) {
             Ok(last) => {
-                drop(last);
+                free(last);
                 return true;
             }
             Err(held) if started.elapsed() < patience => {
@@ -98,7 +98,7 @@ mod tests {
         let store = PolicyStore::new();
         let first = store.publish(Snapshot::empty(), 1);
         assert!(
-            retire(first, Duration::ZERO),
+            retire(first, Duration::ZERO, drop),
             "nobody held the initial snapshot"
         );
         // A decision in flight holds generation 1 while generation 2 is published.
@@ -111,7 +111,11 @@ mod tests {
             Arc::into_inner(in_flight).is_none()
         });
         let started = Instant::now();
-        assert!(retire(retired, Duration::from_secs(10)));
+        assert!(retire(
+            retired,
+            Duration::from_secs(10),
+            Snapshot::dismantle
+        ));
         assert!(started.elapsed() >= Duration::from_millis(30));
         assert_eq!(decision.join().ok(), Some(true));
         assert_eq!(store.fingerprint(), 2);
@@ -121,7 +125,7 @@ mod tests {
     fn a_snapshot_held_past_the_patience_is_left_to_its_last_holder() {
         let held = Arc::new(5u8);
         let started = Instant::now();
-        assert!(!retire(held.clone(), Duration::from_millis(20)));
+        assert!(!retire(held.clone(), Duration::from_millis(20), drop));
         assert!(started.elapsed() >= Duration::from_millis(20));
         assert_eq!(Arc::strong_count(&held), 1);
     }

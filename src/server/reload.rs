@@ -98,7 +98,14 @@ impl Reloader {
                     took_ms = started.elapsed().as_millis() as u64,
                     "policy loaded"
                 );
-                if !crate::policy::store::retire(retired, RETIRE_PATIENCE) {
+                let retire = || {
+                    crate::policy::store::retire(
+                        retired,
+                        RETIRE_PATIENCE,
+                        crate::policy::Snapshot::dismantle,
+                    )
+                };
+                if !crate::policy::pace::paced(retire) {
                     tracing::warn!(
                         patience_s = RETIRE_PATIENCE.as_secs(),
                         "a decision still holds the replaced policy; it is freed when that ends"
