@@ -74,19 +74,63 @@ pub fn load_snapshot_with(
     extra: Option<PolicySet>,
     options: &EngineOptions,
     generation: u64,
-    parsed: Option<&mut ParsedFiles>,
+    mut parsed: Option<&mut ParsedFiles>,
 ) -> Result<Loaded, LoadError> {
-    let (mut set, mut warnings, fingerprint) = policy::load::load_paths_with(paths, parsed)?;
-    if let Some(extra) = extra {
-        set.extend(extra);
+    read_sources(paths, extra, parsed.as_deref_mut()).build(parsed.as_deref(), options, generation)
+}
+
+/// Policy read from its sources but not yet put together, validated and indexed: a reload
+/// whose sources have the fingerprint of the policy being served stops here.
+#[derive(Debug)]
+pub struct Sources {
+    reading: policy::load::Reading,
+    extra: Option<PolicySet>,
+}
+
+/// Reads the policy files (unchanged ones looked up in `parsed`, if given) beside `extra`.
+pub fn read_sources(
+    paths: &[PathBuf],
+    extra: Option<PolicySet>,
+    parsed: Option<&mut ParsedFiles>,
+) -> Sources {
+    Sources {
+        reading: policy::load::read_paths(paths, parsed),
+        extra,
     }
-    let snapshot = Snapshot::build(set, options, generation)?;
-    warnings.extend(snapshot.warnings.iter().cloned());
-    Ok(Loaded {
-        snapshot,
-        warnings,
-        fingerprint,
-    })
+}
+
+impl Sources {
+    /// Of the files' names and bytes (not of `extra`, which its source versions).
+    pub fn fingerprint(&self) -> u64 {
+        self.reading.fingerprint
+    }
+
+    /// Whether every file could be read (a file that could not is in no fingerprint).
+    pub fn all_read(&self) -> bool {
+        self.reading.all_read()
+    }
+
+    /// Puts the policy together (kept parses from `parsed`, the one given to
+    /// [`read_sources`]), validates and indexes it as generation `generation`.
+    pub fn build(
+        self,
+        parsed: Option<&ParsedFiles>,
+        options: &EngineOptions,
+        generation: u64,
+    ) -> Result<Loaded, LoadError> {
+        let fingerprint = self.reading.fingerprint;
+        let (mut set, mut warnings) = self.reading.assemble(parsed)?;
+        if let Some(extra) = self.extra {
+            set.extend(extra);
+        }
+        let snapshot = Snapshot::build(set, options, generation)?;
+        warnings.extend(snapshot.warnings.iter().cloned());
+        Ok(Loaded {
+            snapshot,
+            warnings,
+            fingerprint,
+        })
+    }
 }
 
 /// Builds a synthetic snapshot in memory through the policy parser (benchmarks, peers),

@@ -430,3 +430,56 @@ fn only_file_event_reloads_take_settled_files_unread() {
     );
     assert_eq!(files(), (kept + 1, kept));
 }
+
+/// A reload whose sources are those of the policy being served (the periodic re-read, a file
+/// rewritten with the same bytes, a broken change put back) publishes nothing; any other
+/// change publishes a generation, and a broken one is rejected whole.
+#[test]
+fn only_a_change_of_the_sources_publishes_a_generation() {
+    let dir = policy_dir();
+    let reloader = scopegate::server::reload::Reloader {
+        store: Arc::new(scopegate::policy::store::PolicyStore::new()),
+        paths: vec![dir.path().to_path_buf()],
+        options: Default::default(),
+        metrics: scopegate::metrics::Metrics::new(),
+        cluster: None,
+        parsed: Default::default(),
+    };
+    let count = |result: &str, trigger: &str| {
+        reloader
+            .metrics
+            .reloads
+            .with_label_values(&[result, trigger])
+            .get()
+    };
+    let generation = || reloader.store.load().generation;
+    let file = dir.path().join("azure/zz-change.json");
+    let first = payments_assignment("b7c1e4a2-0d3f-4e5a-9b6c-7d8e9f0a1b2c");
+    write_json(&file, &first);
+    assert!(reloader.reload("startup", false));
+    assert_eq!(generation(), 1);
+    assert!(!reloader.reload("poll", false));
+    write_json(&file, &first);
+    assert!(!reloader.reload("watch", false));
+    assert_eq!(
+        (count("unchanged", "poll"), count("unchanged", "watch")),
+        (1, 1)
+    );
+    assert_eq!(generation(), 1);
+    // SIGHUP publishes whatever the sources.
+    assert!(reloader.reload("sighup", true));
+    assert_eq!(generation(), 2);
+    let second = payments_assignment("c8d2f5b3-1e4a-4f6b-8c7d-8e9fa0b1c2d3");
+    write_json(&file, &second);
+    assert!(reloader.reload("watch", false));
+    assert_eq!(generation(), 3);
+    std::fs::write(&file, "[{").unwrap();
+    assert!(!reloader.reload("watch", false));
+    assert_eq!((count("error", "watch"), generation()), (1, 3));
+    write_json(&file, &second);
+    assert!(!reloader.reload("watch", false));
+    assert_eq!((count("unchanged", "watch"), generation()), (2, 3));
+    write_json(&file, &first);
+    assert!(reloader.reload("watch", false));
+    assert_eq!((count("success", "watch"), generation()), (2, 4));
+}

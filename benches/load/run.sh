@@ -218,16 +218,19 @@ run() {
     fi
     echo "$pre" >"$OUT/$name.preflight.txt"
   fi
+  # The reload loop starts now and waits: Python's start-up falls in the warm-up.
+  if [ "$kind" = reload ]; then
+    rm -f "$WORK/go"
+    python3 "$HERE/gen.py" reload "$POL/azure/zz-reload.json" --every 1 --for "$DURATION" --tmp-dir "$WORK" \
+      --wait-for "$WORK/go" 2>"$OUT/$name.reload-loop.txt" &
+    RELOAD_PID=$!
+  fi
   # Warm-up (connections, TLS sessions, allocator), not counted.
   drive "$name.warmup" "$client" "$WARMUP" >/dev/null
   local gen0
   curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" >"$WORK/m0.txt" || fail "$name: /metrics unreachable"
   gen0=$(awk '$1 == "scopegate_policy_generation" {print $2}' "$WORK/m0.txt")
-  if [ "$kind" = reload ]; then
-    python3 "$HERE/gen.py" reload "$POL/azure/zz-reload.json" --every 1 --for "$DURATION" --tmp-dir "$WORK" \
-      2>"$OUT/$name.reload-loop.txt" &
-    RELOAD_PID=$!
-  fi
+  if [ "$kind" = reload ]; then touch "$WORK/go"; fi
   local row user0 sys0 user1 sys1
   read -r user0 sys0 <<<"$(server_cpu_ticks)"
   row=$(drive "$name" "$client" "$DURATION")

@@ -149,14 +149,40 @@ pub fn load_paths_with(
     dirs: &[PathBuf],
     mut parsed: Option<&mut ParsedFiles>,
 ) -> Result<(PolicySet, Vec<Diagnostic>, u64), LoadError> {
+    let reading = read_paths(dirs, parsed.as_deref_mut());
+    let fingerprint = reading.fingerprint;
+    let (set, diagnostics) = reading.assemble(parsed.as_deref())?;
+    Ok((set, diagnostics, fingerprint))
+}
+
+/// The policy files read, in path order, but not yet put together: a reload that finds the
+/// fingerprint of the policy it serves stops here, before copying anything.
+#[derive(Debug)]
+pub struct Reading {
+    parts: Vec<Part>,
+    /// Problems reading the directories and files.
+    diagnostics: Vec<Diagnostic>,
+    /// Of every file's path and bytes.
+    pub fingerprint: u64,
+}
+
+/// What one file contributes.
+#[derive(Debug)]
+enum Part {
+    /// Its parse kept in [`ParsedFiles`] under this name.
+    Kept(String),
+    /// Parsed now and not kept (no [`ParsedFiles`], or streamed from disk).
+    Read(Box<(PolicySet, Vec<Diagnostic>)>),
+}
+
+/// Reads (or, for unchanged files, looks up in `parsed`) every policy file below `dirs`,
+/// keeping what it parses in `parsed`; files no longer found are dropped from it.
+pub fn read_paths(dirs: &[PathBuf], mut parsed: Option<&mut ParsedFiles>) -> Reading {
     let mut seen = HashSet::new();
     if let Some(parsed) = parsed.as_deref_mut() {
         parsed.unread = 0;
     }
-    let mut set = PolicySet::default();
-    if let Some(parsed) = parsed.as_deref() {
-        set.reserve_for(parsed.files.values().map(|f| &f.set));
-    }
+    let mut parts = Vec::new();
     let mut diagnostics = Vec::new();
     let mut fingerprint = std::hash::DefaultHasher::new();
     for dir in dirs {
@@ -175,18 +201,16 @@ pub fn load_paths_with(
             };
             let name = file.display().to_string();
             name.hash(&mut fingerprint);
-            let read = read_file(
+            match read_file(
                 &file,
                 &name,
                 format,
-                &mut set,
-                &mut diagnostics,
                 STREAM_FILES_ABOVE,
                 parsed.as_deref_mut(),
-            );
-            match read {
-                Ok(hash) => {
+            ) {
+                Ok((hash, part)) => {
                     fingerprint.write_u64(hash);
+                    parts.push(part);
                     seen.insert(name);
                 }
                 Err(e) => diagnostics.push(Diagnostic::error(
@@ -199,10 +223,58 @@ pub fn load_paths_with(
     if let Some(parsed) = parsed {
         parsed.files.retain(|name, _| seen.contains(name));
     }
-    if diagnostics.iter().any(Diagnostic::is_error) {
-        return Err(LoadError(diagnostics));
+    Reading {
+        parts,
+        diagnostics,
+        fingerprint: fingerprint.finish(),
     }
-    Ok((set, diagnostics, fingerprint.finish()))
+}
+
+impl Reading {
+    /// Whether every directory and file could be read.
+    pub fn all_read(&self) -> bool {
+        !self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// Puts the files' objects together in path order, copying kept parses from `parsed` (the
+    /// one given to [`read_paths`]). Any error diagnostic fails the whole load; warnings are
+    /// returned with the set.
+    pub fn assemble(
+        self,
+        parsed: Option<&ParsedFiles>,
+    ) -> Result<(PolicySet, Vec<Diagnostic>), LoadError> {
+        let Reading {
+            parts,
+            mut diagnostics,
+            ..
+        } = self;
+        let mut set = PolicySet::default();
+        let kept = |name: &str| parsed.and_then(|p| p.files.get(name));
+        set.reserve_for(parts.iter().filter_map(|part| match part {
+            Part::Kept(name) => kept(name).map(|k| &k.set),
+            Part::Read(read) => Some(&read.0),
+        }));
+        for part in parts {
+            match part {
+                Part::Kept(name) => match kept(&name) {
+                    Some(k) => k.add_to(&mut set, &mut diagnostics),
+                    None => diagnostics.push(Diagnostic::error(
+                        Origin::new(name, "-"),
+                        "the file's parse was not kept; read it again",
+                    )),
+                },
+                Part::Read(read) => {
+                    let (read, mut found) = *read;
+                    set.extend(read);
+                    diagnostics.append(&mut found);
+                }
+            }
+        }
+        if diagnostics.iter().any(Diagnostic::is_error) {
+            return Err(LoadError(diagnostics));
+        }
+        Ok((set, diagnostics))
+    }
 }
 
 /// JSON files larger than this are parsed straight from disk, so a reload never holds their
@@ -212,7 +284,7 @@ pub fn load_paths_with(
 /// reload (with 100k in one file: ~460 ms of CPU per reload when it was re-parsed).
 const STREAM_FILES_ABOVE: u64 = 256 << 20;
 
-/// Reads and parses one file and returns the hash of its bytes. JSON is read one list
+/// Reads and parses one file and returns the hash of its bytes and what it contributes. JSON is read one list
 /// element at a time (see [`parse_json_reader`]); YAML is read whole. A file read into
 /// memory is taken from `parsed` if its bytes are unchanged (or, trusting stamps, its
 /// metadata), and kept there otherwise, with its stamp if it had been still for [`SETTLED`].
@@ -220,11 +292,9 @@ fn read_file(
     path: &Path,
     name: &str,
     format: Format,
-    set: &mut PolicySet,
-    diagnostics: &mut Vec<Diagnostic>,
     stream_above: u64,
     mut parsed: Option<&mut ParsedFiles>,
-) -> std::io::Result<u64> {
+) -> std::io::Result<(u64, Part)> {
     // Before opening: a write after this instant leaves a time at or after it.
     let read_at = std::time::SystemTime::now();
     let mut file = std::fs::File::open(path)?;
@@ -236,14 +306,15 @@ fn read_file(
         && kept.stamp.is_some()
         && kept.stamp == stamp
     {
-        kept.add_to(set, diagnostics);
+        let hash = kept.hash;
         parsed.unread += 1;
-        return Ok(kept.hash);
+        return Ok((hash, Part::Kept(name.to_string())));
     }
     if format == Format::Json && meta.len() > stream_above {
         if let Some(parsed) = parsed {
             parsed.files.remove(name);
         }
+        let (mut set, mut diagnostics) = (PolicySet::default(), Vec::new());
         let mut content = ContentHash::new();
         let mut hashing = Hashing {
             inner: file,
@@ -253,17 +324,17 @@ fn read_file(
         let streamed = parse_json_reader(
             name,
             std::io::BufReader::with_capacity(1 << 16, &mut hashing),
-            set,
-            diagnostics,
+            &mut set,
+            &mut diagnostics,
         );
         if let Some(e) = hashing.error {
             return Err(e);
         }
         if streamed == Streamed::NotAContainer {
             let text = std::fs::read_to_string(path)?;
-            parse_text(name, &text, format, set, diagnostics);
+            parse_text(name, &text, format, &mut set, &mut diagnostics);
         }
-        return Ok(content.finish());
+        return Ok((content.finish(), Part::Read(Box::new((set, diagnostics)))));
     }
     let mut content = ContentHash::new();
     let text = read_paced(&mut file, &mut content)?;
@@ -276,8 +347,7 @@ fn read_file(
         .filter(|k| k.hash == hash)
     {
         kept.stamp = stamp;
-        kept.add_to(set, diagnostics);
-        return Ok(hash);
+        return Ok((hash, Part::Kept(name.to_string())));
     }
     let (mut read, mut found) = (PolicySet::default(), Vec::new());
     if format == Format::Yaml
@@ -286,25 +356,22 @@ fn read_file(
         parse_text(name, &text, format, &mut read, &mut found);
     }
     drop(text);
-    if let Some(parsed) = parsed {
-        let mut copy = PolicySet::default();
-        copy.extend_from(&read);
-        let replaced = parsed.files.insert(
-            name.to_string(),
-            ParsedFile {
-                hash,
-                stamp,
-                set: copy,
-                diagnostics: found.clone(),
-            },
-        );
-        if let Some(replaced) = replaced {
-            replaced.set.dismantle();
-        }
+    let Some(parsed) = parsed else {
+        return Ok((hash, Part::Read(Box::new((read, found)))));
+    };
+    let replaced = parsed.files.insert(
+        name.to_string(),
+        ParsedFile {
+            hash,
+            stamp,
+            set: read,
+            diagnostics: found,
+        },
+    );
+    if let Some(replaced) = replaced {
+        replaced.set.dismantle();
     }
-    set.extend(read);
-    diagnostics.append(&mut found);
-    Ok(hash)
+    Ok((hash, Part::Kept(name.to_string())))
 }
 
 /// The hash of a file's bytes, however they arrive. aHash reads 16 bytes per step with the
@@ -446,10 +513,12 @@ mod tests {
         );
 
         // The same file streamed from disk (as files above the threshold are).
-        let (mut set, mut found) = (PolicySet::default(), Vec::new());
         let name = file.display().to_string();
-        read_file(&file, &name, Format::Json, &mut set, &mut found, 0, None).expect("readable");
-        assert_eq!(found, diagnostics);
+        let (_, part) = read_file(&file, &name, Format::Json, 0, None).expect("readable");
+        let Part::Read(read) = part else {
+            panic!("a file read without kept parses is not kept: {part:?}");
+        };
+        assert_eq!(read.1, diagnostics);
 
         let fingerprint = |text: &str| {
             std::fs::write(&file, text).expect("write");
@@ -654,17 +723,12 @@ mod tests {
         .expect("built-in roles");
         std::fs::write(&file, &text).expect("write");
         let read = |stream_above| {
-            let (mut set, mut found) = (PolicySet::default(), Vec::new());
-            let hash = read_file(
-                &file,
-                "p.json",
-                Format::Json,
-                &mut set,
-                &mut found,
-                stream_above,
-                None,
-            )
-            .expect("readable");
+            let (hash, part) =
+                read_file(&file, "p.json", Format::Json, stream_above, None).expect("readable");
+            let Part::Read(read) = part else {
+                panic!("a file read without kept parses is not kept: {part:?}");
+            };
+            let (set, found) = *read;
             (format!("{:?}", set.role_definitions), found, hash)
         };
         let (streamed, whole) = (read(0), read(u64::MAX));

@@ -47,7 +47,7 @@ impl Reloader {
         let generation = self.store.next_generation();
         let started = std::time::Instant::now();
         // Paced: on a busy core the reload gives way to decisions every few hundred µs.
-        let (loaded, unread) = crate::policy::pace::paced(|| {
+        let (outcome, unread) = crate::policy::pace::paced(|| {
             // Reloads run one at a time; a panic in an earlier one leaves nothing half-kept
             // that a later load would trust (entries are replaced whole).
             let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
@@ -55,26 +55,31 @@ impl Reloader {
             // the periodic re-read read every byte again, the safety net for a file system
             // whose metadata cannot be trusted.
             parsed.trust_stamps(matches!(trigger, "watch" | "cluster"));
-            let loaded = crate::load_snapshot_with(
-                &self.paths,
-                extra,
-                &self.options,
-                generation,
-                Some(&mut parsed),
-            );
-            (loaded, parsed.unread())
+            let sources = crate::read_sources(&self.paths, extra, Some(&mut parsed));
+            let unread = parsed.unread();
+            let fingerprint =
+                sources.fingerprint() ^ cluster_version.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            // The sources of the policy being served (the periodic re-read, a file rewritten
+            // with the same bytes): nothing to copy, validate or index.
+            if !force
+                && self.store.is_ready()
+                && sources.all_read()
+                && fingerprint == self.store.fingerprint()
+            {
+                return (None, unread);
+            }
+            let built = sources.build(Some(&parsed), &self.options, generation);
+            (Some(built.map(|loaded| (loaded, fingerprint))), unread)
         });
+        let Some(loaded) = outcome else {
+            self.metrics
+                .reloads
+                .with_label_values(&["unchanged", trigger])
+                .inc();
+            return false;
+        };
         match loaded {
-            Ok(loaded) => {
-                let fingerprint =
-                    loaded.fingerprint ^ cluster_version.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                if !force && self.store.is_ready() && fingerprint == self.store.fingerprint() {
-                    self.metrics
-                        .reloads
-                        .with_label_values(&["unchanged", trigger])
-                        .inc();
-                    return false;
-                }
+            Ok((loaded, fingerprint)) => {
                 for w in &loaded.warnings {
                     tracing::warn!(file = %w.origin.file, position = %w.origin.position, "{}", w.message);
                 }
