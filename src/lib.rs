@@ -64,19 +64,7 @@ pub fn load_snapshot(
     options: &EngineOptions,
     generation: u64,
 ) -> Result<Loaded, LoadError> {
-    load_snapshot_with(paths, extra, options, generation, None)
-}
-
-/// [`load_snapshot`] taking unchanged files from `parsed` if given (and keeping what it
-/// parses there), as the server does from one reload to the next.
-pub fn load_snapshot_with(
-    paths: &[PathBuf],
-    extra: Option<PolicySet>,
-    options: &EngineOptions,
-    generation: u64,
-    mut parsed: Option<&mut ParsedFiles>,
-) -> Result<Loaded, LoadError> {
-    read_sources(paths, extra, parsed.as_deref_mut()).build(parsed.as_deref(), options, generation)
+    read_sources(paths, extra, None).build(None, options, generation)
 }
 
 /// Policy read from its sources but not yet put together, validated and indexed: a reload
@@ -100,12 +88,13 @@ pub fn read_sources(
 }
 
 impl Sources {
-    /// Of the files' names and bytes (not of `extra`, which its source versions).
+    /// A hash of the files' names and bytes; `extra` is versioned by its own source.
     pub fn fingerprint(&self) -> u64 {
         self.reading.fingerprint
     }
 
-    /// Whether every file could be read (a file that could not is in no fingerprint).
+    /// Whether every file could be read (the bytes of one that could not are in no
+    /// fingerprint, so an equal fingerprint does not mean equal sources).
     pub fn all_read(&self) -> bool {
         self.reading.all_read()
     }

@@ -107,7 +107,10 @@ def cmd_reload(args):
     tmp = os.path.join(os.path.abspath(args.tmp_dir), f".{os.path.basename(out)}.tmp")
     # Started before the measured run, so the interpreter's start-up (tens of ms of CPU on a
     # saturated machine) is not counted against the reloads; writes begin when told.
+    waited = time.monotonic()
     while args.wait_for and not os.path.exists(args.wait_for):
+        if time.monotonic() - waited > 600:
+            sys.exit(f"reload: {args.wait_for} did not appear in 600 s")
         time.sleep(0.01)
     start = time.monotonic()
     g = 0

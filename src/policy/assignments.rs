@@ -122,7 +122,7 @@ impl AssignmentSet {
         self.origins.reserve(more);
     }
 
-    /// Frees this set a few assignments at a time (see [`super::pace::drop_paced`]).
+    /// Frees this set's assignments an item at a time (see [`super::pace::drop_paced`]).
     pub fn dismantle(self) {
         super::pace::drop_paced(self.items);
         super::pace::drop_paced(self.origins);
@@ -131,8 +131,8 @@ impl AssignmentSet {
     /// Adds `other`'s assignments, their scope ids and roles renumbered into this set's.
     pub fn extend(&mut self, other: AssignmentSet) {
         if self.items.is_empty() && self.items.capacity() < other.items.len() {
-            // The usual first file of a first load: taken over whole, not copied. A reload
-            // has reserved room for every file (`PolicySet::reserve_for`) and fills it.
+            // A file parsed now, first in the set: taken over whole, not copied. Room reserved
+            // for kept parses (`PolicySet::reserve_for`) is filled instead.
             *self = other;
             return;
         }
@@ -165,11 +165,17 @@ impl AssignmentSet {
     ) {
         let scope_ids: Vec<_> = scopes
             .iter()
-            .map(|(_, scope)| self.scopes.intern(scope.clone()))
+            .map(|(_, scope)| {
+                super::pace::point();
+                self.scopes.intern(scope.clone())
+            })
             .collect();
         let role_ids: Vec<_> = role_refs
             .iter()
-            .map(|r| self.role_ref(r.guid.to_string(), &r.written))
+            .map(|r| {
+                super::pace::point();
+                self.role_ref(r.guid.to_string(), &r.written)
+            })
             .collect();
         let (more, _) = items.size_hint();
         self.reserve(more);

@@ -311,8 +311,8 @@ impl Snapshot {
         Ok(snapshot)
     }
 
-    /// Frees this snapshot a few assignments at a time (see [`pace::drop_paced`]), on the
-    /// thread that retires it.
+    /// Frees this snapshot on the thread that retires it, its assignments and principal maps
+    /// an item at a time (see [`pace::drop_paced`]); the rest is small next to them.
     pub fn dismantle(self) {
         pace::drop_paced(self.assignments);
         pace::drop_paced(self.assignments_by_principal);

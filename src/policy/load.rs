@@ -160,8 +160,6 @@ pub fn load_paths_with(
 #[derive(Debug)]
 pub struct Reading {
     parts: Vec<Part>,
-    /// Problems reading the directories and files.
-    diagnostics: Vec<Diagnostic>,
     /// Of every file's path and bytes.
     pub fingerprint: u64,
 }
@@ -169,10 +167,12 @@ pub struct Reading {
 /// What one file contributes.
 #[derive(Debug)]
 enum Part {
-    /// Its parse kept in [`ParsedFiles`] under this name.
-    Kept(String),
+    /// Its parse kept in [`ParsedFiles`] under this name, of the bytes with this hash.
+    Kept { name: String, hash: u64 },
     /// Parsed now and not kept (no [`ParsedFiles`], or streamed from disk).
     Read(Box<(PolicySet, Vec<Diagnostic>)>),
+    /// A directory or file that could not be read.
+    Unreadable(Diagnostic),
 }
 
 /// Reads (or, for unchanged files, looks up in `parsed`) every policy file below `dirs`,
@@ -183,15 +183,14 @@ pub fn read_paths(dirs: &[PathBuf], mut parsed: Option<&mut ParsedFiles>) -> Rea
         parsed.unread = 0;
     }
     let mut parts = Vec::new();
-    let mut diagnostics = Vec::new();
     let mut fingerprint = std::hash::DefaultHasher::new();
     for dir in dirs {
         let mut files = Vec::new();
         if let Err(e) = collect_files(dir, &mut files) {
-            diagnostics.push(Diagnostic::error(
+            parts.push(Part::Unreadable(Diagnostic::error(
                 Origin::new(dir.display().to_string(), "-"),
                 format!("cannot read policy path: {e}"),
-            ));
+            )));
             continue;
         }
         files.sort();
@@ -213,10 +212,10 @@ pub fn read_paths(dirs: &[PathBuf], mut parsed: Option<&mut ParsedFiles>) -> Rea
                     parts.push(part);
                     seen.insert(name);
                 }
-                Err(e) => diagnostics.push(Diagnostic::error(
+                Err(e) => parts.push(Part::Unreadable(Diagnostic::error(
                     Origin::new(name, "-"),
                     format!("cannot read file: {e}"),
-                )),
+                ))),
             }
         }
     }
@@ -225,7 +224,6 @@ pub fn read_paths(dirs: &[PathBuf], mut parsed: Option<&mut ParsedFiles>) -> Rea
     }
     Reading {
         parts,
-        diagnostics,
         fingerprint: fingerprint.finish(),
     }
 }
@@ -233,7 +231,7 @@ pub fn read_paths(dirs: &[PathBuf], mut parsed: Option<&mut ParsedFiles>) -> Rea
 impl Reading {
     /// Whether every directory and file could be read.
     pub fn all_read(&self) -> bool {
-        !self.diagnostics.iter().any(Diagnostic::is_error)
+        !self.parts.iter().any(|p| matches!(p, Part::Unreadable(_)))
     }
 
     /// Puts the files' objects together in path order, copying kept parses from `parsed` (the
@@ -243,24 +241,28 @@ impl Reading {
         self,
         parsed: Option<&ParsedFiles>,
     ) -> Result<(PolicySet, Vec<Diagnostic>), LoadError> {
-        let Reading {
-            parts,
-            mut diagnostics,
-            ..
-        } = self;
+        let parts = self.parts;
+        let mut diagnostics = Vec::new();
         let mut set = PolicySet::default();
-        let kept = |name: &str| parsed.and_then(|p| p.files.get(name));
+        // Only the right parse of the right bytes will do.
+        let kept = |name: &str, hash: u64| {
+            parsed
+                .and_then(|p| p.files.get(name))
+                .filter(|k| k.hash == hash)
+        };
+        // Room for the kept parses, which are copied; a file parsed now is moved in (the
+        // first one taken over whole).
         set.reserve_for(parts.iter().filter_map(|part| match part {
-            Part::Kept(name) => kept(name).map(|k| &k.set),
-            Part::Read(read) => Some(&read.0),
+            Part::Kept { name, hash } => kept(name, *hash).map(|k| &k.set),
+            Part::Read(_) | Part::Unreadable(_) => None,
         }));
         for part in parts {
             match part {
-                Part::Kept(name) => match kept(&name) {
+                Part::Kept { name, hash } => match kept(&name, hash) {
                     Some(k) => k.add_to(&mut set, &mut diagnostics),
                     None => diagnostics.push(Diagnostic::error(
                         Origin::new(name, "-"),
-                        "the file's parse was not kept; read it again",
+                        "the file changed while the policy was read; the next reload reads it again",
                     )),
                 },
                 Part::Read(read) => {
@@ -268,6 +270,7 @@ impl Reading {
                     set.extend(read);
                     diagnostics.append(&mut found);
                 }
+                Part::Unreadable(problem) => diagnostics.push(problem),
             }
         }
         if diagnostics.iter().any(Diagnostic::is_error) {
@@ -308,7 +311,13 @@ fn read_file(
     {
         let hash = kept.hash;
         parsed.unread += 1;
-        return Ok((hash, Part::Kept(name.to_string())));
+        return Ok((
+            hash,
+            Part::Kept {
+                name: name.to_string(),
+                hash,
+            },
+        ));
     }
     if format == Format::Json && meta.len() > stream_above {
         if let Some(parsed) = parsed {
@@ -347,7 +356,13 @@ fn read_file(
         .filter(|k| k.hash == hash)
     {
         kept.stamp = stamp;
-        return Ok((hash, Part::Kept(name.to_string())));
+        return Ok((
+            hash,
+            Part::Kept {
+                name: name.to_string(),
+                hash,
+            },
+        ));
     }
     let (mut read, mut found) = (PolicySet::default(), Vec::new());
     if format == Format::Yaml
@@ -371,7 +386,13 @@ fn read_file(
     if let Some(replaced) = replaced {
         replaced.set.dismantle();
     }
-    Ok((hash, Part::Kept(name.to_string())))
+    Ok((
+        hash,
+        Part::Kept {
+            name: name.to_string(),
+            hash,
+        },
+    ))
 }
 
 /// The hash of a file's bytes, however they arrive. aHash reads 16 bytes per step with the
@@ -549,6 +570,35 @@ mod tests {
     }
 
     /// The set's Roles as `namespace/name`, sorted.
+    #[test]
+    fn a_reading_is_put_together_only_from_the_parses_of_the_bytes_it_read() {
+        let (dir, a, _) = two_role_files();
+        let dirs = vec![dir.path().to_path_buf()];
+        let mut parsed = ParsedFiles::default();
+        let first = read_paths(&dirs, Some(&mut parsed));
+        assert!(first.all_read());
+        // Unchanged files: the same parses, the same set.
+        let again = read_paths(&dirs, Some(&mut parsed));
+        assert_eq!(again.fingerprint, first.fingerprint);
+        let (set, _) = again.assemble(Some(&parsed)).expect("assembles");
+        assert_eq!(role_names(&set), ["ns-a/one", "ns-b/two"]);
+        // A later read replaced a.json's parse: the earlier reading cannot use it.
+        std::fs::write(&a, role_file("ns-a", "changed")).expect("write");
+        let later = read_paths(&dirs, Some(&mut parsed));
+        assert_ne!(later.fingerprint, first.fingerprint);
+        let Err(LoadError(diagnostics)) = first.assemble(Some(&parsed)) else {
+            panic!("a stale reading must not assemble");
+        };
+        assert!(
+            diagnostics
+                .iter()
+                .any(|d| d.is_error() && d.to_string().contains("a.json")),
+            "{diagnostics:?}"
+        );
+        let (set, _) = later.assemble(Some(&parsed)).expect("assembles");
+        assert_eq!(role_names(&set), ["ns-a/changed", "ns-b/two"]);
+    }
+
     fn role_names(set: &PolicySet) -> Vec<String> {
         let mut n: Vec<String> = set
             .roles

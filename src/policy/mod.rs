@@ -140,67 +140,108 @@ pub struct PolicySet {
 impl PolicySet {
     /// Adds every object of `other`.
     pub fn extend(&mut self, other: PolicySet) {
-        self.role_definitions.extend(other.role_definitions);
-        self.role_assignments.extend(other.role_assignments);
-        self.deny_assignments.extend(other.deny_assignments);
-        self.management_groups.extend(other.management_groups);
-        self.roles.extend(other.roles);
-        self.cluster_roles.extend(other.cluster_roles);
-        self.role_bindings.extend(other.role_bindings);
-        self.cluster_role_bindings
-            .extend(other.cluster_role_bindings);
+        let PolicySet {
+            role_definitions,
+            role_assignments,
+            deny_assignments,
+            management_groups,
+            roles,
+            cluster_roles,
+            role_bindings,
+            cluster_role_bindings,
+            management_group_ancestry,
+        } = other;
+        self.role_definitions.extend(role_definitions);
+        self.role_assignments.extend(role_assignments);
+        self.deny_assignments.extend(deny_assignments);
+        self.management_groups.extend(management_groups);
+        self.roles.extend(roles);
+        self.cluster_roles.extend(cluster_roles);
+        self.role_bindings.extend(role_bindings);
+        self.cluster_role_bindings.extend(cluster_role_bindings);
         self.management_group_ancestry
-            .extend(other.management_group_ancestry);
+            .extend(management_group_ancestry);
     }
 
     /// Adds a copy of every object of `other` (a file's kept parse), a few at a time between
     /// [`pace::point`]s: a reload copies what unchanged files held, up to a million objects.
     pub fn extend_from(&mut self, other: &PolicySet) {
-        extend_paced(&mut self.role_definitions, &other.role_definitions);
-        self.role_assignments.extend_from(&other.role_assignments);
-        extend_paced(&mut self.deny_assignments, &other.deny_assignments);
-        extend_paced(&mut self.management_groups, &other.management_groups);
-        extend_paced(&mut self.roles, &other.roles);
-        extend_paced(&mut self.cluster_roles, &other.cluster_roles);
-        extend_paced(&mut self.role_bindings, &other.role_bindings);
-        extend_paced(
-            &mut self.cluster_role_bindings,
-            &other.cluster_role_bindings,
-        );
+        // Every field by name: a new one must be copied too.
+        let PolicySet {
+            role_definitions,
+            role_assignments,
+            deny_assignments,
+            management_groups,
+            roles,
+            cluster_roles,
+            role_bindings,
+            cluster_role_bindings,
+            management_group_ancestry,
+        } = other;
+        extend_paced(&mut self.role_definitions, role_definitions);
+        self.role_assignments.extend_from(role_assignments);
+        extend_paced(&mut self.deny_assignments, deny_assignments);
+        extend_paced(&mut self.management_groups, management_groups);
+        extend_paced(&mut self.roles, roles);
+        extend_paced(&mut self.cluster_roles, cluster_roles);
+        extend_paced(&mut self.role_bindings, role_bindings);
+        extend_paced(&mut self.cluster_role_bindings, cluster_role_bindings);
         extend_paced(
             &mut self.management_group_ancestry,
-            &other.management_group_ancestry,
+            management_group_ancestry,
         );
     }
 
-    /// Frees this set a few objects at a time (see [`pace::drop_paced`]): a replaced parse
+    /// Frees this set's lists an item at a time (see [`pace::drop_paced`]): a replaced parse
     /// of a large file is freed by the reload that replaces it.
     pub fn dismantle(self) {
-        self.role_assignments.dismantle();
-        pace::drop_paced(self.role_bindings);
-        pace::drop_paced(self.cluster_role_bindings);
-        pace::drop_paced(self.roles);
-        pace::drop_paced(self.cluster_roles);
+        let PolicySet {
+            role_definitions,
+            role_assignments,
+            deny_assignments,
+            management_groups,
+            roles,
+            cluster_roles,
+            role_bindings,
+            cluster_role_bindings,
+            management_group_ancestry,
+        } = self;
+        role_assignments.dismantle();
+        pace::drop_paced(role_definitions);
+        pace::drop_paced(deny_assignments);
+        pace::drop_paced(management_groups);
+        pace::drop_paced(roles);
+        pace::drop_paced(cluster_roles);
+        pace::drop_paced(role_bindings);
+        pace::drop_paced(cluster_role_bindings);
+        pace::drop_paced(management_group_ancestry);
     }
 
-    /// Makes room for the objects of `sets` (on a reload, what the files held last time), so
-    /// adding them regrows no list: a regrowth copies the whole list at once, milliseconds
-    /// in which a paced reload cannot give the core back.
+    /// Makes room for the objects of `sets` (on a reload, the kept parses it copies), so
+    /// adding them regrows none of the large lists: a regrowth copies the whole list at
+    /// once, milliseconds in which a paced reload cannot give the core back.
     pub fn reserve_for<'a>(&mut self, sets: impl Iterator<Item = &'a PolicySet> + Clone) {
         let total = |len: fn(&PolicySet) -> usize| sets.clone().map(len).sum::<usize>();
-        self.role_definitions
-            .reserve(total(|s| s.role_definitions.len()));
-        self.role_assignments
-            .reserve(total(|s| s.role_assignments.len()));
-        self.deny_assignments
-            .reserve(total(|s| s.deny_assignments.len()));
-        self.management_groups
-            .reserve(total(|s| s.management_groups.len()));
-        self.roles.reserve(total(|s| s.roles.len()));
-        self.cluster_roles.reserve(total(|s| s.cluster_roles.len()));
-        self.role_bindings.reserve(total(|s| s.role_bindings.len()));
-        self.cluster_role_bindings
-            .reserve(total(|s| s.cluster_role_bindings.len()));
+        let PolicySet {
+            role_definitions,
+            role_assignments,
+            deny_assignments,
+            management_groups,
+            roles,
+            cluster_roles,
+            role_bindings,
+            cluster_role_bindings,
+            management_group_ancestry,
+        } = self;
+        role_definitions.reserve(total(|s| s.role_definitions.len()));
+        role_assignments.reserve(total(|s| s.role_assignments.len()));
+        deny_assignments.reserve(total(|s| s.deny_assignments.len()));
+        management_groups.reserve(total(|s| s.management_groups.len()));
+        roles.reserve(total(|s| s.roles.len()));
+        cluster_roles.reserve(total(|s| s.cluster_roles.len()));
+        role_bindings.reserve(total(|s| s.role_bindings.len()));
+        cluster_role_bindings.reserve(total(|s| s.cluster_role_bindings.len()));
+        management_group_ancestry.reserve(total(|s| s.management_group_ancestry.len()));
     }
 }
 

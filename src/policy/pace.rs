@@ -31,7 +31,8 @@ const POINTS_PER_CHECK: u32 = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Mark {
     wall: Instant,
-    cpu: Duration,
+    /// `None` where the thread's CPU clock cannot be read: the wall clock alone then counts.
+    cpu: Option<Duration>,
 }
 
 impl Mark {
@@ -78,15 +79,26 @@ pub fn point() {
 
 /// [`point`] with the clock read now (between large pieces of work). The wall clock (a
 /// vDSO read) goes first: this thread cannot have worked a slice in less wall time. Only
-/// then is its CPU time read, a system call.
+/// then is its CPU time read, a system call; if the thread was off the core meanwhile, the
+/// wall mark moves up by the work done, so the next system call waits until the rest of the
+/// slice could have been worked.
 pub fn check() {
     LAST_YIELD.with(|last| {
-        if let Some(since) = last.get()
-            && since.wall.elapsed() >= SLICE
-            && thread_cpu_time().saturating_sub(since.cpu) >= SLICE
-        {
+        let Some(since) = last.get() else {
+            return;
+        };
+        if since.wall.elapsed() < SLICE {
+            return;
+        }
+        let worked = match (thread_cpu_time(), since.cpu) {
+            (Some(now), Some(before)) => now.saturating_sub(before),
+            _ => SLICE,
+        };
+        if worked >= SLICE {
             std::thread::yield_now();
             last.set(Some(Mark::now()));
+        } else if let Some(wall) = Instant::now().checked_sub(worked) {
+            last.set(Some(Mark { wall, ..since }));
         }
     });
 }
@@ -100,9 +112,8 @@ pub fn drop_paced<I: IntoIterator>(items: I) {
     }
 }
 
-/// The CPU time the calling thread has used. Should the clock be unavailable it reads zero,
-/// and the reload never yields (it still runs at the lowest priority).
-fn thread_cpu_time() -> Duration {
+/// The CPU time the calling thread has used, if the system can tell.
+fn thread_cpu_time() -> Option<Duration> {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -110,12 +121,12 @@ fn thread_cpu_time() -> Duration {
     // SAFETY: clock_gettime writes one timespec that we own and touches nothing else.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
     if rc != 0 {
-        return Duration::ZERO;
+        return None;
     }
-    Duration::new(
-        u64::try_from(now.tv_sec).unwrap_or(0),
-        u32::try_from(now.tv_nsec).unwrap_or(0),
-    )
+    Some(Duration::new(
+        u64::try_from(now.tv_sec).ok()?,
+        u32::try_from(now.tv_nsec).ok()?,
+    ))
 }
 
 /// Whether this thread is inside [`paced`].
@@ -130,8 +141,9 @@ mod tests {
 
     /// Keeps this thread busy for `cpu` of its own CPU time.
     fn work(cpu: Duration) {
-        let start = thread_cpu_time();
-        while thread_cpu_time().saturating_sub(start) < cpu {
+        let clock = || thread_cpu_time().unwrap_or_default();
+        let start = clock();
+        while clock().saturating_sub(start) < cpu {
             std::hint::black_box(0u64);
         }
     }
@@ -143,23 +155,27 @@ mod tests {
         assert!(!is_paced());
         let inner = paced(|| {
             assert!(is_paced());
-            let before = LAST_YIELD.with(Cell::get);
-            // Time asleep is not work: no slice has passed.
+            let mark = || LAST_YIELD.with(Cell::get).expect("paced");
+            let before = mark();
+            // Time asleep is not work: no slice has passed, and the wall mark moves up so
+            // the CPU clock is not read again before a slice could have been worked.
             std::thread::sleep(SLICE * 2);
             check();
-            assert_eq!(LAST_YIELD.with(Cell::get), before);
+            let slept = mark();
+            assert_eq!(slept.cpu, before.cpu);
+            assert!(slept.wall > before.wall + SLICE, "{before:?} -> {slept:?}");
             work(SLICE * 2);
             check();
-            let after = LAST_YIELD.with(Cell::get);
-            // A slice of work has passed: the check yielded and restarted the clock.
-            assert!(after > before, "{before:?} -> {after:?}");
+            let after = mark();
+            // A slice of work has passed: the check yielded and restarted both clocks.
+            assert!(after.cpu > before.cpu, "{before:?} -> {after:?}");
             // Plain points read the clock once every POINTS_PER_CHECK calls.
             work(SLICE * 2);
             POINTS.with(|p| p.set(0));
             (1..POINTS_PER_CHECK).for_each(|_| point());
-            assert_eq!(LAST_YIELD.with(Cell::get), after);
+            assert_eq!(mark(), after);
             point();
-            assert!(LAST_YIELD.with(Cell::get) > after);
+            assert!(mark().cpu > after.cpu);
             // Nested: the outer clock is back afterwards.
             paced(is_paced)
         });

@@ -71,7 +71,8 @@ const RETIRE_POLL: Duration = Duration::from_millis(1);
 /// drops the last reference frees it, and freeing 100k assignments takes ~3.5 ms — on a
 /// serving thread, a stall for every request queued behind it. Nothing can take a new
 /// reference once the store no longer holds it, so a count of one stays one. After
-/// `patience` (a decision stuck that long has worse problems) the last holder frees it.
+/// `patience` (a decision stuck that long has worse problems) the last holder frees it. The
+/// caller waits meanwhile: the next reload starts after this one has freed its predecessor.
 pub fn retire<T>(mut retired: Arc<T>, patience: Duration, free: impl FnOnce(T)) -> bool {
     let started = Instant::now();
     loop {
@@ -105,12 +106,12 @@ mod tests {
         let in_flight = store.load();
         let retired = store.publish(Snapshot::empty(), 2);
         assert!(Arc::ptr_eq(&in_flight, &retired));
+        let started = Instant::now();
         let decision = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(30));
             // The decision ends: its reference is not the last, so it frees nothing.
             Arc::into_inner(in_flight).is_none()
         });
-        let started = Instant::now();
         assert!(retire(
             retired,
             Duration::from_secs(10),
