@@ -53,6 +53,23 @@ pub fn folded_eq(a: &[u8; 36], b: &[u8; 36]) -> bool {
     words && a_tail.iter().zip(b_tail).all(|(x, y)| x | 0x20 == y | 0x20)
 }
 
+/// Whether two short texts are equal, compared a word at a time in line. `==` on slices
+/// calls the C library's `memcmp`, whose call and length dispatch cost more than comparing
+/// the few words of a verb, a resource name or an object id (`perf`: 3 % of the server's
+/// CPU in `memcmp`, from these comparisons).
+#[inline]
+pub fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let ((a_words, a_tail), (b_words, b_tail)) = (a.as_chunks::<8>(), b.as_chunks::<8>());
+    a_words
+        .iter()
+        .zip(b_words)
+        .all(|(x, y)| u64::from_ne_bytes(*x) == u64::from_ne_bytes(*y))
+        && a_tail.iter().zip(b_tail).all(|(x, y)| x == y)
+}
+
 /// Multiplicative mixing: the top bits depend on every input bit.
 #[inline]
 pub fn mix(x: u64) -> u64 {
@@ -90,7 +107,7 @@ pub fn is_hyphenated_guid(text: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_hyphenated_guid;
+    use super::{is_hyphenated_guid, short_eq};
     use proptest::prelude::*;
 
     #[test]
@@ -127,6 +144,24 @@ mod tests {
             });
             let uuid_ok = uuid::Uuid::try_parse_ascii(&text).is_ok();
             prop_assert_eq!(is_hyphenated_guid(&text), uuid_ok && hyphenated);
+        }
+
+        /// Equal to `==` on every pair: texts of 0–40 bytes, the second one the first with
+        /// at most one byte changed (anywhere: in a word or in the tail) or cut short.
+        #[test]
+        fn short_eq_is_slice_equality(
+            a in proptest::collection::vec(any::<u8>(), 0..40),
+            at in any::<proptest::sample::Index>(),
+            change in any::<u8>(),
+            cut in any::<bool>(),
+        ) {
+            let mut b = a.clone();
+            if !b.is_empty() {
+                let i = at.index(b.len());
+                if cut { b.truncate(i) } else { b[i] ^= change }
+            }
+            prop_assert_eq!(short_eq(&a, &b), a == b);
+            prop_assert!(short_eq(&a, &a));
         }
 
         #[test]

@@ -13,7 +13,7 @@ use super::{Diagnostic, LoadError, Origin, PolicySet, pace};
 use crate::engine::EngineOptions;
 use crate::engine::k8s_rbac::RbacIndex;
 use crate::model::action::PatternSet;
-use crate::model::name_hash::folded_eq;
+use crate::model::name_hash::{folded_eq, short_eq};
 use crate::model::{ActionPattern, ManagementGroups, Scope};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -217,7 +217,7 @@ impl PrincipalIndex {
         // byte-wise case-insensitive one.
         self.0
             .find(Self::slot(hash), |(k, _)| {
-                k.0 == *text || (folded_eq(&k.0, text) && k.0.eq_ignore_ascii_case(text))
+                short_eq(&k.0, text) || (folded_eq(&k.0, text) && k.0.eq_ignore_ascii_case(text))
             })
             .map(|(_, e)| e)
     }

@@ -8,7 +8,7 @@
 //! evaluator, which never interns).
 
 use super::index::{Deny, Role};
-use crate::model::name_hash::mix;
+use crate::model::name_hash::{mix, short_eq};
 use crate::model::{ActionPattern, ResourceAttributes};
 use crate::sar::map;
 use hashbrown::HashTable;
@@ -367,10 +367,10 @@ impl KnownActions {
     pub fn for_request(&self, r: &ResourceAttributes) -> Option<&KnownAction> {
         let hash = request_hash(&r.group, &r.resource, &r.subresource, &r.verb);
         let key = self.by_request.find(hash, |k| {
-            *k.verb == *r.verb
-                && *k.resource == *r.resource
-                && *k.group == *r.group
-                && *k.subresource == *r.subresource
+            short_eq(k.verb.as_bytes(), r.verb.as_bytes())
+                && short_eq(k.resource.as_bytes(), r.resource.as_bytes())
+                && short_eq(k.group.as_bytes(), r.group.as_bytes())
+                && short_eq(k.subresource.as_bytes(), r.subresource.as_bytes())
         })?;
         self.actions.get(key.action as usize)
     }
