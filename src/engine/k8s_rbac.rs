@@ -4,6 +4,7 @@
 //! only at bindings that name the user, one of its groups or its service account.
 
 use crate::model::decision::Reason;
+use crate::model::name_hash::short_eq;
 use crate::model::{AccessRequest, Decision, Source, Verdict};
 use crate::policy::filter::{self, BitFilter};
 use crate::policy::schema::{K8sBinding, K8sRole, LabelSelector, PolicyRule};
@@ -439,11 +440,19 @@ pub fn applies_to(b: &Binding, request: &AccessRequest) -> Option<usize> {
 
 /// Upstream `RuleAllows`.
 pub fn rule_allows(request: &AccessRequest, rule: &PolicyRule) -> bool {
-    let verb_matches = |verb: &str| rule.verbs.iter().any(|v| v == "*" || v == verb);
+    // `short_eq`: in line, not through memcmp (see `name_hash::short_eq`).
+    let verb_matches = |verb: &str| {
+        rule.verbs
+            .iter()
+            .any(|v| v == "*" || short_eq(v.as_bytes(), verb.as_bytes()))
+    };
     match &request.resource_attributes {
         Some(r) => {
             verb_matches(&r.verb)
-                && rule.api_groups.iter().any(|g| g == "*" || *g == r.group)
+                && rule
+                    .api_groups
+                    .iter()
+                    .any(|g| g == "*" || short_eq(g.as_bytes(), r.group.as_bytes()))
                 && resource_matches(rule, &r.resource, &r.subresource)
                 && (rule.resource_names.is_empty()
                     || (!r.name.is_empty() && rule.resource_names.contains(&r.name)))
@@ -464,7 +473,7 @@ fn resource_matches(rule: &PolicyRule, resource: &str, subresource: &str) -> boo
             return true;
         }
         if subresource.is_empty() {
-            return r == resource;
+            return short_eq(r.as_bytes(), resource.as_bytes());
         }
         let combined_len = resource.len() + 1 + subresource.len();
         (r.len() == combined_len
