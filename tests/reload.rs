@@ -379,19 +379,24 @@ fn sighup_reloads_the_serve_process() {
     );
 }
 
+/// A reloader of one policy directory, driven directly (no server, no watcher).
+fn reloader_of(dir: &Path) -> scopegate::server::reload::Reloader {
+    scopegate::server::reload::Reloader {
+        store: Arc::new(scopegate::policy::store::PolicyStore::new()),
+        paths: vec![dir.to_path_buf()],
+        options: Default::default(),
+        metrics: scopegate::metrics::Metrics::new(),
+        cluster: None,
+        parsed: Default::default(),
+    }
+}
+
 /// Which reloads may take an unchanged file by its metadata: file events (and cluster
 /// changes) do, once the file has settled; SIGHUP and the periodic re-read read every byte.
 #[test]
 fn only_file_event_reloads_take_settled_files_unread() {
     let dir = policy_dir();
-    let reloader = scopegate::server::reload::Reloader {
-        store: Arc::new(scopegate::policy::store::PolicyStore::new()),
-        paths: vec![dir.path().to_path_buf()],
-        options: Default::default(),
-        metrics: scopegate::metrics::Metrics::new(),
-        cluster: None,
-        parsed: Default::default(),
-    };
+    let reloader = reloader_of(dir.path());
     let files = || {
         reloader
             .parsed
@@ -437,14 +442,7 @@ fn only_file_event_reloads_take_settled_files_unread() {
 #[test]
 fn only_a_change_of_the_sources_publishes_a_generation() {
     let dir = policy_dir();
-    let reloader = scopegate::server::reload::Reloader {
-        store: Arc::new(scopegate::policy::store::PolicyStore::new()),
-        paths: vec![dir.path().to_path_buf()],
-        options: Default::default(),
-        metrics: scopegate::metrics::Metrics::new(),
-        cluster: None,
-        parsed: Default::default(),
-    };
+    let reloader = reloader_of(dir.path());
     let count = |result: &str, trigger: &str| {
         reloader
             .metrics
