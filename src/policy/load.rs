@@ -135,26 +135,6 @@ impl ParsedFiles {
     }
 }
 
-/// Reads every policy file below `dirs` (a directory or a single file each).
-/// Any error diagnostic fails the whole load; warnings are returned with the set.
-/// Also returns a fingerprint of every file's path and bytes, so a periodic re-read that
-/// finds nothing changed can skip building a new generation.
-pub fn load_paths(dirs: &[PathBuf]) -> Result<(PolicySet, Vec<Diagnostic>, u64), LoadError> {
-    load_paths_with(dirs, None)
-}
-
-/// [`load_paths`], reusing and updating `parsed` if given: files whose bytes are unchanged
-/// since they were parsed are taken from it; files no longer found are dropped from it.
-pub fn load_paths_with(
-    dirs: &[PathBuf],
-    mut parsed: Option<&mut ParsedFiles>,
-) -> Result<(PolicySet, Vec<Diagnostic>, u64), LoadError> {
-    let reading = read_paths(dirs, parsed.as_deref_mut());
-    let fingerprint = reading.fingerprint;
-    let (set, diagnostics) = reading.assemble(parsed.as_deref())?;
-    Ok((set, diagnostics, fingerprint))
-}
-
 /// The policy files read, in path order, but not yet put together: a reload that finds the
 /// fingerprint of the policy it serves stops here, before copying anything.
 #[derive(Debug)]
@@ -513,6 +493,22 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reads and puts together in one step (the server reads first and stops there when
+    /// nothing changed; `crate::read_sources`).
+    fn load_paths_with(
+        dirs: &[PathBuf],
+        mut parsed: Option<&mut ParsedFiles>,
+    ) -> Result<(PolicySet, Vec<Diagnostic>, u64), LoadError> {
+        let reading = read_paths(dirs, parsed.as_deref_mut());
+        let fingerprint = reading.fingerprint;
+        let (set, diagnostics) = reading.assemble(parsed.as_deref())?;
+        Ok((set, diagnostics, fingerprint))
+    }
+
+    fn load_paths(dirs: &[PathBuf]) -> Result<(PolicySet, Vec<Diagnostic>, u64), LoadError> {
+        load_paths_with(dirs, None)
+    }
 
     #[test]
     fn streamed_files_fall_back_to_a_whole_parse_and_are_fingerprinted() {

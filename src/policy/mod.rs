@@ -137,10 +137,12 @@ pub struct PolicySet {
     pub management_group_ancestry: Vec<(String, Vec<String>)>,
 }
 
-impl PolicySet {
-    /// Adds every object of `other`.
-    pub fn extend(&mut self, other: PolicySet) {
-        let PolicySet {
+/// Names every list of a [`PolicySet`] to `$each!`, once for all the operations on whole
+/// sets below. Each use destructures the set with these names, so a field added to
+/// `PolicySet` does not compile until it is listed here (and so handled everywhere).
+macro_rules! policy_lists {
+    ($each:ident) => {
+        $each!(
             role_definitions,
             role_assignments,
             deny_assignments,
@@ -149,107 +151,117 @@ impl PolicySet {
             cluster_roles,
             role_bindings,
             cluster_role_bindings,
-            management_group_ancestry,
-        } = other;
-        self.role_definitions.extend(role_definitions);
-        self.role_assignments.extend(role_assignments);
-        self.deny_assignments.extend(deny_assignments);
-        self.management_groups.extend(management_groups);
-        self.roles.extend(roles);
-        self.cluster_roles.extend(cluster_roles);
-        self.role_bindings.extend(role_bindings);
-        self.cluster_role_bindings.extend(cluster_role_bindings);
-        self.management_group_ancestry
-            .extend(management_group_ancestry);
+            management_group_ancestry
+        )
+    };
+}
+
+impl PolicySet {
+    /// Adds every object of `other`.
+    pub fn extend(&mut self, other: PolicySet) {
+        macro_rules! each {
+            ($($list:ident),*) => {{
+                let PolicySet { $($list),* } = other;
+                $(self.$list.add_moved($list);)*
+            }};
+        }
+        policy_lists!(each);
     }
 
     /// Adds a copy of every object of `other` (a file's kept parse), a few at a time between
     /// [`pace::point`]s: a reload copies what unchanged files held, up to a million objects.
     pub fn extend_from(&mut self, other: &PolicySet) {
-        // Every field by name: a new one must be copied too.
-        let PolicySet {
-            role_definitions,
-            role_assignments,
-            deny_assignments,
-            management_groups,
-            roles,
-            cluster_roles,
-            role_bindings,
-            cluster_role_bindings,
-            management_group_ancestry,
-        } = other;
-        extend_paced(&mut self.role_definitions, role_definitions);
-        self.role_assignments.extend_from(role_assignments);
-        extend_paced(&mut self.deny_assignments, deny_assignments);
-        extend_paced(&mut self.management_groups, management_groups);
-        extend_paced(&mut self.roles, roles);
-        extend_paced(&mut self.cluster_roles, cluster_roles);
-        extend_paced(&mut self.role_bindings, role_bindings);
-        extend_paced(&mut self.cluster_role_bindings, cluster_role_bindings);
-        extend_paced(
-            &mut self.management_group_ancestry,
-            management_group_ancestry,
-        );
+        macro_rules! each {
+            ($($list:ident),*) => {{
+                let PolicySet { $($list),* } = other;
+                $(self.$list.add_copied($list);)*
+            }};
+        }
+        policy_lists!(each);
     }
 
     /// Frees this set's lists an item at a time (see [`pace::drop_paced`]): a replaced parse
     /// of a large file is freed by the reload that replaces it.
     pub fn dismantle(self) {
-        let PolicySet {
-            role_definitions,
-            role_assignments,
-            deny_assignments,
-            management_groups,
-            roles,
-            cluster_roles,
-            role_bindings,
-            cluster_role_bindings,
-            management_group_ancestry,
-        } = self;
-        role_assignments.dismantle();
-        pace::drop_paced(role_definitions);
-        pace::drop_paced(deny_assignments);
-        pace::drop_paced(management_groups);
-        pace::drop_paced(roles);
-        pace::drop_paced(cluster_roles);
-        pace::drop_paced(role_bindings);
-        pace::drop_paced(cluster_role_bindings);
-        pace::drop_paced(management_group_ancestry);
+        macro_rules! each {
+            ($($list:ident),*) => {{
+                let PolicySet { $($list),* } = self;
+                $($list.free();)*
+            }};
+        }
+        policy_lists!(each);
     }
 
     /// Makes room for the objects of `sets` (on a reload, the kept parses it copies), so
     /// adding them regrows none of the large lists: a regrowth copies the whole list at
     /// once, milliseconds in which a paced reload cannot give the core back.
     pub fn reserve_for<'a>(&mut self, sets: impl Iterator<Item = &'a PolicySet> + Clone) {
-        let total = |len: fn(&PolicySet) -> usize| sets.clone().map(len).sum::<usize>();
-        let PolicySet {
-            role_definitions,
-            role_assignments,
-            deny_assignments,
-            management_groups,
-            roles,
-            cluster_roles,
-            role_bindings,
-            cluster_role_bindings,
-            management_group_ancestry,
-        } = self;
-        role_definitions.reserve(total(|s| s.role_definitions.len()));
-        role_assignments.reserve(total(|s| s.role_assignments.len()));
-        deny_assignments.reserve(total(|s| s.deny_assignments.len()));
-        management_groups.reserve(total(|s| s.management_groups.len()));
-        roles.reserve(total(|s| s.roles.len()));
-        cluster_roles.reserve(total(|s| s.cluster_roles.len()));
-        role_bindings.reserve(total(|s| s.role_bindings.len()));
-        cluster_role_bindings.reserve(total(|s| s.cluster_role_bindings.len()));
-        management_group_ancestry.reserve(total(|s| s.management_group_ancestry.len()));
+        macro_rules! each {
+            ($($list:ident),*) => {{
+                let PolicySet { $($list),* } = self;
+                $($list.reserve_room(sets.clone().map(|s| s.$list.count()).sum());)*
+            }};
+        }
+        policy_lists!(each);
     }
 }
 
-/// Appends clones of `from`, passing a [`pace::point`] per item.
-fn extend_paced<T: Clone>(into: &mut Vec<T>, from: &[T]) {
-    into.reserve(from.len());
-    for item in from {
-        pace::point();
-        into.push(item.clone());
+/// What the operations on whole sets do to each of a [`PolicySet`]'s lists.
+trait PolicyList {
+    fn count(&self) -> usize;
+    /// Moves `other`'s objects in.
+    fn add_moved(&mut self, other: Self);
+    /// Copies `other`'s objects in, passing a [`pace::point`] per object.
+    fn add_copied(&mut self, other: &Self);
+    fn reserve_room(&mut self, more: usize);
+    /// Frees the objects, passing a [`pace::point`] per object.
+    fn free(self);
+}
+
+impl<T: Clone> PolicyList for Vec<T> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn add_moved(&mut self, other: Self) {
+        self.extend(other);
+    }
+
+    fn add_copied(&mut self, other: &Self) {
+        self.reserve(other.len());
+        for item in other {
+            pace::point();
+            self.push(item.clone());
+        }
+    }
+
+    fn reserve_room(&mut self, more: usize) {
+        self.reserve(more);
+    }
+
+    fn free(self) {
+        pace::drop_paced(self);
+    }
+}
+
+impl PolicyList for AssignmentSet {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn add_moved(&mut self, other: Self) {
+        self.extend(other);
+    }
+
+    fn add_copied(&mut self, other: &Self) {
+        self.extend_from(other);
+    }
+
+    fn reserve_room(&mut self, more: usize) {
+        self.reserve(more);
+    }
+
+    fn free(self) {
+        self.dismantle();
     }
 }
