@@ -1,0 +1,57 @@
+//! A request body as kube-apiserver would post it, but arbitrary: decoding never panics, and
+//! every body that decodes is decided by the indexed engine exactly as the plain reference
+//! evaluator decides it, against the example policies in `policies/`, under both no-match
+//! answers and both source orders; the answer is well-formed JSON that never both allows and
+//! denies.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use scopegate::engine::{self, EngineOptions, NoMatch, SourceOrder, reference};
+use scopegate::model::Scope;
+use scopegate::policy::Snapshot;
+use scopegate::sar;
+use std::sync::{Arc, LazyLock};
+
+const CLUSTER: &str = "/subscriptions/3f2a6b1c-5d4e-4f70-8a9b-0c1d2e3f4a5b/resourceGroups/rg-platform/providers/Microsoft.ContainerService/managedClusters/aks-prod";
+
+/// The four option sets and the example policy indexed under each.
+static ENGINES: LazyLock<Vec<(EngineOptions, Arc<Snapshot>)>> = LazyLock::new(|| {
+    let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
+    let mut engines = Vec::new();
+    for no_match in [NoMatch::NoOpinion, NoMatch::Deny] {
+        for order in [SourceOrder::DenyFirst, SourceOrder::RbacFirst] {
+            let options = EngineOptions {
+                cluster_resource_id: Some(Scope::parse(CLUSTER).expect("cluster id parses")),
+                no_match,
+                order,
+                ..EngineOptions::default()
+            };
+            let loaded =
+                scopegate::load_snapshot(std::slice::from_ref(&policies), None, &options, 1)
+                    .expect("the example policies load");
+            engines.push((options, Arc::new(loaded.snapshot)));
+        }
+    }
+    engines
+});
+
+fuzz_target!(|body: &[u8]| {
+    let Ok(review) = sar::decode(body) else {
+        return;
+    };
+    for (options, snapshot) in ENGINES.iter() {
+        let decision = engine::authorize(snapshot, options, &review.request);
+        let expected = reference::verdict(snapshot, options, &review.request);
+        assert_eq!(
+            decision.verdict, expected,
+            "{:?}: {}",
+            review.request, decision.reason
+        );
+        let answer = sar::encode_response(review.api_version, &decision);
+        let answer: serde_json::Value =
+            serde_json::from_slice(&answer).expect("the answer is JSON");
+        let status = &answer["status"];
+        assert_eq!(status["allowed"].as_bool(), Some(decision.allowed()));
+        assert!(!(decision.allowed() && status["denied"].as_bool() == Some(true)));
+    }
+});
