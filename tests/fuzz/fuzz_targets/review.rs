@@ -1,8 +1,8 @@
 //! A request body as kube-apiserver would post it, but arbitrary: decoding never panics, and
 //! every body that decodes is decided by the indexed engine exactly as the plain reference
 //! evaluator decides it, against the example policies in `policies/`, under both no-match
-//! answers and both source orders; the answer is well-formed JSON that never both allows and
-//! denies.
+//! answers and both source orders; the answer is well-formed JSON in the request's version,
+//! says what the decision says, never both allows and denies, and reads back the reason whole.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -50,8 +50,19 @@ fuzz_target!(|body: &[u8]| {
         let answer = sar::encode_response(review.api_version, &decision);
         let answer: serde_json::Value =
             serde_json::from_slice(&answer).expect("the answer is JSON");
+        assert_eq!(
+            answer["apiVersion"].as_str(),
+            Some(review.api_version.as_str())
+        );
         let status = &answer["status"];
         assert_eq!(status["allowed"].as_bool(), Some(decision.allowed()));
-        assert!(!(decision.allowed() && status["denied"].as_bool() == Some(true)));
+        assert_eq!(
+            status["denied"].as_bool().unwrap_or(false),
+            decision.denied()
+        );
+        assert!(!(decision.allowed() && decision.denied()));
+        // The reason carries request text (user, namespace, names): escaped, it reads back whole.
+        let reason = decision.reason.to_string();
+        assert_eq!(status["reason"].as_str().unwrap_or(""), reason);
     }
 });
