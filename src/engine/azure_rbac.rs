@@ -170,12 +170,9 @@ fn find_grant<'s>(
     let applicable = || {
         principals
             .iter()
-            .flat_map(|p| {
-                p.assignments
-                    .iter()
-                    .filter_map(|i| Some((*i, snapshot.assignments.get(*i as usize)?)))
-            })
-            .filter(|(_, a)| chain.contains(a.scope_id))
+            .flat_map(|p| p.assignments.iter())
+            .filter(|held| chain.contains(held.scope_id))
+            .filter_map(|held| Some((held.index, snapshot.assignments.get(held.index as usize)?)))
     };
     if !action.is_wildcard() {
         let text = action.as_str();

@@ -143,10 +143,20 @@ impl std::fmt::Debug for GrantsMemo {
 #[derive(Debug, Clone, Default)]
 pub struct PrincipalEntry {
     pub id: Uuid,
-    /// Indexes into [`Snapshot::assignments`].
-    pub assignments: Vec<u32>,
+    /// The principal's assignments on the cluster's scope chain.
+    pub assignments: Vec<HeldAssignment>,
     /// Indexes into [`Snapshot::denies`].
     pub denies: Vec<u32>,
+}
+
+/// One of a principal's assignments, with its scope beside its index: a decision tests the
+/// scope against the request's chain without loading the assignment, which for a group holding
+/// roles in many namespaces was a cache miss per assignment (`perf` on the server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldAssignment {
+    pub scope_id: ScopeId,
+    /// Index into [`Snapshot::assignments`].
+    pub index: u32,
 }
 
 /// An object id as 36 lower-case bytes (the canonical text form).
@@ -638,7 +648,10 @@ impl Snapshot {
         for (i, a) in self.assignments.iter().enumerate() {
             pace::point();
             if relevant(a.scope_id) {
-                index.entry(&a.principal).assignments.push(i as u32);
+                index.entry(&a.principal).assignments.push(HeldAssignment {
+                    scope_id: a.scope_id,
+                    index: i as u32,
+                });
             }
         }
         for (i, d) in self.denies.iter().enumerate() {
