@@ -246,6 +246,41 @@ fn validate_reports_place_and_exits_2() {
 }
 
 #[test]
+fn everyone_is_refused_where_azure_cannot_name_it() {
+    // A role assignment to Everyone would grant every caller; Azure makes none.
+    let (_d, out) = broken_policy(
+        "everyone.json",
+        "[{\"principalId\": \"00000000-0000-0000-0000-000000000000\", \"id\": \"ra\", \"scope\": \"/subscriptions/3f2a6b1c-5d4e-4f70-8a9b-0c1d2e3f4a5b\", \"roleDefinitionId\": \"7f6c6a51-bcf8-42ba-9220-52d62157d7db\"}]",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("everyone.json: $[0].principalId")
+            && stderr(&out).contains("only deny assignments"),
+        "{}",
+        stderr(&out)
+    );
+    // Everyone is named in `principals`; excluding it would exclude every caller.
+    let deny = std::fs::read_to_string(root().join("policies/azure/deny-assignments.json"))
+        .unwrap()
+        .replacen(
+            "\"excludePrincipals\": [",
+            "\"excludePrincipals\": [{\"id\": \"00000000-0000-0000-0000-000000000000\", \"type\": \"SystemDefined\"}, ",
+            1,
+        );
+    assert!(
+        deny.contains("SystemDefined\"}, "),
+        "the example deny assignment excludes someone"
+    );
+    let (_d, out) = broken_policy("deny.json", &deny);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("deny.json") && stderr(&out).contains("cannot be excluded"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn a_broken_set_loads_nothing_and_check_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     support::copy_dir(&root().join("policies"), dir.path());

@@ -4,7 +4,7 @@
 //! Uniqueness of ids and the existence of the role are checked once everything is read, since
 //! role definitions may come from a later file.
 
-use super::index::{Assignment, compile_condition, parse_principal};
+use super::index::{Assignment, EVERYONE, compile_condition, parse_principal};
 use super::schema::RoleAssignment;
 use super::scope_table::ScopeTable;
 use super::{Diagnostic, Origin};
@@ -64,6 +64,14 @@ impl AssignmentSet {
             || origin.field("principalId"),
             diagnostics,
         );
+        if principal == Some(EVERYONE) {
+            // Azure refuses it; a grant to every caller should never come from a typo'd id.
+            diagnostics.push(Diagnostic::error(
+                origin.field("principalId"),
+                "`00000000-0000-0000-0000-000000000000` is Everyone, which only deny assignments \
+                 can name: Azure makes no role assignment to it",
+            ));
+        }
         let scope = match Scope::parse(&ra.scope) {
             Ok(s) => Some(s),
             Err(e) => {

@@ -582,6 +582,14 @@ impl Snapshot {
             };
             let principals = ids(&da.principals, "principals");
             let excluded = ids(&da.exclude_principals, "excludePrincipals");
+            if excluded.contains(&EVERYONE) {
+                diagnostics.push(Diagnostic::error(
+                    origin.field("excludePrincipals"),
+                    "Everyone (`00000000-0000-0000-0000-000000000000`) cannot be excluded: \
+                     Azure names it only in `principals`",
+                ));
+                continue;
+            }
             if principals.is_empty() && ok {
                 diagnostics.push(Diagnostic::warning(
                     origin.field("principals"),
