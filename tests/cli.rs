@@ -259,7 +259,7 @@ fn everyone_is_refused_where_azure_cannot_name_it() {
         "{}",
         stderr(&out)
     );
-    // Everyone is named in `principals`; excluding it would exclude every caller.
+    // Azure names Everyone only in `principals`: an exclusion of it has no meaning to follow.
     let deny = std::fs::read_to_string(root().join("policies/azure/deny-assignments.json"))
         .unwrap()
         .replacen(
