@@ -118,8 +118,10 @@ def summary(results, env, out):
         if r["run"].startswith("scopegate#"):
             ceiling = by_name.get(r["ceiling"])
             if ceiling and float(ceiling["req/s"]) > 0:
+                cpu = re.search(r"server CPU (\d+) µs per request", ceiling["notes"])
                 pairs.append((float(r["req/s"]) / float(ceiling["req/s"]),
-                              float(r["p99 ms"]), float(ceiling["p99 ms"])))
+                              float(r["p99 ms"]), float(ceiling["p99 ms"]),
+                              int(cpu.group(1)) if cpu else None))
     if pairs:
         ratios = sorted(p[0] for p in pairs)
         p99s = sorted(p[1] for p in pairs)
@@ -132,6 +134,14 @@ def summary(results, env, out):
             f"p99 {' / '.join(f'{p[1]:.2f}' for p in pairs)} ms (median {p99s[mid]:.2f}; "
             f"empty median {empty_p99s[mid]:.2f})"
         )
+        # The empty server's own CPU per request says how fast the machine ran: the same
+        # binary needs 10-13 µs on a quick day and 27-35 µs on a slow one (BENCHMARKS.md).
+        cpus = sorted(p[3] for p in pairs if p[3] is not None)
+        if cpus:
+            lines.append(
+                f"machine speed: the empty server spent {cpus[len(cpus) // 2]} µs of CPU per request "
+                f"(median of {len(cpus)}; see BENCHMARKS.md for how the ratio moves with it)"
+            )
     table = "\n".join(lines)
     text = "# scopegate HTTP load\n\n" + open(env).read().strip() + "\n\n" + table + "\n"
     with open(out, "w") as f:
