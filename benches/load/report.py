@@ -135,7 +135,7 @@ def summary(results, env, out):
             f"empty median {empty_p99s[mid]:.2f})"
         )
         # The empty server's own CPU per request says how fast the machine ran: the same
-        # binary needs 10-13 µs on a quick day and 27-35 µs on a slow one (BENCHMARKS.md).
+        # server needs 10-13 µs on a quick day and 27-35 µs on a slow one (BENCHMARKS.md).
         cpus = sorted(p[3] for p in pairs if p[3] is not None)
         if cpus:
             lines.append(
