@@ -134,8 +134,9 @@ def summary(results, env, out):
             f"p99 {' / '.join(f'{p[1]:.2f}' for p in pairs)} ms (median {p99s[mid]:.2f}; "
             f"empty median {empty_p99s[mid]:.2f})"
         )
-        # The empty server's own CPU per request says how fast the machine ran: the same
-        # server needs 10-13 µs on a quick day and 27-35 µs on a slow one (BENCHMARKS.md).
+        # The empty server's own CPU per request says how fast the machine ran (the figures
+        # for quick and slow days are in benches/load/README.md). Parsed from the note that
+        # run.sh writes for every run, so a run without it just leaves the line out.
         cpus = sorted(p[3] for p in pairs if p[3] is not None)
         if cpus:
             lines.append(
