@@ -22,6 +22,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 ROOT=$(cd "$HERE/../.." && pwd)
 GEN_DIR=$ROOT/target/pgo-gen
 USE_DIR=$ROOT/target/pgo
@@ -51,6 +53,9 @@ if [ "$FORCE" = 0 ] && [ -x "$OUT_BIN" ] && [ -z "$(find "$ROOT/src" "$ROOT/Carg
   say "$OUT_BIN is newer than every source: reused (--force to build again)"
   echo "$OUT_BIN"; exit 0
 fi
+
+# Sources changed after this moment make the next run build again.
+: >"$WORK/started"
 
 # ---- llvm-profdata, from the toolchain that builds ---------------------------------------------
 sysroot=$(rustc --print sysroot)
@@ -82,30 +87,25 @@ mkdir -p "$PROFILES"
 # train SECONDS [extra serve flags...]
 train() {
   local secs=$1; shift
-  for p in "$PORT" "$ADMIN_PORT"; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "127.0.0.1:$p is already in use (set LOAD_PORT / LOAD_ADMIN_PORT)" >&2; exit 1
-    fi
-  done
+  ports_free "$PORT" "$ADMIN_PORT"
   LLVM_PROFILE_FILE="$PROFILES/scopegate-%p-%m.profraw" RUST_LOG=warn,scopegate=info "$BIN" serve \
     --policies "$POL" --cluster-resource-id "$CID" \
     --tls-cert-file "$WORK/certs/server.crt" --tls-private-key-file "$WORK/certs/server.key" \
     --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN_PORT" "$@" >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
-  local ready=0
-  for _ in $(seq 150); do
-    if curl -sf "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null 2>&1; then ready=1; break; fi
-    sleep 0.1
-  done
-  [ "$ready" = 1 ] || { echo "instrumented scopegate did not become ready:" >&2; tail -20 "$WORK/server.log" >&2; exit 1; }
+  wait_ready "$ADMIN_PORT" "$SERVER_PID" "$WORK/server.log" "instrumented scopegate"
   python3 "$HERE/gen.py" reload "$POL/azure/zz-reload.json" --every 1 --for "$secs" --tmp-dir "$WORK" 2>/dev/null &
   RELOAD_PID=$!
   local url=https://127.0.0.1:$PORT/authorize
   if command -v wrk >/dev/null; then
     BODIES=$WORK/bodies.jsonl wrk -t2 -c32 -d"${secs}s" --timeout 5s -s "$HERE/post-bodies.lua" "$url" >"$WORK/wrk.txt" 2>&1
+    # A profile of failing requests would optimise the wrong code.
+    if grep -qE 'Non-2xx|Socket errors' "$WORK/wrk.txt"; then
+      echo "training load had errors:" >&2; cat "$WORK/wrk.txt" >&2; exit 1
+    fi
   else
     for _ in 1 2 3; do
-      python3 "$HERE/preflight.py" "$url" "$WORK/bodies.jsonl" "$WORK/certs/ca.crt" >/dev/null 2>&1 || true
+      python3 "$HERE/preflight.py" "$url" "$WORK/bodies.jsonl" "$WORK/certs/ca.crt" >/dev/null
     done
   fi
   wait "$RELOAD_PID" || true
@@ -130,5 +130,5 @@ find "$USE_DIR/profiles" -name '*.profdata' ! -name "$hash.profdata" -delete
 say "building with the profile (target/pgo, profile $hash)"
 (cd "$ROOT" && RUSTFLAGS="-Cprofile-use=$PROFILE" CARGO_TARGET_DIR=$USE_DIR \
   nice -n 10 cargo build --release --bin scopegate >&2)
-touch "$OUT_BIN"
+touch -r "$WORK/started" "$OUT_BIN"
 echo "$OUT_BIN"

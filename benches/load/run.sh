@@ -71,6 +71,8 @@ if ! [[ "$REPEAT" =~ ^[1-5]$ ]]; then
 fi
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT=$ROOT/target/load
 CID=/subscriptions/3f2a6b1c-5d4e-4f70-8a9b-0c1d2e3f4a5b/resourceGroups/rg-platform/providers/Microsoft.ContainerService/managedClusters/aks-prod
@@ -144,14 +146,11 @@ cat "$WORK/bodies.txt" >&2
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- 3. runs ----------------------------------------------------------------------------------
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # start_server NAME RUST_LOG MTLS [extra serve flags...]   (RUST_LOG "-" = unset: default info)
 start_server() {
   local name=$1 log=$2 mtls=$3; shift 3
-  for p in "$PORT" "$ADMIN_PORT"; do
-    if port_busy "$p"; then echo "127.0.0.1:$p is already in use (set LOAD_PORT / LOAD_ADMIN_PORT)" >&2; exit 1; fi
-  done
+  ports_free "$PORT" "$ADMIN_PORT"
   local args=(serve --policies "$POL" --cluster-resource-id "$CID"
     --tls-cert-file "$CERTS/server.crt" --tls-private-key-file "$CERTS/server.key"
     --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN_PORT")
@@ -162,12 +161,7 @@ start_server() {
     RUST_LOG=$log "${SERVER_PIN[@]}" "$BIN" "${args[@]}" "$@" >"$WORK/$name.server.log" 2>&1 &
   fi
   SERVER_PID=$!
-  for _ in $(seq 150); do
-    if curl -sf "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null 2>&1; then return 0; fi
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
-    sleep 0.1
-  done
-  echo "scopegate ($name) did not become ready:" >&2; tail -20 "$WORK/$name.server.log" >&2; exit 1
+  wait_ready "$ADMIN_PORT" "$SERVER_PID" "$WORK/$name.server.log" "scopegate ($name)"
 }
 
 stop_server() {

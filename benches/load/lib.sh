@@ -1,0 +1,23 @@
+# Shell helpers shared by run.sh and pgo.sh (sourced, not run).
+
+# ports_free PORT... : exits with a message when one of the loopback ports is taken.
+ports_free() {
+  local p
+  for p in "$@"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "127.0.0.1:$p is already in use (set LOAD_PORT / LOAD_ADMIN_PORT)" >&2; exit 1
+    fi
+  done
+}
+
+# wait_ready ADMIN_PORT PID LOG NAME : waits up to 15 s for /readyz; exits with the log's tail
+# when the server stops or never gets ready.
+wait_ready() {
+  local admin=$1 pid=$2 log=$3 name=$4
+  for _ in $(seq 150); do
+    if curl -sf "http://127.0.0.1:$admin/readyz" >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  echo "$name did not become ready:" >&2; tail -20 "$log" >&2; exit 1
+}
