@@ -1,4 +1,17 @@
-# Shell helpers shared by run.sh and pgo.sh (sourced, not run).
+# Shell helpers shared by run.sh and pgo.sh (sourced, not run; HERE is the directory they are in).
+
+# The cluster the example policies in policies/ are written for.
+CID=/subscriptions/3f2a6b1c-5d4e-4f70-8a9b-0c1d2e3f4a5b/resourceGroups/rg-platform/providers/Microsoft.ContainerService/managedClusters/aks-prod
+
+# policy_dir DIR ASSIGNMENTS [gen.py flags...] : policies/ plus ASSIGNMENTS generated role
+# assignments (load-role-assignments.json), in DIR, writable so reload loops can add files.
+policy_dir() {
+  local dir=$1 n=$2; shift 2
+  mkdir -p "$dir"
+  cp -r "$HERE/../../policies/." "$dir/"
+  chmod -R u+w "$dir"
+  python3 "$HERE/gen.py" policy "$dir/azure/load-role-assignments.json" --assignments "$n" "$@"
+}
 
 # ports_free PORT... : exits with a message when one of the loopback ports is taken.
 ports_free() {

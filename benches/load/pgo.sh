@@ -29,7 +29,6 @@ GEN_DIR=$ROOT/target/pgo-gen
 USE_DIR=$ROOT/target/pgo
 PORT=${LOAD_PORT:-18443}
 ADMIN_PORT=${LOAD_ADMIN_PORT:-19190}
-CID=/subscriptions/3f2a6b1c-5d4e-4f70-8a9b-0c1d2e3f4a5b/resourceGroups/rg-platform/providers/Microsoft.ContainerService/managedClusters/aks-prod
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/scopegate-pgo.XXXXXX")
 SERVER_PID=""
 RELOAD_PID=""
@@ -49,7 +48,7 @@ case "${1:-}" in
 esac
 OUT_BIN=$USE_DIR/release/scopegate
 if [ "$FORCE" = 0 ] && [ -x "$OUT_BIN" ] && [ -z "$(find "$ROOT/src" "$ROOT/Cargo.toml" "$ROOT/Cargo.lock" \
-    "$HERE/pgo.sh" "$HERE/gen.py" "$HERE/post-bodies.lua" "$ROOT/policies" -newer "$OUT_BIN" -print -quit)" ]; then
+    "$HERE/pgo.sh" "$HERE/lib.sh" "$HERE/gen.py" "$HERE/post-bodies.lua" "$ROOT/policies" -newer "$OUT_BIN" -print -quit)" ]; then
   say "$OUT_BIN is newer than every source: reused (--force to build again)"
   echo "$OUT_BIN"; exit 0
 fi
@@ -77,9 +76,7 @@ BIN=$GEN_DIR/release/scopegate
 say "training on generated policy and bodies (seeds other than run.sh's)"
 "$BIN" certs --out-dir "$WORK/certs" >/dev/null
 POL=$WORK/policies
-cp -r "$ROOT/policies/." "$POL/"
-chmod -R u+w "$POL"
-python3 "$HERE/gen.py" policy "$POL/azure/load-role-assignments.json" --assignments 10000 --seed 101
+policy_dir "$POL" 10000 --seed 101
 python3 "$HERE/gen.py" bodies "$WORK/bodies.jsonl" --count 2000 --seed 103 2>/dev/null
 PROFILES=$WORK/profiles
 mkdir -p "$PROFILES"
@@ -108,14 +105,13 @@ train() {
       python3 "$HERE/preflight.py" "$url" "$WORK/bodies.jsonl" "$WORK/certs/ca.crt" >/dev/null
     done
   fi
-  wait "$RELOAD_PID" || true
+  wait "$RELOAD_PID" || { echo "the policy rewrite loop failed" >&2; exit 1; }
   RELOAD_PID=""
   kill -TERM "$SERVER_PID"
   wait "$SERVER_PID" || { echo "instrumented scopegate did not exit cleanly:" >&2; tail -20 "$WORK/server.log" >&2; exit 1; }
   SERVER_PID=""
 }
 train 8
-rm -f "$POL/azure/zz-reload.json"
 train 3 --benchmark-empty-handler
 ls "$PROFILES"/*.profraw >/dev/null 2>&1 || { echo "training wrote no profile" >&2; exit 1; }
 

@@ -75,7 +75,6 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT=$ROOT/target/load
-CID=/subscriptions/3f2a6b1c-5d4e-4f70-8a9b-0c1d2e3f4a5b/resourceGroups/rg-platform/providers/Microsoft.ContainerService/managedClusters/aks-prod
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/scopegate-load.XXXXXX")
 SERVER_PID=""
 RELOAD_PID=""
@@ -135,9 +134,7 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 CERTS=$WORK/certs
 "$BIN" certs --out-dir "$CERTS" >/dev/null
 POL=$WORK/policies
-cp -r "$ROOT/policies/." "$POL/"
-chmod -R u+w "$POL"
-python3 "$HERE/gen.py" policy "$POL/azure/load-role-assignments.json" --assignments "$ASSIGNMENTS"
+policy_dir "$POL" "$ASSIGNMENTS"
 BODIES=$OUT/bodies.jsonl
 python3 "$HERE/gen.py" bodies "$BODIES" --count "$NBODIES" 2>"$WORK/bodies.txt"
 cat "$WORK/bodies.txt" >&2
