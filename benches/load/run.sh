@@ -29,6 +29,12 @@
 # server has one core to itself, so throughput is its own per-request cost and latency is
 # free of the generator's scheduling (with LOAD_THREADS=1 for wrk).
 #
+# LOAD_PAUSE_MS=N (wrk) has each connection pause N ms before each request (paced-bodies.lua),
+# so the offered rate is about connections × 1000 / (N + latency) requests per second, under
+# what the server can serve: p99 and reloads are then measured with room to spare, as
+# kube-apiserver drives a webhook, instead of at saturation. The ratio to `empty` then compares
+# two paced servers and says little. (oha, for the mutual-TLS runs: `-q` at the same rate.)
+#
 # LOAD_PGO=1 measures the profile-guided build (pgo.sh: trained on other generated policy and
 # bodies, about 10 minutes to build) instead of `cargo build --release`; both servers of
 # every pair are that binary.
@@ -42,6 +48,8 @@ ADMIN_PORT=${LOAD_ADMIN_PORT:-19190}
 ASSIGNMENTS=${LOAD_ASSIGNMENTS:-10000}
 PIN=${LOAD_PIN:-0}
 PGO=${LOAD_PGO:-0}
+PAUSE=${LOAD_PAUSE_MS:-0}
+[[ "$PAUSE" =~ ^[0-9]+$ ]] || { echo "LOAD_PAUSE_MS must be a whole number of milliseconds" >&2; exit 2; }
 SERVER_PIN=(); CLIENT_PIN=()
 if [ "$PIN" = 1 ]; then
   command -v taskset >/dev/null || { echo "LOAD_PIN=1 needs taskset (util-linux)" >&2; exit 2; }
@@ -180,11 +188,16 @@ drive() {
   local name=$1 client=$2 secs=$3 out=$OUT/$1.$2.txt
   local url=https://127.0.0.1:$PORT/authorize
   if [ "$client" = wrk ]; then
-    BODIES=$BODIES timeout $((secs + 30)) "${CLIENT_PIN[@]}" "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" \
-      --timeout 5s --latency -s "$HERE/post-bodies.lua" "$url" >"$out" 2>&1 || true
+    local script=$HERE/post-bodies.lua
+    [ "$PAUSE" -gt 0 ] && script=$HERE/paced-bodies.lua
+    BODIES=$BODIES POST_BODIES=$HERE/post-bodies.lua PAUSE_MS=$PAUSE \
+      timeout $((secs + 30)) "${CLIENT_PIN[@]}" "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" \
+      --timeout 5s --latency -s "$script" "$url" >"$out" 2>&1 || true
     python3 "$HERE/report.py" wrk "$out"
   else
-    timeout $((secs + 30)) "${CLIENT_PIN[@]}" "$OHA" --no-tui --output-format json -c "$CONNECTIONS" -z "${secs}s" \
+    local rate=()
+    [ "$PAUSE" -gt 0 ] && rate=(-q $((CONNECTIONS * 1000 / PAUSE)))
+    timeout $((secs + 30)) "${CLIENT_PIN[@]}" "$OHA" --no-tui --output-format json -c "$CONNECTIONS" -z "${secs}s" "${rate[@]}" \
       --wait-ongoing-requests-after-deadline -m POST -H 'Content-Type: application/json' \
       -Z "$BODIES" --cacert "$CERTS/ca.crt" --cert "$CERTS/client.crt" --key "$CERTS/client.key" \
       "$url" >"$out" 2>"$out.stderr" || true
@@ -318,6 +331,7 @@ fi
   echo
   echo "- scopegate $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet HEAD -- src 2>/dev/null || echo ' (+ uncommitted src changes)'), $([ "$PGO" = 1 ] && echo "profile-guided release build (LOAD_PGO=1, benches/load/pgo.sh)" || echo "release build")"
   echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $([ "$PIN" = 1 ] && echo "pinned: server on CPU 0, load generator on CPU 1 (LOAD_PIN=1)" || echo "nothing pinned: the load generator runs on the same cores as the server"); load average before the runs $LOADAVG_START, after $(cut -d' ' -f1-3 /proc/loadavg) (anything else running on the box competes too)"
+  [ "$PAUSE" -gt 0 ] && echo "- **paced** (LOAD_PAUSE_MS=$PAUSE): each connection pauses $PAUSE ms before each request, at most $((CONNECTIONS * 1000 / PAUSE)) requests/s offered; the ratios to empty compare two paced servers, read p99 and the reloads"
   echo "- load: ${DURATION}s per run after a ${WARMUP}s warm-up, $CONNECTIONS keep-alive connections over HTTPS to 127.0.0.1$([ -n "$WRK" ] && echo ", wrk $THREADS threads ($("$WRK" -v 2>&1 | head -1 | awk '{print $2}'))")$([ -n "$OHA" ] && echo ", oha ($("$OHA" --version | awk '{print $2}'))")"
   [ -n "$WRK" ] && echo "- wrk cannot present a client certificate, so its servers run without \`--client-ca-file\` (TLS, no mutual TLS)$([ -n "$OHA" ] && echo "; the -mtls runs use oha with a client certificate")"
   echo "- policy: policies/ + $ASSIGNMENTS generated Reader assignments ($(sed 's/^ok: //' "$WORK/validate.txt"))"
