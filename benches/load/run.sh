@@ -67,7 +67,7 @@ while [ $# -gt 0 ]; do
     --install-oha) INSTALL_OHA=1; shift ;;
     --repeat) REPEAT=$2; shift 2 ;;
     --oha-only) OHA_ONLY=1; INSTALL_OHA=1; shift ;;
-    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo pipefail/{/^#/p}' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -77,6 +77,9 @@ fi
 if ! [[ "$REPEAT" =~ ^[1-5]$ ]]; then
   echo "--repeat must be 1..5" >&2; exit 2
 fi
+# Paced (LOAD_PAUSE_MS): the most requests per second the connections can offer.
+OFFERED=0
+[ "$PAUSE" -gt 0 ] && OFFERED=$((CONNECTIONS * 1000 / PAUSE))
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
@@ -196,7 +199,7 @@ drive() {
     python3 "$HERE/report.py" wrk "$out"
   else
     local rate=()
-    [ "$PAUSE" -gt 0 ] && rate=(-q $((CONNECTIONS * 1000 / PAUSE)))
+    [ "$PAUSE" -gt 0 ] && rate=(-q "$OFFERED")
     timeout $((secs + 30)) "${CLIENT_PIN[@]}" "$OHA" --no-tui --output-format json -c "$CONNECTIONS" -z "${secs}s" "${rate[@]}" \
       --wait-ongoing-requests-after-deadline -m POST -H 'Content-Type: application/json' \
       -Z "$BODIES" --cacert "$CERTS/ca.crt" --cert "$CERTS/client.crt" --key "$CERTS/client.key" \
@@ -331,7 +334,7 @@ fi
   echo
   echo "- scopegate $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet HEAD -- src 2>/dev/null || echo ' (+ uncommitted src changes)'), $([ "$PGO" = 1 ] && echo "profile-guided release build (LOAD_PGO=1, benches/load/pgo.sh)" || echo "release build")"
   echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $([ "$PIN" = 1 ] && echo "pinned: server on CPU 0, load generator on CPU 1 (LOAD_PIN=1)" || echo "nothing pinned: the load generator runs on the same cores as the server"); load average before the runs $LOADAVG_START, after $(cut -d' ' -f1-3 /proc/loadavg) (anything else running on the box competes too)"
-  [ "$PAUSE" -gt 0 ] && echo "- **paced** (LOAD_PAUSE_MS=$PAUSE): each connection pauses $PAUSE ms before each request, at most $((CONNECTIONS * 1000 / PAUSE)) requests/s offered; the ratios to empty compare two paced servers, read p99 and the reloads"
+  [ "$PAUSE" -gt 0 ] && echo "- **paced** (LOAD_PAUSE_MS=$PAUSE): each connection pauses $PAUSE ms before each request, at most $OFFERED requests/s offered; the ratios to empty compare two paced servers, read p99 and the reloads"
   echo "- load: ${DURATION}s per run after a ${WARMUP}s warm-up, $CONNECTIONS keep-alive connections over HTTPS to 127.0.0.1$([ -n "$WRK" ] && echo ", wrk $THREADS threads ($("$WRK" -v 2>&1 | head -1 | awk '{print $2}'))")$([ -n "$OHA" ] && echo ", oha ($("$OHA" --version | awk '{print $2}'))")"
   [ -n "$WRK" ] && echo "- wrk cannot present a client certificate, so its servers run without \`--client-ca-file\` (TLS, no mutual TLS)$([ -n "$OHA" ] && echo "; the -mtls runs use oha with a client certificate")"
   echo "- policy: policies/ + $ASSIGNMENTS generated Reader assignments ($(sed 's/^ok: //' "$WORK/validate.txt"))"
