@@ -33,7 +33,7 @@
 # so the offered rate is about connections × 1000 / (N + latency) requests per second, under
 # what the server can serve: p99 and reloads are then measured with room to spare, as
 # kube-apiserver drives a webhook, instead of at saturation. The ratio to `empty` then compares
-# two paced servers and says little. (oha, for the mutual-TLS runs: `-q` at the same rate.)
+# two paced servers and says little. (oha, for the mutual-TLS runs: `-q` at that most.)
 #
 # LOAD_PGO=1 measures the profile-guided build (pgo.sh: trained on other generated policy and
 # bodies, about 10 minutes to build) instead of `cargo build --release`; both servers of
@@ -77,9 +77,9 @@ fi
 if ! [[ "$REPEAT" =~ ^[1-5]$ ]]; then
   echo "--repeat must be 1..5" >&2; exit 2
 fi
-# Paced (LOAD_PAUSE_MS): the most requests per second the connections can offer.
-OFFERED=0
-[ "$PAUSE" -gt 0 ] && OFFERED=$((CONNECTIONS * 1000 / PAUSE))
+# Paced (LOAD_PAUSE_MS): wrk's script, and the most requests per second the connections offer.
+WRK_SCRIPT=post-bodies.lua OFFERED=0
+if [ "$PAUSE" -gt 0 ]; then WRK_SCRIPT=paced-bodies.lua OFFERED=$((CONNECTIONS * 1000 / PAUSE)); fi
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
@@ -191,11 +191,9 @@ drive() {
   local name=$1 client=$2 secs=$3 out=$OUT/$1.$2.txt
   local url=https://127.0.0.1:$PORT/authorize
   if [ "$client" = wrk ]; then
-    local script=$HERE/post-bodies.lua
-    [ "$PAUSE" -gt 0 ] && script=$HERE/paced-bodies.lua
     BODIES=$BODIES POST_BODIES=$HERE/post-bodies.lua PAUSE_MS=$PAUSE \
       timeout $((secs + 30)) "${CLIENT_PIN[@]}" "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" \
-      --timeout 5s --latency -s "$script" "$url" >"$out" 2>&1 || true
+      --timeout 5s --latency -s "$HERE/$WRK_SCRIPT" "$url" >"$out" 2>&1 || true
     python3 "$HERE/report.py" wrk "$out"
   else
     local rate=()
