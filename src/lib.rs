@@ -99,6 +99,11 @@ impl Sources {
         self.reading.all_read()
     }
 
+    /// Files not read because they changed within the settle time.
+    pub fn unsettled(&self) -> &[policy::load::Unsettled] {
+        &self.reading.unsettled
+    }
+
     /// Puts the policy together (kept parses from `parsed`, the one given to
     /// [`read_sources`]), validates and indexes it as generation `generation`.
     pub fn build(

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     pub generation: IntGauge,
     pub last_reload_success: IntGauge,
+    /// 1 while a policy change is held back (it would remove too much at once).
+    pub reload_held: IntGauge,
     pub policy_objects: IntGaugeVec,
     pub tls_reloads: IntCounterVec,
     pub tls_expiry: IntGaugeVec,
@@ -194,6 +196,12 @@ impl Metrics {
                 &registry,
                 "scopegate_policy_last_reload_success_timestamp_seconds",
                 "Unix time of the last successful policy load.",
+            ),
+            reload_held: gauge(
+                &registry,
+                "scopegate_policy_change_held",
+                "1 while a policy change is held back because it would remove every deny \
+                 assignment or more than half of a kind of object (see --allow-large-removals).",
             ),
             policy_objects: gauge_vec(
                 &registry,

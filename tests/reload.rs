@@ -380,15 +380,17 @@ fn sighup_reloads_the_serve_process() {
 }
 
 /// A reloader of one policy directory, driven directly (no server, no watcher).
+/// Files are read however recently they changed (the settle time is tested on its own).
 fn reloader_of(dir: &Path) -> scopegate::server::reload::Reloader {
-    scopegate::server::reload::Reloader {
-        store: Arc::new(scopegate::policy::store::PolicyStore::new()),
-        paths: vec![dir.to_path_buf()],
-        options: Default::default(),
-        metrics: scopegate::metrics::Metrics::new(),
-        cluster: None,
-        parsed: Default::default(),
-    }
+    let mut reloader = scopegate::server::reload::Reloader::new(
+        Arc::new(scopegate::policy::store::PolicyStore::new()),
+        vec![dir.to_path_buf()],
+        Default::default(),
+        scopegate::metrics::Metrics::new(),
+        None,
+    );
+    reloader.settle = std::time::Duration::ZERO;
+    reloader
 }
 
 /// Which reloads may take an unchanged file by its metadata: file events (and cluster

@@ -138,6 +138,24 @@ impl Scope {
         chain
     }
 
+    /// The scope an ARM extension resource's id lies at: `<scope>` of
+    /// `<scope>/providers/Microsoft.Authorization/<kind>/<name>`, `kind` being for example
+    /// `roleAssignments`. None when the id is not of that form.
+    pub fn of_extension_id(id: &str, kind: &str) -> Option<Scope> {
+        let lower = id.trim().to_ascii_lowercase();
+        let marker = format!(
+            "/providers/microsoft.authorization/{}/",
+            kind.to_ascii_lowercase()
+        );
+        let at = lower.rfind(&marker)?;
+        let name = lower.get(at + marker.len()..)?;
+        if name.is_empty() || name.contains('/') {
+            return None;
+        }
+        let scope = lower.get(..at)?;
+        Scope::parse(if scope.is_empty() { "/" } else { scope }).ok()
+    }
+
     /// Whether `self` is `other` or one of its ancestors.
     pub fn covers(&self, other: &Scope, groups: &ManagementGroups) -> bool {
         other.ancestors(groups).iter().any(|s| s == self)
@@ -285,6 +303,29 @@ mod tests {
             &g
         ));
         assert!(!mg.covers(&Scope::parse("/subscriptions/s2").unwrap(), &g));
+    }
+
+    #[test]
+    fn extension_ids_name_their_scope() {
+        let scope = |s: &str| Scope::parse(s).expect("scope");
+        let id = "/subscriptions/S/resourceGroups/RG/providers/Microsoft.Authorization/roleAssignments/g1";
+        assert_eq!(
+            Scope::of_extension_id(id, "roleAssignments"),
+            Some(scope("/subscriptions/s/resourcegroups/rg"))
+        );
+        assert_eq!(
+            Scope::of_extension_id(
+                "/providers/Microsoft.Authorization/denyAssignments/d1",
+                "denyAssignments"
+            ),
+            Some(Scope::root())
+        );
+        assert_eq!(Scope::of_extension_id(id, "denyAssignments"), None);
+        assert_eq!(Scope::of_extension_id("ra-1", "roleAssignments"), None);
+        assert_eq!(
+            Scope::of_extension_id(&format!("{id}/x"), "roleAssignments"),
+            None
+        );
     }
 
     #[test]

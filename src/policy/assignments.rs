@@ -72,8 +72,17 @@ impl AssignmentSet {
                  can name: Azure makes no role assignment to it",
             ));
         }
+        if ra.role_definition_id.trim().is_empty() {
+            diagnostics.push(Diagnostic::error(
+                origin.field("roleDefinitionId"),
+                "role assignment has no `roleDefinitionId`",
+            ));
+        }
         let scope = match Scope::parse(&ra.scope) {
-            Ok(s) => Some(s),
+            Ok(s) => {
+                check_id_scope(&ra.id, &ra.name, "roleAssignments", &s, origin, diagnostics);
+                Some(s)
+            }
             Err(e) => {
                 diagnostics.push(Diagnostic::error(origin.field("scope"), e.to_string()));
                 None
@@ -285,6 +294,41 @@ impl AssignmentSet {
         }
         super::pace::drop_paced(origins);
         (items, scopes)
+    }
+}
+
+/// In ARM's shape (with `name`), an object's `id` is `<scope>/providers/Microsoft.Authorization/<kind>/<name>`.
+/// A `scope` other than the one in the id is what a cut or half-written file reads as (a
+/// value cut to `/` or to the subscription would widen the object to everything below), so
+/// it is an error. Objects without `name`, or ids not of that form, are not judged.
+pub(crate) fn check_id_scope(
+    id: &str,
+    name: &str,
+    kind: &str,
+    scope: &Scope,
+    origin: &Origin,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    if name.trim().is_empty() {
+        return;
+    }
+    let Some(at) = Scope::of_extension_id(id, kind) else {
+        return;
+    };
+    let named = id
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.eq_ignore_ascii_case(name.trim()));
+    if at != *scope || !named {
+        diagnostics.push(Diagnostic::error(
+            origin.field("scope"),
+            format!(
+                "`id` does not lie at `scope` `{}` with `name` `{name}` (its scope is `{}`): \
+                 the file may be cut or half written",
+                scope.key(),
+                at.key()
+            ),
+        ));
     }
 }
 

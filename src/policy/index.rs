@@ -285,6 +285,50 @@ pub struct Snapshot {
     pub known_actions: KnownActions,
 }
 
+/// Checks that every action pattern names an operation as Azure spells them: `*`, or ending
+/// in `/read`, `/write`, `/delete`, `/action` or `/*`. A pattern cut short (a half-written
+/// file: `…/secrets/*` read as `…/sec`) would match nothing, and in a deny assignment or a
+/// `NotDataActions` list that silently widens access. Returns whether all are well formed.
+fn check_operations(
+    permissions: &[super::schema::Permission],
+    origin: &Origin,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> bool {
+    let mut ok = true;
+    for (i, block) in permissions.iter().enumerate() {
+        let lists = [
+            ("actions", &block.actions),
+            ("notActions", &block.not_actions),
+            ("dataActions", &block.data_actions),
+            ("notDataActions", &block.not_data_actions),
+        ];
+        for (field, patterns) in lists {
+            for (j, pattern) in patterns.iter().enumerate() {
+                if !names_an_operation(pattern) {
+                    ok = false;
+                    diagnostics.push(Diagnostic::error(
+                        origin.field("permissions").item(i).field(field).item(j),
+                        format!(
+                            "`{pattern}` is not an Azure operation (`*`, or ending in `/read`, \
+                             `/write`, `/delete`, `/action` or `/*`): the file may be cut or \
+                             half written"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    ok
+}
+
+fn names_an_operation(pattern: &str) -> bool {
+    let p = pattern.trim().to_ascii_lowercase();
+    p == "*"
+        || ["/read", "/write", "/delete", "/action", "/*"]
+            .iter()
+            .any(|end| p.ends_with(end) && p.len() > end.len())
+}
+
 // === impl Snapshot ===
 
 impl Snapshot {
@@ -498,6 +542,9 @@ impl Snapshot {
                 ));
                 continue;
             }
+            if !check_operations(&def.permissions, origin, diagnostics) {
+                continue;
+            }
             for pattern in def
                 .permissions
                 .iter()
@@ -590,14 +637,37 @@ impl Snapshot {
                 ));
                 continue;
             }
+            // Azure requires both lists: an empty one is a cut or broken file, which must not
+            // read as a deny assignment that denies nothing.
             if principals.is_empty() && ok {
-                diagnostics.push(Diagnostic::warning(
+                diagnostics.push(Diagnostic::error(
                     origin.field("principals"),
-                    "deny assignment names no principal and applies to nobody",
+                    "deny assignment names no principal",
                 ));
+                continue;
+            }
+            if da.permissions.is_empty() {
+                diagnostics.push(Diagnostic::error(
+                    origin.field("permissions"),
+                    "deny assignment has no `permissions`",
+                ));
+                continue;
+            }
+            if !check_operations(&da.permissions, origin, diagnostics) {
+                continue;
             }
             let scope = match Scope::parse(&da.scope) {
-                Ok(s) => s,
+                Ok(s) => {
+                    super::assignments::check_id_scope(
+                        &da.id,
+                        &da.name,
+                        "denyAssignments",
+                        &s,
+                        origin,
+                        diagnostics,
+                    );
+                    s
+                }
                 Err(e) => {
                     diagnostics.push(Diagnostic::error(origin.field("scope"), e.to_string()));
                     continue;

@@ -33,6 +33,9 @@ pub struct ParsedFiles {
     settled: std::time::Duration,
     /// Files taken by their stamp, unread, in the last load.
     unread: usize,
+    /// When set, a file changed less than this long ago is not read: it may be half written.
+    /// The content read before keeps serving (see [`Reading::unsettled`]).
+    settle: Option<std::time::Duration>,
 }
 
 impl Default for ParsedFiles {
@@ -42,6 +45,7 @@ impl Default for ParsedFiles {
             trust_stamps: false,
             settled: SETTLED,
             unread: 0,
+            settle: None,
         }
     }
 }
@@ -111,6 +115,23 @@ impl FileStamp {
         };
         (before(self.modified) && before(self.changed)).then_some(self)
     }
+
+    /// How long until both times lie `settle` before now, if they do not yet (`None`: the
+    /// file has been still for `settle`). A time in the future counts as now.
+    fn settles_in(
+        self,
+        now: std::time::SystemTime,
+        settle: std::time::Duration,
+    ) -> Option<std::time::Duration> {
+        let at = |(secs, nanos): (i64, i64)| {
+            let secs = u64::try_from(secs).ok()?;
+            let nanos = u32::try_from(nanos).ok()?;
+            Some(std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos))
+        };
+        let latest = at(self.modified)?.max(at(self.changed)?);
+        let age = now.duration_since(latest).unwrap_or_default();
+        settle.checked_sub(age).filter(|d| !d.is_zero())
+    }
 }
 
 impl ParsedFiles {
@@ -133,6 +154,13 @@ impl ParsedFiles {
     pub fn unread(&self) -> usize {
         self.unread
     }
+
+    /// Files changed less than `settle` before a load are not read by it (None: every file
+    /// is read, as the CLI does). A writer that pauses mid-file then never has its half
+    /// published; the file's previous content keeps serving until it has been still.
+    pub fn settle_files(&mut self, settle: Option<std::time::Duration>) {
+        self.settle = settle.filter(|d| !d.is_zero());
+    }
 }
 
 /// The policy files read, in path order, but not yet put together: a reload that finds the
@@ -142,6 +170,20 @@ pub struct Reading {
     parts: Vec<Part>,
     /// Of every file's path and bytes.
     pub fingerprint: u64,
+    /// Files still being written (changed within the settle time), with how long until each
+    /// has been still for it.
+    pub unsettled: Vec<Unsettled>,
+}
+
+/// A policy file changed too recently to be read.
+#[derive(Debug, Clone)]
+pub struct Unsettled {
+    pub file: String,
+    /// Whether the content read before stands in for it; if not, nothing can (a new file, or
+    /// the first load), and the load must wait.
+    pub previous_kept: bool,
+    /// How long until it has been still for the settle time, if it is not written again.
+    pub settles_in: std::time::Duration,
 }
 
 /// What one file contributes.
@@ -163,16 +205,13 @@ pub fn read_paths(dirs: &[PathBuf], mut parsed: Option<&mut ParsedFiles>) -> Rea
         parsed.unread = 0;
     }
     let mut parts = Vec::new();
+    let mut unsettled = Vec::new();
     let mut fingerprint = std::hash::DefaultHasher::new();
     for dir in dirs {
         let mut files = Vec::new();
-        if let Err(e) = collect_files(dir, &mut files) {
-            parts.push(Part::Unreadable(Diagnostic::error(
-                Origin::new(dir.display().to_string(), "-"),
-                format!("cannot read policy path: {e}"),
-            )));
-            continue;
-        }
+        let mut problems = Vec::new();
+        collect_files(dir, &mut files, &mut problems);
+        parts.extend(problems.into_iter().map(Part::Unreadable));
         files.sort();
         for file in files {
             let Some(format) = Format::of_path(&file) else {
@@ -187,9 +226,24 @@ pub fn read_paths(dirs: &[PathBuf], mut parsed: Option<&mut ParsedFiles>) -> Rea
                 STREAM_FILES_ABOVE,
                 parsed.as_deref_mut(),
             ) {
-                Ok((hash, part)) => {
+                Ok(FileRead::Done(hash, part)) => {
                     fingerprint.write_u64(hash);
                     parts.push(part);
+                    seen.insert(name);
+                }
+                Ok(FileRead::Unsettled(file)) => {
+                    if let Some(hash) = file.previous_kept {
+                        fingerprint.write_u64(hash);
+                        parts.push(Part::Kept {
+                            name: name.clone(),
+                            hash,
+                        });
+                    }
+                    unsettled.push(Unsettled {
+                        file: name.clone(),
+                        previous_kept: file.previous_kept.is_some(),
+                        settles_in: file.settles_in,
+                    });
                     seen.insert(name);
                 }
                 Err(e) => parts.push(Part::Unreadable(Diagnostic::error(
@@ -205,7 +259,24 @@ pub fn read_paths(dirs: &[PathBuf], mut parsed: Option<&mut ParsedFiles>) -> Rea
     Reading {
         parts,
         fingerprint: fingerprint.finish(),
+        unsettled,
     }
+}
+
+/// What [`read_file`] found.
+#[derive(Debug)]
+enum FileRead {
+    /// The hash of the file's bytes and what it contributes.
+    Done(u64, Part),
+    /// Changed within the settle time: not read.
+    Unsettled(UnsettledFile),
+}
+
+#[derive(Debug)]
+struct UnsettledFile {
+    /// The hash of the content kept from an earlier read, if any.
+    previous_kept: Option<u64>,
+    settles_in: std::time::Duration,
 }
 
 impl Reading {
@@ -277,10 +348,10 @@ fn read_file(
     format: Format,
     stream_above: u64,
     mut parsed: Option<&mut ParsedFiles>,
-) -> std::io::Result<(u64, Part)> {
+) -> std::io::Result<FileRead> {
     // Before opening: a write after this instant leaves a time at or after it.
     let read_at = std::time::SystemTime::now();
-    let mut file = std::fs::File::open(path)?;
+    let mut file = open_regular(path)?;
     let meta = file.metadata()?;
     let stamp = FileStamp::of(&meta);
     if let Some(parsed) = parsed.as_deref_mut()
@@ -291,13 +362,26 @@ fn read_file(
     {
         let hash = kept.hash;
         parsed.unread += 1;
-        return Ok((
+        return Ok(FileRead::Done(
             hash,
             Part::Kept {
                 name: name.to_string(),
                 hash,
             },
         ));
+    }
+    if let Some(settle) = parsed.as_deref().and_then(|p| p.settle)
+        && let Some(stamp) = stamp
+        && let Some(settles_in) = stamp.settles_in(read_at, settle)
+    {
+        let previous_kept = parsed
+            .as_deref()
+            .and_then(|p| p.files.get(name))
+            .map(|k| k.hash);
+        return Ok(FileRead::Unsettled(UnsettledFile {
+            previous_kept,
+            settles_in,
+        }));
     }
     if format == Format::Json && meta.len() > stream_above {
         if let Some(parsed) = parsed {
@@ -323,7 +407,10 @@ fn read_file(
             let text = std::fs::read_to_string(path)?;
             parse_text(name, &text, format, &mut set, &mut diagnostics);
         }
-        return Ok((content.finish(), Part::Read(Box::new((set, diagnostics)))));
+        return Ok(FileRead::Done(
+            content.finish(),
+            Part::Read(Box::new((set, diagnostics))),
+        ));
     }
     let mut content = ContentHash::new();
     let text = read_paced(&mut file, &mut content)?;
@@ -336,7 +423,7 @@ fn read_file(
         .filter(|k| k.hash == hash)
     {
         kept.stamp = stamp;
-        return Ok((
+        return Ok(FileRead::Done(
             hash,
             Part::Kept {
                 name: name.to_string(),
@@ -352,7 +439,7 @@ fn read_file(
     }
     drop(text);
     let Some(parsed) = parsed else {
-        return Ok((hash, Part::Read(Box::new((read, found)))));
+        return Ok(FileRead::Done(hash, Part::Read(Box::new((read, found)))));
     };
     let replaced = parsed.files.insert(
         name.to_string(),
@@ -366,13 +453,67 @@ fn read_file(
     if let Some(replaced) = replaced {
         replaced.set.dismantle();
     }
-    Ok((
+    Ok(FileRead::Done(
         hash,
         Part::Kept {
             name: name.to_string(),
             hash,
         },
     ))
+}
+
+/// Opens `path` for reading only if it is a regular file (after following links). The
+/// open does not block: a FIFO swapped in between the check and the open would otherwise
+/// hold the reload until a writer came.
+fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    let kind = std::fs::metadata(path)?.file_type();
+    if !kind.is_file() {
+        return Err(not_regular(kind));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        return Err(not_regular(kind));
+    }
+    Ok(file)
+}
+
+fn not_regular(kind: std::fs::FileType) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("{}, not a regular file", describe(kind)),
+    )
+}
+
+/// What a directory entry is, in words.
+fn describe(kind: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_file() {
+        "a regular file"
+    } else {
+        "neither a file nor a directory"
+    }
 }
 
 /// The hash of a file's bytes, however they arrive. aHash reads 16 bytes per step with the
@@ -467,27 +608,127 @@ impl<R: Read> Read for &mut Hashing<'_, R> {
     }
 }
 
-fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let meta = std::fs::metadata(path)?;
-    if meta.is_file() {
-        out.push(path.to_path_buf());
-        return Ok(());
+/// Collects the policy files below `path` (a directory, or a file given by name). Entries
+/// that are not policy files are ignored, whatever they are; a policy-file name that is not
+/// a readable regular file (a dangling link, a directory, a FIFO, a device) is a problem
+/// naming it, never an empty file.
+fn collect_files(path: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Diagnostic>) {
+    let problem = |at: &Path, message: String| {
+        Diagnostic::error(Origin::new(at.display().to_string(), "-"), message)
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => {
+            problems.push(problem(path, format!("cannot read policy path: {e}")));
+            return;
+        }
+    };
+    if !meta.is_dir() {
+        if meta.is_file() {
+            out.push(path.to_path_buf());
+        } else {
+            problems.push(problem(
+                path,
+                format!(
+                    "policy path is {}, not a directory or a regular file",
+                    describe(meta.file_type())
+                ),
+            ));
+        }
+        return;
     }
-    for entry in std::fs::read_dir(path)? {
-        let entry = entry?;
+    let mut visited = HashSet::new();
+    walk(path, 0, &mut visited, out, problems);
+}
+
+/// Directory levels followed below a policy path; deeper is a link loop or a mistake.
+const MAX_DEPTH: usize = 32;
+
+fn walk(
+    dir: &Path,
+    depth: usize,
+    visited: &mut HashSet<(u64, u64)>,
+    out: &mut Vec<PathBuf>,
+    problems: &mut Vec<Diagnostic>,
+) {
+    let problem = |at: &Path, message: String| {
+        Diagnostic::error(Origin::new(at.display().to_string(), "-"), message)
+    };
+    // Links are followed (ConfigMap mounts link every file), so a link back up would loop.
+    if let Some(id) = dir_identity(dir)
+        && !visited.insert(id)
+    {
+        problems.push(problem(dir, "directory reached twice through links".into()));
+        return;
+    }
+    if depth > MAX_DEPTH {
+        problems.push(problem(dir, "policy directories nest too deep".into()));
+        return;
+    }
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            problems.push(problem(dir, format!("cannot read policy directory: {e}")));
+            return;
+        }
+    };
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(problem(dir, format!("cannot read policy directory: {e}")));
+                continue;
+            }
+        };
         if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
         let child = entry.path();
-        // Follow symlinks: ConfigMap mounts link every file.
-        let meta = std::fs::metadata(&child)?;
-        if meta.is_dir() {
-            collect_files(&child, out)?;
-        } else if meta.is_file() && Format::of_path(&child).is_some() {
-            out.push(child);
+        let policy_file = Format::of_path(&child).is_some();
+        match std::fs::metadata(&child) {
+            Ok(meta) if meta.is_dir() => {
+                if policy_file {
+                    problems.push(problem(
+                        &child,
+                        "a directory has a policy file's name; expected a policy file".into(),
+                    ));
+                } else {
+                    walk(&child, depth + 1, visited, out, problems);
+                }
+            }
+            Ok(meta) if meta.is_file() => {
+                if policy_file {
+                    out.push(child);
+                }
+            }
+            Ok(meta) => {
+                if policy_file {
+                    problems.push(problem(&child, not_regular(meta.file_type()).to_string()));
+                }
+            }
+            Err(e) => {
+                if policy_file {
+                    let what = if std::fs::symlink_metadata(&child).is_ok_and(|m| m.is_symlink()) {
+                        "dangling link"
+                    } else {
+                        "cannot read"
+                    };
+                    problems.push(problem(&child, format!("{what}: {e}")));
+                }
+            }
         }
     }
-    Ok(())
+}
+
+#[cfg(unix)]
+fn dir_identity(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn dir_identity(_dir: &Path) -> Option<(u64, u64)> {
+    None
 }
 
 #[cfg(test)]
@@ -531,7 +772,9 @@ mod tests {
 
         // The same file streamed from disk (as files above the threshold are).
         let name = file.display().to_string();
-        let (_, part) = read_file(&file, &name, Format::Json, 0, None).expect("readable");
+        let Ok(FileRead::Done(_, part)) = read_file(&file, &name, Format::Json, 0, None) else {
+            panic!("readable");
+        };
         let Part::Read(read) = part else {
             panic!("a file read without kept parses is not kept: {part:?}");
         };
@@ -769,8 +1012,11 @@ mod tests {
         .expect("built-in roles");
         std::fs::write(&file, &text).expect("write");
         let read = |stream_above| {
-            let (hash, part) =
-                read_file(&file, "p.json", Format::Json, stream_above, None).expect("readable");
+            let Ok(FileRead::Done(hash, part)) =
+                read_file(&file, "p.json", Format::Json, stream_above, None)
+            else {
+                panic!("readable");
+            };
             let Part::Read(read) = part else {
                 panic!("a file read without kept parses is not kept: {part:?}");
             };

@@ -39,6 +39,7 @@ pub fn parse_text(
     let file: Arc<str> = Arc::from(file);
     match format {
         Format::Json => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Null) => diagnostics.push(no_object(Origin::new(file, "$"))),
             Ok(value) => add_value(&Origin::new(file, "$"), value, set, diagnostics),
             Err(e) => diagnostics.push(Diagnostic::error(
                 Origin::at_line(file, e.line(), e.column()),
@@ -46,11 +47,14 @@ pub fn parse_text(
             )),
         },
         Format::Yaml => {
+            let mut documents = 0;
+            let mut failed = false;
             for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
                 match <serde_yaml::Value as serde::Deserialize>::deserialize(document) {
                     Ok(serde_yaml::Value::Null) => {}
                     Ok(yaml) => match serde_json::to_value(yaml) {
                         Ok(value) => {
+                            documents += 1;
                             let origin =
                                 Origin::new(file.clone(), &format!("document {}", index + 1));
                             add_value(&origin, value, set, diagnostics);
@@ -66,13 +70,28 @@ pub fn parse_text(
                             None => Origin::new(file.clone(), &format!("document {}", index + 1)),
                         };
                         diagnostics.push(Diagnostic::error(origin, format!("invalid YAML: {e}")));
+                        failed = true;
                         // The YAML stream cannot be resumed after a syntax error.
                         break;
                     }
                 }
             }
+            if documents == 0 && !failed {
+                diagnostics.push(no_object(Origin::new(file, "-")));
+            }
         }
     }
+}
+
+/// A file that states nothing (empty, `null`, only comments or `---`) is an error, not an
+/// empty policy: it is what a truncated or half-written file, or `/dev/null`, reads as. An
+/// empty list (`[]`, `items: []`) says "no objects" and loads.
+fn no_object(origin: Origin) -> Diagnostic {
+    Diagnostic::error(
+        origin,
+        "the file holds no policy object (empty, `null` or only comments); \
+         write `[]` for a file that deliberately holds none",
+    )
 }
 
 /// What [`parse_json_reader`] made of a document.
@@ -224,6 +243,7 @@ impl<'de> serde::de::Visitor<'de> for Document<'_> {
     }
 
     fn visit_unit<E>(self) -> Result<Streamed, E> {
+        self.diagnostics.push(no_object(self.origin));
         Ok(Streamed::Done)
     }
 
@@ -369,7 +389,11 @@ pub fn add_value(
                 add_object(origin, Value::Object(map), set, diagnostics);
             }
         }
-        Value::Null => {}
+        // `- ` alone in YAML, or `[null]`: what a list cut after its dash reads as.
+        Value::Null => diagnostics.push(Diagnostic::error(
+            origin.clone(),
+            "expected a policy object, found `null`",
+        )),
         other => diagnostics.push(Diagnostic::error(
             origin.clone(),
             format!(

@@ -53,6 +53,9 @@ pub struct Permission {
 pub struct RoleAssignment {
     #[serde(default)]
     pub id: String,
+    /// The assignment's GUID, the last segment of `id` (in ARM and `az` output).
+    #[serde(default)]
+    pub name: String,
     #[serde(default)]
     pub principal_id: String,
     #[serde(default)]
@@ -83,6 +86,9 @@ pub struct PrincipalRef {
 pub struct DenyAssignment {
     #[serde(default)]
     pub id: String,
+    /// The deny assignment's GUID, the last segment of `id` (in ARM output).
+    #[serde(default)]
+    pub name: String,
     #[serde(default)]
     pub deny_assignment_name: String,
     #[serde(default, deserialize_with = "null_as_default")]

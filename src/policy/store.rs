@@ -14,6 +14,9 @@ pub struct PolicyStore {
     ready: AtomicBool,
     /// Fingerprint of the sources of the current snapshot, to skip no-op reloads.
     fingerprint: AtomicU64,
+    /// Why the policy on disk is not the one serving, if it is not: a change held back or
+    /// files still being written. For `/readyz?verbose`.
+    pending: std::sync::Mutex<Vec<String>>,
 }
 
 impl Default for PolicyStore {
@@ -29,7 +32,21 @@ impl PolicyStore {
             current: ArcSwap::from_pointee(Snapshot::empty()),
             ready: AtomicBool::new(false),
             fingerprint: AtomicU64::new(0),
+            pending: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// Says why the files' policy is not (yet) the one serving; empty once it is.
+    pub fn set_pending(&self, reasons: Vec<String>) {
+        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = reasons;
+    }
+
+    /// See [`PolicyStore::set_pending`].
+    pub fn pending(&self) -> Vec<String> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The current snapshot; a decision uses exactly this one.

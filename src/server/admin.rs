@@ -16,7 +16,27 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+/// `?verbose` adds what keeps the files' policy from serving: a change held back, files
+/// still being written.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ReadyQuery {
+    verbose: Option<String>,
+}
+
+async fn readyz(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<ReadyQuery>,
+) -> impl IntoResponse {
+    let (status, mut text) = ready(&state);
+    if query.verbose.is_some() {
+        for reason in state.0.store.pending() {
+            text.push_str(&format!("[!] {reason}\n"));
+        }
+    }
+    (status, text)
+}
+
+fn ready(state: &AppState) -> (StatusCode, String) {
     let s = &state.0;
     if !s.store.is_ready() {
         return (

@@ -85,6 +85,14 @@ pub struct ServeArgs {
         env = "SCOPEGATE_RELOAD_INTERVAL_SECONDS"
     )]
     pub reload_interval_seconds: Option<u64>,
+    /// A policy file changed more recently than this is not read yet (it may be half
+    /// written); its previous content keeps serving. Write policy files atomically anyway.
+    #[arg(long, value_name = "MS", env = "SCOPEGATE_POLICY_SETTLE_MS")]
+    pub policy_settle_ms: Option<u64>,
+    /// Publish a policy change even if it removes every deny assignment or more than half
+    /// of a kind of object (held back otherwise).
+    #[arg(long, env = "SCOPEGATE_ALLOW_LARGE_REMOVALS")]
+    pub allow_large_removals: bool,
     /// Decision cache entries (0 disables the cache).
     #[arg(long, value_name = "N", env = "SCOPEGATE_DECISION_CACHE_SIZE")]
     pub decision_cache_size: Option<u64>,
@@ -126,6 +134,9 @@ pub struct ServerFile {
     pub max_body_bytes: Option<usize>,
     pub read_timeout_seconds: Option<u64>,
     pub reload_interval_seconds: Option<u64>,
+    pub policy_settle_ms: Option<u64>,
+    #[serde(default)]
+    pub allow_large_removals: bool,
     pub decision_cache_size: Option<u64>,
     pub decision_cache_ttl_seconds: Option<u64>,
     pub advertise_url: Option<String>,
@@ -143,6 +154,8 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     pub read_timeout: Duration,
     pub reload_interval: Duration,
+    pub policy_settle: Duration,
+    pub allow_large_removals: bool,
     pub decision_cache_size: u64,
     pub decision_cache_ttl: Duration,
     pub advertise_url: Option<String>,
@@ -208,6 +221,11 @@ impl ServeArgs {
                     .unwrap_or(60)
                     .max(1),
             ),
+            policy_settle: self
+                .policy_settle_ms
+                .or(f.policy_settle_ms)
+                .map_or(reload::DEFAULT_SETTLE, Duration::from_millis),
+            allow_large_removals: self.allow_large_removals || f.allow_large_removals,
             decision_cache_size: self
                 .decision_cache_size
                 .or(f.decision_cache_size)
@@ -285,19 +303,34 @@ pub async fn start(
         c.start(Some(metrics.clone()));
     }
     let store = Arc::new(PolicyStore::new());
-    let reloader = Arc::new(reload::Reloader {
-        store: store.clone(),
-        paths: engine.policies.clone(),
-        options: engine.options.clone(),
-        metrics: metrics.clone(),
-        cluster: cluster.clone(),
-        parsed: Default::default(),
-    });
+    let mut reloader = reload::Reloader::new(
+        store.clone(),
+        engine.policies.clone(),
+        engine.options.clone(),
+        metrics.clone(),
+        cluster.clone(),
+    );
+    reloader.settle = settings.policy_settle;
+    reloader.allow_large_removals = settings.allow_large_removals;
+    let reloader = Arc::new(reloader);
     // Files are watched before they are first read, so no change in between is missed.
     let policy_watch = reload::watch_paths(&engine.policies);
-    // First load before listening, so a good policy answers from the first request.
-    let first = reloader.clone();
-    let _ = tokio::task::spawn_blocking(move || first.reload("startup", true)).await;
+    // First load before listening, so a good policy answers from the first request. Files
+    // still being written are waited for (a few settle times at most; then the watcher
+    // takes over and the server starts unready).
+    let waited_since = std::time::Instant::now();
+    loop {
+        let first = reloader.clone();
+        let _ = tokio::task::spawn_blocking(move || first.reload("startup", true)).await;
+        match reloader.retry_at() {
+            Some(at)
+                if !store.is_ready() && waited_since.elapsed() < settings.policy_settle * 5 =>
+            {
+                tokio::time::sleep_until(at.into()).await;
+            }
+            _ => break,
+        }
+    }
     let cache = (settings.decision_cache_size > 0)
         .then(|| DecisionCache::new(settings.decision_cache_size, settings.decision_cache_ttl));
     let state = AppState::new(Shared {

@@ -1,19 +1,26 @@
-//! Hot reload, off the request path. Triggers: a change in a watched policy directory
-//! (debounced; the directory is watched, so a ConfigMap's `..data` symlink swap is seen),
-//! SIGHUP, a periodic re-read, and live cluster events. Each reload parses, validates and
-//! indexes the whole set aside and swaps it in; a broken set is rejected whole and the last
-//! good snapshot keeps serving.
+//! Hot reload, off the request path. Triggers: a file closed after writing, renamed, created
+//! or removed in a watched policy directory (debounced; the directory is watched, so a
+//! ConfigMap's `..data` symlink swap is seen), SIGHUP, a periodic re-read, and live cluster
+//! events. Each reload parses, validates and indexes the whole set aside and swaps it in; a
+//! broken set is rejected whole and the last good snapshot keeps serving.
+//!
+//! A file being written is never read: no trigger reads a file changed within the settle
+//! time (its previous content keeps serving; a reload is due when it has been still for that
+//! long), and a write alone triggers nothing before then. A change that would remove every
+//! deny assignment, or more than half of a kind of object, is held back until the next
+//! change (or `--allow-large-removals`): losing that much at once is almost never meant.
 
 use super::tls::TlsState;
 use crate::cluster::ClusterSource;
 use crate::engine::EngineOptions;
 use crate::metrics::Metrics;
+use crate::policy::SnapshotStats;
 use crate::policy::load::ParsedFiles;
 use crate::policy::store::PolicyStore;
 use notify::{RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
 
 /// Quiet time after a file event before reloading, so a burst of writes is one reload.
@@ -21,6 +28,9 @@ const DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// How long a reload waits for decisions on the snapshot it replaced, to free it itself.
 const RETIRE_PATIENCE: Duration = Duration::from_secs(5);
+
+/// How long a policy file must have been still before a reload reads it, by default.
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(2);
 
 /// Builds and publishes policy generations.
 pub struct Reloader {
@@ -31,9 +41,84 @@ pub struct Reloader {
     pub cluster: Option<Arc<ClusterSource>>,
     /// What each policy file parsed to, so a reload parses only the files that changed.
     pub parsed: std::sync::Mutex<ParsedFiles>,
+    /// A file changed more recently than this is not read (see [`ParsedFiles::settle_files`]).
+    pub settle: Duration,
+    /// Publish a change however much it removes.
+    pub allow_large_removals: bool,
+    /// When a reload is due for files that were still being written.
+    retry_at: std::sync::Mutex<Option<Instant>>,
+    /// The sources of a change held back, so an unchanged re-read does not rebuild it.
+    held: std::sync::Mutex<Option<u64>>,
+}
+
+/// Why a change is held back, if it removes too much of what is serving: every deny
+/// assignment, or more than half (and at least two) of any kind of object.
+pub fn large_removal(serving: &SnapshotStats, next: &SnapshotStats) -> Option<String> {
+    if serving.deny_assignments > 0 && next.deny_assignments == 0 {
+        return Some(format!(
+            "it removes every deny assignment ({} serving)",
+            serving.deny_assignments
+        ));
+    }
+    let kinds = [
+        (
+            "role definitions",
+            serving.role_definitions,
+            next.role_definitions,
+        ),
+        (
+            "role assignments",
+            serving.role_assignments,
+            next.role_assignments,
+        ),
+        (
+            "deny assignments",
+            serving.deny_assignments,
+            next.deny_assignments,
+        ),
+        ("Kubernetes roles", serving.k8s_roles, next.k8s_roles),
+        (
+            "Kubernetes bindings",
+            serving.k8s_bindings,
+            next.k8s_bindings,
+        ),
+    ];
+    kinds.iter().find_map(|(kind, before, after)| {
+        let removed = before.saturating_sub(*after);
+        (removed >= 2 && removed * 2 > *before)
+            .then(|| format!("it removes {removed} of {before} {kind}"))
+    })
 }
 
 impl Reloader {
+    /// A reloader of `paths` (plus the live cluster's objects) into `store`, with the
+    /// default settle time and the large-removal guard on.
+    pub fn new(
+        store: Arc<PolicyStore>,
+        paths: Vec<PathBuf>,
+        options: EngineOptions,
+        metrics: Metrics,
+        cluster: Option<Arc<ClusterSource>>,
+    ) -> Self {
+        Reloader {
+            store,
+            paths,
+            options,
+            metrics,
+            cluster,
+            parsed: Default::default(),
+            settle: DEFAULT_SETTLE,
+            allow_large_removals: false,
+            retry_at: std::sync::Mutex::new(None),
+            held: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// When a reload is due because files were still being written at the last one.
+    pub fn retry_at(&self) -> Option<Instant> {
+        *self.retry_at.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Loads everything and publishes a new generation if the sources changed (or `force`).
     /// Blocking: run it on a blocking thread.
     pub fn reload(&self, trigger: &str, force: bool) -> bool {
@@ -47,34 +132,57 @@ impl Reloader {
         let generation = self.store.next_generation();
         let started = std::time::Instant::now();
         // Paced: on a busy core the reload gives way to decisions every few hundred µs.
-        let (outcome, unread) = crate::policy::pace::paced(|| {
+        let (outcome, unread, unsettled) = crate::policy::pace::paced(|| {
             // Reloads run one at a time; a panic in an earlier one leaves nothing half-kept
             // that a later load would trust (entries are replaced whole).
             let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
             // A file event or a cluster change trusts unchanged file metadata; SIGHUP and
             // the periodic re-read read every byte again, the safety net for a file system
             // whose metadata cannot be trusted.
-            parsed.trust_stamps(matches!(trigger, "watch" | "cluster"));
+            parsed.trust_stamps(matches!(trigger, "watch" | "cluster" | "settle"));
+            parsed.settle_files(Some(self.settle));
             let sources = crate::read_sources(&self.paths, extra, Some(&mut parsed));
             let unread = parsed.unread();
+            let unsettled = sources.unsettled().to_vec();
+            // A file being written with nothing read before to stand in for it (a new file,
+            // or the first load): nothing is published until it has been still.
+            if unsettled.iter().any(|u| !u.previous_kept) {
+                return (None, unread, unsettled);
+            }
             let fingerprint =
                 sources.fingerprint() ^ cluster_version.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            if fingerprint == self.store.fingerprint() {
+                // Back to the sources being served: nothing is held back any more.
+                self.release_hold();
+            }
+            let held = *self.held.lock().unwrap_or_else(|e| e.into_inner());
             // The sources of the policy being served (the periodic re-read, a file rewritten
-            // with the same bytes): nothing to copy, validate or index.
+            // with the same bytes), or of a change already held back: nothing to copy,
+            // validate or index.
             if !force
                 && self.store.is_ready()
                 && sources.all_read()
-                && fingerprint == self.store.fingerprint()
+                && (fingerprint == self.store.fingerprint() || Some(fingerprint) == held)
             {
-                return (None, unread);
+                return (None, unread, unsettled);
             }
             let built = sources.build(Some(&parsed), &self.options, generation);
-            (Some(built.map(|loaded| (loaded, fingerprint))), unread)
+            (
+                Some(built.map(|loaded| (loaded, fingerprint))),
+                unread,
+                unsettled,
+            )
         });
+        self.note_unsettled(&unsettled);
         let Some(loaded) = outcome else {
+            let result = if unsettled.iter().any(|u| !u.previous_kept) {
+                "unsettled"
+            } else {
+                "unchanged"
+            };
             self.metrics
                 .reloads
-                .with_label_values(&["unchanged", trigger])
+                .with_label_values(&[result, trigger])
                 .inc();
             return false;
         };
@@ -84,6 +192,14 @@ impl Reloader {
                     tracing::warn!(file = %w.origin.file, position = %w.origin.position, "{}", w.message);
                 }
                 let stats = loaded.snapshot.stats();
+                if !self.allow_large_removals
+                    && self.store.is_ready()
+                    && let Some(why) = large_removal(&self.store.load().stats(), &stats)
+                {
+                    self.hold(loaded, fingerprint, trigger, &why);
+                    return false;
+                }
+                self.release_hold();
                 let retired = self.store.publish(loaded.snapshot, fingerprint);
                 self.metrics
                     .reloads
@@ -116,6 +232,7 @@ impl Reloader {
                         "a decision still holds the replaced policy; it is freed when that ends"
                     );
                 }
+                self.note_unsettled(&unsettled);
                 true
             }
             Err(e) => {
@@ -138,23 +255,122 @@ impl Reloader {
     }
 }
 
-/// A registered file watch: the watcher (kept alive with it) and its change signals.
+impl Reloader {
+    /// Keeps a built change back from publication (see [`large_removal`]).
+    fn hold(&self, loaded: crate::Loaded, fingerprint: u64, trigger: &str, why: &str) {
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(fingerprint);
+        self.metrics
+            .reloads
+            .with_label_values(&["held", trigger])
+            .inc();
+        self.metrics.reload_held.set(1);
+        tracing::error!(
+            trigger,
+            generation = self.store.load().generation,
+            "policy change held back, not published: {why}; the last good policy keeps \
+             serving until the next change (start with --allow-large-removals to publish such \
+             a change)"
+        );
+        self.store
+            .set_pending(vec![format!("policy change held back: {why}")]);
+        let free = || loaded.snapshot.dismantle();
+        crate::policy::pace::paced(free);
+    }
+
+    fn release_hold(&self) {
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.metrics.reload_held.set(0);
+    }
+
+    /// Schedules a reload for when the files still being written have been still for the
+    /// settle time, and says so in `/readyz?verbose`.
+    fn note_unsettled(&self, unsettled: &[crate::policy::load::Unsettled]) {
+        let due = unsettled
+            .iter()
+            .map(|u| u.settles_in)
+            .max()
+            // A little after: a time stamp's last tick is not the instant of the write.
+            .map(|d| Instant::now() + d + Duration::from_millis(20));
+        *self.retry_at.lock().unwrap_or_else(|e| e.into_inner()) = due;
+        let held = self
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
+        if held {
+            return;
+        }
+        for u in unsettled {
+            tracing::info!(
+                file = %u.file,
+                settle_ms = self.settle.as_millis() as u64,
+                previous_kept = u.previous_kept,
+                "policy file is being written; it is read once it has been still for the settle time"
+            );
+        }
+        self.store.set_pending(
+            unsettled
+                .iter()
+                .map(|u| format!("policy file `{}` is being written; not read yet", u.file))
+                .collect(),
+        );
+    }
+}
+
+/// A registered file watch: the watcher (kept alive with it) and its signals.
 pub struct FileWatch {
     _watcher: Option<notify::RecommendedWatcher>,
+    /// A file was closed after writing, renamed, created or removed: its content is final.
     changes: mpsc::Receiver<()>,
+    /// A file was written to and is still open: a reload then could read it half written.
+    writes: mpsc::Receiver<()>,
+}
+
+/// What a file event means for a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileSignal {
+    /// The content is final: reload (after the debounce).
+    Changed,
+    /// Written, not yet closed: reload only once it has been still (a backend that reports
+    /// no close events still gets its reload, then).
+    Writing,
+    /// Nothing to do (reads, opens).
+    Ignored,
+}
+
+/// Classifies a file event (inotify on Linux reports close-after-write; other back ends
+/// only modification, which then reloads after the settle time).
+pub fn signal_of(kind: &notify::EventKind) -> FileSignal {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, ModifyKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => FileSignal::Changed,
+        EventKind::Access(_) => FileSignal::Ignored,
+        EventKind::Modify(ModifyKind::Name(_)) => FileSignal::Changed,
+        EventKind::Modify(_) => FileSignal::Writing,
+        EventKind::Create(_) | EventKind::Remove(_) | EventKind::Any | EventKind::Other => {
+            FileSignal::Changed
+        }
+    }
 }
 
 /// Watches `paths` (directories recursively; for files, their parent directory) and sends a
 /// unit on every change. Called before the files are first read, so no change between that
 /// read and the watch is missed.
 pub fn watch_paths(paths: &[PathBuf]) -> FileWatch {
-    let (tx, rx) = mpsc::channel(1);
+    let (changed, changes) = mpsc::channel(1);
+    let (written, writes) = mpsc::channel(1);
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(e) = event
-            && !matches!(e.kind, notify::EventKind::Access(_))
-        {
-            // A full channel already means "reload pending": coalesce.
-            let _ = tx.try_send(());
+        let Ok(e) = event else { return };
+        // A full channel already means "reload pending": coalesce.
+        match signal_of(&e.kind) {
+            FileSignal::Changed => {
+                let _ = changed.try_send(());
+            }
+            FileSignal::Writing => {
+                let _ = written.try_send(());
+            }
+            FileSignal::Ignored => {}
         }
     });
     let mut watcher = match watcher {
@@ -163,7 +379,8 @@ pub fn watch_paths(paths: &[PathBuf]) -> FileWatch {
             tracing::warn!(error = %e, "file watching unavailable; relying on SIGHUP and the periodic re-read");
             return FileWatch {
                 _watcher: None,
-                changes: rx,
+                changes,
+                writes,
             };
         }
     };
@@ -182,7 +399,8 @@ pub fn watch_paths(paths: &[PathBuf]) -> FileWatch {
     }
     FileWatch {
         _watcher: Some(watcher),
-        changes: rx,
+        changes,
+        writes,
     }
 }
 
@@ -239,16 +457,30 @@ pub async fn watch_policies(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let files = &mut watch.changes;
+    let writes = &mut watch.writes;
     let mut cluster_events = reloader.cluster.as_ref().map(|c| c.subscribe());
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
+        // A reload is due when files still being written have been still for the settle time
+        // (the startup load may have found some).
+        let due = reloader.retry_at();
         tokio::select! {
             Some(()) = files.recv() => {
                 debounce(files).await;
                 reload_blocking(&reloader, "watch", false).await;
+            }
+            Some(()) = writes.recv() => {
+                // Written, not closed: look again once it may have settled.
+                let at = Instant::now() + reloader.settle + Duration::from_millis(20);
+                let later = reloader.retry_at().map_or(at, |due| due.max(at));
+                *reloader.retry_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(later);
+            }
+            _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now).into()), if due.is_some() => {
+                *reloader.retry_at.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                reload_blocking(&reloader, "settle", false).await;
             }
             Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
                 reload_blocking(&reloader, "sighup", true).await;
@@ -277,6 +509,7 @@ pub async fn watch_tls(
     loop {
         tokio::select! {
             Some(()) = files.recv() => debounce(files).await,
+            Some(()) = watch.writes.recv() => debounce(&mut watch.writes).await,
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }

@@ -94,6 +94,11 @@ pub async fn serve_with_cluster(
         "--cluster-resource-id",
         CLUSTER,
     ];
+    // Test files are written just before the server starts: a short settle time keeps the
+    // tests quick (production waits two seconds).
+    if !args.contains(&"--policy-settle-ms") {
+        argv.extend(["--policy-settle-ms", "150"]);
+    }
     argv.extend_from_slice(args);
     let Command::Serve(serve_args) = Cli::try_parse_from(argv).unwrap().command else {
         unreachable!()
