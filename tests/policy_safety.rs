@@ -507,3 +507,164 @@ fn a_file_is_read_only_once_it_has_been_still_for_the_settle_time() {
     assert!(r.reload("settle", false));
     assert_eq!(alice_reads_a_secret(&r), Verdict::Allow);
 }
+
+/// The server, watching the directory: a writer that truncates a file and writes it in two
+/// parts with a pause (shorter than the settle time), and one that appends every 100 ms,
+/// never has a part read (a read of the cut JSON would be a rejected reload); the finished
+/// file is published once still. A change removing every deny assignment is held, and
+/// `/metrics` and `/readyz?verbose` say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_reads_a_file_only_after_its_writer_has_finished() {
+    use std::io::Write;
+    let dir = policy_dir();
+    let p = dir.path().display().to_string();
+    let server = support::serve(&[
+        "--policies",
+        &p,
+        "--insecure-http",
+        "--policy-settle-ms",
+        "700",
+        "--reload-interval-seconds",
+        "1",
+    ])
+    .await;
+    assert!(
+        server.state.0.store.is_ready(),
+        "the startup load waited for the fresh files"
+    );
+    let metrics = || async { support::admin_get(server.admin_addr, "/metrics").await.1 };
+    let count = |text: &str, result: &str| -> f64 {
+        ["watch", "poll", "sighup", "settle"]
+            .iter()
+            .filter_map(|t| {
+                support::metric(
+                    text,
+                    &format!(
+                        "scopegate_policy_reloads_total{{result=\"{result}\",trigger=\"{t}\"}}"
+                    ),
+                )
+            })
+            .sum()
+    };
+    let generation = server.state.0.store.load().generation;
+
+    // Two parts with a pause: one role assignment more when done.
+    let path = dir.path().join("azure/role-assignments.json");
+    let mut all: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("JSON");
+    let mut extra = all[0].clone();
+    let extra_name = "0b1f1c9e-7a43-4c36-9a54-0f6f1e2d3c41";
+    extra["name"] = Value::from(extra_name);
+    extra["id"] = Value::from(
+        all[0]["id"]
+            .as_str()
+            .expect("id")
+            .replace(all[0]["name"].as_str().expect("name"), extra_name),
+    );
+    all.push(extra);
+    let text = serde_json::to_vec_pretty(&all).expect("JSON");
+    let (first, rest) = text.split_at(text.len() / 2);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .expect("open");
+    file.write_all(first).expect("write");
+    file.flush().expect("flush");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    file.write_all(rest).expect("write");
+    drop(file);
+    let published = support::eventually(10, || async {
+        server.state.0.store.load().stats().role_assignments == 4
+    })
+    .await;
+    assert!(published, "the finished file was not published");
+    assert_eq!(server.state.0.store.load().generation, generation + 1);
+    assert_eq!(
+        count(&metrics().await, "error"),
+        0.0,
+        "a part of the file was read"
+    );
+
+    // Appending 64 bytes every 100 ms (whitespace, so the file is whole at every step, but
+    // still being written): not read until the appends stop.
+    let generation = server.state.0.store.load().generation;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open");
+    for _ in 0..15 {
+        file.write_all(&[b' '; 64]).expect("append");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            server.state.0.store.load().generation,
+            generation,
+            "read while appending"
+        );
+    }
+    drop(file);
+
+    // Every deny assignment gone at once: held back, said in the metric and readyz.
+    std::fs::remove_file(dir.path().join("azure/deny-assignments.json")).expect("remove");
+    let held = support::eventually(10, || async {
+        support::metric(&metrics().await, "scopegate_policy_change_held") == Some(1.0)
+    })
+    .await;
+    assert!(held, "the removal was not held back");
+    assert_eq!(server.state.0.store.load().stats().deny_assignments, 1);
+    let (status, text) = support::admin_get(server.admin_addr, "/readyz?verbose").await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.contains("held back") && text.contains("every deny assignment"),
+        "{text}"
+    );
+    let (_, plain) = support::admin_get(server.admin_addr, "/readyz").await;
+    assert!(!plain.contains("held back"), "{plain}");
+    server.stop().await;
+}
+
+#[test]
+fn only_close_after_write_rename_create_and_remove_events_reload_at_once() {
+    use notify::EventKind;
+    use notify::event::{
+        AccessKind, AccessMode, CreateKind, DataChange, MetadataKind, ModifyKind, RemoveKind,
+        RenameMode,
+    };
+    use scopegate::server::reload::{FileSignal, signal_of};
+    let cases = [
+        (
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            FileSignal::Changed,
+        ),
+        (
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            FileSignal::Changed,
+        ),
+        (
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+            FileSignal::Changed,
+        ),
+        (EventKind::Create(CreateKind::File), FileSignal::Changed),
+        (EventKind::Remove(RemoveKind::File), FileSignal::Changed),
+        (
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            FileSignal::Writing,
+        ),
+        (
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+            FileSignal::Writing,
+        ),
+        (EventKind::Modify(ModifyKind::Any), FileSignal::Writing),
+        (
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            FileSignal::Ignored,
+        ),
+        (
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            FileSignal::Ignored,
+        ),
+    ];
+    for (kind, signal) in cases {
+        assert_eq!(signal_of(&kind), signal, "{kind:?}");
+    }
+}
