@@ -552,6 +552,17 @@ async fn loose_spellings_are_not_read_as_requests() {
         let (status, answer) = conn.post(path(p)).await.unwrap();
         assert_denied(status, &answer, v1, "may not contain");
     }
+    // A request value a reason quotes is cut: here the action built from a long resource.
+    let long = fixture_with("alice-create-deployment.json", |r| {
+        r["spec"]["resourceAttributes"]["resource"] = Value::from("x".repeat(5000));
+    });
+    let (status, answer) = conn.post(long).await.unwrap();
+    let reason = answer["status"]["reason"].as_str().unwrap_or_default();
+    assert_eq!(status, 200);
+    assert!(
+        reason.len() < 1024 && reason.contains("bytes)` at scope"),
+        "{reason}"
+    );
     server.stop().await;
 }
 

@@ -10,7 +10,7 @@ pub mod k8s_rbac;
 pub mod reference;
 
 use crate::model::decision::Reason;
-use crate::model::excerpt::excerpt;
+use crate::model::excerpt::{QUOTED_BYTES, cut, excerpt};
 use crate::model::name_hash::is_hyphenated_guid;
 use crate::model::{AccessRequest, Decision, Scope, Source, Verdict};
 use crate::policy::Snapshot;
@@ -429,15 +429,13 @@ fn write_action_at_scope(
     action: &ReportedAction,
     namespace: &Option<Label>,
 ) -> std::fmt::Result {
-    write_pieces(
-        f,
-        &[
-            "action `",
-            action_text(snapshot, action),
-            "` at scope `",
-            &snapshot.cluster.cluster_key,
-        ],
-    )?;
+    // An action the policy does not know is built from the request: quoted cut.
+    let (text, omitted) = cut(action_text(snapshot, action), QUOTED_BYTES);
+    write_pieces(f, &["action `", text])?;
+    if omitted > 0 {
+        write!(f, "…(+{omitted} bytes)")?;
+    }
+    write_pieces(f, &["` at scope `", &snapshot.cluster.cluster_key])?;
     if let Some(ns) = namespace {
         write_pieces(f, &["/namespaces/", ns.as_str()])?;
     }

@@ -5,7 +5,7 @@ use crate::audit::{self, AuditEvent};
 use crate::cache::{DecisionCache, DecisionKey};
 use crate::engine::{self, EngineOptions};
 use crate::metrics::Metrics;
-use crate::model::excerpt::excerpt;
+use crate::model::excerpt::{excerpt, excerpt_of};
 use crate::model::{Decision, Source, Verdict};
 use crate::policy::store::PolicyStore;
 use crate::sar;
@@ -164,7 +164,11 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
     let review = match sar::decode(&bytes) {
         Ok(r) => r,
         Err(sar::DecodeError::Unevaluable(review)) => return unevaluable(s, &review, started),
-        Err(e) => return error(StatusCode::BAD_REQUEST, "BadRequest", &e.to_string()),
+        Err(e) => {
+            // serde quotes the offending value; the answer repeats a bounded part of it.
+            let message = excerpt_of(&e.to_string(), 1024).to_string();
+            return error(StatusCode::BAD_REQUEST, "BadRequest", &message);
+        }
     };
     let snapshot = s.store.load();
     let (decision, cached) =
