@@ -4,7 +4,7 @@
 //! `"`, `\` or a control character is quoted and escaped, so one event is one line whatever
 //! a request put in its values. JSON lines are escaped by the JSON writer.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::{MakeVisitor, VisitFmt, VisitOutput};
