@@ -202,35 +202,35 @@ enum ReadBody {
 
 /// Reads the body, keeping at most `limit` bytes. A body in one piece is kept without a copy.
 async fn read_body(mut body: Body, limit: usize) -> Result<ReadBody, axum::Error> {
+    // The first piece as it came; from the second on, every piece joined in one buffer.
     let mut first: Option<Bytes> = None;
-    let mut more: Vec<u8> = Vec::new();
+    let mut joined: Vec<u8> = Vec::new();
     while let Some(frame) = body.frame().await {
         let Ok(data) = frame?.into_data() else {
             continue;
         };
-        let held = first.as_ref().map_or(0, Bytes::len) + more.len();
+        let held = first.as_ref().map_or(joined.len(), Bytes::len);
         if held + data.len() > limit {
-            let mut prefix = Vec::with_capacity(limit);
-            prefix.extend_from_slice(first.as_deref().unwrap_or_default());
-            prefix.extend_from_slice(&more);
+            let mut prefix = match first.take() {
+                Some(head) => head.to_vec(),
+                None => joined,
+            };
             prefix.extend_from_slice(data.get(..limit.saturating_sub(held)).unwrap_or_default());
             return Ok(ReadBody::TooLarge(prefix));
         }
-        match &first {
-            None => first = Some(data),
+        match first.take() {
+            None if joined.is_empty() => first = Some(data),
+            None => joined.extend_from_slice(&data),
             Some(head) => {
-                if more.is_empty() {
-                    more.extend_from_slice(head);
-                }
-                more.extend_from_slice(&data);
+                joined.reserve(head.len() + data.len());
+                joined.extend_from_slice(&head);
+                joined.extend_from_slice(&data);
             }
         }
     }
-    Ok(ReadBody::Complete(if more.is_empty() {
-        first.unwrap_or_default()
-    } else {
-        Bytes::from(more)
-    }))
+    Ok(ReadBody::Complete(
+        first.unwrap_or_else(|| Bytes::from(joined)),
+    ))
 }
 
 /// Answers a SubjectAccessReview that cannot be evaluated: denied, counted and logged as
@@ -315,4 +315,38 @@ fn decide(
     }
     s.metrics.cache_entries.set(cache.entries() as i64);
     (decision, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body arriving in the given pieces.
+    fn pieces(parts: &[&'static str]) -> Body {
+        let frames = parts
+            .iter()
+            .map(|p| Ok::<_, std::io::Error>(Bytes::from_static(p.as_bytes())));
+        Body::from_stream(futures::stream::iter(frames.collect::<Vec<_>>()))
+    }
+
+    async fn read(parts: &[&'static str], limit: usize) -> (bool, String) {
+        match read_body(pieces(parts), limit).await.unwrap() {
+            ReadBody::Complete(b) => (true, String::from_utf8(b.to_vec()).unwrap()),
+            ReadBody::TooLarge(p) => (false, String::from_utf8(p).unwrap()),
+        }
+    }
+
+    #[tokio::test]
+    async fn bodies_in_pieces_are_joined_and_cut_at_the_limit() {
+        assert_eq!(read(&["abc"], 3).await, (true, "abc".into()));
+        assert_eq!(
+            read(&["ab", "", "cd", "e"], 5).await,
+            (true, "abcde".into())
+        );
+        assert_eq!(read(&["", "ab", "cd"], 5).await, (true, "abcd".into()));
+        assert_eq!(read(&["abcdef"], 4).await, (false, "abcd".into()));
+        assert_eq!(read(&["ab", "cdef"], 4).await, (false, "abcd".into()));
+        assert_eq!(read(&["ab", "c", "def"], 4).await, (false, "abcd".into()));
+        assert_eq!(read(&[], 4).await, (true, String::new()));
+    }
 }
