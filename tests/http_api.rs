@@ -207,16 +207,6 @@ async fn bad_requests_get_clear_errors() {
             400,
             "apiVersion",
         ),
-        (
-            "{\"kind\":\"SubjectAccessReview\",\"apiVersion\":\"authorization.k8s.io/v1\"}",
-            400,
-            "no spec",
-        ),
-        (
-            "{\"kind\":\"SubjectAccessReview\",\"apiVersion\":\"authorization.k8s.io/v1\",\"spec\":{\"groups\":5}}",
-            400,
-            "invalid type",
-        ),
     ] {
         let (status, answer) = conn.post(body).await.unwrap();
         assert_eq!(status, code, "{body}: {answer}");
@@ -357,4 +347,295 @@ async fn shadow_mode_answers_no_opinion_and_plain_http_needs_the_flag() {
             .to_string()
             .contains("--tls-cert-file")
     );
+}
+
+/// A fixture's JSON with `edit` applied.
+fn fixture_with(name: &str, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let body = std::fs::read(root().join("tests/fixtures/requests").join(name)).unwrap();
+    let mut review: Value = serde_json::from_slice(&body).unwrap();
+    edit(&mut review);
+    serde_json::to_vec(&review).unwrap()
+}
+
+/// Asserts a 200 answer in `api_version` that denies, with a reason containing `needle`.
+fn assert_denied(status: u16, answer: &Value, api_version: &str, needle: &str) {
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["apiVersion"], api_version, "{answer}");
+    assert_eq!(answer["kind"], "SubjectAccessReview", "{answer}");
+    assert_eq!(answer["status"]["allowed"], false, "{answer}");
+    assert_eq!(answer["status"]["denied"], true, "{answer}");
+    let reason = answer["status"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains(needle), "`{needle}` not in {answer}");
+}
+
+/// As [`assert_denied`], for a review that could not be evaluated: it says so in
+/// `evaluationError` too.
+fn assert_unevaluable(status: u16, answer: &Value, api_version: &str, needle: &str) {
+    assert_denied(status, answer, api_version, needle);
+    let error = answer["status"]["evaluationError"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains(needle), "`{needle}` not in {answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_that_cannot_be_evaluated_are_denied_not_refused() {
+    let pki = Pki::new();
+    let policies = policy_dir();
+    let server = serve_tls(&pki, policies.path(), &["--max-body-bytes", "4096"]).await;
+    let config = client_config(&pki.ca.pem.cert, Some(&pki.client));
+    let mut conn = connect(server.addr, config.clone()).await.unwrap();
+    let v1 = "authorization.k8s.io/v1";
+    let v1beta1 = "authorization.k8s.io/v1beta1";
+    // alice reading a secret: a deny assignment applies. An extra key whose value is `null`
+    // must not turn that into a 4xx (failurePolicy NoOpinion would then ask RBAC).
+    let null_extra = fixture_with("alice-get-secret.json", |r| {
+        r["spec"]["extra"]["scopes"] = Value::Null;
+    });
+    let (status, answer) = conn.post(null_extra).await.unwrap();
+    assert_unevaluable(status, &answer, v1beta1, "cannot be evaluated");
+    // A field of the wrong type, and a review without spec.
+    let wrong_type = fixture_with("alice-create-deployment.json", |r| {
+        r["spec"]["groups"] = Value::from(5);
+    });
+    let (status, answer) = conn.post(wrong_type).await.unwrap();
+    assert_unevaluable(status, &answer, v1, "invalid type");
+    let no_spec = fixture_with("alice-create-deployment.json", |r| {
+        r.as_object_mut().unwrap().remove("spec");
+    });
+    let (status, answer) = conn.post(no_spec).await.unwrap();
+    assert_unevaluable(status, &answer, v1, "no spec");
+    // Larger than --max-body-bytes, with apiVersion and kind first as kube-apiserver writes
+    // them: denied in the request's version, never allowed.
+    let large = fixture_with("alice-get-secret.json", |r| {
+        let groups = r["spec"]["group"].as_array_mut().unwrap();
+        groups.extend((0..400).map(|i| Value::from(format!("padding-group-{i}"))));
+    });
+    assert!(large.len() > 4096);
+    let (status, answer) = conn.post(large).await.unwrap();
+    assert_unevaluable(status, &answer, v1beta1, "larger than 4096 bytes");
+    // Too large and nothing in the first 4096 bytes says it is a SubjectAccessReview: 413.
+    let mut big = connect(server.addr, config.clone()).await.unwrap();
+    let spec_first = format!(
+        "{{\"spec\":{{\"user\":\"{}\"}},\"kind\":\"SubjectAccessReview\",\"apiVersion\":\"{v1}\"}}",
+        "a".repeat(5000)
+    );
+    let (status, answer) = big.post(spec_first).await.unwrap();
+    assert_eq!(status, 413, "{answer}");
+    let mut big = connect(server.addr, config.clone()).await.unwrap();
+    let token_review = format!(
+        "{{\"kind\":\"TokenReview\",\"apiVersion\":\"authentication.k8s.io/v1\",\"spec\":{{\"token\":\"{}\"}}}}",
+        "a".repeat(5000)
+    );
+    let (status, answer) = big.post(token_review).await.unwrap();
+    assert_eq!(status, 413, "{answer}");
+    // Every one of them is counted as a decision of the request itself.
+    let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+    assert_eq!(
+        metric(
+            &m,
+            "scopegate_decisions_total{decision=\"deny\",source=\"request\"}"
+        ),
+        Some(4.0),
+        "{m}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loose_spellings_are_not_read_as_requests() {
+    let pki = Pki::new();
+    let policies = policy_dir();
+    let server = serve_tls(&pki, policies.path(), &[]).await;
+    let mut conn = connect(
+        server.addr,
+        client_config(&pki.ca.pem.cert, Some(&pki.client)),
+    )
+    .await
+    .unwrap();
+    let v1 = "authorization.k8s.io/v1";
+    // The fixture is allowed through alice's group (Writer in finance-app).
+    let allowed = fixture_with("alice-create-deployment.json", |_| {});
+    assert_eq!(
+        conn.post(allowed).await.unwrap().1["status"]["allowed"],
+        true
+    );
+    // Object ids: only the hyphenated 8-4-4-4-12 form (any case) is one.
+    for oid in [
+        "{11111111-2222-4333-8444-555555555555}",
+        "urn:uuid:11111111-2222-4333-8444-555555555555",
+        "11111111222243338444555555555555",
+        " 11111111-2222-4333-8444-555555555555 ",
+    ] {
+        let body = fixture_with("alice-create-deployment.json", |r| {
+            r["spec"]["extra"]["oid"] = serde_json::json!([oid]);
+        });
+        let (status, answer) = conn.post(body).await.unwrap();
+        assert_denied(status, &answer, v1, "is not an object id");
+    }
+    let upper = fixture_with("alice-create-deployment.json", |r| {
+        r["spec"]["extra"]["oid"] = serde_json::json!(["11111111-2222-4333-8444-55555555555A"]);
+    });
+    assert_eq!(conn.post(upper).await.unwrap().1["status"]["allowed"], true);
+    // A group spelled in braces is not the group the policy names.
+    let braced_group = fixture_with("alice-create-deployment.json", |r| {
+        r["spec"]["groups"] = serde_json::json!(["{6f0b7e4a-1c2d-4e5f-8a9b-000000000f1d}"]);
+    });
+    let (status, answer) = conn.post(braced_group).await.unwrap();
+    assert_eq!(
+        (status, &answer["status"]["allowed"]),
+        (200, &Value::Bool(false)),
+        "{answer}"
+    );
+    // `spec` (or an attributes block) given as a JSON array is not read field by field.
+    let spec_array = fixture_with("alice-create-deployment.json", |r| {
+        let s = r["spec"].take();
+        r["spec"] = serde_json::json!([
+            s["resourceAttributes"],
+            null,
+            s["user"],
+            s["groups"],
+            s["extra"],
+            s["uid"]
+        ]);
+    });
+    let (status, answer) = conn.post(spec_array).await.unwrap();
+    assert_unevaluable(status, &answer, v1, "expected an object");
+    let attributes_array = fixture_with("alice-create-deployment.json", |r| {
+        r["spec"]["resourceAttributes"] =
+            serde_json::json!(["finance-app", "create", "apps", "v1", "deployments"]);
+    });
+    let (status, answer) = conn.post(attributes_array).await.unwrap();
+    assert_unevaluable(status, &answer, v1, "expected an object");
+    // Resources and subresources may not climb out of the resource (`pods/*` grants pods).
+    for (resource, subresource) in [
+        ("pods/../secrets", ""),
+        ("pods", "../../secrets"),
+        ("pods", "log/x"),
+        ("..", ""),
+    ] {
+        let body = fixture_with("alice-create-deployment.json", |r| {
+            r["spec"]["resourceAttributes"] = serde_json::json!({
+                "namespace": "finance-app", "verb": "get", "version": "v1",
+                "resource": resource, "subresource": subresource,
+            });
+        });
+        let (status, answer) = conn.post(body).await.unwrap();
+        assert_denied(status, &answer, v1, "may not contain `/` or `..`");
+    }
+    // Discovery is whole path segments: `/apis/apps/v1` is, `/apifoo` and `/api/../x` are not.
+    let path = |p: &str| {
+        fixture_with("alice-create-deployment.json", |r| {
+            let spec = r["spec"].as_object_mut().unwrap();
+            spec.remove("resourceAttributes");
+            spec.insert(
+                "nonResourceAttributes".into(),
+                serde_json::json!({"path": p, "verb": "get"}),
+            );
+        })
+    };
+    for p in [
+        "/api",
+        "/APIs/apps/v1",
+        "/openapi/v3",
+        "/version",
+        "/healthz/etcd",
+    ] {
+        let (_, answer) = conn.post(path(p)).await.unwrap();
+        assert_eq!(answer["status"]["allowed"], true, "{p}: {answer}");
+    }
+    for p in ["/apifoo", "/versions", "/healthzz"] {
+        let (_, answer) = conn.post(path(p)).await.unwrap();
+        assert_eq!(answer["status"]["allowed"], false, "{p}: {answer}");
+    }
+    for p in ["/api/../metrics", "/apis/./x"] {
+        let (status, answer) = conn.post(path(p)).await.unwrap();
+        assert_denied(status, &answer, v1, "may not contain");
+    }
+    // A request value a reason quotes is cut: here the action built from a long resource.
+    let long = fixture_with("alice-create-deployment.json", |r| {
+        r["spec"]["resourceAttributes"]["resource"] = Value::from("x".repeat(5000));
+    });
+    let (status, answer) = conn.post(long).await.unwrap();
+    let reason = answer["status"]["reason"].as_str().unwrap_or_default();
+    assert_eq!(status, 200);
+    assert!(
+        reason.len() < 1024 && reason.contains("bytes)` at scope"),
+        "{reason}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_with_several_common_names_are_refused() {
+    let pki = Pki::new();
+    // A second client CA whose certificate names two subjects: the allowed name first, as
+    // a lenient reader would take it, and another last, as Go's crypto/x509 takes it.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::default();
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "second-ca");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "kube-apiserver");
+    params.distinguished_name.push(
+        rcgen::DnType::CustomDnType(vec![2, 5, 4, 3]),
+        "someone-else",
+    );
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    let two_names = scopegate::certs::Pem {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    };
+    let names = x509_parser::parse_x509_certificate(cert.der())
+        .unwrap()
+        .1
+        .subject()
+        .iter_common_name()
+        .count();
+    assert_eq!(names, 2, "the test certificate must carry two common names");
+    std::fs::write(
+        pki.path("ca.crt"),
+        format!("{}{}", pki.ca.pem.cert, ca_cert.pem()),
+    )
+    .unwrap();
+    let policies = policy_dir();
+    let server = serve_tls(
+        &pki,
+        policies.path(),
+        &["--allowed-client-names", "kube-apiserver"],
+    )
+    .await;
+    let body = fixture_with("alice-create-deployment.json", |_| {});
+    let mut conn = connect(
+        server.addr,
+        client_config(&pki.ca.pem.cert, Some(&two_names)),
+    )
+    .await
+    .unwrap();
+    let (status, answer) = conn.post(body.clone()).await.unwrap();
+    assert_eq!(status, 403, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 subject common names"),
+        "{answer}"
+    );
+    // The ordinary client certificate still works.
+    let mut conn = connect(
+        server.addr,
+        client_config(&pki.ca.pem.cert, Some(&pki.client)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(conn.post(body).await.unwrap().0, 200);
+    server.stop().await;
 }

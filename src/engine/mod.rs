@@ -10,6 +10,7 @@ pub mod k8s_rbac;
 pub mod reference;
 
 use crate::model::decision::Reason;
+use crate::model::excerpt::{QUOTED_BYTES, cut, excerpt};
 use crate::model::name_hash::is_hyphenated_guid;
 use crate::model::{AccessRequest, Decision, Scope, Source, Verdict};
 use crate::policy::Snapshot;
@@ -128,18 +129,14 @@ pub fn azure_gate<'r>(
             reason: NON_AAD_REASON,
             non_aad: true,
         }),
-        // The canonical form without `uuid`'s general parser; anything else through it.
+        // Only the form Entra ID writes (8-4-4-4-12, either case): braces, `urn:uuid:`, bare
+        // hex digits or spaces would name the same GUID in a spelling no policy lookup uses.
         [one] if is_hyphenated_guid(one.as_bytes()) => Ok(one),
-        [one] => {
-            let text = one.trim();
-            match Uuid::try_parse(text) {
-                Ok(_) => Ok(text),
-                Err(_) => Err(Exclusion::Invalid(format!(
-                    "extra[`{}`] value `{one}` is not an object id (GUID)",
-                    options.principal_claim
-                ))),
-            }
-        }
+        [one] => Err(Exclusion::Invalid(format!(
+            "extra[`{}`] value `{}` is not an object id (GUID)",
+            options.principal_claim,
+            excerpt(one)
+        ))),
         many => Err(Exclusion::Invalid(format!(
             "extra[`{}`] must hold exactly one object id, found {}",
             options.principal_claim,
@@ -155,18 +152,25 @@ pub fn azure_identity(
     options: &EngineOptions,
     request: &AccessRequest,
 ) -> Result<Vec<Uuid>, Exclusion> {
-    // Parsed here with `uuid` alone, so the reference evaluator does not share the fast check.
+    // Checked here by formatting back, so the reference evaluator does not share the fast check.
     let text = azure_gate(options, request)?;
-    let oid = Uuid::try_parse(text.trim()).map_err(|e| Exclusion::Invalid(e.to_string()))?;
+    let oid = object_id(text).ok_or_else(|| {
+        Exclusion::Invalid(format!("`{}` is not an object id (GUID)", excerpt(text)))
+    })?;
     let mut principals = Vec::with_capacity(request.groups.len() + 1);
     principals.push(oid);
-    principals.extend(
-        request
-            .groups
-            .iter()
-            .filter_map(|g| Uuid::try_parse(g).ok()),
-    );
+    principals.extend(request.groups.iter().filter_map(object_id));
     Ok(principals)
+}
+
+/// A GUID written as Entra ID writes object ids: hyphenated 8-4-4-4-12, either case.
+fn object_id(text: &str) -> Option<Uuid> {
+    let id = Uuid::try_parse(text).ok()?;
+    let mut canonical = Uuid::encode_buffer();
+    id.hyphenated()
+        .encode_lower(&mut canonical)
+        .eq_ignore_ascii_case(text)
+        .then_some(id)
 }
 
 /// The Azure source's own answer, before Kubernetes RBAC and the no-match rule.
@@ -284,7 +288,7 @@ fn azure_step(
             Source::Request,
             format!(
                 "discovery path `{}` is readable by every Entra ID user",
-                n.path
+                excerpt(&n.path)
             ),
         ));
     }
@@ -425,15 +429,13 @@ fn write_action_at_scope(
     action: &ReportedAction,
     namespace: &Option<Label>,
 ) -> std::fmt::Result {
-    write_pieces(
-        f,
-        &[
-            "action `",
-            action_text(snapshot, action),
-            "` at scope `",
-            &snapshot.cluster.cluster_key,
-        ],
-    )?;
+    // An action the policy does not know is built from the request: quoted cut.
+    let (text, omitted) = cut(action_text(snapshot, action), QUOTED_BYTES);
+    write_pieces(f, &["action `", text])?;
+    if omitted > 0 {
+        write!(f, "…(+{omitted} bytes)")?;
+    }
+    write_pieces(f, &["` at scope `", &snapshot.cluster.cluster_key])?;
     if let Some(ns) = namespace {
         write_pieces(f, &["/namespaces/", ns.as_str()])?;
     }

@@ -3,6 +3,7 @@
 
 pub mod action;
 pub mod decision;
+pub mod excerpt;
 pub mod name_hash;
 pub mod request;
 pub mod scope;

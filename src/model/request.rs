@@ -11,9 +11,17 @@ use std::collections::BTreeMap;
 pub struct AccessRequest {
     /// Boxed: decoding moves the request through each layer of `Option`, and this block is
     /// more than half of it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_object"
+    )]
     pub resource_attributes: Option<Box<ResourceAttributes>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_object"
+    )]
     pub non_resource_attributes: Option<NonResourceAttributes>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub user: String,
@@ -217,6 +225,42 @@ pub struct NonResourceAttributes {
     pub verb: String,
 }
 
+/// Decodes a `T` from a JSON object only. serde's derived structs also accept an array,
+/// read field by field in declaration order: no Kubernetes client sends one, and reading it
+/// would give meaning to a body that has none.
+pub fn object<'de, D, T>(de: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Object<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Object<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    de.deserialize_map(Object(std::marker::PhantomData))
+}
+
+/// [`object`], or `null`.
+pub fn optional_object<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Present<T>(T);
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Present<T> {
+        fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+            object(de).map(Present)
+        }
+    }
+    Ok(Option::<Present<T>>::deserialize(de)?.map(|p| p.0))
+}
+
 /// Kubernetes serialises empty lists and maps as `null` in places; treat that as empty.
 fn null_as_default<'de, D, T>(de: D) -> Result<T, D::Error>
 where
@@ -265,6 +309,31 @@ mod tests {
         );
         assert!(groups_of(r#"{"groups":["a",1]}"#).is_err());
         assert!(groups_of(r#"{"groups":"a"}"#).is_err());
+    }
+
+    #[test]
+    fn attribute_blocks_are_objects_only() {
+        let decode = |json: &str| serde_json::from_str::<AccessRequest>(json);
+        let object = decode(
+            r#"{"resourceAttributes":{"verb":"get","resource":"pods"},"nonResourceAttributes":null}"#,
+        );
+        assert_eq!(
+            object
+                .ok()
+                .and_then(|r| r.resource_attributes)
+                .map(|a| a.resource),
+            Some("pods".to_string())
+        );
+        for json in [
+            r#"{"resourceAttributes":["dev","get","","v1","pods"]}"#,
+            r#"{"nonResourceAttributes":["/api","get"]}"#,
+        ] {
+            let error = decode(json)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.contains("expected an object"), "{json}: {error}");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::{Diagnostic, LoadError, Origin, PolicySet, pace};
 use crate::engine::EngineOptions;
 use crate::engine::k8s_rbac::RbacIndex;
 use crate::model::action::PatternSet;
-use crate::model::name_hash::{folded_eq, short_eq};
+use crate::model::name_hash::{folded_eq, is_hyphenated_guid, short_eq};
 use crate::model::{ActionPattern, ManagementGroups, Scope};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -447,17 +447,9 @@ impl Snapshot {
     /// `hash`, without the prefilter.
     #[inline(never)]
     pub fn principal_lookup(&self, text: &str, hash: u64) -> Option<&PrincipalEntry> {
-        if let Ok(text) = <&[u8; 36]>::try_from(text.as_bytes()) {
-            return self.principal_index.get_text(text, hash);
-        }
-        // Other GUID spellings (no hyphens, braces, `urn:uuid:`: no other length is one),
-        // parsed and re-formatted.
-        if !matches!(text.len(), 32 | 38 | 45) {
-            return None;
-        }
-        let key = uuid_key(&Uuid::try_parse(text).ok()?);
-        self.principal_index
-            .get_text(&key.0, filter::guid_hash(&key.0))
+        // Only the hyphenated spelling names a principal (Entra ID's; no other has 36 bytes).
+        let text = <&[u8; 36]>::try_from(text.as_bytes()).ok()?;
+        self.principal_index.get_text(text, hash)
     }
 
     /// Deny assignments naming one principal id ([`EVERYONE`] for Everyone).
@@ -786,17 +778,20 @@ fn role_guid(def: &RoleDefinition) -> String {
     raw.to_ascii_lowercase()
 }
 
-/// Parses an object id, recording a diagnostic when it is not a GUID.
-/// Parses an object id, recording a diagnostic at `origin()` when it is not a GUID (the
-/// origin is built only then: a load parses a million of these).
+/// Parses an object id, recording a diagnostic at `origin()` when it is not a GUID in the
+/// hyphenated 8-4-4-4-12 form ARM and Entra ID write (either case; no braces, `urn:uuid:`,
+/// bare hex digits or spaces). The origin is built only then: a load parses a million.
 pub(super) fn parse_principal(
     text: &str,
     origin: impl FnOnce() -> Origin,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Uuid> {
-    match Uuid::try_parse(text.trim()) {
-        Ok(id) => Some(id),
-        Err(_) => {
+    match Uuid::try_parse(text)
+        .ok()
+        .filter(|_| is_hyphenated_guid(text.as_bytes()))
+    {
+        Some(id) => Some(id),
+        None => {
             diagnostics.push(Diagnostic::error(
                 origin(),
                 format!("principal id `{text}` is not an object id (GUID)"),
@@ -837,6 +832,28 @@ pub(super) fn compile_condition(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn principal_ids_are_hyphenated_guids_only() {
+        let mut diagnostics = Vec::new();
+        let origin = || Origin::new("test", "principalId");
+        let id = "6f0b7e4a-1c2d-4e5f-8a9b-000000000f1d";
+        assert!(parse_principal(id, origin, &mut diagnostics).is_some());
+        assert!(parse_principal(&id.to_ascii_uppercase(), origin, &mut diagnostics).is_some());
+        assert!(diagnostics.is_empty());
+        for loose in [
+            format!("{{{id}}}"),
+            format!("urn:uuid:{id}"),
+            id.replace('-', ""),
+            format!(" {id}"),
+        ] {
+            assert!(
+                parse_principal(&loose, origin, &mut diagnostics).is_none(),
+                "{loose}"
+            );
+        }
+        assert_eq!(diagnostics.len(), 4);
+    }
     use crate::policy::parse;
     use serde_json::json;
 

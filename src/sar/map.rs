@@ -6,6 +6,7 @@
 //! `<verb>/action`; namespaces must be DNS-1123 labels; non-resource paths may not climb
 //! with `..`. A `*` in verb, group or resource makes the request stand for a set of actions.
 
+use crate::model::excerpt::excerpt;
 use crate::model::scope::is_dns1123_label;
 use crate::model::{ActionPattern, NonResourceAttributes, ResourceAttributes, Scope};
 use crate::policy::condition::AttributeSource;
@@ -26,10 +27,16 @@ pub enum MapError {
     NoVerb,
     #[error("resource request has no resource")]
     NoResource,
+    /// The namespace, cut to [`excerpt`] length.
     #[error("namespace `{0}` is not a valid DNS-1123 label")]
     BadNamespace(String),
+    /// The path, cut to [`excerpt`] length.
     #[error("non-resource path `{0}` must start with `/` and may not contain `.` or `..` segments")]
     BadPath(String),
+    /// A group, resource or subresource that would add or climb action segments (`pods/*`
+    /// grants `pods/../secrets/read` by text); the value cut to [`excerpt`] length.
+    #[error("{field} `{value}` may not contain `/` or `..`")]
+    BadSegment { field: &'static str, value: String },
 }
 
 /// The actions of one request, on the stack.
@@ -202,8 +209,20 @@ fn map_resource<'r>(
     let namespace = match r.namespace.as_str() {
         "" => None,
         ns if is_dns1123_label(ns) => Some(ns),
-        ns => return Err(MapError::BadNamespace(ns.to_string())),
+        ns => return Err(MapError::BadNamespace(excerpt(ns).to_string())),
     };
+    for (field, value) in [
+        ("group", &r.group),
+        ("resource", &r.resource),
+        ("subresource", &r.subresource),
+    ] {
+        if value.contains('/') || value.contains("..") {
+            return Err(MapError::BadSegment {
+                field,
+                value: excerpt(value).to_string(),
+            });
+        }
+    }
     // `*` as the group stands for the core group and every named group.
     let groups: &[Option<&str>] = match r.group.as_str() {
         "" => &[None],
@@ -258,13 +277,14 @@ fn map_non_resource<'r>(
     if n.verb.is_empty() {
         return Err(MapError::NoVerb);
     }
+    let bad_path = || MapError::BadPath(excerpt(&n.path).to_string());
     let Some(rest) = n.path.strip_prefix('/') else {
-        return Err(MapError::BadPath(n.path.clone()));
+        return Err(bad_path());
     };
     let mut pieces: Vec<&str> = vec![prefix];
     pieces.extend(rest.split('/').filter(|s| !s.is_empty()));
     if pieces.iter().any(|s| *s == "." || *s == "..") {
-        return Err(MapError::BadPath(n.path.clone()));
+        return Err(bad_path());
     }
     let verb = if n.verb == "*" {
         pieces.push("*");
@@ -287,17 +307,23 @@ fn map_non_resource<'r>(
     })
 }
 
-/// Guard's discovery shortcut: `get` on a path starting with `/api`, `/openapi`, `/version`
-/// or `/healthz` (lower-cased prefix match, as Guard does it).
+/// Guard's discovery shortcut: `get` on `/api`, `/apis`, `/openapi`, `/version` or
+/// `/healthz` and paths below them. Guard tests a lower-cased prefix (so `/apifoo` and
+/// `/api/../metrics` passed); here the first segment must be one of those, any case, and no
+/// later segment may be empty, `.` or `..`. One trailing `/` is allowed (`/version/`).
 pub fn is_discovery(n: &NonResourceAttributes) -> bool {
-    n.verb.eq_ignore_ascii_case("get")
-        && ["/api", "/openapi", "/version", "/healthz"]
-            .iter()
-            .any(|p| {
-                n.path
-                    .get(..p.len())
-                    .is_some_and(|head| head.eq_ignore_ascii_case(p))
-            })
+    const ROOTS: [&str; 5] = ["api", "apis", "openapi", "version", "healthz"];
+    if !n.verb.eq_ignore_ascii_case("get") {
+        return false;
+    }
+    let Some(rest) = n.path.strip_prefix('/') else {
+        return false;
+    };
+    let mut segments = rest.strip_suffix('/').unwrap_or(rest).split('/');
+    segments
+        .next()
+        .is_some_and(|root| ROOTS.iter().any(|r| root.eq_ignore_ascii_case(r)))
+        && segments.all(|s| !matches!(s, "" | "." | ".."))
 }
 
 #[cfg(test)]
@@ -423,5 +449,51 @@ mod tests {
                 && d("/openapi/v2", "get")
         );
         assert!(!d("/livez", "get") && !d("/api", "post") && !d("/metrics", "get"));
+        // Whole segments only, and nothing that climbs or doubles a separator.
+        assert!(d("/api/", "get") && d("/version/", "get") && d("/healthz/etcd", "get"));
+        for path in [
+            "/apifoo",
+            "/versions",
+            "/api/../metrics",
+            "/apis/./x",
+            "/api//x",
+            "/api/..",
+            "api",
+            "/",
+            "",
+        ] {
+            assert!(!d(path, "get"), "{path}");
+        }
+    }
+
+    #[test]
+    fn segments_may_not_climb() {
+        for (resource, sub) in [
+            ("pods/../secrets", ""),
+            ("pods", "../x"),
+            ("pods", "a/b"),
+            ("..", ""),
+        ] {
+            assert!(
+                matches!(
+                    res("get", "", resource, sub, ""),
+                    Err(MapError::BadSegment { .. })
+                ),
+                "{resource} {sub}"
+            );
+        }
+        assert!(matches!(
+            res("get", "apps/..", "deployments", "", ""),
+            Err(MapError::BadSegment { field: "group", .. })
+        ));
+        // Wildcards and dots inside names are fine.
+        assert!(res("get", "*", "*", "*", "").is_ok());
+        assert!(res("get", "cert-manager.io", "certificates", "status", "").is_ok());
+        // Values quoted in errors are cut.
+        let long = "a".repeat(5000);
+        let error = res("get", "", "pods", "", &long)
+            .err()
+            .map(|e| e.to_string());
+        assert!(error.is_some_and(|e| e.len() < 400 && e.contains("(+4744 bytes)")));
     }
 }

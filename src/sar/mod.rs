@@ -4,5 +4,5 @@ pub mod decode;
 pub mod encode;
 pub mod map;
 
-pub use decode::{ApiVersion, DecodeError, Review, decode};
+pub use decode::{ApiVersion, DecodeError, Review, Unevaluable, decode, decode_truncated};
 pub use encode::{encode_response, status_value};

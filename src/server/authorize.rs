@@ -5,16 +5,18 @@ use crate::audit::{self, AuditEvent};
 use crate::cache::{DecisionCache, DecisionKey};
 use crate::engine::{self, EngineOptions};
 use crate::metrics::Metrics;
+use crate::model::excerpt::{excerpt, excerpt_of};
 use crate::model::{Decision, Source, Verdict};
 use crate::policy::store::PolicyStore;
 use crate::sar;
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Router};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,6 +35,8 @@ pub enum Mode {
 pub struct PeerIdentity {
     /// Common name of the verified client certificate, if any.
     pub common_name: Option<String>,
+    /// Why the certificate's common name cannot be used (several of them, say).
+    pub name_error: Option<super::tls::ClientNameError>,
     pub tls: bool,
 }
 
@@ -111,6 +115,9 @@ async fn authorize(
 
 async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Response {
     if !s.allowed_client_names.is_empty() {
+        if let Some(problem) = peer.as_ref().and_then(|p| p.name_error.as_ref()) {
+            return error(StatusCode::FORBIDDEN, "Forbidden", &problem.to_string());
+        }
         let name = peer.as_ref().and_then(|p| p.common_name.as_deref());
         if !name.is_some_and(|n| s.allowed_client_names.iter().any(|a| a == n)) {
             return error(
@@ -118,32 +125,18 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
                 "Forbidden",
                 &format!(
                     "client certificate name `{}` is not allowed to call this webhook",
-                    name.unwrap_or("")
+                    excerpt(name.unwrap_or(""))
                 ),
             );
         }
     }
-    let bytes = match tokio::time::timeout(
-        s.read_timeout,
-        Limited::new(body, s.max_body_bytes).collect(),
-    )
-    .await
+    let bytes = match tokio::time::timeout(s.read_timeout, read_body(body, s.max_body_bytes)).await
     {
         Err(_) => {
             return error(
                 StatusCode::REQUEST_TIMEOUT,
                 "Timeout",
                 "request body not received in time",
-            );
-        }
-        Ok(Err(e))
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestEntityTooLarge",
-                &format!("request body is larger than {} bytes", s.max_body_bytes),
             );
         }
         Ok(Err(e)) => {
@@ -153,12 +146,29 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
                 &format!("cannot read request body: {e}"),
             );
         }
-        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Ok(ReadBody::TooLarge(prefix))) => {
+            // Denied when what was read shows a SubjectAccessReview: an error status would
+            // hand the request to the next authorizer without the deny assignments.
+            return match sar::decode_truncated(&prefix, s.max_body_bytes) {
+                Some(review) => unevaluable(s, &review, Instant::now()),
+                None => error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "RequestEntityTooLarge",
+                    &format!("request body is larger than {} bytes", s.max_body_bytes),
+                ),
+            };
+        }
+        Ok(Ok(ReadBody::Complete(bytes))) => bytes,
     };
     let started = Instant::now();
     let review = match sar::decode(&bytes) {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "BadRequest", &e.to_string()),
+        Err(sar::DecodeError::Unevaluable(review)) => return unevaluable(s, &review, started),
+        Err(e) => {
+            // serde quotes the offending value; the answer repeats a bounded part of it.
+            let message = excerpt_of(&e.to_string(), 1024).to_string();
+            return error(StatusCode::BAD_REQUEST, "BadRequest", &message);
+        }
     };
     let snapshot = s.store.load();
     let (decision, cached) =
@@ -173,6 +183,79 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
         } else {
             decide(s, &snapshot, &review.request)
         };
+    answer(
+        s,
+        review.api_version,
+        &review.request,
+        decision,
+        (snapshot.generation, cached),
+        started,
+    )
+}
+
+/// A request body read up to the limit.
+enum ReadBody {
+    Complete(Bytes),
+    /// The body is larger than the limit: its first `limit` bytes.
+    TooLarge(Vec<u8>),
+}
+
+/// Reads the body, keeping at most `limit` bytes. A body in one piece is kept without a copy.
+async fn read_body(mut body: Body, limit: usize) -> Result<ReadBody, axum::Error> {
+    // The first piece as it came; from the second on, every piece joined in one buffer.
+    let mut first: Option<Bytes> = None;
+    let mut joined: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        let held = first.as_ref().map_or(joined.len(), Bytes::len);
+        if held + data.len() > limit {
+            let mut prefix = match first.take() {
+                Some(head) => head.to_vec(),
+                None => joined,
+            };
+            prefix.extend_from_slice(data.get(..limit.saturating_sub(held)).unwrap_or_default());
+            return Ok(ReadBody::TooLarge(prefix));
+        }
+        match first.take() {
+            None if joined.is_empty() => first = Some(data),
+            None => joined.extend_from_slice(&data),
+            Some(head) => {
+                joined.reserve(head.len() + data.len());
+                joined.extend_from_slice(&head);
+                joined.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(ReadBody::Complete(
+        first.unwrap_or_else(|| Bytes::from(joined)),
+    ))
+}
+
+/// Answers a SubjectAccessReview that cannot be evaluated: denied, counted and logged as
+/// any other decision.
+fn unevaluable(s: &Shared, review: &sar::Unevaluable, started: Instant) -> Response {
+    let generation = s.store.load().generation;
+    answer(
+        s,
+        review.api_version,
+        &review.request,
+        Arc::new(review.decision()),
+        (generation, false),
+        started,
+    )
+}
+
+/// Writes the answer to a decided review; counts and logs the decision.
+fn answer(
+    s: &Shared,
+    api_version: sar::ApiVersion,
+    request: &crate::model::AccessRequest,
+    decision: Arc<Decision>,
+    (generation, cached): (u64, bool),
+    started: Instant,
+) -> Response {
     let (answer, answered) = match s.mode {
         Mode::Enforce => (decision.clone(), None),
         Mode::Shadow => (
@@ -187,14 +270,14 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
             Some("no_opinion"),
         ),
     };
-    let body = sar::encode_response(review.api_version, &answer);
+    let body = sar::encode_response(api_version, &answer);
     let elapsed = started.elapsed();
     s.metrics.decision_seconds.observe(elapsed.as_secs_f64());
     s.metrics.count_decision(decision.verdict, decision.source);
     audit::record(&AuditEvent {
-        request: &review.request,
+        request,
         decision: &decision,
-        generation: snapshot.generation,
+        generation,
         cached,
         latency_us: elapsed.as_micros() as u64,
         answered,
@@ -232,4 +315,38 @@ fn decide(
     }
     s.metrics.cache_entries.set(cache.entries() as i64);
     (decision, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body arriving in the given pieces.
+    fn pieces(parts: &[&'static str]) -> Body {
+        let frames = parts
+            .iter()
+            .map(|p| Ok::<_, std::io::Error>(Bytes::from_static(p.as_bytes())));
+        Body::from_stream(futures::stream::iter(frames.collect::<Vec<_>>()))
+    }
+
+    async fn read(parts: &[&'static str], limit: usize) -> (bool, String) {
+        match read_body(pieces(parts), limit).await.unwrap() {
+            ReadBody::Complete(b) => (true, String::from_utf8(b.to_vec()).unwrap()),
+            ReadBody::TooLarge(p) => (false, String::from_utf8(p).unwrap()),
+        }
+    }
+
+    #[tokio::test]
+    async fn bodies_in_pieces_are_joined_and_cut_at_the_limit() {
+        assert_eq!(read(&["abc"], 3).await, (true, "abc".into()));
+        assert_eq!(
+            read(&["ab", "", "cd", "e"], 5).await,
+            (true, "abcde".into())
+        );
+        assert_eq!(read(&["", "ab", "cd"], 5).await, (true, "abcd".into()));
+        assert_eq!(read(&["abcdef"], 4).await, (false, "abcd".into()));
+        assert_eq!(read(&["ab", "cdef"], 4).await, (false, "abcd".into()));
+        assert_eq!(read(&["ab", "c", "def"], 4).await, (false, "abcd".into()));
+        assert_eq!(read(&[], 4).await, (true, String::new()));
+    }
 }

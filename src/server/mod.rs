@@ -459,14 +459,15 @@ async fn accept_loop(
                                 return;
                             }
                         };
-                    let common_name = stream
+                    let name = stream
                         .get_ref()
                         .1
                         .peer_certificates()
                         .and_then(|c| c.first())
-                        .and_then(tls::common_name);
+                        .map_or(Ok(None), tls::common_name);
                     let identity = PeerIdentity {
-                        common_name,
+                        common_name: name.clone().ok().flatten(),
+                        name_error: name.err(),
                         tls: true,
                     };
                     serve_connection(stream, identity, router, read_timeout, shutdown).await;
@@ -474,10 +475,7 @@ async fn accept_loop(
                 None => {
                     serve_connection(
                         stream,
-                        PeerIdentity {
-                            common_name: None,
-                            tls: false,
-                        },
+                        PeerIdentity::default(),
                         router,
                         read_timeout,
                         shutdown,

@@ -73,17 +73,35 @@ pub fn expiry(cert: &CertificateDer<'_>) -> Option<i64> {
     Some(parsed.validity().not_after.timestamp())
 }
 
-/// The subject common name of a DER certificate.
-pub fn common_name(cert: &CertificateDer<'_>) -> Option<String> {
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
-    let cn = parsed
-        .subject()
-        .iter_common_name()
-        .next()?
-        .as_str()
-        .ok()?
-        .to_string();
-    Some(cn)
+/// Why a client certificate's common name cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientNameError {
+    /// More than one CN: readers disagree on which is the name (Go's crypto/x509 takes the
+    /// last one, others the first), so none is taken.
+    #[error(
+        "client certificate has {0} subject common names; exactly one is required to check its name"
+    )]
+    Several(usize),
+    #[error("client certificate's subject common name is not text")]
+    NotText,
+    #[error("client certificate cannot be parsed")]
+    Unparsable,
+}
+
+/// The subject common name of a DER certificate: `None` without one, an error with several.
+pub fn common_name(cert: &CertificateDer<'_>) -> Result<Option<String>, ClientNameError> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
+        .map_err(|_| ClientNameError::Unparsable)?;
+    let mut names = parsed.subject().iter_common_name();
+    let Some(first) = names.next() else {
+        return Ok(None);
+    };
+    let more = names.count();
+    if more > 0 {
+        return Err(ClientNameError::Several(more + 1));
+    }
+    let name = first.as_str().map_err(|_| ClientNameError::NotText)?;
+    Ok(Some(name.to_string()))
 }
 
 /// Builds a server configuration from the files.
