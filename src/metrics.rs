@@ -18,6 +18,7 @@ pub struct Metrics {
     pub cache_hits: IntCounter,
     pub cache_misses: IntCounter,
     pub cache_entries: IntGauge,
+    pub cache_bytes: IntGauge,
     pub reloads: IntCounterVec,
     pub generation: IntGauge,
     pub last_reload_success: IntGauge,
@@ -178,6 +179,11 @@ impl Metrics {
                 &registry,
                 "scopegate_decision_cache_entries",
                 "Entries in the decision cache.",
+            ),
+            cache_bytes: gauge(
+                &registry,
+                "scopegate_decision_cache_bytes",
+                "Weighed size of the decision cache in bytes.",
             ),
             reloads: counter_vec(
                 &registry,

@@ -48,6 +48,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .set_policy(serving.generation, serving.stats());
     if let Some(cache) = &state.0.cache {
         state.0.metrics.cache_entries.set(cache.entries() as i64);
+        state.0.metrics.cache_bytes.set(cache.bytes() as i64);
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -88,6 +88,9 @@ pub struct ServeArgs {
     /// Decision cache entries (0 disables the cache).
     #[arg(long, value_name = "N", env = "SCOPEGATE_DECISION_CACHE_SIZE")]
     pub decision_cache_size: Option<u64>,
+    /// Decision cache budget in bytes (keys, reasons and overhead; default 64 MiB).
+    #[arg(long, value_name = "BYTES", env = "SCOPEGATE_DECISION_CACHE_MAX_BYTES")]
+    pub decision_cache_max_bytes: Option<u64>,
     /// Decision cache entry lifetime in seconds.
     #[arg(
         long,
@@ -127,6 +130,7 @@ pub struct ServerFile {
     pub read_timeout_seconds: Option<u64>,
     pub reload_interval_seconds: Option<u64>,
     pub decision_cache_size: Option<u64>,
+    pub decision_cache_max_bytes: Option<u64>,
     pub decision_cache_ttl_seconds: Option<u64>,
     pub advertise_url: Option<String>,
 }
@@ -144,6 +148,7 @@ pub struct ServerSettings {
     pub read_timeout: Duration,
     pub reload_interval: Duration,
     pub decision_cache_size: u64,
+    pub decision_cache_max_bytes: u64,
     pub decision_cache_ttl: Duration,
     pub advertise_url: Option<String>,
     /// See [`ServeArgs::benchmark_empty_handler`].
@@ -212,6 +217,10 @@ impl ServeArgs {
                 .decision_cache_size
                 .or(f.decision_cache_size)
                 .unwrap_or(0),
+            decision_cache_max_bytes: self
+                .decision_cache_max_bytes
+                .or(f.decision_cache_max_bytes)
+                .unwrap_or(64 << 20),
             decision_cache_ttl: Duration::from_secs(
                 self.decision_cache_ttl_seconds
                     .or(f.decision_cache_ttl_seconds)
@@ -298,8 +307,14 @@ pub async fn start(
     // First load before listening, so a good policy answers from the first request.
     let first = reloader.clone();
     let _ = tokio::task::spawn_blocking(move || first.reload("startup", true)).await;
-    let cache = (settings.decision_cache_size > 0)
-        .then(|| DecisionCache::new(settings.decision_cache_size, settings.decision_cache_ttl));
+    let cache =
+        (settings.decision_cache_size > 0 && settings.decision_cache_max_bytes > 0).then(|| {
+            DecisionCache::new(
+                settings.decision_cache_size,
+                settings.decision_cache_max_bytes,
+                settings.decision_cache_ttl,
+            )
+        });
     let state = AppState::new(Shared {
         store,
         options: engine.options.clone(),
