@@ -2,22 +2,51 @@
 //! every live source has synced) and `/metrics` (Prometheus text format).
 
 use super::authorize::AppState;
-use axum::Router;
-use axum::extract::State;
+use super::listener::Listener;
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::{Extension, Router};
+use std::sync::Arc;
 
-pub fn app(state: AppState) -> Router {
+pub fn app(state: AppState, webhook: Arc<Listener>) -> Router {
     Router::new()
-        .route("/livez", get(|| async { "ok\n" }))
+        .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .layer(Extension(webhook))
         .with_state(state)
 }
 
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+/// Alive while the webhook listener's accept loop runs.
+async fn livez(Extension(webhook): Extension<Arc<Listener>>) -> impl IntoResponse {
+    match webhook.liveness() {
+        Ok(()) => (StatusCode::OK, "ok\n".to_string()),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not alive: {reason}\n"),
+        ),
+    }
+}
+
+async fn readyz(
+    State(state): State<AppState>,
+    Extension(webhook): Extension<Arc<Listener>>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> impl IntoResponse {
     let s = &state.0;
+    if let Err(reason) = webhook.readiness() {
+        let check = if query.contains_key("verbose") {
+            "[-]webhook-listener failed: "
+        } else {
+            "not ready: "
+        };
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{check}{reason}\n"),
+        );
+    }
     if !s.store.is_ready() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod authorize;
+pub mod listener;
 pub mod reload;
 pub mod tls;
 
@@ -78,6 +79,17 @@ pub struct ServeArgs {
     /// Time allowed for reading a request's headers (also the keep-alive idle limit) and body.
     #[arg(long, value_name = "SECONDS", env = "SCOPEGATE_READ_TIMEOUT_SECONDS")]
     pub read_timeout_seconds: Option<u64>,
+    /// Time allowed for a new connection's TLS handshake.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "SCOPEGATE_TLS_HANDSHAKE_TIMEOUT_SECONDS"
+    )]
+    pub tls_handshake_timeout_seconds: Option<u64>,
+    /// Open webhook connections at most; at the cap a new one replaces the connection idle the
+    /// longest, or is refused when none is idle.
+    #[arg(long, value_name = "N", env = "SCOPEGATE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// Safety-net re-read of policy and TLS files, in seconds.
     #[arg(
         long,
@@ -128,6 +140,8 @@ pub struct ServerFile {
     pub log_format: Option<LogFormat>,
     pub max_body_bytes: Option<usize>,
     pub read_timeout_seconds: Option<u64>,
+    pub tls_handshake_timeout_seconds: Option<u64>,
+    pub max_connections: Option<usize>,
     pub reload_interval_seconds: Option<u64>,
     pub decision_cache_size: Option<u64>,
     pub decision_cache_max_bytes: Option<u64>,
@@ -146,6 +160,8 @@ pub struct ServerSettings {
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
     pub read_timeout: Duration,
+    pub tls_handshake_timeout: Duration,
+    pub max_connections: usize,
     pub reload_interval: Duration,
     pub decision_cache_size: u64,
     pub decision_cache_max_bytes: u64,
@@ -207,6 +223,17 @@ impl ServeArgs {
                     .unwrap_or(30)
                     .max(1),
             ),
+            tls_handshake_timeout: Duration::from_secs(
+                self.tls_handshake_timeout_seconds
+                    .or(f.tls_handshake_timeout_seconds)
+                    .unwrap_or(5)
+                    .max(1),
+            ),
+            max_connections: self
+                .max_connections
+                .or(f.max_connections)
+                .unwrap_or(4096)
+                .max(1),
             reload_interval: Duration::from_secs(
                 self.reload_interval_seconds
                     .or(f.reload_interval_seconds)
@@ -346,6 +373,7 @@ pub async fn start(
     let admin_addr = admin_listener.local_addr()?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
+    let webhook = listener::Listener::new(settings.max_connections, metrics.clone());
     let router = if settings.empty_handler {
         authorize::empty_app()
     } else {
@@ -353,12 +381,17 @@ pub async fn start(
     };
     tasks.push(tokio::spawn(accept_loop(
         listener,
+        webhook.clone(),
         tls.as_ref().map(|(state, _)| state.clone()),
         router,
-        settings.read_timeout,
+        Timeouts {
+            handshake: settings.tls_handshake_timeout,
+            read: settings.read_timeout,
+        },
+        metrics.clone(),
         shutdown_rx.clone(),
     )));
-    let admin = admin::app(state.clone());
+    let admin = admin::app(state.clone(), webhook);
     let mut admin_shutdown = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {
         let _ = axum::serve(admin_listener, admin)
@@ -401,46 +434,82 @@ fn set_tls_metrics(metrics: &Metrics, built: &tls::BuiltTls) {
     }
 }
 
+/// How long a connection may take before its first request, and to send each request.
+#[derive(Clone, Copy)]
+struct Timeouts {
+    handshake: Duration,
+    read: Duration,
+}
+
 async fn accept_loop(
     listener: TcpListener,
+    webhook: Arc<listener::Listener>,
     tls: Option<Arc<tls::TlsState>>,
     router: axum::Router,
-    read_timeout: Duration,
+    timeouts: Timeouts,
+    metrics: Metrics,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let _alive = webhook.accepting();
+    let mut backoff = None;
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(a) => a,
+                Ok(a) => {
+                    backoff = None;
+                    a
+                }
+                Err(e) if listener::is_connection_error(&e) => continue,
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of file descriptors, typically: pause (growing) instead of spinning.
+                    webhook.accept_failed(&e);
+                    let pause = listener::accept_backoff(backoff);
+                    backoff = Some(pause);
+                    tracing::warn!(error = %e, pause_ms = pause.as_millis() as u64, "accept failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = shutdown.changed() => return,
+                    }
                     continue;
                 }
             },
             _ = shutdown.changed() => return,
+        };
+        // At the cap with every connection busy: closed at once rather than left to queue.
+        let Some(slot) = webhook.admit() else {
+            tracing::debug!(%peer, "connection refused: connection limit reached");
+            continue;
         };
         // Without TCP_NODELAY a request/response round trip waits on Nagle + delayed ACK.
         let _ = stream.set_nodelay(true);
         let tls = tls.clone();
         let router = router.clone();
         let shutdown = shutdown.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
-            match tls {
+            let identity = match tls {
                 Some(tls) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
-                    let stream =
-                        match tokio::time::timeout(read_timeout, acceptor.accept(stream)).await {
+                    let handshake =
+                        tokio::time::timeout(timeouts.handshake, acceptor.accept(stream));
+                    let stream = tokio::select! {
+                        done = handshake => match done {
                             Ok(Ok(s)) => s,
                             Ok(Err(e)) => {
                                 tracing::debug!(%peer, error = %e, "TLS handshake failed");
                                 return;
                             }
                             Err(_) => {
+                                metrics.tls_handshake_timeouts.inc();
                                 tracing::debug!(%peer, "TLS handshake timed out");
                                 return;
                             }
-                        };
+                        },
+                        _ = slot.evicted() => {
+                            tracing::debug!(%peer, "closed in TLS handshake to make room");
+                            return;
+                        }
+                    };
                     let common_name = stream
                         .get_ref()
                         .1
@@ -451,22 +520,15 @@ async fn accept_loop(
                         common_name,
                         tls: true,
                     };
-                    serve_connection(stream, identity, router, read_timeout, shutdown).await;
+                    serve_connection(stream, identity, slot, router, timeouts.read, shutdown).await;
+                    return;
                 }
-                None => {
-                    serve_connection(
-                        stream,
-                        PeerIdentity {
-                            common_name: None,
-                            tls: false,
-                        },
-                        router,
-                        read_timeout,
-                        shutdown,
-                    )
-                    .await
-                }
-            }
+                None => PeerIdentity {
+                    common_name: None,
+                    tls: false,
+                },
+            };
+            serve_connection(stream, identity, slot, router, timeouts.read, shutdown).await
         });
     }
 }
@@ -474,6 +536,7 @@ async fn accept_loop(
 async fn serve_connection<S>(
     stream: S,
     identity: PeerIdentity,
+    slot: listener::Slot,
     router: axum::Router,
     read_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
@@ -482,12 +545,21 @@ async fn serve_connection<S>(
 {
     use tower::ServiceExt;
     let identity = Arc::new(identity);
-    let service = router.map_request(
-        move |mut req: axum::extract::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(identity.clone());
-            req
-        },
-    );
+    let slot = Arc::new(slot);
+    let (on_request, on_response) = (slot.clone(), slot.clone());
+    // Busy from a request's headers to its response; idle in between (what eviction may close).
+    let service = router
+        .map_request(
+            move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                on_request.busy();
+                req.extensions_mut().insert(identity.clone());
+                req
+            },
+        )
+        .map_response(move |response| {
+            on_response.idle();
+            response
+        });
     let service = hyper_util::service::TowerToHyperService::new(service);
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -497,6 +569,11 @@ async fn serve_connection<S>(
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
+        _ = slot.evicted() => {
+            // Idle when picked: closes now, or after a response still being written.
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(read_timeout, conn).await;
+        }
         _ = shutdown.changed() => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
@@ -517,6 +594,41 @@ fn disable_transparent_huge_pages() {
     }
 }
 
+/// Raises the soft limit on open files to the hard limit (as Go programs do at start), and
+/// warns when the connection cap does not fit under it: the listener would then run out of
+/// descriptors before the cap takes effect.
+fn raise_open_file_limit(max_connections: usize) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write only the struct passed, owned here.
+    let soft = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+        limit.rlim_cur
+    };
+    // Room for policy files, watches, the admin listener and its clients.
+    let needed = (max_connections as u64).saturating_add(256);
+    if soft < needed {
+        tracing::warn!(
+            open_file_limit = soft,
+            max_connections,
+            "the open file limit is below --max-connections plus 256: accepts fail before the cap applies"
+        );
+    }
+}
+
 /// Runs `serve` until SIGTERM or Ctrl-C.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let engine = args.engine.resolve()?;
@@ -527,6 +639,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     crate::telemetry::init(settings.log_format);
     disable_transparent_huge_pages();
+    raise_open_file_limit(settings.max_connections);
     let cluster = crate::cluster::ClusterSource::connect(&engine).await?;
     let running = start(engine, settings, cluster).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
