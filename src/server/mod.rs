@@ -379,8 +379,11 @@ pub async fn start(
     } else {
         authorize::app(state.clone())
     };
+    // Alive from here, not from the task's first poll: a probe right after start sees it.
+    let accepting = webhook.accepting();
     tasks.push(tokio::spawn(accept_loop(
         listener,
+        accepting,
         webhook.clone(),
         tls.as_ref().map(|(state, _)| state.clone()),
         router,
@@ -443,6 +446,7 @@ struct Timeouts {
 
 async fn accept_loop(
     listener: TcpListener,
+    _accepting: listener::AcceptLoopGuard,
     webhook: Arc<listener::Listener>,
     tls: Option<Arc<tls::TlsState>>,
     router: axum::Router,
@@ -450,7 +454,6 @@ async fn accept_loop(
     metrics: Metrics,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let _alive = webhook.accepting();
     let mut backoff = None;
     loop {
         let (stream, peer) = tokio::select! {
