@@ -113,6 +113,12 @@ impl Drop for Slot {
 /// Marks the listener dead when its accept loop ends, however it ends (a panic included).
 pub struct AcceptLoopGuard(Arc<Listener>);
 
+impl AcceptLoopGuard {
+    pub fn listener(&self) -> &Arc<Listener> {
+        &self.0
+    }
+}
+
 impl Drop for AcceptLoopGuard {
     fn drop(&mut self) {
         self.0.alive.store(false, Ordering::Release);

@@ -2,7 +2,8 @@
 //! separate plain-HTTP admin listener for probes and metrics.
 //!
 //! ```text
-//! accept (TCP_NODELAY) -> TLS handshake (current config) -> client name check
+//! accept (backs off on errors) -> connection slot (cap; oldest idle out) -> TCP_NODELAY
+//!   -> TLS handshake (current config, timeout) -> client name check
 //!   -> hyper http1 (header read timeout) -> axum: POST /authorize -> engine (one snapshot)
 //! watchers: policy dirs | SIGHUP | poll -> reload off the request path -> ArcSwap
 //!           TLS files -> rebuild ServerConfig -> ArcSwap (new connections)
@@ -384,7 +385,6 @@ pub async fn start(
     tasks.push(tokio::spawn(accept_loop(
         listener,
         accepting,
-        webhook.clone(),
         tls.as_ref().map(|(state, _)| state.clone()),
         router,
         Timeouts {
@@ -446,14 +446,14 @@ struct Timeouts {
 
 async fn accept_loop(
     listener: TcpListener,
-    _accepting: listener::AcceptLoopGuard,
-    webhook: Arc<listener::Listener>,
+    accepting: listener::AcceptLoopGuard,
     tls: Option<Arc<tls::TlsState>>,
     router: axum::Router,
     timeouts: Timeouts,
     metrics: Metrics,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let webhook = accepting.listener();
     let mut backoff = None;
     loop {
         let (stream, peer) = tokio::select! {
