@@ -26,7 +26,7 @@ fn cache(c: &mut Criterion) {
     for g in [10usize, 200] {
         let groups: Vec<String> = generated.user_groups.iter().take(g).cloned().collect();
         let request = synthetic::request("allow", &groups);
-        let cache = DecisionCache::new(10_000, Duration::from_secs(60));
+        let cache = DecisionCache::new(10_000, 64 << 20, Duration::from_secs(60));
         let key = DecisionKey::new(1, &request).expect("key");
         cache.insert(
             key,

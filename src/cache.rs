@@ -1,11 +1,26 @@
-//! The decision cache: bounded in entries and time, keyed by every input the engine reads
-//! plus the policy generation — never the user name alone (Guard's username-only key kept
+//! The decision cache: bounded in bytes, entries and time, keyed by every input the engine
+//! reads plus the policy generation — never the user name alone (Guard's username-only key kept
 //! revoked access alive). A reload changes the generation, so old entries are never served.
+//!
+//! Each entry weighs its bytes (key, rendered reason, error, ids, a fixed overhead), but at
+//! least `max_bytes / max_entries`: moka bounds the total weight by `max_bytes`, which then
+//! bounds the entries by `max_entries` too. A request whose key would exceed [`MAX_KEY_BYTES`]
+//! is not cached at all: large requests are rare, and one of them would take the room of
+//! hundreds of ordinary ones.
 
 use crate::model::{AccessRequest, Decision};
 use moka::sync::Cache;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The largest key (canonical request text) that is cached. Real reviews are a few hundred
+/// bytes; an Entra user with 200 groups makes about 8 KiB of groups, so such a user's
+/// reviews are decided every time rather than cached.
+pub const MAX_KEY_BYTES: usize = 4096;
+
+/// What an entry costs beyond its text: moka's node, the `Arc`s and the `Decision`.
+const ENTRY_OVERHEAD_BYTES: usize = 256;
 
 /// The key: generation and the canonical request (everything but the request uid).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -15,18 +30,70 @@ pub struct DecisionKey {
 }
 
 impl DecisionKey {
-    /// Builds the key; `None` if the request cannot be serialised (then it is not cached).
+    /// Builds the key; `None` if the request cannot be serialised or its key would be larger
+    /// than [`MAX_KEY_BYTES`] (then it is not cached).
     pub fn new(generation: u64, request: &AccessRequest) -> Option<Self> {
         let canonical = AccessRequest {
             uid: String::new(),
             ..request.clone()
         };
-        let text = serde_json::to_string(&canonical).ok()?;
+        // Serialising stops at the limit: an oversized request is never written out whole.
+        let mut text = Bounded(Vec::with_capacity(256));
+        serde_json::to_writer(&mut text, &canonical).ok()?;
+        let text = String::from_utf8(text.0).ok()?;
         Some(DecisionKey {
             generation,
             request: Arc::from(text),
         })
     }
+
+    /// Bytes of the canonical request text.
+    pub fn len(&self) -> usize {
+        self.request.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.request.is_empty()
+    }
+}
+
+/// A buffer that refuses to grow past [`MAX_KEY_BYTES`].
+struct Bounded(Vec<u8>);
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_KEY_BYTES {
+            return Err(std::io::Error::other("decision key too large"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Counts the bytes of a rendered text without keeping it.
+#[derive(Default)]
+struct ByteCount(usize);
+
+impl std::fmt::Write for ByteCount {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0 += s.len();
+        Ok(())
+    }
+}
+
+/// The bytes an entry holds.
+fn entry_bytes(key: &DecisionKey, decision: &Decision) -> usize {
+    let mut reason = ByteCount::default();
+    let _ = write!(reason, "{}", decision.reason);
+    ENTRY_OVERHEAD_BYTES
+        + key.len()
+        + reason.0
+        + decision.evaluation_error.as_ref().map_or(0, String::len)
+        + decision.decided_by.iter().map(|id| id.len()).sum::<usize>()
 }
 
 /// Bounded decision cache.
@@ -36,11 +103,16 @@ pub struct DecisionCache {
 }
 
 impl DecisionCache {
-    /// A cache of at most `capacity` entries, each kept at most `ttl`.
-    pub fn new(capacity: u64, ttl: Duration) -> Self {
+    /// A cache of at most `max_entries` entries and `max_bytes` bytes, each kept at most `ttl`.
+    pub fn new(max_entries: u64, max_bytes: u64, ttl: Duration) -> Self {
+        let floor = usize::try_from(max_bytes / max_entries.max(1)).unwrap_or(usize::MAX);
         DecisionCache {
             inner: Cache::builder()
-                .max_capacity(capacity)
+                .max_capacity(max_bytes)
+                .weigher(move |key: &DecisionKey, decision: &Arc<Decision>| {
+                    let bytes = entry_bytes(key, decision).max(floor);
+                    u32::try_from(bytes).unwrap_or(u32::MAX)
+                })
                 .time_to_live(ttl)
                 .build(),
         }
@@ -56,5 +128,118 @@ impl DecisionCache {
 
     pub fn entries(&self) -> u64 {
         self.inner.entry_count()
+    }
+
+    /// The weighed size of the entries, in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.inner.weighted_size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ResourceAttributes, Source, Verdict};
+
+    fn request(name: &str) -> AccessRequest {
+        AccessRequest {
+            user: "alice".into(),
+            groups: ["dev", "ops"].into_iter().collect(),
+            uid: "7c1a".into(),
+            resource_attributes: Some(Box::new(ResourceAttributes {
+                namespace: "team-a".into(),
+                verb: "get".into(),
+                resource: "configmaps".into(),
+                name: name.into(),
+                ..ResourceAttributes::default()
+            })),
+            ..AccessRequest::default()
+        }
+    }
+
+    fn decision(reason: String) -> Arc<Decision> {
+        Arc::new(Decision::new(Verdict::Allow, Source::AzureRbac, reason))
+    }
+
+    #[test]
+    fn large_entries_stay_within_the_byte_budget() {
+        let budget: u64 = 64 * 1024;
+        let cache = DecisionCache::new(10_000, budget, Duration::from_secs(60));
+        for i in 0..500 {
+            // Keys just under the key limit, reasons as long: about 6 KiB an entry.
+            let name = format!("{i:05}-{}", "x".repeat(3000));
+            let key = DecisionKey::new(1, &request(&name)).unwrap();
+            cache.insert(key, decision(format!("granted for `{name}`")));
+        }
+        cache.inner.run_pending_tasks();
+        let held: usize = cache
+            .inner
+            .iter()
+            .map(|(k, d)| k.len() + d.reason.to_string().len())
+            .sum();
+        assert!(cache.entries() > 0, "nothing cached");
+        assert!(
+            held as u64 <= budget,
+            "{held} bytes held for a {budget} budget"
+        );
+        assert!(cache.bytes() <= budget, "weighed {}", cache.bytes());
+    }
+
+    #[test]
+    fn the_entry_bound_still_holds_for_small_entries() {
+        let cache = DecisionCache::new(10, 64 << 20, Duration::from_secs(60));
+        for i in 0..200 {
+            let key = DecisionKey::new(1, &request(&format!("cm-{i}"))).unwrap();
+            cache.insert(key, decision("granted".into()));
+        }
+        cache.inner.run_pending_tasks();
+        assert!(cache.entries() <= 10, "{} entries", cache.entries());
+    }
+
+    #[test]
+    fn an_oversized_request_is_not_cached() {
+        assert!(DecisionKey::new(1, &request(&"x".repeat(MAX_KEY_BYTES))).is_none());
+        assert!(DecisionKey::new(1, &request(&"x".repeat(1 << 20))).is_none());
+        let fits = DecisionKey::new(1, &request(&"x".repeat(MAX_KEY_BYTES / 2))).unwrap();
+        assert!(fits.len() <= MAX_KEY_BYTES);
+    }
+
+    #[test]
+    fn a_cached_answer_is_the_answer_inserted_for_that_request_only() {
+        let cache = DecisionCache::new(100, 64 << 20, Duration::from_secs(60));
+        let mut answers = Vec::new();
+        for i in 0..20 {
+            let name = format!("cm-{i}");
+            let verdict = if i % 2 == 0 {
+                Verdict::Allow
+            } else {
+                Verdict::Deny
+            };
+            let d = Arc::new(Decision::new(
+                verdict,
+                Source::AzureRbac,
+                format!("for {name}"),
+            ));
+            cache.insert(DecisionKey::new(1, &request(&name)).unwrap(), d.clone());
+            answers.push((name, d));
+        }
+        for (name, expected) in &answers {
+            let mut same = request(name);
+            same.uid = "another-uid".into();
+            let hit = cache.get(&DecisionKey::new(1, &same).unwrap()).unwrap();
+            assert_eq!(hit.verdict, expected.verdict, "{name}");
+            assert_eq!(
+                hit.reason.to_string(),
+                expected.reason.to_string(),
+                "{name}"
+            );
+            // Another generation or another user is another question.
+            assert!(cache.get(&DecisionKey::new(2, &same).unwrap()).is_none());
+            let other = AccessRequest {
+                user: "bob".into(),
+                ..same.clone()
+            };
+            assert!(cache.get(&DecisionKey::new(1, &other).unwrap()).is_none());
+        }
     }
 }

@@ -18,6 +18,7 @@ pub struct Metrics {
     pub cache_hits: IntCounter,
     pub cache_misses: IntCounter,
     pub cache_entries: IntGauge,
+    pub cache_bytes: IntGauge,
     pub reloads: IntCounterVec,
     pub generation: IntGauge,
     pub last_reload_success: IntGauge,
@@ -28,6 +29,11 @@ pub struct Metrics {
     pub tls_expiry: IntGaugeVec,
     pub cluster_events: IntCounterVec,
     pub cluster_objects: IntGaugeVec,
+    pub connections_open: IntGauge,
+    pub connections_rejected: IntCounter,
+    pub connections_evicted: IntCounter,
+    pub tls_handshake_timeouts: IntCounter,
+    pub accept_errors: IntCounter,
     /// `decisions` for every (verdict, source), looked up once: finding a labelled child
     /// hashes its labels and takes a lock, twice per request otherwise.
     decided: [[IntCounter; 4]; 3],
@@ -181,6 +187,11 @@ impl Metrics {
                 "scopegate_decision_cache_entries",
                 "Entries in the decision cache.",
             ),
+            cache_bytes: gauge(
+                &registry,
+                "scopegate_decision_cache_bytes",
+                "Weighed size of the decision cache in bytes.",
+            ),
             reloads: counter_vec(
                 &registry,
                 "scopegate_policy_reloads_total",
@@ -232,6 +243,31 @@ impl Metrics {
                 "scopegate_cluster_rbac_objects",
                 "RBAC objects held from the live cluster.",
                 &["kind"],
+            ),
+            connections_open: gauge(
+                &registry,
+                "scopegate_webhook_connections_open",
+                "Open connections to the webhook listener.",
+            ),
+            connections_rejected: counter(
+                &registry,
+                "scopegate_webhook_connections_rejected_total",
+                "Connections closed on arrival: the cap was reached and none was idle.",
+            ),
+            connections_evicted: counter(
+                &registry,
+                "scopegate_webhook_connections_evicted_total",
+                "Idle connections closed to make room for a new one.",
+            ),
+            tls_handshake_timeouts: counter(
+                &registry,
+                "scopegate_tls_handshake_timeouts_total",
+                "Connections closed for not completing the TLS handshake in time.",
+            ),
+            accept_errors: counter(
+                &registry,
+                "scopegate_webhook_accept_errors_total",
+                "Failed accepts on the webhook listener (such as out of file descriptors).",
             ),
             registry,
         }

@@ -2,33 +2,45 @@
 //! every live source has synced) and `/metrics` (Prometheus text format).
 
 use super::authorize::AppState;
-use axum::Router;
-use axum::extract::State;
+use super::listener::Listener;
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::{Extension, Router};
+use std::sync::Arc;
 
-pub fn app(state: AppState) -> Router {
+pub fn app(state: AppState, webhook: Arc<Listener>) -> Router {
     Router::new()
-        .route("/livez", get(|| async { "ok\n" }))
+        .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .layer(Extension(webhook))
         .with_state(state)
 }
 
-/// `?verbose` adds what keeps the files' policy from serving: a change held back, files
-/// still being written.
-#[derive(Debug, Default, serde::Deserialize)]
-struct ReadyQuery {
-    verbose: Option<String>,
+/// Alive while the webhook listener's accept loop runs.
+async fn livez(Extension(webhook): Extension<Arc<Listener>>) -> impl IntoResponse {
+    match webhook.liveness() {
+        Ok(()) => (StatusCode::OK, "ok\n".to_string()),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not alive: {reason}\n"),
+        ),
+    }
 }
 
+/// Ready once the webhook listener accepts, the first policy load succeeded and every live
+/// source has synced. `?verbose` adds what keeps the files' policy from serving (a change held
+/// back, files still being written).
 async fn readyz(
     State(state): State<AppState>,
-    axum::extract::Query(query): axum::extract::Query<ReadyQuery>,
+    Extension(webhook): Extension<Arc<Listener>>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
 ) -> impl IntoResponse {
-    let (status, mut text) = ready(&state);
-    if query.verbose.is_some() {
+    let verbose = query.contains_key("verbose");
+    let (status, mut text) = ready(&state, &webhook, verbose);
+    if verbose {
         for reason in state.0.store.pending() {
             text.push_str(&format!("[!] {reason}\n"));
         }
@@ -36,8 +48,19 @@ async fn readyz(
     (status, text)
 }
 
-fn ready(state: &AppState) -> (StatusCode, String) {
+fn ready(state: &AppState, webhook: &Listener, verbose: bool) -> (StatusCode, String) {
     let s = &state.0;
+    if let Err(reason) = webhook.readiness() {
+        let check = if verbose {
+            "[-]webhook-listener failed: "
+        } else {
+            "not ready: "
+        };
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{check}{reason}\n"),
+        );
+    }
     if !s.store.is_ready() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -68,6 +91,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .set_policy(serving.generation, serving.stats());
     if let Some(cache) = &state.0.cache {
         state.0.metrics.cache_entries.set(cache.entries() as i64);
+        state.0.metrics.cache_bytes.set(cache.bytes() as i64);
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -2,7 +2,8 @@
 //! separate plain-HTTP admin listener for probes and metrics.
 //!
 //! ```text
-//! accept (TCP_NODELAY) -> TLS handshake (current config) -> client name check
+//! accept (backs off on errors) -> connection slot (cap; oldest idle out) -> TCP_NODELAY
+//!   -> TLS handshake (current config, timeout) -> client name check
 //!   -> hyper http1 (header read timeout) -> axum: POST /authorize -> engine (one snapshot)
 //! watchers: policy dirs | SIGHUP | poll -> reload off the request path -> ArcSwap
 //!           TLS files -> rebuild ServerConfig -> ArcSwap (new connections)
@@ -10,6 +11,7 @@
 
 pub mod admin;
 pub mod authorize;
+pub mod listener;
 pub mod reload;
 pub mod tls;
 
@@ -78,6 +80,17 @@ pub struct ServeArgs {
     /// Time allowed for reading a request's headers (also the keep-alive idle limit) and body.
     #[arg(long, value_name = "SECONDS", env = "SCOPEGATE_READ_TIMEOUT_SECONDS")]
     pub read_timeout_seconds: Option<u64>,
+    /// Time allowed for a new connection's TLS handshake.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "SCOPEGATE_TLS_HANDSHAKE_TIMEOUT_SECONDS"
+    )]
+    pub tls_handshake_timeout_seconds: Option<u64>,
+    /// Open webhook connections at most; at the cap a new one replaces the connection idle the
+    /// longest, or is refused when none is idle.
+    #[arg(long, value_name = "N", env = "SCOPEGATE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// Safety-net re-read of policy and TLS files, in seconds.
     #[arg(
         long,
@@ -96,6 +109,9 @@ pub struct ServeArgs {
     /// Decision cache entries (0 disables the cache).
     #[arg(long, value_name = "N", env = "SCOPEGATE_DECISION_CACHE_SIZE")]
     pub decision_cache_size: Option<u64>,
+    /// Decision cache budget in bytes (keys, reasons and overhead; default 64 MiB).
+    #[arg(long, value_name = "BYTES", env = "SCOPEGATE_DECISION_CACHE_MAX_BYTES")]
+    pub decision_cache_max_bytes: Option<u64>,
     /// Decision cache entry lifetime in seconds.
     #[arg(
         long,
@@ -133,11 +149,14 @@ pub struct ServerFile {
     pub log_format: Option<LogFormat>,
     pub max_body_bytes: Option<usize>,
     pub read_timeout_seconds: Option<u64>,
+    pub tls_handshake_timeout_seconds: Option<u64>,
+    pub max_connections: Option<usize>,
     pub reload_interval_seconds: Option<u64>,
     pub policy_settle_ms: Option<u64>,
     #[serde(default)]
     pub allow_large_removals: bool,
     pub decision_cache_size: Option<u64>,
+    pub decision_cache_max_bytes: Option<u64>,
     pub decision_cache_ttl_seconds: Option<u64>,
     pub advertise_url: Option<String>,
 }
@@ -153,10 +172,13 @@ pub struct ServerSettings {
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
     pub read_timeout: Duration,
+    pub tls_handshake_timeout: Duration,
+    pub max_connections: usize,
     pub reload_interval: Duration,
     pub policy_settle: Duration,
     pub allow_large_removals: bool,
     pub decision_cache_size: u64,
+    pub decision_cache_max_bytes: u64,
     pub decision_cache_ttl: Duration,
     pub advertise_url: Option<String>,
     /// See [`ServeArgs::benchmark_empty_handler`].
@@ -215,6 +237,17 @@ impl ServeArgs {
                     .unwrap_or(30)
                     .max(1),
             ),
+            tls_handshake_timeout: Duration::from_secs(
+                self.tls_handshake_timeout_seconds
+                    .or(f.tls_handshake_timeout_seconds)
+                    .unwrap_or(5)
+                    .max(1),
+            ),
+            max_connections: self
+                .max_connections
+                .or(f.max_connections)
+                .unwrap_or(4096)
+                .max(1),
             reload_interval: Duration::from_secs(
                 self.reload_interval_seconds
                     .or(f.reload_interval_seconds)
@@ -230,6 +263,10 @@ impl ServeArgs {
                 .decision_cache_size
                 .or(f.decision_cache_size)
                 .unwrap_or(0),
+            decision_cache_max_bytes: self
+                .decision_cache_max_bytes
+                .or(f.decision_cache_max_bytes)
+                .unwrap_or(64 << 20),
             decision_cache_ttl: Duration::from_secs(
                 self.decision_cache_ttl_seconds
                     .or(f.decision_cache_ttl_seconds)
@@ -331,8 +368,14 @@ pub async fn start(
             _ => break,
         }
     }
-    let cache = (settings.decision_cache_size > 0)
-        .then(|| DecisionCache::new(settings.decision_cache_size, settings.decision_cache_ttl));
+    let cache =
+        (settings.decision_cache_size > 0 && settings.decision_cache_max_bytes > 0).then(|| {
+            DecisionCache::new(
+                settings.decision_cache_size,
+                settings.decision_cache_max_bytes,
+                settings.decision_cache_ttl,
+            )
+        });
     let state = AppState::new(Shared {
         store,
         options: engine.options.clone(),
@@ -364,19 +407,27 @@ pub async fn start(
     let admin_addr = admin_listener.local_addr()?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
+    let webhook = listener::Listener::new(settings.max_connections, metrics.clone());
     let router = if settings.empty_handler {
         authorize::empty_app()
     } else {
         authorize::app(state.clone())
     };
+    // Alive from here, not from the task's first poll: a probe right after start sees it.
+    let accepting = webhook.accepting();
     tasks.push(tokio::spawn(accept_loop(
         listener,
+        accepting,
         tls.as_ref().map(|(state, _)| state.clone()),
         router,
-        settings.read_timeout,
+        Timeouts {
+            handshake: settings.tls_handshake_timeout,
+            read: settings.read_timeout,
+        },
+        metrics.clone(),
         shutdown_rx.clone(),
     )));
-    let admin = admin::app(state.clone());
+    let admin = admin::app(state.clone(), webhook);
     let mut admin_shutdown = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {
         let _ = axum::serve(admin_listener, admin)
@@ -419,46 +470,82 @@ fn set_tls_metrics(metrics: &Metrics, built: &tls::BuiltTls) {
     }
 }
 
+/// How long a connection may take before its first request, and to send each request.
+#[derive(Clone, Copy)]
+struct Timeouts {
+    handshake: Duration,
+    read: Duration,
+}
+
 async fn accept_loop(
     listener: TcpListener,
+    accepting: listener::AcceptLoopGuard,
     tls: Option<Arc<tls::TlsState>>,
     router: axum::Router,
-    read_timeout: Duration,
+    timeouts: Timeouts,
+    metrics: Metrics,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let webhook = accepting.listener();
+    let mut backoff = None;
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(a) => a,
+                Ok(a) => {
+                    backoff = None;
+                    a
+                }
+                Err(e) if listener::is_connection_error(&e) => continue,
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of file descriptors, typically: pause (growing) instead of spinning.
+                    webhook.accept_failed(&e);
+                    let pause = listener::accept_backoff(backoff);
+                    backoff = Some(pause);
+                    tracing::warn!(error = %e, pause_ms = pause.as_millis() as u64, "accept failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = shutdown.changed() => return,
+                    }
                     continue;
                 }
             },
             _ = shutdown.changed() => return,
+        };
+        // At the cap with every connection busy: closed at once rather than left to queue.
+        let Some(slot) = webhook.admit() else {
+            tracing::debug!(%peer, "connection refused: connection limit reached");
+            continue;
         };
         // Without TCP_NODELAY a request/response round trip waits on Nagle + delayed ACK.
         let _ = stream.set_nodelay(true);
         let tls = tls.clone();
         let router = router.clone();
         let shutdown = shutdown.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
-            match tls {
+            let identity = match tls {
                 Some(tls) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
-                    let stream =
-                        match tokio::time::timeout(read_timeout, acceptor.accept(stream)).await {
+                    let handshake =
+                        tokio::time::timeout(timeouts.handshake, acceptor.accept(stream));
+                    let stream = tokio::select! {
+                        done = handshake => match done {
                             Ok(Ok(s)) => s,
                             Ok(Err(e)) => {
                                 tracing::debug!(%peer, error = %e, "TLS handshake failed");
                                 return;
                             }
                             Err(_) => {
+                                metrics.tls_handshake_timeouts.inc();
                                 tracing::debug!(%peer, "TLS handshake timed out");
                                 return;
                             }
-                        };
+                        },
+                        _ = slot.evicted() => {
+                            tracing::debug!(%peer, "closed in TLS handshake to make room");
+                            return;
+                        }
+                    };
                     let name = stream
                         .get_ref()
                         .1
@@ -470,19 +557,12 @@ async fn accept_loop(
                         name_error: name.err(),
                         tls: true,
                     };
-                    serve_connection(stream, identity, router, read_timeout, shutdown).await;
+                    serve_connection(stream, identity, slot, router, timeouts.read, shutdown).await;
+                    return;
                 }
-                None => {
-                    serve_connection(
-                        stream,
-                        PeerIdentity::default(),
-                        router,
-                        read_timeout,
-                        shutdown,
-                    )
-                    .await
-                }
-            }
+                None => PeerIdentity::default(),
+            };
+            serve_connection(stream, identity, slot, router, timeouts.read, shutdown).await
         });
     }
 }
@@ -490,6 +570,7 @@ async fn accept_loop(
 async fn serve_connection<S>(
     stream: S,
     identity: PeerIdentity,
+    slot: listener::Slot,
     router: axum::Router,
     read_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
@@ -498,12 +579,21 @@ async fn serve_connection<S>(
 {
     use tower::ServiceExt;
     let identity = Arc::new(identity);
-    let service = router.map_request(
-        move |mut req: axum::extract::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(identity.clone());
-            req
-        },
-    );
+    let slot = Arc::new(slot);
+    let (on_request, on_response) = (slot.clone(), slot.clone());
+    // Busy from a request's headers to its response; idle in between (what eviction may close).
+    let service = router
+        .map_request(
+            move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                on_request.busy();
+                req.extensions_mut().insert(identity.clone());
+                req
+            },
+        )
+        .map_response(move |response| {
+            on_response.idle();
+            response
+        });
     let service = hyper_util::service::TowerToHyperService::new(service);
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -513,6 +603,11 @@ async fn serve_connection<S>(
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
+        _ = slot.evicted() => {
+            // Idle when picked: closes now, or after a response still being written.
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(read_timeout, conn).await;
+        }
         _ = shutdown.changed() => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
@@ -533,6 +628,41 @@ fn disable_transparent_huge_pages() {
     }
 }
 
+/// Raises the soft limit on open files to the hard limit (as Go programs do at start), and
+/// warns when the connection cap does not fit under it: the listener would then run out of
+/// descriptors before the cap takes effect.
+fn raise_open_file_limit(max_connections: usize) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write only the struct passed, owned here.
+    let soft = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+        limit.rlim_cur
+    };
+    // Room for policy files, watches, the admin listener and its clients.
+    let needed = (max_connections as u64).saturating_add(256);
+    if soft < needed {
+        tracing::warn!(
+            open_file_limit = soft,
+            max_connections,
+            "the open file limit is below --max-connections plus 256: accepts fail before the cap applies"
+        );
+    }
+}
+
 /// Runs `serve` until SIGTERM or Ctrl-C.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let engine = args.engine.resolve()?;
@@ -543,6 +673,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     crate::telemetry::init(settings.log_format);
     disable_transparent_huge_pages();
+    raise_open_file_limit(settings.max_connections);
     let cluster = crate::cluster::ClusterSource::connect(&engine).await?;
     let running = start(engine, settings, cluster).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
