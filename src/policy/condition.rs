@@ -230,7 +230,7 @@ impl Operator {
         match self.kind {
             OperatorKind::Equals => a == e,
             OperatorKind::StartsWith => a.starts_with(&e),
-            OperatorKind::Like => like(a.as_bytes(), e.as_bytes()),
+            OperatorKind::Like => string_like(a.as_bytes(), e.as_bytes()),
         }
     }
 }
@@ -241,7 +241,7 @@ impl Operator {
 /// more byte and the rest of the pattern is tried again. An earlier star never needs to
 /// take more (the last one can take it instead), so the walk is O(text × pattern) at worst
 /// and allocates nothing.
-fn like(text: &[u8], pattern: &[u8]) -> bool {
+pub fn string_like(text: &[u8], pattern: &[u8]) -> bool {
     let (mut t, mut p) = (0, 0);
     // After the last star seen: where the pattern resumes, and the text byte it resumes at.
     let mut star: Option<(usize, usize)> = None;
@@ -696,7 +696,11 @@ mod tests {
         for p in &patterns {
             for t in &texts {
                 let want = like_by_recursion(t.as_bytes(), p.as_bytes());
-                assert_eq!(like(t.as_bytes(), p.as_bytes()), want, "`{t}` like `{p}`");
+                assert_eq!(
+                    string_like(t.as_bytes(), p.as_bytes()),
+                    want,
+                    "`{t}` like `{p}`"
+                );
                 hits += usize::from(want);
             }
         }
@@ -710,12 +714,15 @@ mod tests {
     fn like_is_polynomial_on_adversarial_text() {
         let text = "a".repeat(4_000);
         for pattern in ["*a*a*b", "*a*a*a*a*a*b", "*?*?*?*?*?*b"] {
-            assert!(!like(text.as_bytes(), pattern.as_bytes()), "{pattern}");
+            assert!(
+                !string_like(text.as_bytes(), pattern.as_bytes()),
+                "{pattern}"
+            );
         }
         let matching = format!("{text}b");
         for pattern in ["*a*a*b", "*a*a*a*a*a*b", "*?*?*?*?*?*b", "a*", "*", "*a"] {
             assert_eq!(
-                like(matching.as_bytes(), pattern.as_bytes()),
+                string_like(matching.as_bytes(), pattern.as_bytes()),
                 pattern != "*a",
                 "{pattern}"
             );

@@ -46,6 +46,10 @@ pub fn parse_text(
             )),
         },
         Format::Yaml => {
+            if let Some(over) = super::yaml_budget::over_budget(&file, text) {
+                diagnostics.push(over);
+                return;
+            }
             for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
                 match <serde_yaml::Value as serde::Deserialize>::deserialize(document) {
                     Ok(serde_yaml::Value::Null) => {}
