@@ -57,12 +57,6 @@ impl From<String> for ParseError {
     }
 }
 
-impl From<&str> for ParseError {
-    fn from(message: &str) -> Self {
-        ParseError::Syntax(message.to_string())
-    }
-}
-
 /// Why a condition could not be evaluated for a request; callers fail closed (a deny
 /// assignment applies, a role assignment does not grant).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
