@@ -153,7 +153,8 @@ fn deny_condition_applies(
     attributes: &dyn AttributeSource,
 ) -> bool {
     match &deny.condition {
-        Some(Ok(c)) if !action.is_wildcard() => c.eval(action.as_str(), attributes),
+        // A condition that cannot be evaluated for this request: the deny applies.
+        Some(Ok(c)) if !action.is_wildcard() => c.eval(action.as_str(), attributes).unwrap_or(true),
         // No condition, or one that cannot be evaluated: the deny applies (fail closed).
         _ => true,
     }
@@ -213,7 +214,8 @@ fn condition_holds(
 ) -> bool {
     match assignment.condition.as_deref() {
         None => true,
-        Some(Ok(c)) => c.eval(action, attributes),
+        // A condition that cannot be evaluated for this request does not grant.
+        Some(Ok(c)) => c.eval(action, attributes).unwrap_or(false),
         Some(Err(_)) => false,
     }
 }

@@ -603,4 +603,154 @@ mod tests {
             )
         );
     }
+
+    /// A snapshot with a role granting every cluster data action to the synthetic user, on
+    /// `assignment_condition`, and, given `deny_condition`, a deny assignment on it for Everyone.
+    fn conditional(
+        assignment_condition: Option<&str>,
+        deny_condition: Option<&str>,
+    ) -> Arc<Snapshot> {
+        use crate::policy::{Origin, PolicySet, parse};
+        use serde_json::json;
+        let role = "c0000000-0000-4000-8000-0000000000aa";
+        let cluster = synthetic::CLUSTER;
+        let mut assignment = json!({
+            "id": format!("{cluster}/providers/Microsoft.Authorization/roleAssignments/e0000000-0000-4000-8000-000000000001"),
+            "principalId": synthetic::USER_OID, "principalType": "User",
+            "roleDefinitionId": format!("/providers/Microsoft.Authorization/roleDefinitions/{role}"),
+            "scope": cluster, "type": "Microsoft.Authorization/roleAssignments",
+        });
+        if let Some(c) = assignment_condition {
+            assignment["condition"] = json!(c);
+            assignment["conditionVersion"] = json!("2.0");
+        }
+        let mut deny = json!({
+            "id": format!("{cluster}/providers/Microsoft.Authorization/denyAssignments/d0000000-0000-4000-8000-000000000001"),
+            "denyAssignmentName": "conditional", "type": "Microsoft.Authorization/denyAssignments",
+            "permissions": [{"dataActions": ["Microsoft.ContainerService/managedClusters/*"]}],
+            "principals": [{"id": "00000000-0000-0000-0000-000000000000", "type": "SystemDefined"}],
+            "scope": cluster, "doNotApplyToChildScopes": false,
+        });
+        let mut objects = json!([
+            {"id": format!("/providers/Microsoft.Authorization/roleDefinitions/{role}"),
+             "name": role, "roleName": "everything", "type": "Microsoft.Authorization/roleDefinitions",
+             "assignableScopes": ["/"],
+             "permissions": [{"dataActions": ["Microsoft.ContainerService/managedClusters/*"]}]},
+            assignment,
+        ]);
+        if let (Some(c), Some(list)) = (deny_condition, objects.as_array_mut()) {
+            deny["condition"] = json!(c);
+            list.push(deny);
+        }
+        let (mut set, mut diagnostics) = (PolicySet::default(), Vec::new());
+        parse::add_value(
+            &Origin::new("test", "$"),
+            objects,
+            &mut set,
+            &mut diagnostics,
+        );
+        assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
+        let options = EngineOptions {
+            cluster_resource_id: Some(
+                Scope::parse(cluster).expect("the synthetic cluster id parses"),
+            ),
+            ..EngineOptions::default()
+        };
+        Arc::new(Snapshot::build(set, &options, 1).expect("valid policy"))
+    }
+
+    fn custom_resource_request(group: &str) -> AccessRequest {
+        let mut request = synthetic::request("allow", &[]);
+        if let Some(r) = request.resource_attributes.as_mut() {
+            r.group = group.into();
+            r.resource = "widgets".into();
+        }
+        request
+    }
+
+    /// A request value longer than a condition compares (an API group of 4,000 bytes once
+    /// held a worker for 45 s in `StringLike`) makes the condition unevaluable, which fails
+    /// closed as an unparsable condition does: a conditional deny assignment still denies,
+    /// a conditional role assignment does not grant.
+    #[test]
+    fn over_long_request_values_fail_closed_in_conditions() {
+        let options = EngineOptions {
+            cluster_resource_id: Some(
+                Scope::parse(synthetic::CLUSTER).expect("the synthetic cluster id parses"),
+            ),
+            ..EngineOptions::default()
+        };
+        let group = "Microsoft.ContainerService/managedClusters/customResources:group";
+        let long = "a".repeat(4_000);
+        let verdict = |snapshot: &Arc<Snapshot>, g: &str| {
+            authorize(snapshot, &options, &custom_resource_request(g)).verdict
+        };
+
+        let like = format!("@Request[{group}] StringLike '*a*a*b'");
+        let deny = conditional(None, Some(&like));
+        assert_eq!(verdict(&deny, "example.com"), Verdict::Allow);
+        assert_eq!(verdict(&deny, "aab.example.b"), Verdict::Deny);
+        assert_eq!(verdict(&deny, &long), Verdict::Deny);
+        assert_eq!(verdict(&deny, &long[..300]), Verdict::Deny);
+        let negated = format!("!(@Request[{group}] StringNotLike '*a*a*b')");
+        let deny = conditional(None, Some(&negated));
+        assert_eq!(verdict(&deny, "example.com"), Verdict::Allow);
+        assert_eq!(verdict(&deny, &long[..300]), Verdict::Deny);
+
+        let not_equals = format!("@Request[{group}] StringNotEquals 'forbidden.example.com'");
+        let allow = conditional(Some(&not_equals), None);
+        assert_eq!(verdict(&allow, "example.com"), Verdict::Allow);
+        assert_ne!(verdict(&allow, "forbidden.example.com"), Verdict::Allow);
+        assert_ne!(verdict(&allow, &long[..300]), Verdict::Allow);
+    }
+
+    /// A condition past Azure's size or nesting limit is an error at load that names the
+    /// assignment's place, not a stack overflow.
+    #[test]
+    fn conditions_past_the_limits_are_load_errors() {
+        use crate::policy::condition::{MAX_CONDITION_BYTES, MAX_CONDITION_NESTING};
+        use crate::policy::{Origin, PolicySet, parse};
+        use serde_json::json;
+        let term = "@Request[x] StringEquals 'a'";
+        let cases = [
+            (
+                "1".repeat(MAX_CONDITION_BYTES + 1),
+                "bytes long, more than Azure's limit",
+            ),
+            (
+                format!("{}{term}{}", "(".repeat(2_000), ")".repeat(2_000)),
+                "more than 32 levels deep",
+            ),
+            (
+                format!("{}{term}", "!".repeat(MAX_CONDITION_NESTING + 1)),
+                "levels deep",
+            ),
+        ];
+        for (condition, message) in cases {
+            let objects = json!([{
+                "id": format!("{}/providers/Microsoft.Authorization/roleAssignments/e0000000-0000-4000-8000-000000000001", synthetic::CLUSTER),
+                "principalId": synthetic::USER_OID, "principalType": "User",
+                "roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/c0000000-0000-4000-8000-0000000000aa",
+                "scope": synthetic::CLUSTER, "type": "Microsoft.Authorization/roleAssignments",
+                "condition": condition, "conditionVersion": "2.0",
+            }]);
+            let (mut set, mut diagnostics) = (PolicySet::default(), Vec::new());
+            parse::add_value(
+                &Origin::new("assignments.json", "$"),
+                objects,
+                &mut set,
+                &mut diagnostics,
+            );
+            let error = diagnostics
+                .iter()
+                .find(|d| d.is_error())
+                .unwrap_or_else(|| panic!("an error for `{message}`: {diagnostics:?}"));
+            let text = error.to_string();
+            assert!(
+                text.contains("assignments.json: $[0].condition: condition ")
+                    && text.contains(message),
+                "{text}"
+            );
+        }
+    }
 }

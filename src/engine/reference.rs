@@ -87,7 +87,9 @@ pub fn verdict(snapshot: &Snapshot, options: &EngineOptions, request: &AccessReq
                             });
                             let condition_holds = match a.condition.as_deref() {
                                 None => true,
-                                Some(Ok(c)) => c.eval(action.as_str(), &target.attributes),
+                                Some(Ok(c)) => {
+                                    c.eval(action.as_str(), &target.attributes).unwrap_or(false)
+                                }
                                 Some(Err(_)) => false,
                             };
                             role_grants && condition_holds

@@ -819,7 +819,13 @@ pub(super) fn compile_condition(
     }
     match Condition::parse(text) {
         Ok(c) => Some(Ok(c)),
+        // Azure refuses such a condition: the object is not one it could hold.
+        Err(e) if e.is_limit() => {
+            diagnostics.push(Diagnostic::error(origin.field("condition"), e.to_string()));
+            Some(Err(e.to_string()))
+        }
         Err(e) => {
+            let e = e.to_string();
             diagnostics.push(Diagnostic::warning(
                 origin.field("condition"),
                 format!("condition cannot be evaluated: {e}; {consequence}"),

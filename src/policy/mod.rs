@@ -12,6 +12,7 @@ pub mod parse;
 pub mod schema;
 pub mod scope_table;
 pub mod store;
+pub mod yaml_budget;
 
 pub use index::{Snapshot, SnapshotStats};
 

@@ -47,6 +47,10 @@ pub fn parse_text(
             )),
         },
         Format::Yaml => {
+            if let Some(over) = super::yaml_budget::over_budget(&file, text) {
+                diagnostics.push(over);
+                return;
+            }
             let mut documents = 0;
             let mut failed = false;
             for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
