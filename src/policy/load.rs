@@ -36,6 +36,10 @@ pub struct ParsedFiles {
     /// When set, a file changed less than this long ago is not read: it may be half written.
     /// The content read before keeps serving (see [`Reading::unsettled`]).
     settle: Option<std::time::Duration>,
+    /// Each unsettled file's stamp and when this process first saw it: a stamp unchanged for
+    /// the settle time by this process's own clock counts as settled, whatever the file's
+    /// times say (a time in the future, or from a skewed clock, would otherwise hold it).
+    observed: HashMap<String, (FileStamp, std::time::Instant)>,
 }
 
 impl Default for ParsedFiles {
@@ -46,6 +50,7 @@ impl Default for ParsedFiles {
             settled: SETTLED,
             unread: 0,
             settle: None,
+            observed: HashMap::new(),
         }
     }
 }
@@ -117,7 +122,8 @@ impl FileStamp {
     }
 
     /// How long until both times lie `settle` before now, if they do not yet (`None`: the
-    /// file has been still for `settle`). A time in the future counts as now.
+    /// file has been still for `settle`). A time in the future, or one that cannot be read,
+    /// counts as now.
     fn settles_in(
         self,
         now: std::time::SystemTime,
@@ -128,8 +134,13 @@ impl FileStamp {
             let nanos = u32::try_from(nanos).ok()?;
             Some(std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos))
         };
-        let latest = at(self.modified)?.max(at(self.changed)?);
-        let age = now.duration_since(latest).unwrap_or_default();
+        // A time that cannot be read counts as now.
+        let (Some(modified), Some(changed)) = (at(self.modified), at(self.changed)) else {
+            return Some(settle);
+        };
+        let age = now
+            .duration_since(modified.max(changed))
+            .unwrap_or_default();
         settle.checked_sub(age).filter(|d| !d.is_zero())
     }
 }
@@ -153,6 +164,38 @@ impl ParsedFiles {
     /// How many files the last load took by their metadata, unread.
     pub fn unread(&self) -> usize {
         self.unread
+    }
+
+    /// How long until the file `name` with `stamp` counts as settled, if it does not yet: its
+    /// times lie within the settle time of `now` (or cannot be read), and this process has
+    /// not seen the same stamp for the settle time either.
+    fn settles_in(
+        &mut self,
+        name: &str,
+        stamp: FileStamp,
+        now: std::time::SystemTime,
+    ) -> Option<std::time::Duration> {
+        let settle = self.settle?;
+        let by_times = stamp.settles_in(now, settle)?;
+        let seen = std::time::Instant::now();
+        let (observed, since) = self
+            .observed
+            .entry(name.to_string())
+            .or_insert((stamp, seen));
+        if *observed != stamp {
+            (*observed, *since) = (stamp, seen);
+        }
+        let still = since.elapsed();
+        let by_clock = settle.checked_sub(still).filter(|d| !d.is_zero())?;
+        Some(by_times.min(by_clock))
+    }
+
+    /// A file not to be read yet: its previous content, if any, stands in for it.
+    fn unsettled(&self, name: &str, settles_in: std::time::Duration) -> FileRead {
+        FileRead::Unsettled(UnsettledFile {
+            previous_kept: self.files.get(name).map(|k| k.hash),
+            settles_in,
+        })
     }
 
     /// Files changed less than `settle` before a load are not read by it (None: every file
@@ -255,6 +298,7 @@ pub fn read_paths(dirs: &[PathBuf], mut parsed: Option<&mut ParsedFiles>) -> Rea
     }
     if let Some(parsed) = parsed {
         parsed.files.retain(|name, _| seen.contains(name));
+        parsed.observed.retain(|name, _| seen.contains(name));
     }
     Reading {
         parts,
@@ -370,18 +414,11 @@ fn read_file(
             },
         ));
     }
-    if let Some(settle) = parsed.as_deref().and_then(|p| p.settle)
+    if let Some(parsed) = parsed.as_deref_mut()
         && let Some(stamp) = stamp
-        && let Some(settles_in) = stamp.settles_in(read_at, settle)
+        && let Some(settles_in) = parsed.settles_in(name, stamp, read_at)
     {
-        let previous_kept = parsed
-            .as_deref()
-            .and_then(|p| p.files.get(name))
-            .map(|k| k.hash);
-        return Ok(FileRead::Unsettled(UnsettledFile {
-            previous_kept,
-            settles_in,
-        }));
+        return Ok(parsed.unsettled(name, settles_in));
     }
     if format == Format::Json && meta.len() > stream_above {
         if let Some(parsed) = parsed {
@@ -415,6 +452,13 @@ fn read_file(
     let mut content = ContentHash::new();
     let text = read_paced(&mut file, &mut content)?;
     let hash = content.finish();
+    // Written while it was read: what was read may be half of either version.
+    if let Some(parsed) = parsed.as_deref_mut()
+        && let Some(settle) = parsed.settle
+        && FileStamp::of(&file.metadata()?) != stamp
+    {
+        return Ok(parsed.unsettled(name, settle));
+    }
     let settled = parsed.as_deref().map_or(SETTLED, |p| p.settled);
     let stamp = stamp.and_then(|s| s.settled(read_at, settled));
     if let Some(kept) = parsed

@@ -6,7 +6,7 @@ use crate::cache::{DecisionCache, DecisionKey};
 use crate::engine::{self, EngineOptions};
 use crate::metrics::Metrics;
 use crate::model::excerpt::{excerpt, excerpt_of};
-use crate::model::{Decision, Source, Verdict};
+use crate::model::{Decision, Verdict};
 use crate::policy::store::PolicyStore;
 use crate::sar;
 use axum::body::Body;
@@ -170,19 +170,23 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
             return error(StatusCode::BAD_REQUEST, "BadRequest", &message);
         }
     };
-    let snapshot = s.store.load();
-    let (decision, cached) =
-        if !s.store.is_ready() || !s.cluster.as_ref().is_none_or(|c| c.is_ready()) {
-            let d = Decision::new(
-                Verdict::NoOpinion,
-                Source::Request,
-                "scopegate has no policy loaded yet",
-            )
-            .with_error("no successful policy load yet");
-            (Arc::new(d), false)
+    // Without a whole policy there is no answer to give: a "no opinion" would send the
+    // request on to the next authorizer past every deny assignment, whatever failure policy
+    // the operator chose. An error status lets kube-apiserver's failure policy decide.
+    if !s.store.is_ready() || !s.cluster.as_ref().is_none_or(|c| c.is_ready()) {
+        let message = if s.store.is_ready() {
+            "scopegate has not synced the cluster's RBAC objects yet"
         } else {
-            decide(s, &snapshot, &review.request)
+            "scopegate has no policy loaded yet"
         };
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            message,
+        );
+    }
+    let snapshot = s.store.load();
+    let (decision, cached) = decide(s, &snapshot, &review.request);
     answer(
         s,
         review.api_version,
