@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 fn body() -> Vec<u8> {
-    std::fs::read(root().join("tests/fixtures/requests/alice-create-deployment.json")).unwrap()
+    request_fixture("alice-create-deployment.json")
 }
 
 /// Whether the server has closed `stream` within `wait` (end of file or reset).
@@ -35,20 +35,9 @@ async fn silent(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
     out
 }
 
-async fn metrics(admin: SocketAddr) -> String {
-    admin_get(admin, "/metrics").await.1
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_sends_nothing_is_closed_after_the_handshake_timeout() {
-    let pki = Pki::new();
-    let policies = policy_dir();
-    let server = serve_tls(
-        &pki,
-        policies.path(),
-        &["--tls-handshake-timeout-seconds", "1"],
-    )
-    .await;
+    let (pki, _policies, server) = serve_examples(&["--tls-handshake-timeout-seconds", "1"]).await;
     let started = Instant::now();
     let mut quiet = TcpStream::connect(server.addr).await.unwrap();
     // A client that starts a handshake and stalls is cut off the same way.
@@ -67,48 +56,33 @@ async fn a_connection_that_sends_nothing_is_closed_after_the_handshake_timeout()
         waited >= Duration::from_millis(900),
         "closed after {waited:?}"
     );
-    let m = metrics(server.admin_addr).await;
     assert_eq!(
-        metric(&m, "scopegate_tls_handshake_timeouts_total"),
+        admin_metric(server.admin_addr, "scopegate_tls_handshake_timeouts_total").await,
         Some(2.0)
     );
     // A real client is unaffected.
-    let mut conn = connect(
-        server.addr,
-        client_config(&pki.ca.pem.cert, Some(&pki.client)),
-    )
-    .await
-    .unwrap();
+    let mut conn = connect_apiserver(server.addr, &pki).await;
     assert_eq!(conn.post(body()).await.unwrap().0, 200);
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_the_cap_the_oldest_idle_connection_makes_room() {
-    let pki = Pki::new();
-    let policies = policy_dir();
-    let server = serve_tls(
-        &pki,
-        policies.path(),
-        &[
-            "--max-connections",
-            "8",
-            "--tls-handshake-timeout-seconds",
-            "30",
-        ],
-    )
+    let (pki, _policies, server) = serve_examples(&[
+        "--max-connections",
+        "8",
+        "--tls-handshake-timeout-seconds",
+        "30",
+    ])
     .await;
-    let config = client_config(&pki.ca.pem.cert, Some(&pki.client));
+    let config = pki.apiserver_config();
     // A keep-alive client between requests, then seven connections stuck before TLS.
     let mut keep_alive = connect(server.addr, config.clone()).await.unwrap();
     assert_eq!(keep_alive.post(body()).await.unwrap().0, 200);
     let mut idle = silent(server.addr, 7).await;
     assert!(
         eventually(5, || async {
-            metric(
-                &metrics(server.admin_addr).await,
-                "scopegate_webhook_connections_open",
-            ) == Some(8.0)
+            admin_metric(server.admin_addr, "scopegate_webhook_connections_open").await == Some(8.0)
         })
         .await
     );
@@ -152,14 +126,7 @@ async fn busy(
     addr: SocketAddr,
     config: std::sync::Arc<rustls::ClientConfig>,
 ) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let mut tls = tokio_rustls::TlsConnector::from(config)
-        .connect(
-            rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap(),
-            tcp,
-        )
-        .await
-        .unwrap();
+    let mut tls = tls_connect(addr, config).await.unwrap();
     tls.write_all(
         b"POST /authorize HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{",
     )
@@ -171,18 +138,13 @@ async fn busy(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_fails_while_every_connection_is_busy_and_new_ones_are_refused() {
-    let pki = Pki::new();
-    let policies = policy_dir();
-    let server = serve_tls(&pki, policies.path(), &["--max-connections", "2"]).await;
-    let config = client_config(&pki.ca.pem.cert, Some(&pki.client));
+    let (pki, _policies, server) = serve_examples(&["--max-connections", "2"]).await;
+    let config = pki.apiserver_config();
     assert_eq!(admin_get(server.admin_addr, "/readyz").await.0, 200);
     let mut first = busy(server.addr, config.clone()).await;
     let _second = busy(server.addr, config.clone()).await;
     assert!(
-        eventually(5, || async {
-            admin_get(server.admin_addr, "/readyz").await.0 == 503
-        })
-        .await,
+        readyz_becomes(server.admin_addr, 503, 5).await,
         "ready while the listener cannot take a connection"
     );
     let (_, text) = admin_get(server.admin_addr, "/readyz?verbose").await;
@@ -190,25 +152,20 @@ async fn readyz_fails_while_every_connection_is_busy_and_new_ones_are_refused() 
     // Still alive: the listener works, it is full.
     assert_eq!(admin_get(server.admin_addr, "/livez").await.0, 200);
     // Nothing is idle, so a new client is refused rather than queued.
-    let refused = match connect(server.addr, config.clone()).await {
-        Ok(mut c) => c.post(body()).await.err(),
-        Err(e) => Some(e),
-    };
-    assert!(refused.is_some(), "a connection above the cap was served");
-    let m = metrics(server.admin_addr).await;
-    assert!(metric(&m, "scopegate_webhook_connections_rejected_total").unwrap() >= 1.0);
+    let refused = connect_and_post(server.addr, config.clone(), body()).await;
+    assert!(refused.is_err(), "a connection above the cap was served");
+    let rejected = admin_metric(
+        server.admin_addr,
+        "scopegate_webhook_connections_rejected_total",
+    );
+    assert!(rejected.await.unwrap() >= 1.0);
 
     // One request completes: that connection is idle, so there is room again.
     first.write_all(b"}").await.unwrap();
     let mut answer = [0u8; 9];
     first.read_exact(&mut answer).await.unwrap();
     assert_eq!(&answer, b"HTTP/1.1 ");
-    assert!(
-        eventually(5, || async {
-            admin_get(server.admin_addr, "/readyz").await.0 == 200
-        })
-        .await
-    );
+    assert!(readyz_becomes(server.admin_addr, 200, 5).await);
     let mut conn = connect(server.addr, config).await.unwrap();
     assert_eq!(conn.post(body()).await.unwrap().0, 200);
     server.stop().await;

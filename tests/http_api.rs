@@ -32,15 +32,8 @@ fn fixture_bodies() -> Vec<(String, Vec<u8>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fixture_gets_a_valid_answer_in_its_own_version() {
-    let pki = Pki::new();
-    let policies = policy_dir();
-    let server = serve_tls(&pki, policies.path(), &[]).await;
-    let mut conn = connect(
-        server.addr,
-        client_config(&pki.ca.pem.cert, Some(&pki.client)),
-    )
-    .await
-    .unwrap();
+    let (pki, _policies, server) = serve_examples(&[]).await;
+    let mut conn = connect_apiserver(server.addr, &pki).await;
     let bodies = fixture_bodies();
     assert!(bodies.len() >= 100, "fixtures: {}", bodies.len());
     for (name, body) in bodies {
@@ -59,24 +52,16 @@ async fn every_fixture_gets_a_valid_answer_in_its_own_version() {
         assert!(!(allowed && denied), "{name}");
     }
     // The captured users carry no Entra object id: Azure has no opinion on them.
-    let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+    let m = metrics(server.admin_addr).await;
     assert!(metric(&m, "scopegate_http_requests_total{code=\"200\"}").unwrap() >= 100.0);
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decisions_match_the_engine_and_v1beta1_is_answered_in_v1beta1() {
-    let pki = Pki::new();
-    let policies = policy_dir();
-    let server = serve_tls(&pki, policies.path(), &[]).await;
-    let mut conn = connect(
-        server.addr,
-        client_config(&pki.ca.pem.cert, Some(&pki.client)),
-    )
-    .await
-    .unwrap();
-    let allow =
-        std::fs::read(root().join("tests/fixtures/requests/alice-create-deployment.json")).unwrap();
+    let (pki, _policies, server) = serve_examples(&[]).await;
+    let mut conn = connect_apiserver(server.addr, &pki).await;
+    let allow = request_fixture("alice-create-deployment.json");
     let (status, answer) = conn.post(allow).await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(answer["status"]["allowed"], true);
@@ -86,12 +71,12 @@ async fn decisions_match_the_engine_and_v1beta1_is_answered_in_v1beta1() {
             .unwrap()
             .contains("RBAC Writer")
     );
-    let deny = std::fs::read(root().join("tests/fixtures/requests/alice-get-secret.json")).unwrap();
+    let deny = request_fixture("alice-get-secret.json");
     let (_, answer) = conn.post(deny).await.unwrap();
     assert_eq!(answer["apiVersion"], "authorization.k8s.io/v1beta1");
     assert_eq!(answer["status"]["allowed"], false);
     assert_eq!(answer["status"]["denied"], true);
-    let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+    let m = metrics(server.admin_addr).await;
     assert_eq!(
         metric(
             &m,
@@ -121,57 +106,39 @@ async fn decisions_match_the_engine_and_v1beta1_is_answered_in_v1beta1() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_certificates_are_required_and_checked() {
-    let pki = Pki::new();
-    let policies = policy_dir();
-    let server = serve_tls(
-        &pki,
-        policies.path(),
-        &["--allowed-client-names", "kube-apiserver"],
+    let (pki, _policies, server) =
+        serve_examples(&["--allowed-client-names", "kube-apiserver"]).await;
+    let body = request_fixture("alice-create-deployment.json");
+    // No client certificate: the handshake or the first request fails; the engine never runs.
+    let without = connect_and_post(
+        server.addr,
+        client_config(&pki.ca.pem.cert, None),
+        body.clone(),
     )
     .await;
-    let body =
-        std::fs::read(root().join("tests/fixtures/requests/alice-create-deployment.json")).unwrap();
-    // No client certificate: the handshake or the first request fails; the engine never runs.
-    let without = match connect(server.addr, client_config(&pki.ca.pem.cert, None)).await {
-        Ok(mut c) => c.post(body.clone()).await.err(),
-        Err(e) => Some(e),
-    };
-    assert!(without.is_some(), "a client without certificate was served");
+    assert!(without.is_err(), "a client without certificate was served");
     // A certificate from another CA is refused too.
     let other = scopegate::certs::Authority::new("other").unwrap();
     let stranger = other.client("kube-apiserver", 1).unwrap();
-    let refused = match connect(
+    let refused = connect_and_post(
         server.addr,
         client_config(&pki.ca.pem.cert, Some(&stranger)),
+        body.clone(),
     )
-    .await
-    {
-        Ok(mut c) => c.post(body.clone()).await.err(),
-        Err(e) => Some(e),
-    };
+    .await;
     assert!(
-        refused.is_some(),
+        refused.is_err(),
         "a certificate from another CA was accepted"
     );
     // A valid certificate with a name not on the list: 403, never decided.
     let intruder = pki.ca.client("someone-else", 1).unwrap();
-    let mut conn = connect(
-        server.addr,
-        client_config(&pki.ca.pem.cert, Some(&intruder)),
-    )
-    .await
-    .unwrap();
+    let mut conn = connect_as(server.addr, &pki, &intruder).await;
     let (status, answer) = conn.post(body.clone()).await.unwrap();
     assert_eq!(status, 403, "{answer}");
     // The right client is served.
-    let mut conn = connect(
-        server.addr,
-        client_config(&pki.ca.pem.cert, Some(&pki.client)),
-    )
-    .await
-    .unwrap();
+    let mut conn = connect_apiserver(server.addr, &pki).await;
     assert_eq!(conn.post(body).await.unwrap().0, 200);
-    let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+    let m = metrics(server.admin_addr).await;
     assert_eq!(
         metric(
             &m,
@@ -185,15 +152,9 @@ async fn client_certificates_are_required_and_checked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_clear_errors() {
-    let pki = Pki::new();
-    let policies = policy_dir();
-    let server = serve_tls(
-        &pki,
-        policies.path(),
-        &["--max-body-bytes", "4096", "--read-timeout-seconds", "1"],
-    )
-    .await;
-    let config = client_config(&pki.ca.pem.cert, Some(&pki.client));
+    let (pki, _policies, server) =
+        serve_examples(&["--max-body-bytes", "4096", "--read-timeout-seconds", "1"]).await;
+    let config = pki.apiserver_config();
     let mut conn = connect(server.addr, config.clone()).await.unwrap();
     for (body, code, needle) in [
         ("not json", 400, "not a valid SubjectAccessReview"),
@@ -233,14 +194,7 @@ async fn bad_requests_get_clear_errors() {
             .contains("DNS-1123")
     );
     // Slow client: headers never finish; the server cuts it off after the read timeout.
-    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let mut tls = tokio_rustls::TlsConnector::from(config)
-        .connect(
-            rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap(),
-            tcp,
-        )
-        .await
-        .unwrap();
+    let mut tls = tls_connect(server.addr, config).await.unwrap();
     tls.write_all(b"POST /authorize HTTP/1.1\r\nhost: x\r\n")
         .await
         .unwrap();
@@ -255,12 +209,7 @@ async fn bad_requests_get_clear_errors() {
     assert!(started.elapsed() < std::time::Duration::from_secs(4));
     // Other paths: 404 with a JSON error.
     // (the earlier connection has idled past the 1 s read timeout and was closed)
-    let mut conn = connect(
-        server.addr,
-        client_config(&pki.ca.pem.cert, Some(&pki.client)),
-    )
-    .await
-    .unwrap();
+    let mut conn = connect_apiserver(server.addr, &pki).await;
     let (status, answer) = conn.post_to("/", "{}").await.unwrap();
     assert_eq!(status, 404);
     assert!(answer["message"].as_str().unwrap().contains("/authorize"));
@@ -276,14 +225,8 @@ async fn not_ready_until_first_good_load_and_no_opinion_meanwhile() {
     let (status, text) = admin_get(server.admin_addr, "/readyz").await;
     assert_eq!(status, 503, "{text}");
     assert_eq!(admin_get(server.admin_addr, "/livez").await.0, 200);
-    let mut conn = connect(
-        server.addr,
-        client_config(&pki.ca.pem.cert, Some(&pki.client)),
-    )
-    .await
-    .unwrap();
-    let body =
-        std::fs::read(root().join("tests/fixtures/requests/alice-create-deployment.json")).unwrap();
+    let mut conn = connect_apiserver(server.addr, &pki).await;
+    let body = request_fixture("alice-create-deployment.json");
     let (status, answer) = conn.post(body.clone()).await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(answer["status"]["allowed"], false);
@@ -294,12 +237,7 @@ async fn not_ready_until_first_good_load_and_no_opinion_meanwhile() {
     assert!(answer["status"]["evaluationError"].is_string());
     // Fix the file: ready within seconds, and the decision is made.
     std::fs::remove_file(policies.path().join("azure/broken.json")).unwrap();
-    assert!(
-        eventually(10, || async {
-            admin_get(server.admin_addr, "/readyz").await.0 == 200
-        })
-        .await
-    );
+    assert!(readyz_becomes(server.admin_addr, 200, 10).await);
     assert_eq!(conn.post(body).await.unwrap().1["status"]["allowed"], true);
     server.stop().await;
 }
@@ -319,7 +257,7 @@ async fn shadow_mode_answers_no_opinion_and_plain_http_needs_the_flag() {
     ])
     .await;
     let mut conn = connect_plain(server.addr).await;
-    let deny = std::fs::read(root().join("tests/fixtures/requests/alice-get-secret.json")).unwrap();
+    let deny = request_fixture("alice-get-secret.json");
     let (status, answer) = conn.post(deny).await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(answer["status"]["allowed"], false);
@@ -351,8 +289,7 @@ async fn shadow_mode_answers_no_opinion_and_plain_http_needs_the_flag() {
 
 /// A fixture's JSON with `edit` applied.
 fn fixture_with(name: &str, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
-    let body = std::fs::read(root().join("tests/fixtures/requests").join(name)).unwrap();
-    let mut review: Value = serde_json::from_slice(&body).unwrap();
+    let mut review: Value = serde_json::from_slice(&request_fixture(name)).unwrap();
     edit(&mut review);
     serde_json::to_vec(&review).unwrap()
 }
@@ -380,10 +317,8 @@ fn assert_unevaluable(status: u16, answer: &Value, api_version: &str, needle: &s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reviews_that_cannot_be_evaluated_are_denied_not_refused() {
-    let pki = Pki::new();
-    let policies = policy_dir();
-    let server = serve_tls(&pki, policies.path(), &["--max-body-bytes", "4096"]).await;
-    let config = client_config(&pki.ca.pem.cert, Some(&pki.client));
+    let (pki, _policies, server) = serve_examples(&["--max-body-bytes", "4096"]).await;
+    let config = pki.apiserver_config();
     let mut conn = connect(server.addr, config.clone()).await.unwrap();
     let v1 = "authorization.k8s.io/v1";
     let v1beta1 = "authorization.k8s.io/v1beta1";
@@ -414,23 +349,24 @@ async fn reviews_that_cannot_be_evaluated_are_denied_not_refused() {
     assert!(large.len() > 4096);
     let (status, answer) = conn.post(large).await.unwrap();
     assert_unevaluable(status, &answer, v1beta1, "larger than 4096 bytes");
-    // Too large and nothing in the first 4096 bytes says it is a SubjectAccessReview: 413.
-    let mut big = connect(server.addr, config.clone()).await.unwrap();
+    // Too large and nothing in the first 4096 bytes says it is a SubjectAccessReview: 413
+    // (each on a new connection).
     let spec_first = format!(
         "{{\"spec\":{{\"user\":\"{}\"}},\"kind\":\"SubjectAccessReview\",\"apiVersion\":\"{v1}\"}}",
         "a".repeat(5000)
     );
-    let (status, answer) = big.post(spec_first).await.unwrap();
-    assert_eq!(status, 413, "{answer}");
-    let mut big = connect(server.addr, config.clone()).await.unwrap();
     let token_review = format!(
         "{{\"kind\":\"TokenReview\",\"apiVersion\":\"authentication.k8s.io/v1\",\"spec\":{{\"token\":\"{}\"}}}}",
         "a".repeat(5000)
     );
-    let (status, answer) = big.post(token_review).await.unwrap();
-    assert_eq!(status, 413, "{answer}");
+    for body in [spec_first, token_review] {
+        let (status, answer) = connect_and_post(server.addr, config.clone(), body)
+            .await
+            .unwrap();
+        assert_eq!(status, 413, "{answer}");
+    }
     // Every one of them is counted as a decision of the request itself.
-    let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+    let m = metrics(server.admin_addr).await;
     assert_eq!(
         metric(
             &m,
@@ -444,15 +380,8 @@ async fn reviews_that_cannot_be_evaluated_are_denied_not_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loose_spellings_are_not_read_as_requests() {
-    let pki = Pki::new();
-    let policies = policy_dir();
-    let server = serve_tls(&pki, policies.path(), &[]).await;
-    let mut conn = connect(
-        server.addr,
-        client_config(&pki.ca.pem.cert, Some(&pki.client)),
-    )
-    .await
-    .unwrap();
+    let (pki, _policies, server) = serve_examples(&[]).await;
+    let mut conn = connect_apiserver(server.addr, &pki).await;
     let v1 = "authorization.k8s.io/v1";
     // The fixture is allowed through alice's group (Writer in finance-app).
     let allowed = fixture_with("alice-create-deployment.json", |_| {});
@@ -614,12 +543,7 @@ async fn client_certificates_with_several_common_names_are_refused() {
     )
     .await;
     let body = fixture_with("alice-create-deployment.json", |_| {});
-    let mut conn = connect(
-        server.addr,
-        client_config(&pki.ca.pem.cert, Some(&two_names)),
-    )
-    .await
-    .unwrap();
+    let mut conn = connect_as(server.addr, &pki, &two_names).await;
     let (status, answer) = conn.post(body.clone()).await.unwrap();
     assert_eq!(status, 403, "{answer}");
     assert!(
@@ -630,12 +554,7 @@ async fn client_certificates_with_several_common_names_are_refused() {
         "{answer}"
     );
     // The ordinary client certificate still works.
-    let mut conn = connect(
-        server.addr,
-        client_config(&pki.ca.pem.cert, Some(&pki.client)),
-    )
-    .await
-    .unwrap();
+    let mut conn = connect_apiserver(server.addr, &pki).await;
     assert_eq!(conn.post(body).await.unwrap().0, 200);
     server.stop().await;
 }

@@ -4,8 +4,6 @@
 
 mod support;
 
-use axum::body::Bytes;
-use http_body_util::{BodyExt, Full};
 use std::time::Duration;
 use support::*;
 use tokio::net::TcpStream;
@@ -38,38 +36,20 @@ fn highest_open_fd() -> u64 {
         .unwrap()
 }
 
-/// GET on a kept-open admin connection (a new one would need a descriptor).
-async fn get(conn: &mut Conn, path: &str) -> (u16, String) {
-    conn.sender.ready().await.unwrap();
-    let req = hyper::Request::get(path)
-        .header("host", "127.0.0.1")
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let resp = conn.sender.send_request(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&bytes).to_string())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_fails_while_accept_runs_out_of_file_descriptors() {
-    let pki = Pki::new();
-    let policies = policy_dir();
-    let server = serve_tls(
-        &pki,
-        policies.path(),
-        &[
-            "--max-connections",
-            "100000",
-            "--tls-handshake-timeout-seconds",
-            "30",
-            "--reload-interval-seconds",
-            "3600",
-        ],
-    )
+    let (pki, _policies, server) = serve_examples(&[
+        "--max-connections",
+        "100000",
+        "--tls-handshake-timeout-seconds",
+        "30",
+        "--reload-interval-seconds",
+        "3600",
+    ])
     .await;
+    // GETs on a kept-open admin connection (a new one would need a descriptor).
     let mut admin = connect_plain(server.admin_addr).await;
-    assert_eq!(get(&mut admin, "/readyz").await.0, 200);
+    assert_eq!(admin.get("/readyz").await.0, 200);
 
     let original = open_file_limit();
     set_open_file_limit(highest_open_fd() + 24, original.rlim_max);
@@ -85,14 +65,14 @@ async fn readyz_fails_while_accept_runs_out_of_file_descriptors() {
             }
         }
         tokio::time::sleep(Duration::from_millis(30)).await;
-        let (status, text) = get(&mut admin, "/readyz?verbose").await;
+        let (status, text) = admin.get("/readyz?verbose").await;
         if status == 503 {
             refused = Some(text);
             break;
         }
     }
-    let (live, _) = get(&mut admin, "/livez").await;
-    let (_, m) = get(&mut admin, "/metrics").await;
+    let (live, _) = admin.get("/livez").await;
+    let (_, m) = admin.get("/metrics").await;
     set_open_file_limit(original.rlim_cur, original.rlim_max);
     let text = refused.expect("/readyz stayed ready while accept failed");
     assert!(text.contains("cannot accept"), "{text}");
@@ -106,20 +86,9 @@ async fn readyz_fails_while_accept_runs_out_of_file_descriptors() {
 
     // Descriptors back: ready again once the failure is a few seconds old.
     drop(clients);
-    assert!(
-        eventually(15, || async {
-            admin_get(server.admin_addr, "/readyz").await.0 == 200
-        })
-        .await
-    );
-    let mut conn = connect(
-        server.addr,
-        client_config(&pki.ca.pem.cert, Some(&pki.client)),
-    )
-    .await
-    .unwrap();
-    let body =
-        std::fs::read(root().join("tests/fixtures/requests/alice-create-deployment.json")).unwrap();
+    assert!(readyz_becomes(server.admin_addr, 200, 15).await);
+    let mut conn = connect_apiserver(server.addr, &pki).await;
+    let body = request_fixture("alice-create-deployment.json");
     assert_eq!(conn.post(body).await.unwrap().0, 200);
     server.stop().await;
 }

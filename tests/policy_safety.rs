@@ -21,17 +21,9 @@ fn options() -> EngineOptions {
     }
 }
 
-/// A reloader of `dir` whose files count as being written for `settle` after they change.
+/// A reloader of `dir` with the example cluster's options.
 fn reloader(dir: &Path, settle: Duration) -> Reloader {
-    let mut r = Reloader::new(
-        Arc::new(scopegate::policy::store::PolicyStore::new()),
-        vec![dir.to_path_buf()],
-        options(),
-        scopegate::metrics::Metrics::new(),
-        None,
-    );
-    r.settle = settle;
-    r
+    support::reloader(dir, options(), settle)
 }
 
 /// Every policy file below `dir`, relative to it.
@@ -528,7 +520,7 @@ async fn the_server_reads_a_file_only_after_its_writer_has_finished() {
         server.state.0.store.is_ready(),
         "the startup load waited for the fresh files"
     );
-    let metrics = || async { support::admin_get(server.admin_addr, "/metrics").await.1 };
+    let metrics = || support::metrics(server.admin_addr);
     let count = |text: &str, result: &str| -> f64 {
         ["watch", "poll", "sighup", "settle"]
             .iter()
@@ -603,7 +595,7 @@ async fn the_server_reads_a_file_only_after_its_writer_has_finished() {
     // Every deny assignment gone at once: held back, said in the metric and readyz.
     std::fs::remove_file(dir.path().join("azure/deny-assignments.json")).expect("remove");
     let held = support::eventually(10, || async {
-        support::metric(&metrics().await, "scopegate_policy_change_held") == Some(1.0)
+        support::admin_metric(server.admin_addr, "scopegate_policy_change_held").await == Some(1.0)
     })
     .await;
     assert!(held, "the removal was not held back");

@@ -44,20 +44,8 @@ async fn allowed(conn: &mut Conn) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_changes_apply_and_broken_changes_keep_the_last_good_policy() {
-    let pki = Pki::new();
-    let policies = policy_dir();
-    let server = serve_tls(
-        &pki,
-        policies.path(),
-        &["--reload-interval-seconds", "3600"],
-    )
-    .await;
-    let mut conn = connect(
-        server.addr,
-        client_config(&pki.ca.pem.cert, Some(&pki.client)),
-    )
-    .await
-    .unwrap();
+    let (pki, policies, server) = serve_examples(&["--reload-interval-seconds", "3600"]).await;
+    let mut conn = connect_apiserver(server.addr, &pki).await;
     assert!(!allowed(&mut conn).await);
     // Add a file: picked up by the directory watch within seconds.
     let file = policies.path().join("azure/payments.json");
@@ -67,26 +55,18 @@ async fn file_changes_apply_and_broken_changes_keep_the_last_good_policy() {
     );
     assert!(
         eventually(10, || async {
-            allowed(
-                &mut connect(
-                    server.addr,
-                    client_config(&pki.ca.pem.cert, Some(&pki.client)),
-                )
-                .await
-                .unwrap(),
-            )
-            .await
+            allowed(&mut connect_apiserver(server.addr, &pki).await).await
         })
         .await
     );
-    let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+    let m = metrics(server.admin_addr).await;
     let generation = metric(&m, "scopegate_policy_generation").unwrap();
     assert!(generation >= 2.0);
     // Break it: syntax error. Rejected whole; the last good policy still answers.
     std::fs::write(&file, "[{\"id\": ").unwrap();
     assert!(
         eventually(10, || async {
-            let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+            let m = metrics(server.admin_addr).await;
             metric(
                 &m,
                 "scopegate_policy_reloads_total{result=\"error\",trigger=\"watch\"}",
@@ -105,7 +85,7 @@ async fn file_changes_apply_and_broken_changes_keep_the_last_good_policy() {
     write_json(&file, &bad);
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     assert!(allowed(&mut conn).await);
-    let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+    let m = metrics(server.admin_addr).await;
     assert_eq!(
         metric(&m, "scopegate_policy_generation"),
         Some(generation),
@@ -116,15 +96,7 @@ async fn file_changes_apply_and_broken_changes_keep_the_last_good_policy() {
     std::fs::remove_file(&file).unwrap();
     assert!(
         eventually(10, || async {
-            !allowed(
-                &mut connect(
-                    server.addr,
-                    client_config(&pki.ca.pem.cert, Some(&pki.client)),
-                )
-                .await
-                .unwrap(),
-            )
-            .await
+            !allowed(&mut connect_apiserver(server.addr, &pki).await).await
         })
         .await
     );
@@ -167,7 +139,7 @@ async fn configmap_data_symlink_swap_is_seen() {
         ],
     );
     let server = serve_tls(&pki, dir.path(), &["--reload-interval-seconds", "3600"]).await;
-    let config = client_config(&pki.ca.pem.cert, Some(&pki.client));
+    let config = pki.apiserver_config();
     assert!(!allowed(&mut connect(server.addr, config.clone()).await.unwrap()).await);
     let grant =
         serde_json::to_vec(&payments_assignment("22222222-0000-4000-8000-000000000001")).unwrap();
@@ -183,7 +155,7 @@ async fn configmap_data_symlink_swap_is_seen() {
         .await,
         "..data swap not picked up"
     );
-    let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+    let m = metrics(server.admin_addr).await;
     assert_eq!(
         metric(&m, "scopegate_policy_objects{kind=\"role_definitions\"}"),
         Some(8.0),
@@ -194,15 +166,8 @@ async fn configmap_data_symlink_swap_is_seen() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answer_under_load_comes_from_one_whole_generation() {
-    let pki = Pki::new();
-    let policies = policy_dir();
-    let server = serve_tls(
-        &pki,
-        policies.path(),
-        &["--reload-interval-seconds", "3600"],
-    )
-    .await;
-    let config = client_config(&pki.ca.pem.cert, Some(&pki.client));
+    let (pki, policies, server) = serve_examples(&["--reload-interval-seconds", "3600"]).await;
+    let config = pki.apiserver_config();
     let file = policies.path().join("azure/payments.json");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // Writer: alternates between granting and not granting, eight times, each time waiting
@@ -287,7 +252,7 @@ async fn every_answer_under_load_comes_from_one_whole_generation() {
     if let Err(i) = published {
         panic!("change {i} of 8 was not published as a generation within 60 s");
     }
-    let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+    let m = metrics(server.admin_addr).await;
     assert_eq!(
         metric(
             &m,
@@ -379,18 +344,10 @@ fn sighup_reloads_the_serve_process() {
     );
 }
 
-/// A reloader of one policy directory, driven directly (no server, no watcher).
-/// Files are read however recently they changed (the settle time is tested on its own).
+/// A reloader of one policy directory with default options. Files are read however
+/// recently they changed (the settle time is tested on its own).
 fn reloader_of(dir: &Path) -> scopegate::server::reload::Reloader {
-    let mut reloader = scopegate::server::reload::Reloader::new(
-        Arc::new(scopegate::policy::store::PolicyStore::new()),
-        vec![dir.to_path_buf()],
-        Default::default(),
-        scopegate::metrics::Metrics::new(),
-        None,
-    );
-    reloader.settle = std::time::Duration::ZERO;
-    reloader
+    reloader(dir, Default::default(), std::time::Duration::ZERO)
 }
 
 /// Which reloads may take an unchanged file by its metadata: file events (and cluster

@@ -7,30 +7,15 @@ mod support;
 use support::*;
 
 async fn serving_cert(addr: std::net::SocketAddr, pki: &Pki) -> Vec<u8> {
-    let conn = connect(addr, client_config(&pki.ca.pem.cert, Some(&pki.client)))
-        .await
-        .unwrap();
+    let conn = connect_apiserver(addr, pki).await;
     conn.peer_cert.unwrap().as_ref().to_vec()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serving_certificate_rotates_without_dropping_clients() {
-    let pki = Pki::new();
-    let policies = policy_dir();
-    let server = serve_tls(
-        &pki,
-        policies.path(),
-        &["--reload-interval-seconds", "3600"],
-    )
-    .await;
-    let body =
-        std::fs::read(root().join("tests/fixtures/requests/alice-create-deployment.json")).unwrap();
-    let mut open = connect(
-        server.addr,
-        client_config(&pki.ca.pem.cert, Some(&pki.client)),
-    )
-    .await
-    .unwrap();
+    let (pki, _policies, server) = serve_examples(&["--reload-interval-seconds", "3600"]).await;
+    let body = request_fixture("alice-create-deployment.json");
+    let mut open = connect_apiserver(server.addr, &pki).await;
     assert_eq!(open.post(body.clone()).await.unwrap().0, 200);
     let before = serving_cert(server.addr, &pki).await;
 
@@ -59,43 +44,32 @@ async fn serving_certificate_rotates_without_dropping_clients() {
     .unwrap();
     assert!(
         eventually(10, || async {
-            let (_, m) = admin_get(server.admin_addr, "/metrics").await;
-            metric(&m, "scopegate_tls_reloads_total{result=\"error\"}").unwrap_or(0.0) >= 1.0
+            let errors = admin_metric(
+                server.admin_addr,
+                "scopegate_tls_reloads_total{result=\"error\"}",
+            );
+            errors.await.unwrap_or(0.0) >= 1.0
         })
         .await
     );
     assert_eq!(serving_cert(server.addr, &pki).await, rotated);
-    let mut fresh = connect(
-        server.addr,
-        client_config(&pki.ca.pem.cert, Some(&pki.client)),
-    )
-    .await
-    .unwrap();
+    let mut fresh = connect_apiserver(server.addr, &pki).await;
     assert_eq!(fresh.post(body).await.unwrap().0, 200);
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_ca_rotation_applies_to_new_connections() {
-    let pki = Pki::new();
-    let policies = policy_dir();
-    let server = serve_tls(
-        &pki,
-        policies.path(),
-        &["--reload-interval-seconds", "3600"],
-    )
-    .await;
-    let body =
-        std::fs::read(root().join("tests/fixtures/requests/alice-create-deployment.json")).unwrap();
+    let (pki, _policies, server) = serve_examples(&["--reload-interval-seconds", "3600"]).await;
+    let body = request_fixture("alice-create-deployment.json");
     let new_ca = scopegate::certs::Authority::new("next-ca").unwrap();
     let new_client = new_ca.client("kube-apiserver", 30).unwrap();
     let works = |client: scopegate::certs::Pem| {
         let (addr, ca, body) = (server.addr, pki.ca.pem.cert.clone(), body.clone());
         async move {
-            match connect(addr, client_config(&ca, Some(&client))).await {
-                Ok(mut c) => c.post(body).await.is_ok_and(|(s, _)| s == 200),
-                Err(_) => false,
-            }
+            connect_and_post(addr, client_config(&ca, Some(&client)), body)
+                .await
+                .is_ok_and(|(s, _)| s == 200)
         }
     };
     let old_client = || scopegate::certs::Pem {

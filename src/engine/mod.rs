@@ -610,7 +610,7 @@ mod tests {
         assignment_condition: Option<&str>,
         deny_condition: Option<&str>,
     ) -> Arc<Snapshot> {
-        use crate::policy::{Origin, PolicySet, parse};
+        use crate::policy::parse;
         use serde_json::json;
         let role = "c0000000-0000-4000-8000-0000000000aa";
         let cluster = synthetic::CLUSTER;
@@ -642,14 +642,7 @@ mod tests {
             deny["condition"] = json!(c);
             list.push(deny);
         }
-        let (mut set, mut diagnostics) = (PolicySet::default(), Vec::new());
-        parse::add_value(
-            &Origin::new("test", "$"),
-            objects,
-            &mut set,
-            &mut diagnostics,
-        );
-        assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
+        let set = parse::valid_set(objects);
         let options = EngineOptions {
             cluster_resource_id: Some(
                 Scope::parse(cluster).expect("the synthetic cluster id parses"),
@@ -709,7 +702,7 @@ mod tests {
     #[test]
     fn conditions_past_the_limits_are_load_errors() {
         use crate::policy::condition::{MAX_CONDITION_BYTES, MAX_CONDITION_NESTING};
-        use crate::policy::{Origin, PolicySet, parse};
+        use crate::policy::parse;
         use serde_json::json;
         let term = "@Request[x] StringEquals 'a'";
         let cases = [
@@ -734,13 +727,7 @@ mod tests {
                 "scope": synthetic::CLUSTER, "type": "Microsoft.Authorization/roleAssignments",
                 "condition": condition, "conditionVersion": "2.0",
             }]);
-            let (mut set, mut diagnostics) = (PolicySet::default(), Vec::new());
-            parse::add_value(
-                &Origin::new("assignments.json", "$"),
-                objects,
-                &mut set,
-                &mut diagnostics,
-            );
+            let (_, diagnostics) = parse::read_objects("assignments.json", objects);
             let error = diagnostics
                 .iter()
                 .find(|d| d.is_error())

@@ -896,15 +896,7 @@ mod tests {
                 &[]
             ),
         ]);
-        let mut set = PolicySet::default();
-        let mut diagnostics = Vec::new();
-        parse::add_value(
-            &Origin::new("test", "$"),
-            objects,
-            &mut set,
-            &mut diagnostics,
-        );
-        assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
+        let set = parse::valid_set(objects);
         let snapshot = Snapshot::build(set, &EngineOptions::default(), 1).expect("valid policy");
         let index = |name: &str| {
             snapshot

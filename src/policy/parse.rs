@@ -577,6 +577,23 @@ fn push<T: DeserializeOwned>(
     }
 }
 
+/// Test setup: `objects` read as the content of a policy file named `file`, with every
+/// diagnostic.
+#[cfg(test)]
+pub(crate) fn read_objects(file: &str, objects: Value) -> (PolicySet, Vec<Diagnostic>) {
+    let (mut set, mut diagnostics) = (PolicySet::default(), Vec::new());
+    add_value(&Origin::new(file, "$"), objects, &mut set, &mut diagnostics);
+    (set, diagnostics)
+}
+
+/// Test setup: `objects` read as a policy file that must have no error.
+#[cfg(test)]
+pub(crate) fn valid_set(objects: Value) -> PolicySet {
+    let (set, diagnostics) = read_objects("test", objects);
+    assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
+    set
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,9 +10,14 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use scopegate::certs::{Authority, Pem};
 use scopegate::cli::{Cli, Command};
+use scopegate::engine::EngineOptions;
+use scopegate::server::reload::Reloader;
 use scopegate::server::{self, Running};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 pub const CLUSTER: &str = "/subscriptions/3f2a6b1c-5d4e-4f70-8a9b-0c1d2e3f4a5b/resourceGroups/rg-platform/providers/Microsoft.ContainerService/managedClusters/aks-prod";
 
@@ -43,6 +48,16 @@ impl Pki {
     pub fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
     }
+
+    /// The client config kube-apiserver has: trusts the CA, presents the client certificate.
+    pub fn apiserver_config(&self) -> Arc<rustls::ClientConfig> {
+        client_config(&self.ca.pem.cert, Some(&self.client))
+    }
+}
+
+/// The bytes of a request fixture (`tests/fixtures/requests/<name>`).
+pub fn request_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(root().join("tests/fixtures/requests").join(name)).unwrap()
 }
 
 /// Replaces server.crt/server.key atomically (write aside, rename), as a Secret update would.
@@ -51,6 +66,20 @@ pub fn write_server(dir: &Path, pem: &Pem) {
     std::fs::write(dir.join("server.crt.tmp"), &pem.cert).unwrap();
     std::fs::rename(dir.join("server.key.tmp"), dir.join("server.key")).unwrap();
     std::fs::rename(dir.join("server.crt.tmp"), dir.join("server.crt")).unwrap();
+}
+
+/// A reloader of one policy directory, driven directly (no server, no watcher): its files
+/// count as being written for `settle` after they change.
+pub fn reloader(dir: &Path, options: EngineOptions, settle: Duration) -> Reloader {
+    let mut reloader = Reloader::new(
+        Arc::new(scopegate::policy::store::PolicyStore::new()),
+        vec![dir.to_path_buf()],
+        options,
+        scopegate::metrics::Metrics::new(),
+        None,
+    );
+    reloader.settle = settle;
+    reloader
 }
 
 /// A copy of the example policies in a temp dir the test may change.
@@ -143,6 +172,14 @@ pub async fn serve_tls_with_cluster(
     serve_with_cluster(&args, cluster).await
 }
 
+/// A new PKI and a copy of the example policies, served over mutual TLS with `extra` flags.
+pub async fn serve_examples(extra: &[&str]) -> (Pki, tempfile::TempDir, Running) {
+    let pki = Pki::new();
+    let policies = policy_dir();
+    let server = serve_tls(&pki, policies.path(), extra).await;
+    (pki, policies, server)
+}
+
 /// rustls client config trusting `ca`, presenting `client` if given.
 pub fn client_config(ca: &str, client: Option<&Pem>) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
@@ -174,18 +211,24 @@ pub struct Conn {
     pub peer_cert: Option<CertificateDer<'static>>,
 }
 
+/// A TLS stream to the server with nothing sent over it yet (for tests that write raw HTTP).
+pub async fn tls_connect(
+    addr: std::net::SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+) -> Result<TlsStream<TcpStream>, String> {
+    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    tcp.set_nodelay(true).unwrap();
+    tokio_rustls::TlsConnector::from(config)
+        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 pub async fn connect(
     addr: std::net::SocketAddr,
     config: Arc<rustls::ClientConfig>,
 ) -> Result<Conn, String> {
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| e.to_string())?;
-    tcp.set_nodelay(true).unwrap();
-    let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
-        .await
-        .map_err(|e| e.to_string())?;
+    let tls = tls_connect(addr, config).await?;
     let peer_cert = tls
         .get_ref()
         .1
@@ -199,9 +242,32 @@ pub async fn connect(
     Ok(Conn { sender, peer_cert })
 }
 
+/// An HTTPS connection as kube-apiserver (the PKI's client certificate).
+pub async fn connect_apiserver(addr: std::net::SocketAddr, pki: &Pki) -> Conn {
+    connect_as(addr, pki, &pki.client).await
+}
+
+/// An HTTPS connection trusting the PKI's CA and presenting `client`, which the handshake
+/// must accept.
+pub async fn connect_as(addr: std::net::SocketAddr, pki: &Pki, client: &Pem) -> Conn {
+    connect(addr, client_config(&pki.ca.pem.cert, Some(client)))
+        .await
+        .unwrap()
+}
+
+/// Connects with `config` and POSTs `body` to /authorize: Err if the handshake or the
+/// request failed (a client the server refuses).
+pub async fn connect_and_post(
+    addr: std::net::SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    body: impl Into<Bytes>,
+) -> Result<(u16, serde_json::Value), String> {
+    connect(addr, config).await?.post(body).await
+}
+
 /// A plain-HTTP connection.
 pub async fn connect_plain(addr: std::net::SocketAddr) -> Conn {
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tcp = TcpStream::connect(addr).await.unwrap();
     let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
         .await
         .unwrap();
@@ -250,19 +316,42 @@ impl Conn {
             .map_err(|e| format!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))?;
         Ok((status, json))
     }
+
+    /// GET on this connection: status and text.
+    pub async fn get(&mut self, path: &str) -> (u16, String) {
+        self.sender.ready().await.unwrap();
+        let req = hyper::Request::get(path)
+            .header("host", "127.0.0.1")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let resp = self.sender.send_request(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&bytes).to_string())
+    }
 }
 
-/// GET on the admin port: status and text.
+/// GET on the admin port (a new connection): status and text.
 pub async fn admin_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut conn = connect_plain(addr).await;
-    let req = hyper::Request::get(path)
-        .header("host", "127.0.0.1")
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let resp = conn.sender.send_request(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&bytes).to_string())
+    connect_plain(addr).await.get(path).await
+}
+
+/// The admin port's `/metrics` text.
+pub async fn metrics(admin: std::net::SocketAddr) -> String {
+    admin_get(admin, "/metrics").await.1
+}
+
+/// One metric read from the admin port's `/metrics` (see [`metric`]).
+pub async fn admin_metric(admin: std::net::SocketAddr, series: &str) -> Option<f64> {
+    metric(&metrics(admin).await, series)
+}
+
+/// Waits until `/readyz` answers `status`, up to `secs`.
+pub async fn readyz_becomes(admin: std::net::SocketAddr, status: u16, secs: u64) -> bool {
+    eventually(secs, || async {
+        admin_get(admin, "/readyz").await.0 == status
+    })
+    .await
 }
 
 /// The value of a metric line (`name{labels} value`) in Prometheus text.
