@@ -217,7 +217,7 @@ async fn bad_requests_get_clear_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn not_ready_until_first_good_load_and_no_opinion_meanwhile() {
+async fn not_ready_until_first_good_load_and_no_answer_meanwhile() {
     let pki = Pki::new();
     let policies = policy_dir();
     std::fs::write(policies.path().join("azure/broken.json"), "{ not json").unwrap();
@@ -227,14 +227,15 @@ async fn not_ready_until_first_good_load_and_no_opinion_meanwhile() {
     assert_eq!(admin_get(server.admin_addr, "/livez").await.0, 200);
     let mut conn = connect_apiserver(server.addr, &pki).await;
     let body = request_fixture("alice-create-deployment.json");
+    // No policy is no answer: neither a deny of its own nor a "no opinion" that would pass
+    // the request on past every deny assignment. The failure policy decides.
     let (status, answer) = conn.post(body.clone()).await.unwrap();
-    assert_eq!(status, 200);
-    assert_eq!(answer["status"]["allowed"], false);
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["kind"], "Status", "{answer}");
     assert!(
-        answer["status"].get("denied").is_none(),
-        "no policy must not mean deny: {answer}"
+        answer["message"].as_str().unwrap().contains("no policy"),
+        "{answer}"
     );
-    assert!(answer["status"]["evaluationError"].is_string());
     // Fix the file: ready within seconds, and the decision is made.
     std::fs::remove_file(policies.path().join("azure/broken.json")).unwrap();
     assert!(readyz_becomes(server.admin_addr, 200, 10).await);

@@ -161,23 +161,17 @@ fn probes() -> Vec<(String, scopegate::model::AccessRequest)> {
 fn a_cut_policy_file_that_loads_is_never_more_permissive_than_the_whole_one() {
     let examples = root().join("policies");
     let options = options();
-    let whole = scopegate::load_snapshot(
-        &[
-            examples.join("azure"),
-            examples.join("kubernetes/finance-app.yaml"),
-        ],
-        None,
-        &options,
-        1,
-    )
-    .expect("the examples load");
-    let whole = Arc::new(whole.snapshot);
     let probes = probes();
-    let expected: Vec<Verdict> = probes
-        .iter()
-        .map(|(_, r)| engine::authorize(&whole, &options, r).verdict)
-        .collect();
-    assert!(expected.contains(&Verdict::Allow) && expected.contains(&Verdict::Deny));
+    let verdicts = |dir: &Path, parsed: &mut scopegate::policy::load::ParsedFiles| {
+        let sources = scopegate::read_sources(&[dir.to_path_buf()], None, Some(parsed));
+        let snapshot = Arc::new(sources.build(Some(parsed), &options, 1).ok()?.snapshot);
+        Some(
+            probes
+                .iter()
+                .map(|(_, r)| engine::authorize(&snapshot, &options, r).verdict)
+                .collect::<Vec<_>>(),
+        )
+    };
 
     let mut wrong = Vec::new();
     let mut loaded = 0;
@@ -190,12 +184,14 @@ fn a_cut_policy_file_that_loads_is_never_more_permissive_than_the_whole_one() {
     ];
     for (subject, render) in subjects {
         let text = std::fs::read_to_string(examples.join(subject)).expect("example");
+        // In the file's own key order, as a converter would write it.
         let yaml = if render {
-            let value: Value = serde_json::from_str(&text).expect("JSON");
+            let value: serde_yaml::Value = serde_json::from_str(&text).expect("JSON");
             serde_yaml::to_string(&value).expect("YAML")
         } else {
             text
         };
+        // The subject as `cut.yaml` beside the other Azure files, whole, then cut.
         let dir = tempfile::tempdir().expect("temp dir");
         for other in policy_files(&examples.join("azure")) {
             if Path::new("azure").join(&other) != Path::new(subject) {
@@ -206,18 +202,20 @@ fn a_cut_policy_file_that_loads_is_never_more_permissive_than_the_whole_one() {
         let target = dir.path().join("cut.yaml");
         // The other files are parsed once, as the server keeps their parses.
         let mut parsed = scopegate::policy::load::ParsedFiles::default();
+        std::fs::write(&target, &yaml).expect("write");
+        let expected = verdicts(dir.path(), &mut parsed).expect("the whole file loads");
+        assert!(
+            expected.contains(&Verdict::Allow),
+            "{subject}: nothing to widen from"
+        );
         for cut in (0..yaml.len()).filter(|i| yaml.is_char_boundary(*i)) {
             std::fs::write(&target, &yaml[..cut]).expect("write");
             cuts += 1;
-            let sources =
-                scopegate::read_sources(&[dir.path().to_path_buf()], None, Some(&mut parsed));
-            let Ok(cut_policy) = sources.build(Some(&parsed), &options, 1) else {
+            let Some(after) = verdicts(dir.path(), &mut parsed) else {
                 continue;
             };
             loaded += 1;
-            let cut_policy = Arc::new(cut_policy.snapshot);
-            for ((what, request), before) in probes.iter().zip(&expected) {
-                let after = engine::authorize(&cut_policy, &options, request).verdict;
+            for (((what, _), before), after) in probes.iter().zip(&expected).zip(after) {
                 let widened = (after == Verdict::Allow && *before != Verdict::Allow)
                     || (*before == Verdict::Deny && after != Verdict::Deny);
                 if widened {
@@ -378,6 +376,13 @@ fn a_dangling_link_blocks_nothing_unless_it_is_a_policy_file() {
         "{text}"
     );
     assert!(!text.contains("NOTES.txt"), "{text}");
+    // A file named as the policy path itself must be a policy file, not skipped as one.
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "[]").expect("write");
+    let Err(e) = scopegate::load_snapshot(&[notes], None, &r.options, 1) else {
+        panic!("a named file without a policy file's name loads as nothing");
+    };
+    assert!(e.to_string().contains("notes.txt"), "{e}");
 }
 
 /// Removing every deny assignment (or more than half of a kind of object) is held back: the
@@ -456,7 +461,7 @@ fn a_change_that_removes_too_much_is_held_back() {
 #[test]
 fn a_file_is_read_only_once_it_has_been_still_for_the_settle_time() {
     let dir = policy_dir();
-    let settle = Duration::from_millis(400);
+    let settle = Duration::from_millis(1500);
     let r = reloader(dir.path(), settle);
     // Freshly copied: the first load waits.
     assert!(!r.reload("startup", true));
@@ -655,4 +660,27 @@ fn only_close_after_write_rename_create_and_remove_events_reload_at_once() {
     for (kind, signal) in cases {
         assert_eq!(signal_of(&kind), signal, "{kind:?}");
     }
+}
+
+/// A file whose times lie in the future (`cp -p` from a host with a skewed clock) is read once
+/// this process has seen it unchanged for the settle time: its times cannot hold it forever.
+#[test]
+fn a_file_dated_in_the_future_is_read_once_it_has_been_seen_still() {
+    let dir = policy_dir();
+    let settle = Duration::from_millis(300);
+    let r = reloader(dir.path(), settle);
+    let hours_ahead = std::time::SystemTime::now() + Duration::from_secs(7200);
+    for file in policy_files(dir.path()) {
+        std::fs::File::options()
+            .write(true)
+            .open(dir.path().join(file))
+            .and_then(|f| f.set_modified(hours_ahead))
+            .expect("set mtime");
+    }
+    assert!(!r.reload("startup", true), "read at once");
+    let due = r.retry_at().expect("a reload is due");
+    assert!(due <= std::time::Instant::now() + settle + Duration::from_millis(100));
+    std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+    assert!(r.reload("settle", false), "still held by its future time");
+    assert_eq!(alice_reads_a_secret(&r), Verdict::Deny);
 }

@@ -668,8 +668,14 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Diagnos
         }
     };
     if !meta.is_dir() {
-        if meta.is_file() {
+        if meta.is_file() && Format::of_path(path).is_some() {
             out.push(path.to_path_buf());
+        } else if meta.is_file() {
+            // Named on purpose: skipping it would read as a policy without its objects.
+            problems.push(problem(
+                path,
+                "policy path is a file without a `.json`, `.yaml` or `.yml` name".into(),
+            ));
         } else {
             problems.push(problem(
                 path,

@@ -367,9 +367,15 @@ pub fn watch_paths(paths: &[PathBuf]) -> FileWatch {
             FileSignal::Changed => {
                 let _ = changed.try_send(());
             }
-            FileSignal::Writing => {
+            // Writes to other files (a log, an editor's swap file) are no reason to look.
+            FileSignal::Writing
+                if e.paths
+                    .iter()
+                    .any(|p| crate::policy::parse::Format::of_path(p).is_some()) =>
+            {
                 let _ = written.try_send(());
             }
+            FileSignal::Writing => {}
             FileSignal::Ignored => {}
         }
     });
@@ -473,10 +479,11 @@ pub async fn watch_policies(
                 reload_blocking(&reloader, "watch", false).await;
             }
             Some(()) = writes.recv() => {
-                // Written, not closed: look again once it may have settled.
+                // Written, not closed: look again once it may have settled. The earlier time
+                // wins: that reload schedules the next one if a file is still being written.
                 let at = Instant::now() + reloader.settle + Duration::from_millis(20);
-                let later = reloader.retry_at().map_or(at, |due| due.max(at));
-                *reloader.retry_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(later);
+                let sooner = reloader.retry_at().map_or(at, |due| due.min(at));
+                *reloader.retry_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(sooner);
             }
             _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now).into()), if due.is_some() => {
                 *reloader.retry_at.lock().unwrap_or_else(|e| e.into_inner()) = None;
