@@ -35,9 +35,20 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct CertsArgs {
-    /// Directory to write ca.crt, ca.key, server.crt, server.key, client.crt, client.key into.
+    /// Directory to write ca.crt, ca.key, server.crt, server.key, client.crt, client.key into
+    /// (keys 0600, certificates 0644).
     #[arg(long, value_name = "DIR")]
     pub out_dir: std::path::PathBuf,
+    /// Issue the server and client certificates from this existing CA certificate (with
+    /// --ca-key); no new CA is written.
+    #[arg(long, value_name = "FILE", requires = "ca_key")]
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// Private key of --ca-cert (PKCS#8 or SEC1 PEM).
+    #[arg(long, value_name = "FILE", requires = "ca_cert")]
+    pub ca_key: Option<std::path::PathBuf>,
+    /// Replace files that already exist in --out-dir.
+    #[arg(long)]
+    pub force: bool,
     /// DNS name or IP address of the serving certificate (repeatable).
     #[arg(long = "host", value_name = "HOST", default_values_t = ["127.0.0.1".to_string(), "localhost".to_string()])]
     pub hosts: Vec<String>,

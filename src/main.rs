@@ -19,16 +19,15 @@ fn main() -> ExitCode {
             cli::run_explain(&args).map(|allowed| if allowed { 0 } else { 1 })
         }
         Command::Validate(args) => cli::run_validate(&args).map(|()| 0),
-        Command::Certs(args) => scopegate::certs::write_all(
-            &args.out_dir,
-            &args.hosts,
-            &args.client_name,
-        )
-        .map(|()| {
-            println!(
-                "wrote ca.crt, ca.key, server.crt, server.key, client.crt, client.key to {}",
-                args.out_dir.display()
-            );
+        Command::Certs(args) => scopegate::certs::write_all(&scopegate::certs::CertsRequest {
+            dir: &args.out_dir,
+            hosts: &args.hosts,
+            client_name: &args.client_name,
+            ca: args.ca_cert.as_deref().zip(args.ca_key.as_deref()),
+            force: args.force,
+        })
+        .map(|names| {
+            println!("wrote {} to {}", names.join(", "), args.out_dir.display());
             0
         })
         .map_err(|e| cli::UsageError(format!("{e:#}"))),

@@ -340,3 +340,150 @@ fn configmap_symlink_layout_loads_once() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("8 role definitions"));
 }
+
+fn certs(out_dir: &std::path::Path, extra: &[&str]) -> Output {
+    let dir = out_dir.display().to_string();
+    let mut args = vec!["certs", "--out-dir", dir.as_str()];
+    args.extend_from_slice(extra);
+    scopegate(&args)
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// The DER of a PEM certificate file.
+fn cert_der(path: &std::path::Path) -> Vec<u8> {
+    use rustls_pki_types::pem::PemObject;
+    rustls_pki_types::CertificateDer::from_pem_file(path)
+        .unwrap()
+        .to_vec()
+}
+
+#[test]
+fn certs_keys_are_private_and_certificates_readable_by_a_non_root_reader() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = certs(tmp.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for name in ["ca.crt", "server.crt", "client.crt"] {
+        // A container running as another user reads a mounted certificate through "other".
+        assert_eq!(mode(&tmp.path().join(name)), 0o644, "{name}");
+    }
+    for name in ["ca.key", "server.key", "client.key"] {
+        assert_eq!(mode(&tmp.path().join(name)), 0o600, "{name}");
+    }
+}
+
+#[test]
+fn certs_refuse_to_replace_files_without_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_eq!(certs(tmp.path(), &[]).status.code(), Some(0));
+    let ca = std::fs::read(tmp.path().join("ca.crt")).unwrap();
+    let key = std::fs::read(tmp.path().join("server.key")).unwrap();
+
+    let out = certs(tmp.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("ca.crt") && err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read(tmp.path().join("ca.crt")).unwrap(), ca);
+    assert_eq!(std::fs::read(tmp.path().join("server.key")).unwrap(), key);
+
+    // A key left readable by others gets its mode back when replaced.
+    use std::os::unix::fs::PermissionsExt;
+    let server_key = tmp.path().join("server.key");
+    std::fs::set_permissions(&server_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = certs(tmp.path(), &["--force"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_ne!(std::fs::read(tmp.path().join("ca.crt")).unwrap(), ca);
+    assert_eq!(mode(&server_key), 0o600);
+}
+
+#[test]
+fn certs_refuse_hosts_that_are_not_names_or_addresses() {
+    for bad in [
+        "bad_name.example",
+        "-lead.example",
+        "trail-.example",
+        "a..b",
+        "10.0.0.256",
+        "*",
+        "a.*.example",
+        "scopegate.example.",
+        "white space",
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let host = format!("--host={bad}");
+        let out = certs(tmp.path(), &[&host]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            stderr(&out).contains(&format!("`{bad}`")),
+            "{}",
+            stderr(&out)
+        );
+        assert!(
+            !tmp.path().join("ca.crt").exists(),
+            "{bad}: nothing written"
+        );
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = certs(
+        tmp.path(),
+        &[
+            "--host",
+            "*.scopegate.svc",
+            "--host",
+            "scopegate.kube-system.svc.cluster.local",
+            "--host",
+            "::1",
+            "--host",
+            "10.0.0.25",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn certs_issue_leaves_from_an_existing_ca() {
+    let ca_dir = tempfile::tempdir().unwrap();
+    assert_eq!(certs(ca_dir.path(), &[]).status.code(), Some(0));
+    let (ca_cert, ca_key) = (ca_dir.path().join("ca.crt"), ca_dir.path().join("ca.key"));
+    let (ca_cert_s, ca_key_s) = (ca_cert.display().to_string(), ca_key.display().to_string());
+
+    let leaves = tempfile::tempdir().unwrap();
+    let out = certs(
+        leaves.path(),
+        &["--ca-cert", &ca_cert_s, "--ca-key", &ca_key_s],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!leaves.path().join("ca.crt").exists());
+    assert!(!leaves.path().join("ca.key").exists());
+
+    let ca_der = cert_der(&ca_cert);
+    let (_, ca) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
+    for name in ["server.crt", "client.crt"] {
+        let der = cert_der(&leaves.path().join(name));
+        let (_, leaf) = x509_parser::parse_x509_certificate(&der).unwrap();
+        assert_eq!(leaf.issuer(), ca.subject(), "{name}");
+        leaf.verify_signature(Some(ca.public_key()))
+            .unwrap_or_else(|e| panic!("{name} does not verify against the CA: {e}"));
+    }
+
+    // A key that is not the CA's, or a certificate that is no CA, issues nothing.
+    let other = tempfile::tempdir().unwrap();
+    let server_key = ca_dir.path().join("server.key").display().to_string();
+    let out = certs(
+        other.path(),
+        &["--ca-cert", &ca_cert_s, "--ca-key", &server_key],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("does not belong"), "{}", stderr(&out));
+    let server_crt = ca_dir.path().join("server.crt").display().to_string();
+    let out = certs(
+        other.path(),
+        &["--ca-cert", &server_crt, "--ca-key", &server_key],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not a CA"), "{}", stderr(&out));
+    assert!(!other.path().join("server.crt").exists());
+}

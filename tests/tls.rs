@@ -95,3 +95,44 @@ async fn client_ca_rotation_applies_to_new_connections() {
     assert!(works(new_client_pem()).await);
     server.stop().await;
 }
+
+/// cert-manager's Secret layout: `tls.crt`, `tls.key` and `ca.crt`, the last one the client
+/// CA bundle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_a_cert_manager_secret_directory() {
+    let pki = Pki::new();
+    let secret = tempfile::tempdir().unwrap();
+    let server_pem = pki.ca.server(&["127.0.0.1".into()], 30).unwrap();
+    std::fs::write(secret.path().join("tls.crt"), &server_pem.cert).unwrap();
+    std::fs::write(secret.path().join("tls.key"), &server_pem.key).unwrap();
+    std::fs::write(secret.path().join("ca.crt"), &pki.ca.pem.cert).unwrap();
+    let policies = policy_dir();
+    let (p, dir) = (
+        policies.path().display().to_string(),
+        secret.path().display().to_string(),
+    );
+    let server = serve(&["--policies", &p, "--tls-secret-dir", &dir]).await;
+
+    let mut conn = connect_apiserver(server.addr, &pki).await;
+    let body = request_fixture("alice-create-deployment.json");
+    assert_eq!(conn.post(body).await.unwrap().0, 200);
+    assert_eq!(
+        conn.peer_cert.unwrap().as_ref(),
+        cert_der(&server_pem.cert).as_slice()
+    );
+    let anonymous = client_config(&pki.ca.pem.cert, None);
+    assert!(
+        connect_and_post(server.addr, anonymous, b"{}".to_vec())
+            .await
+            .is_err(),
+        "ca.crt is the client CA: a client without a certificate is refused"
+    );
+    server.stop().await;
+}
+
+fn cert_der(pem: &str) -> Vec<u8> {
+    use rustls_pki_types::pem::PemObject;
+    rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+        .unwrap()
+        .to_vec()
+}

@@ -57,6 +57,15 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub client_ca_file: Vec<PathBuf>,
+    /// A cert-manager Secret as mounted: `tls.crt` and `tls.key` serve, `ca.crt` is the client
+    /// CA bundle unless --client-ca-file is given.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "SCOPEGATE_TLS_SECRET_DIR",
+        conflicts_with_all = ["tls_cert_file", "tls_private_key_file"]
+    )]
+    pub tls_secret_dir: Option<PathBuf>,
     /// Client certificate common names allowed to call (repeatable; empty = any verified client).
     #[arg(
         long,
@@ -141,6 +150,7 @@ pub struct ServerFile {
     pub tls_private_key_file: Option<PathBuf>,
     #[serde(default)]
     pub client_ca_file: Vec<PathBuf>,
+    pub tls_secret_dir: Option<PathBuf>,
     #[serde(default)]
     pub allowed_client_names: Vec<String>,
     #[serde(default)]
@@ -194,13 +204,25 @@ impl ServeArgs {
             serde_json::from_value(file.clone())
                 .context("invalid `server:` section in the config file")?
         };
-        let cert = self.tls_cert_file.clone().or(f.tls_cert_file);
-        let key = self.tls_private_key_file.clone().or(f.tls_private_key_file);
-        let client_cas = if self.client_ca_file.is_empty() {
+        let mut cert = self.tls_cert_file.clone().or(f.tls_cert_file);
+        let mut key = self.tls_private_key_file.clone().or(f.tls_private_key_file);
+        let mut client_cas = if self.client_ca_file.is_empty() {
             f.client_ca_file
         } else {
             self.client_ca_file.clone()
         };
+        if let Some(dir) = self.tls_secret_dir.clone().or(f.tls_secret_dir) {
+            anyhow::ensure!(
+                cert.is_none() && key.is_none(),
+                "the TLS secret directory `{}` names tls.crt and tls.key itself: drop the certificate and key files",
+                dir.display()
+            );
+            cert = Some(dir.join("tls.crt"));
+            key = Some(dir.join("tls.key"));
+            if client_cas.is_empty() {
+                client_cas = vec![dir.join("ca.crt")];
+            }
+        }
         let insecure = self.insecure_http || f.insecure_http;
         let tls = match (cert, key, insecure) {
             (Some(cert), Some(key), false) => Some(tls::TlsFiles {
