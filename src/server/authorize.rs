@@ -19,6 +19,7 @@ use axum::{Extension, Router};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// `enforce` answers the decision; `shadow` logs it and answers no opinion.
@@ -51,6 +52,68 @@ pub struct Shared {
     pub read_timeout: Duration,
     pub allowed_client_names: Vec<String>,
     pub cluster: Option<Arc<crate::cluster::ClusterSource>>,
+    pub claim_watch: ClaimWatch,
+}
+
+/// How often [`warn_missing_claim`] looks at [`ClaimWatch`].
+pub const CLAIM_WATCH_WINDOW: Duration = Duration::from_secs(600);
+
+/// Requests from users outside `system:` in the current window, and how many carried the
+/// principal claim. Users and no claim at all means kube-apiserver does not write the key
+/// scopegate reads, so every user's Azure assignments are skipped.
+#[derive(Debug, Default)]
+pub struct ClaimWatch {
+    users: AtomicU64,
+    with_claim: AtomicU64,
+}
+
+impl ClaimWatch {
+    /// Counts one review.
+    pub fn observe(&self, claim: &str, request: &crate::model::AccessRequest) {
+        let system = request
+            .user
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("system:"));
+        if system {
+            return;
+        }
+        self.users.fetch_add(1, Ordering::Relaxed);
+        if request.extra.contains_key(claim) {
+            self.with_claim.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Ends the window: the number of user requests when none carried the claim.
+    pub fn end_window(&self) -> Option<u64> {
+        let users = self.users.swap(0, Ordering::Relaxed);
+        let with_claim = self.with_claim.swap(0, Ordering::Relaxed);
+        (users > 0 && with_claim == 0).then_some(users)
+    }
+}
+
+/// Logs a warning after every `window` in which users sent requests and none carried the
+/// principal claim.
+pub async fn warn_missing_claim(
+    state: AppState,
+    window: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + window, window);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Some(users) = state.0.claim_watch.end_window() {
+            tracing::warn!(
+                claim = %state.0.options.principal_claim,
+                requests = users,
+                window_seconds = window.as_secs(),
+                "{users} request(s) from users outside `system:` and none carried extra[`{}`]: their Azure assignments were not consulted; check that kube-apiserver's authentication maps the object id to that key (deploy/apiserver/authentication-config.yaml) or set --principal-claim",
+                state.0.options.principal_claim
+            );
+        }
+    }
 }
 
 /// Cheap-to-clone handle on [`Shared`].
@@ -162,7 +225,11 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
     };
     let started = Instant::now();
     let review = match sar::decode(&bytes) {
-        Ok(r) => r,
+        Ok(r) => {
+            s.claim_watch
+                .observe(&s.options.principal_claim, &r.request);
+            r
+        }
         Err(sar::DecodeError::Unevaluable(review)) => return unevaluable(s, &review, started),
         Err(e) => {
             // serde quotes the offending value; the answer repeats a bounded part of it.
@@ -352,5 +419,50 @@ mod tests {
         assert_eq!(read(&["ab", "cdef"], 4).await, (false, "abcd".into()));
         assert_eq!(read(&["ab", "c", "def"], 4).await, (false, "abcd".into()));
         assert_eq!(read(&[], 4).await, (true, String::new()));
+    }
+}
+
+#[cfg(test)]
+mod claim_watch_tests {
+    use super::*;
+    use crate::model::AccessRequest;
+
+    fn review(user: &str, extra_key: Option<&str>) -> AccessRequest {
+        let mut r = AccessRequest {
+            user: user.into(),
+            ..AccessRequest::default()
+        };
+        if let Some(key) = extra_key {
+            r.extra.insert(
+                key.into(),
+                vec!["11111111-2222-4333-8444-555555555555".into()],
+            );
+        }
+        r
+    }
+
+    #[test]
+    fn a_window_of_users_without_the_claim_is_reported_once() {
+        let watch = ClaimWatch::default();
+        let claim = "scopegate.io/oid";
+        // kube-apiserver mapping the object id to `oid` (the earlier shipped key) while
+        // scopegate reads `scopegate.io/oid`.
+        watch.observe(claim, &review("aad:alice@contoso.com", Some("oid")));
+        watch.observe(claim, &review("aad:bob@contoso.com", None));
+        watch.observe(claim, &review("system:kube-scheduler", None));
+        assert_eq!(watch.end_window(), Some(2));
+        assert_eq!(watch.end_window(), None, "a new window starts empty");
+    }
+
+    #[test]
+    fn one_request_with_the_claim_or_only_system_users_is_no_warning() {
+        let watch = ClaimWatch::default();
+        let claim = "scopegate.io/oid";
+        watch.observe(claim, &review("legacy-user", None));
+        watch.observe(claim, &review("aad:alice@contoso.com", Some(claim)));
+        assert_eq!(watch.end_window(), None);
+        watch.observe(claim, &review("system:node:worker-1", None));
+        watch.observe(claim, &review("SYSTEM:serviceaccount:a:b", None));
+        assert_eq!(watch.end_window(), None);
     }
 }

@@ -408,6 +408,7 @@ pub async fn start(
         read_timeout: settings.read_timeout,
         allowed_client_names: settings.allowed_client_names.clone(),
         cluster: cluster.clone(),
+        claim_watch: authorize::ClaimWatch::default(),
     });
     // The TLS state and the watch of its files, taken before they are first read.
     let tls = match &settings.tls {
@@ -462,6 +463,11 @@ pub async fn start(
         reloader,
         policy_watch,
         settings.reload_interval,
+        shutdown_rx.clone(),
+    )));
+    tasks.push(tokio::spawn(authorize::warn_missing_claim(
+        state.clone(),
+        authorize::CLAIM_WATCH_WINDOW,
         shutdown_rx.clone(),
     )));
     if let Some((tls_state, tls_watch)) = tls {
