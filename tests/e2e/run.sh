@@ -293,36 +293,31 @@ for f in ca.crt client.crt client.key; do
     die "deploy/apiserver/webhook-kubeconfig.yaml: no /etc/kubernetes/scopegate/${f} to template"
 done
 
-# Structured authentication: the loopback OIDC issuer stands in for Entra ID. Extra keys must be
-# domain-prefixed, hence scopegate.io/oid (scopegate --principal-claim scopegate.io/oid).
+# Structured authentication as shipped (deploy/apiserver/authentication-config.yaml): the loopback
+# OIDC issuer stands in for Entra ID; its URL, audience and CA replace the placeholders. Extra keys
+# must be domain-prefixed, hence scopegate.io/oid (scopegate --principal-claim scopegate.io/oid).
 issuer_url="https://127.0.0.1:${issuer_port}"
 audience=scopegate-e2e
-{
-  cat <<EOF
-apiVersion: apiserver.config.k8s.io/v1
-kind: AuthenticationConfiguration
-jwt:
-  - issuer:
-      url: ${issuer_url}
-      audiences: [${audience}]
-      certificateAuthority: |
-EOF
-  sed 's/^/        /' pki/ca.crt
-  cat <<EOF
-    claimMappings:
-      username:
-        claim: preferred_username
-        prefix: ""
-      groups:
-        claim: groups
-        prefix: ""
-      uid:
-        claim: oid
-      extra:
-        - key: scopegate.io/oid
-          valueExpression: claims.oid
-EOF
-} >authentication-config.yaml
+awk -v url="${issuer_url}" -v aud="${audience}" -v ca=pki/ca.crt '
+  $1 == "url:" && $2 ~ /TENANT_ID/ {
+    print "      url: " url
+    print "      certificateAuthority: |"
+    while ((getline line < ca) > 0) print "        " line
+    next
+  }
+  $1 == "audiences:" && $2 == "[APP_CLIENT_ID]" { print "      audiences: [" aud "]"; next }
+  { print }
+' "${shipped}/authentication-config.yaml" >authentication-config.yaml
+grep -q "^      url: ${issuer_url}$" authentication-config.yaml ||
+  die "deploy/apiserver/authentication-config.yaml: no issuer url with TENANT_ID to template"
+grep -q "^      audiences: \[${audience}\]$" authentication-config.yaml ||
+  die "deploy/apiserver/authentication-config.yaml: no audiences: [APP_CLIENT_ID] to template"
+grep -q "key: scopegate.io/oid" authentication-config.yaml ||
+  die "deploy/apiserver/authentication-config.yaml: no extra key scopegate.io/oid"
+# The shipped username mapping prefixes Entra names: RoleBindings name users with it.
+entra="aad:"
+grep -q "'${entra}' +" authentication-config.yaml ||
+  die "deploy/apiserver/authentication-config.yaml: the username prefix is no longer ${entra}"
 
 kubeconfig() { # file token
   cat >"$1" <<EOF
@@ -623,21 +618,21 @@ echo "      info: ClusterRole view as stored in the cluster has ${view_rules} ru
 echo "== 9. in-tree RBAC after scopegate (no opinion falls through)"
 admin create role cm-reader --verb=get,list --resource=configmaps -n finance-app
 admin create rolebinding legacy-cm --role=cm-reader --user=legacy-user -n finance-app
-admin create rolebinding rbac-user-cm --role=cm-reader --user="${rbacuser}" -n finance-app
+admin create rolebinding rbac-user-cm --role=cm-reader --user="${entra}${rbacuser}" -n finance-app
 expect ok "9 legacy-user (no oid) lists configmaps via its RoleBinding" legacy get configmaps -n finance-app
 expect forbidden "9 legacy-user cannot list pods (nothing grants it)" legacy get pods -n finance-app
 expect ok "9 Entra user without Azure roles lists configmaps via a RoleBinding" rbacuser get configmaps -n finance-app
 expect forbidden "9 ... but not secrets (the Role does not grant them)" rbacuser get secrets -n finance-app
 # An RBAC grant cannot override an Azure deny assignment: `denied` ends the chain.
 admin create role secret-reader --verb=get,list --resource=secrets -n finance-app
-admin create rolebinding rbac-user-secrets --role=secret-reader --user="${rbacuser}" -n finance-app
+admin create rolebinding rbac-user-secrets --role=secret-reader --user="${entra}${rbacuser}" -n finance-app
 expect forbidden "9 a RoleBinding on secrets does not beat the deny assignment" rbacuser get secrets -n finance-app
 expect_match "9 ... (403 names the deny assignment)" "deny assignment .${deny_name}"
 expect ok "9 Entra user runs kubectl auth whoami" dev auth whoami -o json
 expect_match "9 ... whoami shows the oid extra" "\"scopegate.io/oid\": \[[[:space:]]*\"${oid_dev}\""
 expect_match "9 ... and the group object id" "\"${grp_finance_dev}\""
 expect ok "9 legacy-user runs kubectl auth whoami" legacy auth whoami
-grep -q "\"user\":\"${dev}\"" scopegate.log && pass "9 scopegate's decision log has the apiserver's reviews for ${dev}" ||
+grep -q "\"user\":\"${entra}${dev}\"" scopegate.log && pass "9 scopegate's decision log has the apiserver's reviews for ${dev}" ||
   fail "9 scopegate's decision log has the apiserver's reviews for ${dev}" "$(tail -n 3 scopegate.log)"
 
 # --- scenario 7: scopegate stopped (last: it restarts scopegate at the end) -------------------
