@@ -223,7 +223,8 @@ impl Metrics {
             tls_reloads: counter_vec(
                 &registry,
                 "scopegate_tls_reloads_total",
-                "TLS credential reloads by result.",
+                "TLS credential re-reads by result: `success` (new credentials in use), `unchanged` \
+                 (the files hold the bytes in use), `error` (rejected; the previous ones stay).",
                 &["result"],
             ),
             tls_expiry: gauge_vec(

@@ -522,7 +522,10 @@ pub async fn watch_tls(
         }
         let t = tls.clone();
         match tokio::task::spawn_blocking(move || t.reload()).await {
-            Ok(Ok(built)) => {
+            Ok(Ok(super::tls::Reloaded::Unchanged)) => {
+                metrics.tls_reloads.with_label_values(&["unchanged"]).inc();
+            }
+            Ok(Ok(super::tls::Reloaded::Changed(built))) => {
                 metrics.tls_reloads.with_label_values(&["success"]).inc();
                 if let Some(e) = built.serving_expiry {
                     metrics.tls_expiry.with_label_values(&["serving"]).set(e);
@@ -530,7 +533,7 @@ pub async fn watch_tls(
                 if let Some(e) = built.client_ca_expiry {
                     metrics.tls_expiry.with_label_values(&["client_ca"]).set(e);
                 }
-                tracing::debug!("TLS credentials re-read");
+                tracing::info!("new TLS credentials in use");
             }
             Ok(Err(e)) => {
                 metrics.tls_reloads.with_label_values(&["error"]).inc();
