@@ -437,3 +437,42 @@ fn offline_commands_refuse_the_live_source() {
         }
     }
 }
+
+#[test]
+fn print_kubeconfig_warns_about_a_wildcard_listen_address() {
+    let print = |extra: &[&str]| {
+        let mut args = vec![
+            "serve",
+            "--policies",
+            "policies",
+            "--tls-cert-file",
+            "server.crt",
+            "--tls-private-key-file",
+            "server.key",
+            "--print-kubeconfig",
+        ];
+        args.extend(extra);
+        scopegate(&args)
+    };
+    let out = print(&["--listen", "0.0.0.0:8443"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("server: https://0.0.0.0:8443/authorize")
+    );
+    assert!(
+        stderr(&out).contains("warning: the listen address `0.0.0.0:8443` is a wildcard")
+            && stderr(&out).contains("--advertise-url"),
+        "{}",
+        stderr(&out)
+    );
+    let out = print(&[
+        "--listen",
+        "0.0.0.0:8443",
+        "--advertise-url",
+        "https://sg.example:8443/authorize",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("server: https://sg.example:8443/authorize")
+    );
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
