@@ -22,22 +22,32 @@ pub struct AuditEvent<'a> {
     pub latency_us: u64,
     /// `Some(answer)` in shadow mode: what was actually answered.
     pub answered: Option<&'static str>,
+    /// The `extra` key that holds the principal's object id (`--principal-claim`).
+    pub principal_claim: &'a str,
 }
 
 /// Writes the event.
 pub fn record(event: &AuditEvent<'_>) {
     let r = event.request;
-    let (resource, subresource, namespace, name) =
-        r.resource_attributes
-            .as_ref()
-            .map_or(("", "", "", ""), |a| {
-                (
-                    a.resource.as_str(),
-                    a.subresource.as_str(),
-                    a.namespace.as_str(),
-                    a.name.as_str(),
-                )
-            });
+    let (api_group, resource, subresource, namespace, name) = r
+        .resource_attributes
+        .as_ref()
+        .map_or(("", "", "", "", ""), |a| {
+            (
+                a.group.as_str(),
+                a.resource.as_str(),
+                a.subresource.as_str(),
+                a.namespace.as_str(),
+                a.name.as_str(),
+            )
+        });
+    // kube-apiserver sends no request uid (`metadata` is empty in every capture): the only uid
+    // is the user's, logged as such.
+    let oid = r
+        .extra
+        .get(event.principal_claim)
+        .map(|values| values.join(","))
+        .unwrap_or_default();
     let path = r
         .non_resource_attributes
         .as_ref()
@@ -45,10 +55,12 @@ pub fn record(event: &AuditEvent<'_>) {
     let field = |value| capped(value, FIELD_BYTES);
     tracing::info!(
         target: "audit",
-        uid = &*field(&r.uid),
         user = &*field(&r.user),
+        user_uid = &*field(&r.uid),
+        oid = &*field(&oid),
         groups = r.groups.len(),
         verb = &*field(r.verb()),
+        api_group = &*field(api_group),
         resource = &*field(resource),
         subresource = &*field(subresource),
         namespace = &*field(namespace),
@@ -119,6 +131,7 @@ mod tests {
                 cached: false,
                 latency_us: 3,
                 answered: None,
+                principal_claim: "scopegate.io/oid",
             })
         });
         String::from_utf8(sink.0.lock().unwrap().clone()).unwrap()
@@ -144,7 +157,7 @@ mod tests {
         let forged = "x\n2024-01-01T00:00:00Z  INFO audit: decision user=mallory decision=allow";
         let text = logged(LogFormat::Plain, &request(forged, forged));
         assert_eq!(text.lines().count(), 1, "{text}");
-        assert!(text.contains(r#" uid="u\n1" "#), "{text}");
+        assert!(text.contains(r#" user_uid="u\n1" "#), "{text}");
         assert!(text.contains(r#" user="x\n2024-01-01T00:00:00Z  INFO audit: decision user=mallory decision=allow" "#), "{text}");
         assert!(
             text.contains(r#"reason="request not allowed: namespace `x\n2024"#),
@@ -164,6 +177,31 @@ mod tests {
         let text = logged(LogFormat::Plain, &AccessRequest { ..path });
         assert!(text.contains(r#" path="/api\r\nforged" "#), "{text}");
         assert_eq!(text.lines().count(), 1, "{text}");
+    }
+
+    #[test]
+    fn the_line_names_the_group_and_the_principal_object_id() {
+        let mut r = request("Team A", "alice");
+        if let Some(a) = r.resource_attributes.as_deref_mut() {
+            a.group = "apps".into();
+            a.resource = "deployments".into();
+        }
+        r.extra.insert(
+            "scopegate.io/oid".into(),
+            vec!["11111111-2222-4333-8444-555555555555".into()],
+        );
+        r.extra.insert("oid".into(), vec!["not-the-claim".into()]);
+        let line: serde_json::Value =
+            serde_json::from_str(logged(LogFormat::Json, &r).trim()).unwrap();
+        assert_eq!(line["api_group"], "apps");
+        assert_eq!(line["resource"], "deployments");
+        assert_eq!(line["oid"], "11111111-2222-4333-8444-555555555555");
+        assert_eq!(line["user_uid"], "u\n1");
+        assert!(line.get("uid").is_none(), "{line}");
+        // Plain: the reason is one quoted logfmt value.
+        let text = logged(LogFormat::Plain, &r);
+        assert!(text.contains(" api_group=apps "), "{text}");
+        assert!(text.contains(r#" reason="request not allowed: "#), "{text}");
     }
 
     #[test]

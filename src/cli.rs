@@ -3,7 +3,7 @@
 
 use crate::config::EngineArgs;
 use crate::engine::{self, explain};
-use crate::model::{AccessRequest, NonResourceAttributes, ResourceAttributes};
+use crate::model::{AccessRequest, NonResourceAttributes, ResourceAttributes, Verdict};
 use crate::sar;
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
@@ -21,11 +21,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Decide one SubjectAccessReview offline and print it with `status` filled in.
-    /// Exit 0 when allowed, 1 when not, 2 on bad input or bad policy.
+    /// Exit 0 when allowed, 1 when denied, 2 on no opinion, 3 on bad input or bad policy.
     Check(CheckArgs),
-    /// Like `check`, but print the whole decision path in readable form.
+    /// Like `check`, but print the whole decision path in readable form (same exit codes).
     Explain(CheckArgs),
-    /// Load and validate policy; print every diagnostic; exit 2 on errors.
+    /// Load and validate policy; print every diagnostic; exit 3 on errors.
     Validate(ValidateArgs),
     /// Serve the webhook (HTTPS) and the admin endpoints.
     Serve(Box<crate::server::ServeArgs>),
@@ -100,10 +100,34 @@ pub struct CheckArgs {
     pub path: Option<String>,
 }
 
-/// An error that ends a command with exit code 2.
+/// An error that ends a command with exit code 3 ([`EXIT_ERROR`]).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// Exit code of a command that failed (bad input, bad policy): apart from the three answers.
+pub const EXIT_ERROR: u8 = 3;
+
+/// Exit code of `check` and `explain`: 0 allowed, 1 denied, 2 no opinion, so a script can
+/// tell a deny from no opinion.
+pub fn exit_code(verdict: Verdict) -> u8 {
+    match verdict {
+        Verdict::Allow => 0,
+        Verdict::Deny => 1,
+        Verdict::NoOpinion => 2,
+    }
+}
+
+/// Warns when a request names a resource kube-apiserver does not serve in that group, naming
+/// the built-in one it likely means (`pod` for `pods`, `deployments` without `apps`).
+fn warn_unknown_resource(request: &AccessRequest) {
+    let Some(a) = request.resource_attributes.as_deref() else {
+        return;
+    };
+    if let Some(hint) = crate::policy::known_actions::resource_hint(&a.group, &a.resource) {
+        eprintln!("warning: {hint}");
+    }
+}
 
 /// The review to decide and the JSON object to print it in.
 fn read_review(args: &CheckArgs) -> Result<(AccessRequest, Value), UsageError> {
@@ -166,6 +190,23 @@ fn read_review(args: &CheckArgs) -> Result<(AccessRequest, Value), UsageError> {
     Ok((request, object))
 }
 
+/// The offline commands read policy files only: the live RBAC source is refused rather than
+/// silently ignored, so a decision is never taken as if the cluster's RBAC were in it.
+fn refuse_live_source(engine: &EngineArgs) -> Result<(), UsageError> {
+    let flag = if engine.watch_cluster_rbac {
+        "--watch-cluster-rbac (SCOPEGATE_WATCH_CLUSTER_RBAC)"
+    } else if engine.kubeconfig.is_some() {
+        "--kubeconfig (SCOPEGATE_KUBECONFIG)"
+    } else {
+        return Ok(());
+    };
+    Err(UsageError(format!(
+        "{flag} is for `serve` only: `check`, `explain` and `validate` decide on the policy files \
+         alone (export the cluster's RBAC with `kubectl get roles,rolebindings,clusterroles,\
+         clusterrolebindings -A -o yaml` and pass it with --policies)"
+    )))
+}
+
 fn load(
     engine: &EngineArgs,
 ) -> Result<
@@ -175,7 +216,14 @@ fn load(
     ),
     UsageError,
 > {
+    refuse_live_source(engine)?;
     let resolved = engine.resolve().map_err(|e| UsageError(e.to_string()))?;
+    if resolved.watch_cluster_rbac || resolved.kubeconfig.is_some() {
+        eprintln!(
+            "warning: the config file's `watchClusterRbac`/`kubeconfig` apply to `serve` only: \
+             this command decides on the policy files alone"
+        );
+    }
     match crate::load_snapshot(&resolved.policies, None, &resolved.options, 1) {
         Ok(loaded) => {
             for w in loaded.warnings {
@@ -195,9 +243,10 @@ fn load(
     }
 }
 
-/// `check`: prints the review with its status; returns whether it was allowed.
-pub fn run_check(args: &CheckArgs) -> Result<bool, UsageError> {
+/// `check`: prints the review with its status; returns the verdict.
+pub fn run_check(args: &CheckArgs) -> Result<Verdict, UsageError> {
     let (request, mut object) = read_review(args)?;
+    warn_unknown_resource(&request);
     let (snapshot, options) = load(&args.engine)?;
     let decision = engine::authorize(&snapshot, &options, &request);
     if let Value::Object(map) = &mut object {
@@ -207,16 +256,17 @@ pub fn run_check(args: &CheckArgs) -> Result<bool, UsageError> {
         "{}",
         serde_json::to_string_pretty(&object).unwrap_or_default()
     );
-    Ok(decision.allowed())
+    Ok(decision.verdict)
 }
 
-/// `explain`: prints the decision path; returns whether it was allowed.
-pub fn run_explain(args: &CheckArgs) -> Result<bool, UsageError> {
+/// `explain`: prints the decision path; returns the verdict.
+pub fn run_explain(args: &CheckArgs) -> Result<Verdict, UsageError> {
     let (request, _) = read_review(args)?;
+    warn_unknown_resource(&request);
     let (snapshot, options) = load(&args.engine)?;
     let (decision, text) = explain::explain(&snapshot, &options, &request);
     print!("{text}");
-    Ok(decision.allowed())
+    Ok(decision.verdict)
 }
 
 /// `validate`: prints diagnostics; returns the number of errors.

@@ -14,10 +14,8 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check(args) => cli::run_check(&args).map(|allowed| if allowed { 0 } else { 1 }),
-        Command::Explain(args) => {
-            cli::run_explain(&args).map(|allowed| if allowed { 0 } else { 1 })
-        }
+        Command::Check(args) => cli::run_check(&args).map(cli::exit_code),
+        Command::Explain(args) => cli::run_explain(&args).map(cli::exit_code),
         Command::Validate(args) => cli::run_validate(&args).map(|()| 0),
         Command::Certs(args) => scopegate::certs::write_all(&scopegate::certs::CertsRequest {
             dir: &args.out_dir,
@@ -37,7 +35,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(2)
+            ExitCode::from(cli::EXIT_ERROR)
         }
     }
 }

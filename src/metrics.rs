@@ -22,6 +22,8 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     pub generation: IntGauge,
     pub last_reload_success: IntGauge,
+    /// 1 while the last policy reload failed (the previous policy serves), 0 after a success.
+    pub last_reload_failed: IntGauge,
     /// 1 while a policy change is held back (it would remove too much at once).
     pub reload_held: IntGauge,
     pub policy_objects: IntGaugeVec,
@@ -135,6 +137,11 @@ impl Metrics {
 
     pub fn new() -> Self {
         let registry = Registry::new();
+        // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, … (Linux).
+        #[cfg(target_os = "linux")]
+        let _ = registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
         let decision_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "scopegate_decision_duration_seconds",
@@ -203,6 +210,12 @@ impl Metrics {
                 "scopegate_policy_generation",
                 "Generation of the policy in use.",
             ),
+            last_reload_failed: gauge(
+                &registry,
+                "scopegate_policy_last_reload_failed",
+                "1 when the last policy reload was rejected (the previous policy keeps \
+                 serving), 0 after a reload that published or found the served sources.",
+            ),
             last_reload_success: gauge(
                 &registry,
                 "scopegate_policy_last_reload_success_timestamp_seconds",
@@ -223,7 +236,8 @@ impl Metrics {
             tls_reloads: counter_vec(
                 &registry,
                 "scopegate_tls_reloads_total",
-                "TLS credential reloads by result.",
+                "TLS credential re-reads by result: `success` (new credentials in use), `unchanged` \
+                 (the files hold the bytes in use), `error` (rejected; the previous ones stay).",
                 &["result"],
             ),
             tls_expiry: gauge_vec(
@@ -300,6 +314,26 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn process_metrics_are_exported() {
+        let text = Metrics::new().render();
+        for name in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_max_fds",
+            "process_start_time_seconds",
+        ] {
+            let value = text
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .and_then(|v| v.parse::<f64>().ok());
+            assert!(value.is_some(), "no `{name}` in:\n{text}");
+        }
+        assert!(text.contains("\nscopegate_policy_last_reload_failed 0\n"));
+    }
 
     #[test]
     fn the_label_tables_follow_declaration_order() {

@@ -192,12 +192,12 @@ fn stderr(out: &Output) -> String {
 }
 
 #[test]
-fn validate_reports_place_and_exits_2() {
+fn validate_reports_place_and_exits_3() {
     let (_d, out) = broken_policy(
         "bad.yaml",
         "roleAssignments:\n  - id: x\n    principalId: [\n",
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(
         stderr(&out).contains("bad.yaml") && stderr(&out).contains("line"),
         "{}",
@@ -208,7 +208,7 @@ fn validate_reports_place_and_exits_2() {
         "bad.json",
         "{\"principalId\": \"6f0b7e4a-1c2d-4e5f-8a9b-000000000f1d\", \"id\": \"ra\", \"scope\": \"/\",\n \"roleDefinitionId\": \"/providers/Microsoft.Authorization/roleDefinitions/deadbeef\" }",
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(
         stderr(&out).contains("bad.json")
             && stderr(&out).contains("roleDefinitionId")
@@ -252,7 +252,7 @@ fn everyone_is_refused_where_azure_cannot_name_it() {
         "everyone.json",
         "[{\"principalId\": \"00000000-0000-0000-0000-000000000000\", \"id\": \"ra\", \"scope\": \"/subscriptions/3f2a6b1c-5d4e-4f70-8a9b-0c1d2e3f4a5b\", \"roleDefinitionId\": \"7f6c6a51-bcf8-42ba-9220-52d62157d7db\"}]",
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("everyone.json: $[0].principalId")
             && stderr(&out).contains("only deny assignments"),
@@ -272,7 +272,7 @@ fn everyone_is_refused_where_azure_cannot_name_it() {
         "the example deny assignment excludes someone"
     );
     let (_d, out) = broken_policy("deny.json", &deny);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("deny.json") && stderr(&out).contains("cannot be excluded"),
         "{}",
@@ -281,7 +281,7 @@ fn everyone_is_refused_where_azure_cannot_name_it() {
 }
 
 #[test]
-fn a_broken_set_loads_nothing_and_check_exits_2() {
+fn a_broken_set_loads_nothing_and_check_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     support::copy_dir(&root().join("policies"), dir.path());
     std::fs::write(
@@ -298,13 +298,13 @@ fn a_broken_set_loads_nothing_and_check_exits_2() {
         "-f",
         "tests/fixtures/requests/alice-create-deployment.json",
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(out.stdout.is_empty(), "nothing decided from a broken set");
     assert!(stderr(&out).contains("zz-broken.json"));
 }
 
 #[test]
-fn malformed_request_exits_2() {
+fn malformed_request_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("req.json");
     std::fs::write(
@@ -319,7 +319,7 @@ fn malformed_request_exits_2() {
         "-f",
         file.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("TokenReview"));
 }
 
@@ -339,6 +339,142 @@ fn configmap_symlink_layout_loads_once() {
     let out = scopegate(&["validate", "--policies", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("8 role definitions"));
+}
+
+/// `check` with flags as alice in `namespace`, plus `extra` arguments.
+fn check_alice(namespace: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "check",
+        "--policies",
+        "policies",
+        "--cluster-resource-id",
+        CLUSTER,
+        "--as",
+        "alice",
+        "--extra",
+        "oid=11111111-2222-4333-8444-555555555555",
+        "--as-group",
+        "6f0b7e4a-1c2d-4e5f-8a9b-000000000f1d",
+        "--verb",
+        "get",
+        "-n",
+        namespace,
+    ];
+    args.extend(extra);
+    scopegate(&args)
+}
+
+#[test]
+fn exit_codes_tell_deny_from_no_opinion() {
+    let no_opinion = check_alice("payments", &["--resource", "pods"]);
+    assert!(stdout_json(&no_opinion)["status"].get("denied").is_none());
+    assert_eq!(no_opinion.status.code(), Some(2), "{}", stderr(&no_opinion));
+    let denied = check_alice("payments", &["--resource", "pods", "--no-match", "deny"]);
+    assert_eq!(stdout_json(&denied)["status"]["denied"], true);
+    assert_eq!(denied.status.code(), Some(1), "{}", stderr(&denied));
+    let mut explain = vec!["explain"];
+    explain.extend([
+        "--policies",
+        "policies",
+        "--cluster-resource-id",
+        CLUSTER,
+        "--as",
+        "alice",
+        "--verb",
+        "get",
+        "--resource",
+        "pods",
+        "-n",
+        "payments",
+    ]);
+    assert_eq!(scopegate(&explain).status.code(), Some(2));
+}
+
+#[test]
+fn an_unknown_resource_is_warned_with_the_one_meant() {
+    let out = check_alice("payments", &["--resource", "pod"]);
+    assert!(
+        stderr(&out).contains("warning: `pod` is not a resource kube-apiserver serves in the core group: did you mean `pods`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = check_alice("payments", &["--resource", "deployments"]);
+    assert!(
+        stderr(&out).contains("did you mean `deployments` in --api-group apps"),
+        "{}",
+        stderr(&out)
+    );
+    let out = check_alice("payments", &["--resource", "pods"]);
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
+#[test]
+fn offline_commands_refuse_the_live_source() {
+    for command in ["check", "explain", "validate"] {
+        for flags in [
+            &["--watch-cluster-rbac"][..],
+            &["--kubeconfig", "/dev/null"],
+        ] {
+            let mut args = vec![
+                command,
+                "--policies",
+                "policies",
+                "--cluster-resource-id",
+                CLUSTER,
+            ];
+            args.extend(flags);
+            if command != "validate" {
+                args.extend(["--as", "alice", "--verb", "get", "--resource", "pods"]);
+            }
+            let out = scopegate(&args);
+            assert_eq!(out.status.code(), Some(3), "{command} {flags:?}");
+            assert!(
+                stderr(&out).contains("is for `serve` only"),
+                "{command} {flags:?}: {}",
+                stderr(&out)
+            );
+            assert!(out.stdout.is_empty(), "{command} {flags:?}");
+        }
+    }
+}
+
+#[test]
+fn print_kubeconfig_warns_about_a_wildcard_listen_address() {
+    let print = |extra: &[&str]| {
+        let mut args = vec![
+            "serve",
+            "--policies",
+            "policies",
+            "--tls-cert-file",
+            "server.crt",
+            "--tls-private-key-file",
+            "server.key",
+            "--print-kubeconfig",
+        ];
+        args.extend(extra);
+        scopegate(&args)
+    };
+    let out = print(&["--listen", "0.0.0.0:8443"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("server: https://0.0.0.0:8443/authorize")
+    );
+    assert!(
+        stderr(&out).contains("warning: the listen address `0.0.0.0:8443` is a wildcard")
+            && stderr(&out).contains("--advertise-url"),
+        "{}",
+        stderr(&out)
+    );
+    let out = print(&[
+        "--listen",
+        "0.0.0.0:8443",
+        "--advertise-url",
+        "https://sg.example:8443/authorize",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("server: https://sg.example:8443/authorize")
+    );
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
 }
 
 fn certs(out_dir: &std::path::Path, extra: &[&str]) -> Output {
@@ -383,7 +519,7 @@ fn certs_refuse_to_replace_files_without_force() {
     let key = std::fs::read(tmp.path().join("server.key")).unwrap();
 
     let out = certs(tmp.path(), &[]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     let err = stderr(&out);
     assert!(err.contains("ca.crt") && err.contains("--force"), "{err}");
     assert_eq!(std::fs::read(tmp.path().join("ca.crt")).unwrap(), ca);
@@ -415,7 +551,7 @@ fn certs_refuse_hosts_that_are_not_names_or_addresses() {
         let tmp = tempfile::tempdir().unwrap();
         let host = format!("--host={bad}");
         let out = certs(tmp.path(), &[&host]);
-        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert_eq!(out.status.code(), Some(3), "{bad}");
         assert!(
             stderr(&out).contains(&format!("`{bad}`")),
             "{}",
@@ -476,14 +612,14 @@ fn certs_issue_leaves_from_an_existing_ca() {
         other.path(),
         &["--ca-cert", &ca_cert_s, "--ca-key", &server_key],
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("does not belong"), "{}", stderr(&out));
     let server_crt = ca_dir.path().join("server.crt").display().to_string();
     let out = certs(
         other.path(),
         &["--ca-cert", &server_crt, "--ca-key", &server_key],
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("not a CA"), "{}", stderr(&out));
     assert!(!other.path().join("server.crt").exists());
 }

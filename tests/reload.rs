@@ -430,13 +430,29 @@ fn only_a_change_of_the_sources_publishes_a_generation() {
     write_json(&file, &second);
     assert!(reloader.reload("watch", false));
     assert_eq!(generation(), 3);
+    let failed = || reloader.metrics.last_reload_failed.get();
+    assert_eq!(failed(), 0);
     std::fs::write(&file, "[{").unwrap();
     assert!(!reloader.reload("watch", false));
     assert_eq!((count("error", "watch"), generation()), (1, 3));
+    assert_eq!(failed(), 1, "the rejected reload shows");
+    assert!(!reloader.reload("poll", false));
+    assert_eq!(failed(), 1, "still failing on the next re-read");
     write_json(&file, &second);
     assert!(!reloader.reload("watch", false));
     assert_eq!((count("unchanged", "watch"), generation()), (2, 3));
+    assert_eq!(failed(), 0, "the broken change was put back");
+    std::fs::write(&file, "[{").unwrap();
+    assert!(!reloader.reload("watch", false));
+    assert_eq!(failed(), 1);
     write_json(&file, &first);
     assert!(reloader.reload("watch", false));
+    assert_eq!(failed(), 0, "a published change clears it");
+    assert!(
+        reloader
+            .metrics
+            .render()
+            .contains("\nscopegate_policy_last_reload_failed 0\n")
+    );
     assert_eq!((count("success", "watch"), generation()), (2, 4));
 }

@@ -132,6 +132,66 @@ const BUILT_IN: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// For a request on `resource` in `group` that kube-apiserver does not serve, the built-in
+/// resource it likely means: the plural of a singular (`pod`), or the same resource in its own
+/// group (`deployments` is in `apps`). None for a built-in resource, a wildcard, or a group
+/// that is not built in with nothing close (a custom resource).
+pub fn resource_hint(group: &str, resource: &str) -> Option<String> {
+    if resource.is_empty() || resource == "*" || group == "*" {
+        return None;
+    }
+    let served = |g: &str, r: &str| BUILT_IN.iter().any(|(bg, rs)| *bg == g && rs.contains(&r));
+    if served(group, resource) {
+        return None;
+    }
+    let lower = resource.to_ascii_lowercase();
+    let plurals = [
+        lower.clone(),
+        format!("{lower}s"),
+        format!("{lower}es"),
+        lower
+            .strip_suffix('y')
+            .map_or_else(String::new, |stem| format!("{stem}ies")),
+    ];
+    // The same group first, then any other.
+    let candidates = BUILT_IN
+        .iter()
+        .filter(|(g, _)| *g == group)
+        .chain(BUILT_IN.iter().filter(|(g, _)| *g != group));
+    for (g, resources) in candidates {
+        if let Some(found) = plurals
+            .iter()
+            .find(|p| !p.is_empty() && resources.contains(&p.as_str()))
+        {
+            let group_flag = if g.is_empty() {
+                "the core group (no --api-group)".to_string()
+            } else {
+                format!("--api-group {g}")
+            };
+            return Some(format!(
+                "`{resource}` is not a resource kube-apiserver serves in {}: \
+                 did you mean `{found}` in {group_flag}?",
+                group_name(group)
+            ));
+        }
+    }
+    BUILT_IN.iter().any(|(g, _)| *g == group).then(|| {
+        format!(
+            "`{resource}` is not a resource kube-apiserver serves in {}: \
+             resources are plural and lowercase, as in `kubectl api-resources`",
+            group_name(group)
+        )
+    })
+}
+
+fn group_name(group: &str) -> String {
+    if group.is_empty() {
+        "the core group".to_string()
+    } else {
+        format!("group `{group}`")
+    }
+}
+
 /// Verbs outside the CRUD table that built-in resources answer to, as (group, resource, verb).
 const SPECIAL_VERBS: &[(&str, &str, &str)] = &[
     ("", "users", "impersonate"),
@@ -382,6 +442,24 @@ mod tests {
     use crate::policy::index::Snapshot;
 
     const PREFIX: &str = "Microsoft.ContainerService/managedClusters";
+
+    #[test]
+    fn an_unknown_resource_names_the_built_in_one_meant() {
+        let hint = |g, r| resource_hint(g, r).unwrap_or_default();
+        assert!(hint("", "pod").contains("did you mean `pods` in the core group"));
+        assert!(hint("", "deployments").contains("did you mean `deployments` in --api-group apps"));
+        assert!(hint("apps", "deployment").contains("`deployments` in --api-group apps"));
+        assert!(hint("", "Secret").contains("`secrets`"));
+        assert!(hint("", "frobs").contains("plural and lowercase"));
+        for (g, r) in [
+            ("", "pods"),
+            ("apps", "deployments"),
+            ("example.com", "widgets"),
+            ("", "*"),
+        ] {
+            assert_eq!(resource_hint(g, r), None, "{g}/{r}");
+        }
+    }
 
     /// Every action found by request attributes is the one the mapper builds for them.
     #[test]

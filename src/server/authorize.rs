@@ -352,6 +352,7 @@ fn answer(
         cached,
         latency_us: elapsed.as_micros() as u64,
         answered,
+        principal_claim: &s.options.principal_claim,
     });
     (
         StatusCode::OK,

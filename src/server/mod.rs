@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod authorize;
+pub mod exposure;
 pub mod listener;
 pub mod reload;
 pub mod tls;
@@ -696,10 +697,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let engine = args.engine.resolve()?;
     let settings = args.settings(&engine.file.server)?;
     if args.print_kubeconfig {
+        if let Some(warning) = exposure::kubeconfig_warning(&settings) {
+            eprintln!("warning: {warning}");
+        }
         print!("{}", kubeconfig(&settings));
         return Ok(());
     }
     crate::telemetry::init(settings.log_format);
+    for warning in exposure::at_start(&settings, &engine.options) {
+        tracing::warn!("{warning}");
+    }
     disable_transparent_huge_pages();
     raise_open_file_limit(settings.max_connections);
     let cluster = crate::cluster::ClusterSource::connect(&engine).await?;

@@ -152,8 +152,9 @@ impl Reloader {
             let fingerprint =
                 sources.fingerprint() ^ cluster_version.wrapping_mul(0x9E37_79B9_7F4A_7C15);
             if fingerprint == self.store.fingerprint() {
-                // Back to the sources being served: nothing is held back any more.
+                // Back to the sources being served: nothing is held back or failing any more.
                 self.release_hold();
+                self.metrics.last_reload_failed.set(0);
             }
             let held = *self.held.lock().unwrap_or_else(|e| e.into_inner());
             // The sources of the policy being served (the periodic re-read, a file rewritten
@@ -209,6 +210,7 @@ impl Reloader {
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs() as i64);
                 self.metrics.last_reload_success.set(now);
+                self.metrics.last_reload_failed.set(0);
                 tracing::info!(
                     generation,
                     trigger,
@@ -240,6 +242,7 @@ impl Reloader {
                     .reloads
                     .with_label_values(&["error", trigger])
                     .inc();
+                self.metrics.last_reload_failed.set(1);
                 for d in e.0.iter().filter(|d| d.is_error()) {
                     tracing::error!(file = %d.origin.file, position = %d.origin.position, trigger, "policy rejected: {}", d.message);
                 }
@@ -522,7 +525,10 @@ pub async fn watch_tls(
         }
         let t = tls.clone();
         match tokio::task::spawn_blocking(move || t.reload()).await {
-            Ok(Ok(built)) => {
+            Ok(Ok(super::tls::Reloaded::Unchanged)) => {
+                metrics.tls_reloads.with_label_values(&["unchanged"]).inc();
+            }
+            Ok(Ok(super::tls::Reloaded::Changed(built))) => {
                 metrics.tls_reloads.with_label_values(&["success"]).inc();
                 if let Some(e) = built.serving_expiry {
                     metrics.tls_expiry.with_label_values(&["serving"]).set(e);
@@ -530,7 +536,7 @@ pub async fn watch_tls(
                 if let Some(e) = built.client_ca_expiry {
                     metrics.tls_expiry.with_label_values(&["client_ca"]).set(e);
                 }
-                tracing::debug!("TLS credentials re-read");
+                tracing::info!("new TLS credentials in use");
             }
             Ok(Err(e)) => {
                 metrics.tls_reloads.with_label_values(&["error"]).inc();

@@ -9,7 +9,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The files TLS is built from.
@@ -53,12 +53,35 @@ pub struct BuiltTls {
     pub serving_expiry: Option<i64>,
     /// Earliest expiry among the client CAs.
     pub client_ca_expiry: Option<i64>,
+    /// The files' bytes it was built from.
+    source: Contents,
 }
 
-fn read_certs(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+/// The bytes of every file the credentials are built from, in [`TlsFiles::paths`] order.
+#[derive(Clone, PartialEq, Eq)]
+struct Contents(Vec<Vec<u8>>);
+
+impl Contents {
+    fn read(files: &TlsFiles) -> Result<Self, TlsError> {
+        files
+            .paths()
+            .iter()
+            .map(|path| {
+                std::fs::read(path)
+                    .map_err(|e| TlsError::Certs(path.display().to_string(), e.to_string()))
+            })
+            .collect::<Result<_, _>>()
+            .map(Contents)
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        self.0.get(i).map_or(&[], Vec::as_slice)
+    }
+}
+
+fn read_certs(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let name = path.display().to_string();
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| TlsError::Certs(name.clone(), e.to_string()))?
+    let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsError::Certs(name.clone(), e.to_string()))?;
     if certs.is_empty() {
@@ -106,9 +129,13 @@ pub fn common_name(cert: &CertificateDer<'_>) -> Result<Option<String>, ClientNa
 
 /// Builds a server configuration from the files.
 pub fn build(files: &TlsFiles) -> Result<BuiltTls, TlsError> {
+    build_from(files, &Contents::read(files)?)
+}
+
+fn build_from(files: &TlsFiles, contents: &Contents) -> Result<BuiltTls, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let certs = read_certs(&files.cert)?;
-    let key = PrivateKeyDer::from_pem_file(&files.key)
+    let certs = read_certs(&files.cert, contents.get(0))?;
+    let key = PrivateKeyDer::from_pem_slice(contents.get(1))
         .map_err(|e| TlsError::Key(files.key.display().to_string(), e.to_string()))?;
     let serving_expiry = certs.first().and_then(expiry);
     let builder = ServerConfig::builder_with_provider(provider.clone())
@@ -119,9 +146,9 @@ pub fn build(files: &TlsFiles) -> Result<BuiltTls, TlsError> {
         builder.with_no_client_auth()
     } else {
         let mut roots = RootCertStore::empty();
-        for ca in &files.client_cas {
+        for (i, ca) in files.client_cas.iter().enumerate() {
             let name = ca.display().to_string();
-            for cert in read_certs(ca)? {
+            for cert in read_certs(ca, contents.get(2 + i))? {
                 if let Some(t) = expiry(&cert) {
                     client_ca_expiry = Some(client_ca_expiry.map_or(t, |e| e.min(t)));
                 }
@@ -143,6 +170,7 @@ pub fn build(files: &TlsFiles) -> Result<BuiltTls, TlsError> {
         config: Arc::new(config),
         serving_expiry,
         client_ca_expiry,
+        source: contents.clone(),
     })
 }
 
@@ -150,6 +178,16 @@ pub fn build(files: &TlsFiles) -> Result<BuiltTls, TlsError> {
 pub struct TlsState {
     pub files: TlsFiles,
     current: ArcSwap<ServerConfig>,
+    /// The files' bytes the current configuration was built from.
+    in_use: std::sync::Mutex<Contents>,
+}
+
+/// What a reload did.
+pub enum Reloaded {
+    /// The files changed and the new credentials are in use.
+    Changed(BuiltTls),
+    /// The files hold the bytes already in use: nothing was rebuilt.
+    Unchanged,
 }
 
 impl TlsState {
@@ -157,6 +195,7 @@ impl TlsState {
         TlsState {
             files,
             current: ArcSwap::new(built.config.clone()),
+            in_use: std::sync::Mutex::new(built.source.clone()),
         }
     }
 
@@ -165,10 +204,58 @@ impl TlsState {
         self.current.load_full()
     }
 
-    /// Re-reads the files; on error the old configuration stays.
-    pub fn reload(&self) -> Result<BuiltTls, TlsError> {
-        let built = build(&self.files)?;
+    /// Re-reads the files and rebuilds when their bytes differ from the ones in use; on error
+    /// the old configuration stays.
+    pub fn reload(&self) -> Result<Reloaded, TlsError> {
+        let contents = Contents::read(&self.files)?;
+        let mut in_use = self.in_use.lock().unwrap_or_else(|e| e.into_inner());
+        if *in_use == contents {
+            return Ok(Reloaded::Unchanged);
+        }
+        let built = build_from(&self.files, &contents)?;
         self.current.store(built.config.clone());
-        Ok(built)
+        *in_use = contents;
+        Ok(Reloaded::Changed(built))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certs::Authority;
+
+    #[test]
+    fn a_reload_of_the_same_bytes_is_unchanged() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Authority::new("test-ca").unwrap();
+        let write = |pem: &crate::certs::Pem| {
+            std::fs::write(dir.path().join("server.crt"), &pem.cert).unwrap();
+            std::fs::write(dir.path().join("server.key"), &pem.key).unwrap();
+        };
+        let first = ca.server(&["127.0.0.1".into()], 30).unwrap();
+        write(&first);
+        std::fs::write(dir.path().join("ca.crt"), &ca.pem.cert).unwrap();
+        let files = TlsFiles {
+            cert: dir.path().join("server.crt"),
+            key: dir.path().join("server.key"),
+            client_cas: vec![dir.path().join("ca.crt")],
+        };
+        let state = TlsState::new(files.clone(), &build(&files).unwrap());
+        let in_use = state.current();
+        assert!(matches!(state.reload(), Ok(Reloaded::Unchanged)));
+        assert!(Arc::ptr_eq(&in_use, &state.current()));
+        // Rewritten with the same bytes (a periodic re-read, a touched file): still unchanged.
+        write(&first);
+        assert!(matches!(state.reload(), Ok(Reloaded::Unchanged)));
+        // A new certificate is built and used, once.
+        write(&ca.server(&["127.0.0.1".into()], 30).unwrap());
+        assert!(matches!(state.reload(), Ok(Reloaded::Changed(_))));
+        assert!(!Arc::ptr_eq(&in_use, &state.current()));
+        assert!(matches!(state.reload(), Ok(Reloaded::Unchanged)));
+        // A changed client CA counts as a change too.
+        let other = Authority::new("other-ca").unwrap();
+        std::fs::write(dir.path().join("ca.crt"), &other.pem.cert).unwrap();
+        assert!(matches!(state.reload(), Ok(Reloaded::Changed(_))));
     }
 }
