@@ -98,3 +98,161 @@ async fn cluster_bindings_decide_once_synced() {
     );
     server.stop().await;
 }
+
+/// The cluster's own RBAC objects as its watchers list them: the bootstrap defaults the
+/// policy files also hold (no apiVersion/kind on list items), by kind.
+fn bootstrap_listing() -> Vec<(Kind, Value)> {
+    let files = [
+        ("cluster-roles.yaml", Kind::ClusterRole),
+        ("cluster-role-bindings.yaml", Kind::ClusterRoleBinding),
+        ("namespace-roles.yaml", Kind::Role),
+        ("namespace-role-bindings.yaml", Kind::RoleBinding),
+    ];
+    let mut listing = Vec::new();
+    for (file, kind) in files {
+        let text = std::fs::read_to_string(root().join("policies/kubernetes/bootstrap").join(file))
+            .unwrap();
+        let list: Value = serde_yaml::from_str(&text).unwrap();
+        for mut item in list["items"].as_array().unwrap().clone() {
+            let map = item.as_object_mut().unwrap();
+            map.remove("apiVersion");
+            map.remove("kind");
+            listing.push((kind, item));
+        }
+    }
+    assert!(listing.len() > 50, "the whole bootstrap set");
+    listing
+}
+
+/// The cluster's copy of `finance-app.yaml`'s `pipeline-deployer` binding: in the cluster it
+/// binds user carol, not the pipeline service account.
+fn changed_pipeline_binding() -> Value {
+    json!({"metadata": {"name": "pipeline-deployer", "namespace": "finance-app"},
+           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pipeline-deployer"},
+           "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "carol"}]})
+}
+
+fn scale_request(user: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "metadata": {},
+        "spec": {"user": user, "groups": ["system:authenticated"],
+                 "resourceAttributes": {"namespace": "finance-app", "verb": "patch", "group": "apps",
+                                        "resource": "deployments", "subresource": "scale", "version": "v1"}},
+        "status": {"allowed": false}
+    }))
+    .unwrap()
+}
+
+/// The shipped configuration's shape (the files hold the bootstrap defaults and app RBAC)
+/// with the live source: the cluster's copies replace the files' (no duplicate error), the
+/// first listing is published at once (the poll is an hour away), and `/readyz` says at
+/// every step whether the cluster's objects are serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_source_over_bootstrap_files_wins_and_readiness_follows_publication() {
+    let pki = Pki::new();
+    let policies = policy_dir();
+    assert!(policies.path().join("kubernetes/bootstrap").is_dir());
+    let source = ClusterSource::new();
+    let server = serve_tls_with_cluster(
+        &pki,
+        policies.path(),
+        &["--reload-interval-seconds", "3600"],
+        Some(source.clone()),
+    )
+    .await;
+    let config = client_config(&pki.ca.pem.cert, Some(&pki.client));
+    let status_of = |body: Vec<u8>| {
+        let config = config.clone();
+        let addr = server.addr;
+        async move {
+            let mut c = connect(addr, config).await.unwrap();
+            let (code, answer) = c.post(body).await.unwrap();
+            (code, answer["status"].clone())
+        }
+    };
+
+    // Files serving, cluster not listed: not ready.
+    let (status, text) = admin_get(server.admin_addr, "/readyz").await;
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("cluster"), "{text}");
+
+    // The first full listing: every bootstrap object the files also hold, the changed
+    // pipeline binding and bob's binding.
+    for kind in Kind::ALL {
+        source.apply(kind, Event::Init);
+    }
+    for (kind, object) in bootstrap_listing() {
+        source.apply(kind, Event::InitApply(object));
+    }
+    source.apply(
+        Kind::RoleBinding,
+        Event::InitApply(changed_pipeline_binding()),
+    );
+    source.apply(Kind::RoleBinding, Event::InitApply(binding()));
+    for kind in Kind::ALL {
+        source.apply(kind, Event::InitDone);
+    }
+    // Ready only once the listing serves: from the first 200 on, bob's binding answers.
+    assert!(
+        eventually(10, || async {
+            admin_get(server.admin_addr, "/readyz").await.0 == 200
+        })
+        .await,
+        "{}",
+        admin_get(server.admin_addr, "/readyz?verbose").await.1
+    );
+    let (code, answer) = status_of(request("bob")).await;
+    assert_eq!(code, 200);
+    assert_eq!(answer["allowed"], true, "{answer}");
+    // The cluster's copy of the pipeline binding replaced the file's.
+    let (_, answer) = status_of(scale_request("carol")).await;
+    assert_eq!(answer["allowed"], true, "{answer}");
+    assert_eq!(
+        answer["reason"],
+        "RBAC: allowed by RoleBinding \"pipeline-deployer/finance-app\" of Role \"pipeline-deployer\" to User \"carol\""
+    );
+    let (_, answer) = status_of(scale_request("system:serviceaccount:finance-app:pipeline")).await;
+    assert_ne!(answer["allowed"], true, "{answer}");
+    let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+    assert_eq!(
+        metric(
+            &m,
+            "scopegate_policy_reloads_total{result=\"error\",trigger=\"cluster\"}"
+        ),
+        None,
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "scopegate_policy_reloads_total{result=\"success\",trigger=\"poll\"}"
+        ),
+        None,
+        "published by the cluster event, not the poll: {m}"
+    );
+
+    // A merge that fails (a RoleBinding without a namespace): not ready, with the reason.
+    let broken = json!({"metadata": {"name": "broken"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "dave"}]});
+    source.apply(Kind::RoleBinding, Event::Apply(broken.clone()));
+    assert!(
+        eventually(10, || async {
+            admin_get(server.admin_addr, "/readyz").await.0 == 503
+        })
+        .await
+    );
+    let (_, text) = admin_get(server.admin_addr, "/readyz").await;
+    assert!(text.contains("last reload failed"), "{text}");
+    assert!(text.contains("RoleBinding has no namespace"), "{text}");
+
+    // Fixed in the cluster: ready again.
+    source.apply(Kind::RoleBinding, Event::Delete(broken));
+    assert!(
+        eventually(10, || async {
+            admin_get(server.admin_addr, "/readyz").await.0 == 200
+        })
+        .await
+    );
+    server.stop().await;
+}
