@@ -256,3 +256,62 @@ async fn live_source_over_bootstrap_files_wins_and_readiness_follows_publication
     );
     server.stop().await;
 }
+
+/// A listing that completes between the startup load and the reload loop's subscription is
+/// published at once, not by the next poll (an hour away here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_done_before_the_loop_subscribes_is_published_at_once() {
+    use scopegate::server::reload::{Reloader, watch_paths, watch_policies};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let policies = policy_dir();
+    let source = ClusterSource::new();
+    let store = Arc::new(scopegate::policy::store::PolicyStore::new());
+    let options = scopegate::engine::EngineOptions::default();
+    let mut reloader = Reloader::new(
+        store.clone(),
+        vec![policies.path().to_path_buf()],
+        options,
+        scopegate::metrics::Metrics::new(),
+        Some(source.clone()),
+    );
+    // The files were copied just now: read them at once.
+    reloader.settle = Duration::ZERO;
+    let reloader = Arc::new(reloader);
+    let watch = watch_paths(&[policies.path().to_path_buf()]);
+    let first = reloader.clone();
+    tokio::task::spawn_blocking(move || first.reload("startup", true))
+        .await
+        .unwrap();
+    assert!(store.is_ready());
+    assert!(!source.is_served());
+    for kind in Kind::ALL {
+        source.apply(kind, Event::Init);
+        if kind == Kind::RoleBinding {
+            source.apply(kind, Event::InitApply(binding()));
+        }
+        source.apply(kind, Event::InitDone);
+    }
+    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(watch_policies(
+        reloader,
+        watch,
+        Duration::from_secs(3600),
+        shutdown_rx,
+    ));
+    let served = eventually(5, || async { source.is_served() }).await;
+    let _ = shutdown.send(true);
+    task.await.unwrap();
+    assert!(served, "the listing waits for the poll");
+    assert_eq!(store.load().stats().k8s_bindings, {
+        // The files' bindings and bob's.
+        let files = scopegate::load_snapshot(
+            &[policies.path().to_path_buf()],
+            None,
+            &scopegate::engine::EngineOptions::default(),
+            1,
+        )
+        .unwrap();
+        files.snapshot.stats().k8s_bindings + 1
+    });
+}
