@@ -315,3 +315,49 @@ async fn a_listing_done_before_the_loop_subscribes_is_published_at_once() {
         files.snapshot.stats().k8s_bindings + 1
     });
 }
+
+/// The shipped configuration loads the bootstrap copies of the cluster's RBAC only while the
+/// live source is off, and the same decisions come from it as from the whole `policies/`.
+#[test]
+fn shipped_config_loads_bootstrap_copies_only_without_the_live_source() {
+    use clap::Parser;
+    use scopegate::cli::{Cli, Command};
+    let resolve = |extra: &[&str]| {
+        let config = root().join("deploy/scopegate.yaml");
+        let mut argv = vec![
+            "scopegate",
+            "validate",
+            "--config",
+            config.to_str().unwrap(),
+        ];
+        argv.extend_from_slice(extra);
+        let Command::Validate(args) = Cli::try_parse_from(argv).unwrap().command else {
+            unreachable!()
+        };
+        args.engine.resolve().unwrap()
+    };
+    let bootstrap = |r: &scopegate::config::Resolved| {
+        r.policies
+            .iter()
+            .any(|p| p.ends_with("policies/kubernetes/bootstrap"))
+    };
+    let files = resolve(&[]);
+    assert!(!files.watch_cluster_rbac);
+    assert!(bootstrap(&files), "{:?}", files.policies);
+    let live = resolve(&["--watch-cluster-rbac"]);
+    assert!(live.watch_cluster_rbac);
+    assert!(!bootstrap(&live), "{:?}", live.policies);
+    assert!(!live.policies.is_empty());
+    // The split loads what the whole directory did (paths relative to the crate root, where
+    // tests run).
+    let load = |paths: &[std::path::PathBuf]| {
+        scopegate::load_snapshot(paths, None, &files.options, 1)
+            .unwrap()
+            .snapshot
+            .stats()
+    };
+    let (split, whole) = (load(&files.policies), load(&[root().join("policies")]));
+    assert_eq!(split.k8s_bindings, whole.k8s_bindings);
+    assert_eq!(split.k8s_roles, whole.k8s_roles);
+    assert_eq!(split.role_assignments, whole.role_assignments);
+}
