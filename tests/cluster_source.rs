@@ -361,3 +361,40 @@ fn shipped_config_loads_bootstrap_copies_only_without_the_live_source() {
     assert_eq!(split.k8s_roles, whole.k8s_roles);
     assert_eq!(split.role_assignments, whole.role_assignments);
 }
+
+/// Without the live source a rejected file edit leaves `/readyz` ok (the last good policy is
+/// what the files said before), and `?verbose` names the failure until a reload succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_file_edit_without_the_live_source_keeps_ready_and_says_why() {
+    let (_pki, policies, server) = serve_examples(&["--reload-interval-seconds", "3600"]).await;
+    assert_eq!(admin_get(server.admin_addr, "/readyz").await.0, 200);
+    let broken = policies.path().join("kubernetes/broken.yaml");
+    std::fs::write(
+        &broken,
+        "kind: RoleBinding\nmetadata: {name: b}\nroleRef: {kind: ClusterRole, name: view}\n",
+    )
+    .unwrap();
+    assert!(
+        eventually(10, || async {
+            admin_get(server.admin_addr, "/readyz?verbose")
+                .await
+                .1
+                .contains("last reload failed")
+        })
+        .await
+    );
+    let (status, text) = admin_get(server.admin_addr, "/readyz?verbose").await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("RoleBinding has no namespace"), "{text}");
+    std::fs::remove_file(&broken).unwrap();
+    assert!(
+        eventually(10, || async {
+            !admin_get(server.admin_addr, "/readyz?verbose")
+                .await
+                .1
+                .contains("last reload failed")
+        })
+        .await
+    );
+    server.stop().await;
+}

@@ -356,3 +356,62 @@ impl PolicyList for AssignmentSet {
         self.dismantle();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn set_of(file: &str, objects: serde_json::Value) -> PolicySet {
+        let mut set = PolicySet::default();
+        let mut diagnostics = Vec::new();
+        parse::add_value(&Origin::new(file, "$"), objects, &mut set, &mut diagnostics);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        set
+    }
+
+    fn role(kind: &str, namespace: &str, name: &str, verb: &str) -> serde_json::Value {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
+               "metadata": {"name": name, "namespace": namespace},
+               "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": [verb]}]})
+    }
+
+    #[test]
+    fn overlay_replaces_file_copies_of_the_same_object_only() {
+        let mut files = set_of(
+            "files.yaml",
+            json!([
+                role("ClusterRole", "", "view", "get"),
+                role("ClusterRole", "", "app-only", "get"),
+                role("Role", "dev", "reader", "get"),
+                role("Role", "prod", "reader", "get"),
+            ]),
+        );
+        let cluster = set_of(
+            "cluster",
+            json!([
+                // A stray namespace on a cluster-scoped object does not make it another one.
+                role("ClusterRole", "kube-system", "view", "list"),
+                role("Role", "dev", "reader", "list"),
+            ]),
+        );
+        let replaced = files.overlay(cluster);
+        let names: Vec<_> = replaced.iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!(names, ["Role `dev/reader`", "ClusterRole `view`"]);
+        assert!(replaced.iter().all(|(o, _)| &*o.file == "files.yaml"));
+        let view: Vec<_> = files
+            .cluster_roles
+            .iter()
+            .filter(|(_, r)| r.metadata.name == "view")
+            .collect();
+        assert_eq!(view.len(), 1);
+        assert_eq!(&*view[0].0.file, "cluster");
+        assert_eq!(files.cluster_roles.len(), 2);
+        let readers: Vec<_> = files
+            .roles
+            .iter()
+            .map(|(o, r)| (&*o.file, r.metadata.namespace.as_str()))
+            .collect();
+        assert_eq!(readers, [("files.yaml", "prod"), ("cluster", "dev")]);
+    }
+}

@@ -152,8 +152,10 @@ impl Reloader {
             let fingerprint =
                 sources.fingerprint() ^ cluster_version.wrapping_mul(0x9E37_79B9_7F4A_7C15);
             if fingerprint == self.store.fingerprint() {
-                // Back to the sources being served: nothing is held back any more.
+                // Back to the sources being served: nothing is held back, and nothing that
+                // failed is still wanted.
                 self.release_hold();
+                self.store.set_failure(None);
             }
             let held = *self.held.lock().unwrap_or_else(|e| e.into_inner());
             // The sources of the policy being served (the periodic re-read, a file rewritten
