@@ -1,8 +1,10 @@
 //! The live Kubernetes RBAC source: watchers (kube-rs) on Roles, ClusterRoles, RoleBindings
 //! and ClusterRoleBindings. Each kind's state is replaced whole at the end of a (re)list —
-//! never a half-built set — and kept current from watch events. The server publishes a new
-//! snapshot only after every kind has synced once; a lost connection keeps the last state
-//! while the watcher retries with backoff.
+//! never a half-built set — and kept current from watch events. The server publishes a
+//! snapshot with them as soon as every kind has synced once, and is ready only once a serving
+//! snapshot holds that first full listing ([`ClusterSource::is_served`]); a lost connection
+//! keeps the last state while the watcher retries with backoff. The cluster's objects replace
+//! file copies of the same objects ([`crate::policy::PolicySet::overlay`]).
 //!
 //! Objects go through the same parser as policy files (serialised back to JSON), so a
 //! RoleBinding from the API and one from a file are the same thing to the engine.
@@ -17,7 +19,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::sync::watch;
 
 /// The four RBAC kinds.
@@ -145,11 +147,14 @@ fn set_kind(object: &mut Value, kind: Kind) {
 }
 
 /// A live source: the objects, whether every kind has synced, and a version that wakes the
-/// reloader on every published change.
+/// reloader on every published change. Version 0 is "not every kind listed yet"; from 1 on,
+/// the objects hold a full listing of every kind.
 pub struct ClusterSource {
     state: Mutex<ClusterState>,
     ready: AtomicBool,
     version: watch::Sender<u64>,
+    /// The version of the objects in the snapshot serving (0: none of them yet).
+    served: AtomicU64,
     /// The API client, taken when the watchers start.
     client: Mutex<Option<kube::Client>>,
 }
@@ -161,6 +166,7 @@ impl ClusterSource {
             state: Mutex::new(ClusterState::default()),
             ready: AtomicBool::new(false),
             version: watch::channel(0).0,
+            served: AtomicU64::new(0),
             client: Mutex::new(None),
         })
     }
@@ -237,12 +243,27 @@ impl ClusterSource {
         }
     }
 
-    /// Whether every kind has synced once.
+    /// Whether every kind has synced once (the listing may not be serving yet: see
+    /// [`Self::is_served`]).
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
 
-    /// The current objects and the version they belong to.
+    /// Whether the snapshot serving holds the cluster's first full listing: what readiness
+    /// and answers wait for, so no binding that exists answers "no opinion" for lack of it.
+    pub fn is_served(&self) -> bool {
+        self.served.load(Ordering::Acquire) > 0
+    }
+
+    /// Records that a snapshot with the objects of `version` (from [`Self::policy_set`]) is
+    /// now serving. Call after publishing it.
+    pub fn mark_served(&self, version: u64) {
+        self.served.fetch_max(version, Ordering::AcqRel);
+    }
+
+    /// The current objects and the version they belong to. The version is read first: the
+    /// objects are then at least as new, so a version from 1 on always comes with a full
+    /// listing of every kind.
     pub fn policy_set(&self) -> (PolicySet, u64) {
         let version = *self.version.borrow();
         let set = self

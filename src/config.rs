@@ -86,6 +86,11 @@ pub struct EngineArgs {
 pub struct ConfigFile {
     #[serde(default)]
     pub policies: Vec<PathBuf>,
+    /// Copies of the cluster's own RBAC objects (its bootstrap defaults, an export), loaded
+    /// with `policies` only while the live RBAC source is off: with it on, the cluster's
+    /// objects are read instead, and one deleted there must not keep granting from a file.
+    #[serde(default)]
+    pub cluster_rbac_copies: Vec<PathBuf>,
     pub cluster_resource_id: Option<String>,
     pub no_match: Option<NoMatchArg>,
     pub non_aad_users: Option<NoMatchArg>,
@@ -177,8 +182,14 @@ impl EngineArgs {
         }
         options.skip_system_users = !(self.evaluate_system_users || file.evaluate_system_users);
         options.discovery_paths = !(self.no_discovery_shortcut || file.no_discovery_shortcut);
+        let watch_cluster_rbac = self.watch_cluster_rbac || file.watch_cluster_rbac;
         let policies = if self.policies.is_empty() {
-            file.policies.clone()
+            let copies = if watch_cluster_rbac {
+                &[][..]
+            } else {
+                &file.cluster_rbac_copies[..]
+            };
+            file.policies.iter().chain(copies).cloned().collect()
         } else {
             self.policies.clone()
         };
@@ -188,7 +199,7 @@ impl EngineArgs {
         Ok(Resolved {
             options,
             policies,
-            watch_cluster_rbac: self.watch_cluster_rbac || file.watch_cluster_rbac,
+            watch_cluster_rbac,
             kubeconfig: self.kubeconfig.clone().or_else(|| file.kubeconfig.clone()),
             file,
         })

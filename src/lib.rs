@@ -105,7 +105,8 @@ impl Sources {
     }
 
     /// Puts the policy together (kept parses from `parsed`, the one given to
-    /// [`read_sources`]), validates and indexes it as generation `generation`.
+    /// [`read_sources`]; the live cluster's objects over the files' copies of them, see
+    /// [`PolicySet::overlay`]), validates and indexes it as generation `generation`.
     pub fn build(
         self,
         parsed: Option<&ParsedFiles>,
@@ -114,8 +115,16 @@ impl Sources {
     ) -> Result<Loaded, LoadError> {
         let fingerprint = self.reading.fingerprint;
         let (mut set, mut warnings) = self.reading.assemble(parsed)?;
-        if let Some(extra) = self.extra {
-            set.extend(extra);
+        if let Some(cluster) = self.extra {
+            let replaced = set.overlay(cluster);
+            if let Some((origin, first)) = replaced.first() {
+                // A note, not a problem: the files hold copies of the cluster's own objects
+                // (a `kubectl get -o yaml` export, the bootstrap defaults).
+                tracing::info!(
+                    replaced = replaced.len(),
+                    "the live cluster's RBAC objects replace their file copies (first: {first} at {origin})"
+                );
+            }
         }
         let snapshot = Snapshot::build(set, options, generation)?;
         warnings.extend(snapshot.warnings.iter().cloned());

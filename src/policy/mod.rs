@@ -169,6 +169,38 @@ impl PolicySet {
         policy_lists!(each);
     }
 
+    /// Lays the live cluster's RBAC objects over this set (the files'): a file copy of an
+    /// object the cluster also has (same kind, namespace and name) is dropped, since the
+    /// cluster's own object is the truth. Returns what was dropped, as `kind ns/name` and
+    /// where it was read. `cluster` holds no duplicates of its own (its objects are keyed).
+    pub fn overlay(&mut self, cluster: PolicySet) -> Vec<(Origin, String)> {
+        let mut replaced = Vec::new();
+        drop_same(&mut self.roles, &cluster.roles, "Role", true, &mut replaced);
+        drop_same(
+            &mut self.cluster_roles,
+            &cluster.cluster_roles,
+            "ClusterRole",
+            false,
+            &mut replaced,
+        );
+        drop_same(
+            &mut self.role_bindings,
+            &cluster.role_bindings,
+            "RoleBinding",
+            true,
+            &mut replaced,
+        );
+        drop_same(
+            &mut self.cluster_role_bindings,
+            &cluster.cluster_role_bindings,
+            "ClusterRoleBinding",
+            false,
+            &mut replaced,
+        );
+        self.extend(cluster);
+        replaced
+    }
+
     /// Adds a copy of every object of `other` (a file's kept parse), a few at a time between
     /// [`pace::point`]s: a reload copies what unchanged files held, up to a million objects.
     pub fn extend_from(&mut self, other: &PolicySet) {
@@ -205,6 +237,64 @@ impl PolicySet {
         }
         policy_lists!(each);
     }
+}
+
+/// The identity of a Kubernetes object: a namespaced kind by namespace and name, a
+/// cluster-scoped one by name alone (a stray namespace on it means nothing to the API).
+trait K8sObject {
+    fn meta(&self) -> &schema::ObjectMeta;
+}
+
+impl K8sObject for schema::K8sRole {
+    fn meta(&self) -> &schema::ObjectMeta {
+        &self.metadata
+    }
+}
+
+impl K8sObject for schema::K8sBinding {
+    fn meta(&self) -> &schema::ObjectMeta {
+        &self.metadata
+    }
+}
+
+fn identity<T: K8sObject>(object: &T, namespaced: bool) -> (&str, &str) {
+    let meta = object.meta();
+    let namespace = if namespaced {
+        meta.namespace.as_str()
+    } else {
+        ""
+    };
+    (namespace, meta.name.as_str())
+}
+
+/// Removes from `files` every object `cluster` also has, noting each in `replaced`.
+fn drop_same<T: K8sObject>(
+    files: &mut Vec<(Origin, T)>,
+    cluster: &[(Origin, T)],
+    kind: &str,
+    namespaced: bool,
+    replaced: &mut Vec<(Origin, String)>,
+) {
+    if cluster.is_empty() || files.is_empty() {
+        return;
+    }
+    let live: std::collections::HashSet<(&str, &str)> = cluster
+        .iter()
+        .map(|(_, o)| identity(o, namespaced))
+        .collect();
+    files.retain(|(origin, object)| {
+        let (namespace, name) = identity(object, namespaced);
+        if !live.contains(&(namespace, name)) {
+            return true;
+        }
+        let id = if namespaced {
+            format!("{kind} `{namespace}/{name}`")
+        } else {
+            format!("{kind} `{name}`")
+        };
+        replaced.push((origin.clone(), id));
+        false
+    });
 }
 
 /// What the operations on whole sets do to each of a [`PolicySet`]'s lists.
@@ -264,5 +354,64 @@ impl PolicyList for AssignmentSet {
 
     fn free(self) {
         self.dismantle();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn set_of(file: &str, objects: serde_json::Value) -> PolicySet {
+        let mut set = PolicySet::default();
+        let mut diagnostics = Vec::new();
+        parse::add_value(&Origin::new(file, "$"), objects, &mut set, &mut diagnostics);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        set
+    }
+
+    fn role(kind: &str, namespace: &str, name: &str, verb: &str) -> serde_json::Value {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
+               "metadata": {"name": name, "namespace": namespace},
+               "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": [verb]}]})
+    }
+
+    #[test]
+    fn overlay_replaces_file_copies_of_the_same_object_only() {
+        let mut files = set_of(
+            "files.yaml",
+            json!([
+                role("ClusterRole", "", "view", "get"),
+                role("ClusterRole", "", "app-only", "get"),
+                role("Role", "dev", "reader", "get"),
+                role("Role", "prod", "reader", "get"),
+            ]),
+        );
+        let cluster = set_of(
+            "cluster",
+            json!([
+                // A stray namespace on a cluster-scoped object does not make it another one.
+                role("ClusterRole", "kube-system", "view", "list"),
+                role("Role", "dev", "reader", "list"),
+            ]),
+        );
+        let replaced = files.overlay(cluster);
+        let names: Vec<_> = replaced.iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!(names, ["Role `dev/reader`", "ClusterRole `view`"]);
+        assert!(replaced.iter().all(|(o, _)| &*o.file == "files.yaml"));
+        let view: Vec<_> = files
+            .cluster_roles
+            .iter()
+            .filter(|(_, r)| r.metadata.name == "view")
+            .collect();
+        assert_eq!(view.len(), 1);
+        assert_eq!(&*view[0].0.file, "cluster");
+        assert_eq!(files.cluster_roles.len(), 2);
+        let readers: Vec<_> = files
+            .roles
+            .iter()
+            .map(|(o, r)| (&*o.file, r.metadata.namespace.as_str()))
+            .collect();
+        assert_eq!(readers, [("files.yaml", "prod"), ("cluster", "dev")]);
     }
 }

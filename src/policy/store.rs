@@ -17,6 +17,8 @@ pub struct PolicyStore {
     /// Why the policy on disk is not the one serving, if it is not: a change held back or
     /// files still being written. For `/readyz?verbose`.
     pending: std::sync::Mutex<Vec<String>>,
+    /// Why the last reload was rejected, until one succeeds.
+    failure: std::sync::Mutex<Option<String>>,
 }
 
 impl Default for PolicyStore {
@@ -33,6 +35,7 @@ impl PolicyStore {
             ready: AtomicBool::new(false),
             fingerprint: AtomicU64::new(0),
             pending: std::sync::Mutex::new(Vec::new()),
+            failure: std::sync::Mutex::new(None),
         }
     }
 
@@ -44,6 +47,20 @@ impl PolicyStore {
     /// See [`PolicyStore::set_pending`].
     pub fn pending(&self) -> Vec<String> {
         self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records why the last reload was rejected (`None`: it succeeded).
+    pub fn set_failure(&self, reason: Option<String>) {
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = reason;
+    }
+
+    /// Why the last reload was rejected, if it was: the policy serving (if any) is the last
+    /// good one, not what the sources now say.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()

@@ -1,5 +1,13 @@
 //! The admin listener: `/livez`, `/readyz` (ready once the first policy load succeeded and
-//! every live source has synced) and `/metrics` (Prometheus text format).
+//! the policy serving holds every live source's first full listing) and `/metrics`
+//! (Prometheus text format).
+//!
+//! A rejected reload fails readiness when the live RBAC source is on: every later change of
+//! the cluster's objects goes through the same rejected load, so the policy serving falls
+//! behind the cluster (a binding deleted there would keep granting) until the cause is fixed.
+//! Without a live source, a rejected file edit leaves `/readyz` ok: the last good policy is
+//! exactly what the files said before the edit, and failing every replica's readiness for
+//! an operator's typo would take the webhook out of service; `?verbose` names the failure.
 
 use super::authorize::AppState;
 use super::listener::Listener;
@@ -40,6 +48,14 @@ async fn readyz(
 ) -> impl IntoResponse {
     let verbose = query.contains_key("verbose");
     let (status, mut text) = ready(&state, &webhook, verbose);
+    if verbose
+        && status == StatusCode::OK
+        && let Some(failure) = state.0.store.failure()
+    {
+        text.push_str(&format!(
+            "[!] last reload failed; the last good policy keeps serving: {failure}\n"
+        ));
+    }
     if verbose {
         for reason in state.0.store.pending() {
             text.push_str(&format!("[!] {reason}\n"));
@@ -61,20 +77,40 @@ fn ready(state: &AppState, webhook: &Listener, verbose: bool) -> (StatusCode, St
             format!("{check}{reason}\n"),
         );
     }
+    let failure = s.store.failure();
     if !s.store.is_ready() {
+        let why = failure.map_or(String::new(), |f| format!(": last reload failed: {f}"));
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: no successful policy load yet\n".to_string(),
+            format!("not ready: no successful policy load yet{why}\n"),
         );
     }
-    if let Some(c) = &s.cluster
-        && !c.is_ready()
-    {
+    let Some(cluster) = &s.cluster else {
+        return ready_at(s);
+    };
+    if let Some(failure) = failure {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: cluster RBAC not synced yet\n".to_string(),
+            format!(
+                "not ready: last reload failed, the cluster's RBAC changes are not applied: {failure}\n"
+            ),
         );
     }
+    if !cluster.is_served() {
+        let why = if cluster.is_ready() {
+            "cluster RBAC listed, not serving yet"
+        } else {
+            "cluster RBAC not synced yet"
+        };
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        );
+    }
+    ready_at(s)
+}
+
+fn ready_at(s: &super::authorize::Shared) -> (StatusCode, String) {
     (
         StatusCode::OK,
         format!("ok: policy generation {}\n", s.store.load().generation),

@@ -240,9 +240,9 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
     // Without a whole policy there is no answer to give: a "no opinion" would send the
     // request on to the next authorizer past every deny assignment, whatever failure policy
     // the operator chose. An error status lets kube-apiserver's failure policy decide.
-    if !s.store.is_ready() || !s.cluster.as_ref().is_none_or(|c| c.is_ready()) {
+    if !s.store.is_ready() || !s.cluster.as_ref().is_none_or(|c| c.is_served()) {
         let message = if s.store.is_ready() {
-            "scopegate has not synced the cluster's RBAC objects yet"
+            "scopegate is not yet serving the cluster's RBAC objects"
         } else {
             "scopegate has no policy loaded yet"
         };

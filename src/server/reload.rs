@@ -152,8 +152,10 @@ impl Reloader {
             let fingerprint =
                 sources.fingerprint() ^ cluster_version.wrapping_mul(0x9E37_79B9_7F4A_7C15);
             if fingerprint == self.store.fingerprint() {
-                // Back to the sources being served: nothing is held back or failing any more.
+                // Back to the sources being served: nothing is held back, and nothing that
+                // failed is still wanted.
                 self.release_hold();
+                self.store.set_failure(None);
                 self.metrics.last_reload_failed.set(0);
             }
             let held = *self.held.lock().unwrap_or_else(|e| e.into_inner());
@@ -202,6 +204,10 @@ impl Reloader {
                 }
                 self.release_hold();
                 let retired = self.store.publish(loaded.snapshot, fingerprint);
+                self.store.set_failure(None);
+                if let Some(c) = &self.cluster {
+                    c.mark_served(cluster_version);
+                }
                 self.metrics
                     .reloads
                     .with_label_values(&["success", trigger])
@@ -252,6 +258,7 @@ impl Reloader {
                     generation = self.store.load().generation,
                     "policy change rejected; the last good policy keeps serving"
                 );
+                self.store.set_failure(Some(e.to_string()));
                 false
             }
         }
@@ -262,6 +269,8 @@ impl Reloader {
     /// Keeps a built change back from publication (see [`large_removal`]).
     fn hold(&self, loaded: crate::Loaded, fingerprint: u64, trigger: &str, why: &str) {
         *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(fingerprint);
+        // Built whole: whatever failed before no longer does (the hold has its own reason).
+        self.store.set_failure(None);
         self.metrics
             .reloads
             .with_label_values(&["held", trigger])
@@ -467,7 +476,14 @@ pub async fn watch_policies(
 ) {
     let files = &mut watch.changes;
     let writes = &mut watch.writes;
-    let mut cluster_events = reloader.cluster.as_ref().map(|c| c.subscribe());
+    // The source's watchers started before this subscription: a listing that completed in
+    // between would be seen only by the next poll. Marked changed, the first turn of the loop
+    // merges whatever is there (nothing to do if the startup load already had it).
+    let mut cluster_events = reloader.cluster.as_ref().map(|c| {
+        let mut events = c.subscribe();
+        events.mark_changed();
+        events
+    });
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
