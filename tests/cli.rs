@@ -623,3 +623,33 @@ fn certs_issue_leaves_from_an_existing_ca() {
     assert!(stderr(&out).contains("not a CA"), "{}", stderr(&out));
     assert!(!other.path().join("server.crt").exists());
 }
+
+#[test]
+fn validate_rejects_a_misspelled_subjects_field_and_an_unknown_subject_kind_with_their_lines() {
+    let binding = "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: readers\n  namespace: finance\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: view\nsubjects:\n- apiGroup: rbac.authorization.k8s.io\n  kind: Group\n  name: finance-team\n";
+    let (_d, out) = broken_policy("rb.yaml", &binding.replace("subjects:", "subject:"));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("rb.yaml: line 10, column 1: unknown field `subject` in a RoleBinding (did you mean `subjects`?)"),
+        "{}",
+        stderr(&out)
+    );
+
+    let (_d, out) = broken_policy("rb.yaml", &binding.replace("kind: Group", "kind: Grup"));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("rb.yaml: line 12, column 3: unknown subject kind `Grup`"),
+        "{}",
+        stderr(&out)
+    );
+
+    let role = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: reader\nrules:\n- apiGroups: [\"\"]\n  resources: [pods]\n  verbs: get\n";
+    let (_d, out) = broken_policy("role.yaml", role);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("role.yaml: line 8, column 3: invalid ClusterRole at `rules[0].verbs`"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -3,6 +3,8 @@
 //! A file holds one document, an array, a Kubernetes `List`, an ARM list (`{"value": […]}`)
 //! or a bundle such as `aks-builtin-roles.json` (`{"roles": […]}`); YAML files may hold several
 //! documents. Each object is recognised by its shape; anything else is a diagnostic.
+//! Kubernetes RBAC objects are checked as the API server checks them (fields, subject and
+//! roleRef kinds, api groups); a problem inside an object of a YAML file names its line.
 
 use super::{Diagnostic, Origin, PolicySet};
 use serde::Deserialize;
@@ -61,7 +63,11 @@ pub fn parse_text(
                             documents += 1;
                             let origin =
                                 Origin::new(file.clone(), &format!("document {}", index + 1));
-                            add_value(&origin, value, set, diagnostics);
+                            let text = Some(YamlText {
+                                text,
+                                document: index,
+                            });
+                            add_value_in(&origin, &[], text, value, set, diagnostics);
                         }
                         Err(e) => diagnostics.push(Diagnostic::error(
                             Origin::new(file.clone(), &format!("document {}", index + 1)),
@@ -372,11 +378,30 @@ pub fn add_value(
     set: &mut PolicySet,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
+    add_value_in(origin, &[], None, value, set, diagnostics);
+}
+
+/// [`add_value`] for the value at `path` in a document, whose YAML text (if it has one) gives
+/// problems inside objects a line.
+fn add_value_in(
+    origin: &Origin,
+    path: &[Step],
+    text: Option<YamlText<'_>>,
+    value: Value,
+    set: &mut PolicySet,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    // Paths serve only to find lines in YAML text: JSON lists of a million objects build none.
+    let below = |step: Step| match text {
+        Some(_) => path.iter().cloned().chain([step]).collect(),
+        None => Vec::new(),
+    };
     match value {
         Value::Array(items) => {
             for (i, item) in items.into_iter().enumerate() {
                 super::pace::point();
-                add_value(&origin.item(i), item, set, diagnostics);
+                let path = below(Step::Item(i));
+                add_value_in(&origin.item(i), &path, text, item, set, diagnostics);
             }
         }
         Value::Object(map) => {
@@ -386,11 +411,13 @@ pub fn add_value(
             if is_container {
                 for (key, inner) in map {
                     if CONTAINER_KEYS.contains(&key.as_str()) {
-                        add_value(&origin.field(&key), inner, set, diagnostics);
+                        let path = below(Step::Key(key.clone()));
+                        add_value_in(&origin.field(&key), &path, text, inner, set, diagnostics);
                     }
                 }
             } else {
-                add_object(origin, Value::Object(map), set, diagnostics);
+                let at = Place { origin, path, text };
+                add_object(&at, map, set, diagnostics);
             }
         }
         // `- ` alone in YAML, or `[null]`: what a list cut after its dash reads as.
@@ -430,6 +457,33 @@ enum Shape {
     ClusterRole,
     RoleBinding,
     ClusterRoleBinding,
+}
+
+impl Shape {
+    /// The object's name in messages.
+    fn name(self) -> &'static str {
+        match self {
+            Shape::RoleDefinition => "role definition",
+            Shape::RoleAssignment => "role assignment",
+            Shape::DenyAssignment => "deny assignment",
+            Shape::ManagementGroupEntity => "management group entity",
+            Shape::Role => "Role",
+            Shape::ClusterRole => "ClusterRole",
+            Shape::RoleBinding => "RoleBinding",
+            Shape::ClusterRoleBinding => "ClusterRoleBinding",
+        }
+    }
+
+    /// The top-level fields of a shape read strictly (see [`super::schema`]).
+    fn fields(self) -> Option<&'static [&'static str]> {
+        use super::schema as s;
+        match self {
+            Shape::Role => Some(s::ROLE_FIELDS),
+            Shape::ClusterRole => Some(s::CLUSTER_ROLE_FIELDS),
+            Shape::RoleBinding | Shape::ClusterRoleBinding => Some(s::BINDING_FIELDS),
+            _ => None,
+        }
+    }
 }
 
 fn shape_of(object: &serde_json::Map<String, Value>) -> Option<Shape> {
@@ -480,15 +534,80 @@ fn flatten_properties(
     object
 }
 
+/// One step of the path from a document's root to a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Item(usize),
+}
+
+/// The text of a YAML document, to find the line of a path in it.
+#[derive(Debug, Clone, Copy)]
+struct YamlText<'a> {
+    text: &'a str,
+    /// The document's index in the stream.
+    document: usize,
+}
+
+/// Where an object is: its origin, its path in the document, and the document's YAML text.
+struct Place<'a> {
+    origin: &'a Origin,
+    path: &'a [Step],
+    text: Option<YamlText<'a>>,
+}
+
+impl Place<'_> {
+    /// The origin of the value at `below` inside the object: a line and column when the
+    /// YAML text holds it, else the object's origin followed by the path.
+    fn at(&self, below: &[Step]) -> Origin {
+        let line = self.text.and_then(|yaml| {
+            let full: Vec<Step> = self.path.iter().chain(below).cloned().collect();
+            yaml_position(yaml, &full)
+        });
+        match line {
+            Some((line, column)) => Origin::at_line(self.origin.file.clone(), line, column),
+            None => below
+                .iter()
+                .fold(self.origin.clone(), |o, step| match step {
+                    Step::Key(key) => o.field(key),
+                    Step::Item(i) => o.item(*i),
+                }),
+        }
+    }
+}
+
+/// A problem inside an object, at a path below it.
+struct Finding {
+    path: Vec<Step>,
+    error: bool,
+    message: String,
+}
+
+impl Finding {
+    fn error(path: Vec<Step>, message: String) -> Self {
+        Finding {
+            path,
+            error: true,
+            message,
+        }
+    }
+
+    fn warning(path: Vec<Step>, message: String) -> Self {
+        Finding {
+            path,
+            error: false,
+            message,
+        }
+    }
+}
+
 fn add_object(
-    origin: &Origin,
-    value: Value,
+    at: &Place<'_>,
+    object: serde_json::Map<String, Value>,
     set: &mut PolicySet,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
-    let Value::Object(object) = value else {
-        return;
-    };
+    let origin = at.origin;
     let object = flatten_properties(object);
     let Some(shape) = shape_of(&object) else {
         let hint = object
@@ -504,76 +623,515 @@ fn add_object(
         ));
         return;
     };
+    let mut findings = Vec::new();
+    if let Some(fields) = shape.fields() {
+        unknown_fields(
+            &object,
+            fields,
+            shape.name(),
+            &mut Vec::new(),
+            &mut findings,
+        );
+    }
     let value = Value::Object(object);
+    let clean = |findings: &[Finding]| findings.iter().all(|f| !f.error);
     match shape {
-        Shape::RoleDefinition => push(
-            origin,
-            value,
-            &mut set.role_definitions,
-            diagnostics,
-            "role definition",
-        ),
+        Shape::RoleDefinition => {
+            if let Some(role) = typed(value, shape, &mut findings) {
+                set.role_definitions.push((origin.clone(), role));
+            }
+        }
+        // Exports hold up to a million assignments: read without tracking the path (their
+        // fields are flat, the message names the field).
         Shape::RoleAssignment => {
             match serde_json::from_value::<super::schema::RoleAssignment>(value) {
-                Ok(ra) => set.role_assignments.add(origin, &ra, diagnostics),
+                Ok(ra) => {
+                    check_principal_type(&ra, &mut findings);
+                    report(at, findings, diagnostics);
+                    set.role_assignments.add(origin, &ra, diagnostics);
+                }
                 Err(e) => diagnostics.push(Diagnostic::error(
                     origin.clone(),
                     format!("invalid role assignment: {e}"),
                 )),
             }
+            return;
         }
-        Shape::DenyAssignment => push(
-            origin,
-            value,
-            &mut set.deny_assignments,
-            diagnostics,
-            "deny assignment",
-        ),
-        Shape::ManagementGroupEntity => push(
-            origin,
-            value,
-            &mut set.management_groups,
-            diagnostics,
-            "management group entity",
-        ),
-        Shape::Role => push(origin, value, &mut set.roles, diagnostics, "Role"),
-        Shape::ClusterRole => push(
-            origin,
-            value,
-            &mut set.cluster_roles,
-            diagnostics,
-            "ClusterRole",
-        ),
-        Shape::RoleBinding => push(
-            origin,
-            value,
-            &mut set.role_bindings,
-            diagnostics,
-            "RoleBinding",
-        ),
-        Shape::ClusterRoleBinding => push(
-            origin,
-            value,
-            &mut set.cluster_role_bindings,
-            diagnostics,
-            "ClusterRoleBinding",
-        ),
+        Shape::DenyAssignment => {
+            if let Some(da) = typed::<super::schema::DenyAssignment>(value, shape, &mut findings) {
+                check_deny_principal_types(&da, &mut findings);
+                if clean(&findings) {
+                    set.deny_assignments.push((origin.clone(), da));
+                }
+            }
+        }
+        Shape::ManagementGroupEntity => {
+            if let Some(entity) = typed(value, shape, &mut findings) {
+                set.management_groups.push((origin.clone(), entity));
+            }
+        }
+        Shape::Role | Shape::ClusterRole => {
+            if let Some(role) = typed::<super::schema::K8sRole>(value, shape, &mut findings) {
+                check_role(&role, &mut findings);
+                if !clean(&findings) {
+                    return report(at, findings, diagnostics);
+                }
+                let list = if shape == Shape::Role {
+                    &mut set.roles
+                } else {
+                    &mut set.cluster_roles
+                };
+                list.push((origin.clone(), role));
+            }
+        }
+        Shape::RoleBinding | Shape::ClusterRoleBinding => {
+            if let Some(binding) = typed::<super::schema::K8sBinding>(value, shape, &mut findings) {
+                check_binding(&binding, shape, &mut findings);
+                if !clean(&findings) {
+                    return report(at, findings, diagnostics);
+                }
+                let list = if shape == Shape::RoleBinding {
+                    &mut set.role_bindings
+                } else {
+                    &mut set.cluster_role_bindings
+                };
+                list.push((origin.clone(), binding));
+            }
+        }
+    }
+    report(at, findings, diagnostics);
+}
+
+/// Records `findings` as diagnostics.
+fn report(at: &Place<'_>, findings: Vec<Finding>, diagnostics: &mut Vec<Diagnostic>) {
+    for finding in findings {
+        let origin = at.at(&finding.path);
+        diagnostics.push(if finding.error {
+            Diagnostic::error(origin, finding.message)
+        } else {
+            Diagnostic::warning(origin, finding.message)
+        });
     }
 }
 
-fn push<T: DeserializeOwned>(
-    origin: &Origin,
+/// The typed object, or a finding at the path where the value does not fit the schema.
+fn typed<T: DeserializeOwned>(
     value: Value,
-    into: &mut Vec<(Origin, T)>,
-    diagnostics: &mut Vec<Diagnostic>,
+    shape: Shape,
+    findings: &mut Vec<Finding>,
+) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(item) => Some(item),
+        Err(e) => {
+            let path: Vec<Step> = e
+                .path()
+                .iter()
+                .filter_map(|segment| match segment {
+                    serde_path_to_error::Segment::Seq { index } => Some(Step::Item(*index)),
+                    serde_path_to_error::Segment::Map { key } => Some(Step::Key(key.clone())),
+                    _ => None,
+                })
+                .collect();
+            let field = if path.is_empty() {
+                String::new()
+            } else {
+                format!(" at `{}`", path_text(&path))
+            };
+            findings.push(Finding::error(
+                path,
+                format!("invalid {}{field}: {}", shape.name(), e.into_inner()),
+            ));
+            None
+        }
+    }
+}
+
+/// A path as written in messages: `subjects[0].kind`.
+fn path_text(path: &[Step]) -> String {
+    let mut text = String::new();
+    for step in path {
+        match step {
+            Step::Key(key) => {
+                if !text.is_empty() {
+                    text.push('.');
+                }
+                text.push_str(key);
+            }
+            Step::Item(i) => text.push_str(&format!("[{i}]")),
+        }
+    }
+    text
+}
+
+/// Errors for fields of a Kubernetes RBAC object that `rbac.authorization.k8s.io/v1` does
+/// not define, at the top level and in the nested objects it does define (not `metadata`).
+fn unknown_fields(
+    object: &serde_json::Map<String, Value>,
+    known: &[&str],
     what: &str,
+    path: &mut Vec<Step>,
+    findings: &mut Vec<Finding>,
 ) {
-    match serde_json::from_value::<T>(value) {
-        Ok(item) => into.push((origin.clone(), item)),
-        Err(e) => diagnostics.push(Diagnostic::error(
-            origin.clone(),
-            format!("invalid {what}: {e}"),
-        )),
+    use super::schema as s;
+    for (key, value) in object {
+        path.push(Step::Key(key.clone()));
+        if !known.contains(&key.as_str()) {
+            findings.push(Finding::error(
+                path.clone(),
+                unknown_field(key, known, what),
+            ));
+        }
+        let nested: Option<(&[&str], &str)> = match key.as_str() {
+            "rules" => Some((s::RULE_FIELDS, "rule")),
+            "subjects" => Some((s::SUBJECT_FIELDS, "subject")),
+            "roleRef" => Some((s::ROLE_REF_FIELDS, "roleRef")),
+            "aggregationRule" => Some((s::AGGREGATION_RULE_FIELDS, "aggregationRule")),
+            "clusterRoleSelectors" => Some((s::LABEL_SELECTOR_FIELDS, "label selector")),
+            "matchExpressions" => Some((s::REQUIREMENT_FIELDS, "label selector requirement")),
+            _ => None,
+        };
+        if let (Some((fields, name)), true) = (nested, known.contains(&key.as_str())) {
+            match value {
+                Value::Object(inner) => unknown_fields(inner, fields, name, path, findings),
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        if let Value::Object(inner) = item {
+                            path.push(Step::Item(i));
+                            unknown_fields(inner, fields, name, path, findings);
+                            path.pop();
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        path.pop();
+    }
+}
+
+fn unknown_field(key: &str, known: &[&str], what: &str) -> String {
+    let near = known
+        .iter()
+        .filter(|k| **k != "status")
+        .map(|k| {
+            (
+                strsim::levenshtein(&key.to_ascii_lowercase(), &k.to_ascii_lowercase()),
+                k,
+            )
+        })
+        .filter(|(distance, _)| *distance <= 2)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, k)| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default();
+    let expected = known
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "unknown field `{key}` in a {what}{near}: expected one of {expected}; the API server \
+         rejects it too (kubectl's default field validation is strict)"
+    )
+}
+
+/// Values the API server rejects in a Role or ClusterRole.
+fn check_role(role: &super::schema::K8sRole, findings: &mut Vec<Finding>) {
+    let Some(rule) = &role.aggregation_rule else {
+        return;
+    };
+    for (i, selector) in rule.cluster_role_selectors.iter().enumerate() {
+        for (j, requirement) in selector.match_expressions.iter().enumerate() {
+            const OPERATORS: &[&str] = &["In", "NotIn", "Exists", "DoesNotExist"];
+            if !OPERATORS.contains(&requirement.operator.as_str()) {
+                findings.push(Finding::error(
+                    steps(&[
+                        "aggregationRule",
+                        "clusterRoleSelectors",
+                        &i.to_string(),
+                        "matchExpressions",
+                        &j.to_string(),
+                        "operator",
+                    ]),
+                    format!(
+                        "unknown label selector operator `{}`: expected {}",
+                        requirement.operator,
+                        one_of(OPERATORS)
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// A path from its parts; parts that are numbers are list positions.
+fn steps(parts: &[&str]) -> Vec<Step> {
+    parts
+        .iter()
+        .map(|p| match p.parse::<usize>() {
+            Ok(i) => Step::Item(i),
+            Err(_) => Step::Key((*p).to_string()),
+        })
+        .collect()
+}
+
+fn one_of(values: &[&str]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| format!("`{v}`")).collect();
+    match quoted.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// Values the API server rejects in a binding's `roleRef` and `subjects`.
+fn check_binding(binding: &super::schema::K8sBinding, shape: Shape, findings: &mut Vec<Finding>) {
+    use super::schema::{RBAC_GROUP, SUBJECT_KINDS};
+    let role_ref = &binding.role_ref;
+    // Left out, it can mean only this group (the API server wants it written; scopegate
+    // does not insist, so hand-written objects stay short).
+    if !role_ref.api_group.is_empty() && role_ref.api_group != RBAC_GROUP {
+        findings.push(Finding::error(
+            steps(&["roleRef", "apiGroup"]),
+            format!(
+                "roleRef apiGroup `{}` is not `{RBAC_GROUP}`",
+                role_ref.api_group
+            ),
+        ));
+    }
+    let kinds: &[&str] = if shape == Shape::ClusterRoleBinding {
+        &["ClusterRole"]
+    } else {
+        &["Role", "ClusterRole"]
+    };
+    if !kinds.contains(&role_ref.kind.as_str()) {
+        findings.push(Finding::error(
+            steps(&["roleRef", "kind"]),
+            format!(
+                "unknown roleRef kind `{}` in a {}: expected {}",
+                role_ref.kind,
+                shape.name(),
+                one_of(kinds)
+            ),
+        ));
+    }
+    for (i, subject) in binding.subjects.iter().enumerate() {
+        let at = |field: &str| steps(&["subjects", &i.to_string(), field]);
+        let group = subject.api_group.as_str();
+        match subject.kind.as_str() {
+            "ServiceAccount" if !group.is_empty() => findings.push(Finding::error(
+                at("apiGroup"),
+                format!("a ServiceAccount subject has apiGroup `{group}`: it must be empty"),
+            )),
+            "User" | "Group" if !group.is_empty() && group != RBAC_GROUP => {
+                findings.push(Finding::error(
+                    at("apiGroup"),
+                    format!(
+                        "a {} subject has apiGroup `{group}`: it must be `{RBAC_GROUP}`",
+                        subject.kind
+                    ),
+                ));
+            }
+            "User" | "Group" | "ServiceAccount" => {}
+            kind => findings.push(Finding::error(
+                at("kind"),
+                format!(
+                    "unknown subject kind `{kind}`: expected {}",
+                    one_of(SUBJECT_KINDS)
+                ),
+            )),
+        }
+    }
+}
+
+/// A warning for a `principalType` ARM does not document. ARM declares the type an
+/// extensible enum and scopegate does not decide by it, so a new value must not stop an
+/// export from loading.
+fn check_principal_type(ra: &super::schema::RoleAssignment, findings: &mut Vec<Finding>) {
+    use super::schema::PRINCIPAL_TYPES;
+    if let Some(kind) = &ra.principal_type
+        && !PRINCIPAL_TYPES.iter().any(|t| t.eq_ignore_ascii_case(kind))
+    {
+        findings.push(Finding::warning(
+            steps(&["principalType"]),
+            format!(
+                "unknown principalType `{kind}`: expected {} (ignored: scopegate matches the \
+                 principal by id)",
+                one_of(PRINCIPAL_TYPES)
+            ),
+        ));
+    }
+}
+
+/// A warning for each deny assignment principal `type` ARM does not document (see
+/// [`check_principal_type`]).
+fn check_deny_principal_types(da: &super::schema::DenyAssignment, findings: &mut Vec<Finding>) {
+    use super::schema::DENY_PRINCIPAL_TYPES;
+    for (field, list) in [
+        ("principals", &da.principals),
+        ("excludePrincipals", &da.exclude_principals),
+    ] {
+        for (i, principal) in list.iter().enumerate() {
+            if let Some(kind) = &principal.kind
+                && !DENY_PRINCIPAL_TYPES
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(kind))
+            {
+                findings.push(Finding::warning(
+                    steps(&[field, &i.to_string(), "type"]),
+                    format!(
+                        "unknown principal type `{kind}`: expected {} (ignored: scopegate \
+                         matches the principal by id)",
+                        one_of(DENY_PRINCIPAL_TYPES)
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// The line and column of the value at `path` in a YAML document (of the key, when the path
+/// ends in one), found by reading the document again up to it: serde_yaml gives an error,
+/// and only an error, the place it was raised.
+fn yaml_position(yaml: YamlText<'_>, path: &[Step]) -> Option<(usize, usize)> {
+    let document = serde_yaml::Deserializer::from_str(yaml.text).nth(yaml.document)?;
+    let error = serde::de::DeserializeSeed::deserialize(Seek(path), document).err()?;
+    // The message carries serde_yaml's path first: `rules[0].verbs: scopegate: found at …`.
+    if !error.to_string().contains(FOUND) {
+        return None;
+    }
+    let at = error.location()?;
+    Some((at.line(), at.column()))
+}
+
+/// The message of the error [`Seek`] raises at its target.
+const FOUND: &str = "scopegate: found";
+
+/// Walks a YAML document along a path and fails at its end (see [`yaml_position`]).
+struct Seek<'p>(&'p [Step]);
+
+impl Seek<'_> {
+    fn here<E: serde::de::Error>(self) -> Result<(), E> {
+        if self.0.is_empty() {
+            Err(E::custom(FOUND))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Seek<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Seek<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Some((Step::Key(want), rest)) = self.0.split_first() else {
+            return self.here();
+        };
+        while let Some(matched) = map.next_key_seed(KeyIs {
+            want,
+            target: rest.is_empty(),
+        })? {
+            if matched {
+                return map.next_value_seed(Seek(rest));
+            }
+            map.next_value::<serde::de::IgnoredAny>()?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Some((Step::Item(want), rest)) = self.0.split_first() else {
+            return self.here();
+        };
+        for _ in 0..*want {
+            if seq.next_element::<serde::de::IgnoredAny>()?.is_none() {
+                return Ok(());
+            }
+        }
+        seq.next_element_seed(Seek(rest))?;
+        Ok(())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        self.here()
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.here()
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.here()
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.here()
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.here()
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.here()
+    }
+}
+
+/// A map key: whether it is `want`; fails there when the key itself is the target.
+struct KeyIs<'a> {
+    want: &'a str,
+    target: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<bool, D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a map key")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<bool, E> {
+        match (key == self.want, self.target) {
+            (true, true) => Err(E::custom(FOUND)),
+            (matched, _) => Ok(matched),
+        }
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<bool, E> {
+        Ok(false)
     }
 }
 
@@ -666,6 +1224,220 @@ mod tests {
             assert_eq!(outcome, Streamed::Done, "{text}");
             assert_eq!(summary, whole(text), "{text}");
         }
+    }
+
+    fn yaml(text: &str) -> (PolicySet, Vec<String>) {
+        let (mut set, mut diagnostics) = (PolicySet::default(), Vec::new());
+        parse_text("rb.yaml", text, Format::Yaml, &mut set, &mut diagnostics);
+        (set, diagnostics.iter().map(ToString::to_string).collect())
+    }
+
+    /// A RoleBinding as `kubectl get rolebinding -o yaml` prints it (with `managedFields`).
+    const KUBECTL_ROLEBINDING: &str = r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  annotations:
+    kubectl.kubernetes.io/last-applied-configuration: |
+      {"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding","metadata":{"annotations":{},"name":"finance-readers","namespace":"finance"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"view"},"subjects":[{"apiGroup":"rbac.authorization.k8s.io","kind":"Group","name":"finance-team"}]}
+  creationTimestamp: "2025-03-04T09:12:44Z"
+  labels:
+    app.kubernetes.io/part-of: finance
+  managedFields:
+  - apiVersion: rbac.authorization.k8s.io/v1
+    fieldsType: FieldsV1
+    fieldsV1:
+      f:metadata:
+        f:annotations:
+          .: {}
+          f:kubectl.kubernetes.io/last-applied-configuration: {}
+      f:roleRef: {}
+      f:subjects: {}
+    manager: kubectl-client-side-apply
+    operation: Update
+    time: "2025-03-04T09:12:44Z"
+  name: finance-readers
+  namespace: finance
+  resourceVersion: "48213"
+  uid: 3f0c1d52-8f7e-4b7a-9a55-0d9b1e0c6a21
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: view
+subjects:
+- apiGroup: rbac.authorization.k8s.io
+  kind: Group
+  name: finance-team
+- kind: ServiceAccount
+  name: reporter
+  namespace: finance
+"#;
+
+    #[test]
+    fn a_kubectl_export_with_managed_fields_loads_without_a_word() {
+        let (set, diagnostics) = yaml(KUBECTL_ROLEBINDING);
+        assert_eq!(diagnostics, Vec::<String>::new());
+        assert_eq!(set.role_bindings.len(), 1);
+        let list = format!(
+            "apiVersion: v1\nkind: List\nmetadata:\n  resourceVersion: \"\"\nitems:\n{}",
+            KUBECTL_ROLEBINDING
+                .lines()
+                .enumerate()
+                .map(|(i, l)| format!("{}{l}\n", if i == 0 { "- " } else { "  " }))
+                .collect::<String>()
+        );
+        let (set, diagnostics) = yaml(&list);
+        assert_eq!(diagnostics, Vec::<String>::new());
+        assert_eq!(set.role_bindings.len(), 1);
+    }
+
+    #[test]
+    fn a_misspelled_subjects_field_is_an_error_at_its_line() {
+        let text = KUBECTL_ROLEBINDING.replace("\nsubjects:\n", "\nsubject:\n");
+        let line = 1 + text.lines().position(|l| l == "subject:").unwrap_or(0);
+        let (set, diagnostics) = yaml(&text);
+        assert_eq!(set.role_bindings.len(), 0);
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        let d = &diagnostics[0];
+        assert!(
+            d.starts_with(&format!("error: rb.yaml: line {line}, column 1: unknown field `subject` in a RoleBinding (did you mean `subjects`?)")),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_in_subjects_rules_and_role_ref_are_errors() {
+        let text = KUBECTL_ROLEBINDING
+            .replace("  name: reporter", "  nmae: reporter")
+            .replace("  name: view", "  name: view\n  namespace: finance");
+        let (_, diagnostics) = yaml(&text);
+        assert_eq!(diagnostics.len(), 2, "{diagnostics:?}");
+        assert!(
+            diagnostics
+                .iter()
+                .any(|d| d.contains("unknown field `nmae` in a subject (did you mean `name`?)")),
+            "{diagnostics:?}"
+        );
+        assert!(
+            diagnostics
+                .iter()
+                .any(|d| d.contains("unknown field `namespace` in a roleRef")),
+            "{diagnostics:?}"
+        );
+        let role = "kind: Role\napiVersion: rbac.authorization.k8s.io/v1\nmetadata: {name: r, namespace: n}\nrules:\n- verbs: [get]\n  resource: [pods]\n";
+        let (set, diagnostics) = yaml(role);
+        assert_eq!(set.roles.len(), 0);
+        assert_eq!(
+            diagnostics,
+            vec!["error: rb.yaml: line 6, column 3: unknown field `resource` in a rule (did you mean `resources`?): expected one of `verbs`, `apiGroups`, `resources`, `resourceNames`, `nonResourceURLs`; the API server rejects it too (kubectl's default field validation is strict)".to_string()]
+        );
+    }
+
+    #[test]
+    fn an_unknown_subject_kind_is_an_error_at_its_line() {
+        let text = KUBECTL_ROLEBINDING.replace("  kind: Group", "  kind: Grup");
+        let line = 1 + text.lines().position(|l| l == "  kind: Grup").unwrap_or(0);
+        let (set, diagnostics) = yaml(&text);
+        assert_eq!(set.role_bindings.len(), 0);
+        assert_eq!(
+            diagnostics,
+            vec![format!(
+                "error: rb.yaml: line {line}, column 3: unknown subject kind `Grup`: expected `User`, `Group` or `ServiceAccount`"
+            )]
+        );
+    }
+
+    #[test]
+    fn role_ref_and_subject_values_the_api_server_rejects_are_errors() {
+        for (from, to, message) in [
+            (
+                "  kind: ClusterRole",
+                "  kind: Clusterrole",
+                "unknown roleRef kind `Clusterrole` in a RoleBinding",
+            ),
+            (
+                "  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole",
+                "  apiGroup: rbac.authorization.k8s.io/v1\n  kind: ClusterRole",
+                "roleRef apiGroup `rbac.authorization.k8s.io/v1` is not `rbac.authorization.k8s.io`",
+            ),
+            (
+                "- kind: ServiceAccount",
+                "- kind: ServiceAccount\n  apiGroup: rbac.authorization.k8s.io",
+                "a ServiceAccount subject has apiGroup `rbac.authorization.k8s.io`: it must be empty",
+            ),
+        ] {
+            let text = KUBECTL_ROLEBINDING.replace(from, to);
+            assert_ne!(text, KUBECTL_ROLEBINDING);
+            let (_, diagnostics) = yaml(&text);
+            assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+            assert!(diagnostics[0].contains(message), "{diagnostics:?}");
+        }
+        let text = KUBECTL_ROLEBINDING
+            .replace("kind: RoleBinding", "kind: ClusterRoleBinding")
+            .replace("  kind: ClusterRole\n", "  kind: Role\n");
+        let (_, diagnostics) = yaml(&text);
+        assert!(
+            diagnostics.iter().any(|d| d.contains(
+                "unknown roleRef kind `Role` in a ClusterRoleBinding: expected `ClusterRole`"
+            )),
+            "{diagnostics:?}"
+        );
+    }
+
+    #[test]
+    fn a_string_for_a_list_is_reported_at_its_line() {
+        let text = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: reader\nrules:\n- apiGroups: [\"\"]\n  resources: [pods]\n  verbs: get\n";
+        let (set, diagnostics) = yaml(text);
+        assert_eq!(set.cluster_roles.len(), 0);
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        assert!(
+            diagnostics[0].starts_with("error: rb.yaml: line 8, column 3: invalid ClusterRole at `rules[0].verbs`: invalid type: string \"get\", expected a sequence"),
+            "{diagnostics:?}"
+        );
+        // In a later document of the same file, the line counts from the file's start.
+        let (_, diagnostics) = yaml(&format!("{KUBECTL_ROLEBINDING}---\n{text}"));
+        let line = KUBECTL_ROLEBINDING.lines().count() + 1 + 8;
+        assert!(
+            diagnostics[0].contains(&format!("rb.yaml: line {line}, column 3")),
+            "{diagnostics:?}"
+        );
+    }
+
+    #[test]
+    fn json_problems_name_the_path_to_the_field() {
+        let (set, diagnostics) = read_objects(
+            "rb.json",
+            serde_json::json!([{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": "b", "namespace": "n"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
+                "subjects": [{"kind": "User", "name": "a"}, {"kind": "Grup", "name": "g"}]}]),
+        );
+        assert_eq!(set.role_bindings.len(), 0);
+        assert_eq!(
+            diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec!["error: rb.json: $[0].subjects[1].kind: unknown subject kind `Grup`: expected `User`, `Group` or `ServiceAccount`".to_string()]
+        );
+    }
+
+    #[test]
+    fn azure_objects_keep_loading_with_new_fields_and_warn_on_unknown_principal_types() {
+        let (set, diagnostics) = read_objects(
+            "ra.json",
+            serde_json::json!([{
+                "id": "/subscriptions/s/providers/Microsoft.Authorization/roleAssignments/1",
+                "principalId": "6f0b7e4a-1c2d-4e5f-8a9b-000000000001",
+                "principalType": "Grup",
+                "roleDefinitionId": "7f6c6a51-bcf8-42ba-9220-52d62157d7db",
+                "scope": "/subscriptions/s",
+                "createdOn": "2025-01-01T00:00:00Z",
+                "delegatedManagedIdentityResourceId": null,
+                "someFieldAzureAddsNextYear": {"x": 1}
+            }]),
+        );
+        assert_eq!(set.role_assignments.len(), 1);
+        assert_eq!(
+            diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec!["warning: ra.json: $[0].principalType: unknown principalType `Grup`: expected `User`, `Group`, `ServicePrincipal`, `ForeignGroup` or `Device` (ignored: scopegate matches the principal by id)".to_string()]
+        );
     }
 
     #[test]

@@ -1,7 +1,13 @@
 //! The policy objects as operators already have them: `az role definition list`,
 //! `az role assignment list --all`, ARM deny assignments, `az account management-group
 //! entities list`, and Kubernetes RBAC objects as `kubectl get -o yaml` prints them.
-//! Unknown fields are ignored; `null` lists read as empty.
+//! `null` lists read as empty.
+//!
+//! Unknown fields: Kubernetes RBAC objects are read strictly (the `*_FIELDS` lists below), as
+//! `kubectl apply` does by default (server-side field validation `Strict`): a misspelled
+//! `subject:` would otherwise bind nobody without a word. `metadata` is read leniently (real
+//! exports carry `managedFields`, `annotations` and more). Azure objects are read leniently:
+//! `az` and ARM add fields over time, and an export must keep loading.
 
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
@@ -203,6 +209,8 @@ pub struct K8sRole {
 #[serde(rename_all = "camelCase")]
 pub struct RoleRef {
     #[serde(default)]
+    pub api_group: String,
+    #[serde(default)]
     pub kind: String,
     #[serde(default)]
     pub name: String,
@@ -210,9 +218,12 @@ pub struct RoleRef {
 
 /// A binding subject.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Subject {
     #[serde(default)]
     pub kind: String,
+    #[serde(default)]
+    pub api_group: String,
     #[serde(default)]
     pub name: String,
     #[serde(default)]
@@ -230,3 +241,60 @@ pub struct K8sBinding {
     #[serde(default, deserialize_with = "null_as_default")]
     pub subjects: Vec<Subject>,
 }
+
+/// The API group of RBAC objects, and of `User` and `Group` subjects.
+pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+
+/// Top-level fields of a Role. `status` is tolerated: RBAC objects have none, but tools that
+/// write every object the same way add an empty one.
+pub const ROLE_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "rules", "status"];
+/// Top-level fields of a ClusterRole.
+pub const CLUSTER_ROLE_FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "rules",
+    "aggregationRule",
+    "status",
+];
+/// Top-level fields of a RoleBinding or ClusterRoleBinding.
+pub const BINDING_FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "roleRef",
+    "subjects",
+    "status",
+];
+/// Fields of a [`PolicyRule`].
+pub const RULE_FIELDS: &[&str] = &[
+    "verbs",
+    "apiGroups",
+    "resources",
+    "resourceNames",
+    "nonResourceURLs",
+];
+/// Fields of a [`Subject`].
+pub const SUBJECT_FIELDS: &[&str] = &["kind", "apiGroup", "name", "namespace"];
+/// Fields of a [`RoleRef`].
+pub const ROLE_REF_FIELDS: &[&str] = &["apiGroup", "kind", "name"];
+/// Fields of an [`AggregationRule`].
+pub const AGGREGATION_RULE_FIELDS: &[&str] = &["clusterRoleSelectors"];
+/// Fields of a [`LabelSelector`].
+pub const LABEL_SELECTOR_FIELDS: &[&str] = &["matchLabels", "matchExpressions"];
+/// Fields of a [`LabelSelectorRequirement`].
+pub const REQUIREMENT_FIELDS: &[&str] = &["key", "operator", "values"];
+
+/// Subject kinds the API server accepts.
+pub const SUBJECT_KINDS: &[&str] = &["User", "Group", "ServiceAccount"];
+
+/// `principalType` values of an Azure role assignment (ARM's `PrincipalType`).
+pub const PRINCIPAL_TYPES: &[&str] = &[
+    "User",
+    "Group",
+    "ServicePrincipal",
+    "ForeignGroup",
+    "Device",
+];
+/// `type` values of a deny assignment principal; `SystemDefined` is Everyone.
+pub const DENY_PRINCIPAL_TYPES: &[&str] = &["User", "Group", "ServicePrincipal", "SystemDefined"];
