@@ -246,3 +246,79 @@ fn the_shipped_arc_roles_grant_on_an_arc_cluster() {
         "rolebindings"
     ));
 }
+
+const KUBECTL_EXPORT: &str = "tests/fixtures/exports/kubectl-get-rbac-all.yaml";
+
+/// The shipped policy with a cluster's export beside `kubernetes/bootstrap/`, `edit` as given.
+fn shipped_with_cluster_export(edit: impl Fn(String) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    support::copy_dir(&root().join("policies"), dir.path());
+    let text = std::fs::read_to_string(root().join(KUBECTL_EXPORT)).unwrap();
+    std::fs::write(
+        dir.path().join("kubernetes/cluster-export.yaml"),
+        edit(text),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn a_cluster_export_beside_the_bootstrap_files_loads_each_object_once() {
+    let dir = shipped_with_cluster_export(|t| t);
+    let loaded = scopegate::load_snapshot(&[dir.path().to_path_buf()], None, &options(CLUSTER), 1)
+        .unwrap_or_else(|e| panic!("identical copies must load: {e}"));
+    let copies: usize = loaded
+        .snapshot
+        .warnings
+        .iter()
+        .filter(|w| w.kind == DiagnosticKind::IdenticalCopy)
+        .map(|w| {
+            assert!(!w.is_error() && !w.is_warning(), "a note: {w}");
+            assert!(w.origin.file.ends_with("cluster-export.yaml"), "{w}");
+            assert!(w.message.contains("/bootstrap/"), "{w}");
+            w.message
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(copies, 57, "every default object of the export");
+    let bootstrap_only =
+        scopegate::load_snapshot(&[root().join("policies")], None, &options(CLUSTER), 1).unwrap();
+    let (with, without) = (loaded.snapshot.stats(), bootstrap_only.snapshot.stats());
+    assert_eq!(with.k8s_roles, without.k8s_roles);
+    assert_eq!(
+        with.k8s_bindings,
+        without.k8s_bindings + 1,
+        "the export's own RoleBinding"
+    );
+}
+
+#[test]
+fn a_changed_copy_is_an_error_naming_both_files_and_what_to_do() {
+    // In the cluster, the cluster-admin binding names another group than the shipped file.
+    let dir = shipped_with_cluster_export(|t| {
+        assert!(t.contains("name: system:masters"));
+        t.replacen("name: system:masters", "name: system:admins", 1)
+    });
+    let Err(e) = scopegate::load_snapshot(&[dir.path().to_path_buf()], None, &options(CLUSTER), 1)
+    else {
+        panic!("a copy with other content must fail the load");
+    };
+    let errors: Vec<String> =
+        e.0.iter()
+            .filter(|d| d.is_error())
+            .map(ToString::to_string)
+            .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let error = &errors[0];
+    for needle in [
+        "cluster-export.yaml",
+        "bootstrap/cluster-role-bindings.yaml",
+        "ClusterRoleBinding `cluster-admin`",
+        "drop one of the two directories",
+    ] {
+        assert!(error.contains(needle), "`{needle}` in {error}");
+    }
+}

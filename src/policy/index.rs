@@ -387,6 +387,7 @@ impl Snapshot {
         snapshot.add_denies(&set, &mut diagnostics);
         snapshot.known_actions =
             KnownActions::build(&options.action_prefix, &snapshot.roles, &snapshot.denies);
+        super::copies::merge_copies(&mut set, super::copies::CopyRule::NONE, &mut diagnostics);
         snapshot.rbac = RbacIndex::build(&set, &mut diagnostics);
         diagnostics.extend(provider_mismatch(options));
         snapshot.index_cluster(options.cluster_resource_id.as_ref());

@@ -3,6 +3,7 @@
 
 pub mod assignments;
 pub mod condition;
+pub mod copies;
 pub mod filter;
 pub mod index;
 pub mod known_actions;

@@ -158,7 +158,7 @@ pub struct PolicyRule {
 }
 
 /// A label selector (`matchLabels` AND `matchExpressions`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LabelSelector {
     #[serde(default, deserialize_with = "null_as_default")]
@@ -168,7 +168,7 @@ pub struct LabelSelector {
 }
 
 /// One `matchExpressions` entry.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct LabelSelectorRequirement {
     #[serde(default)]
     pub key: String,
@@ -179,7 +179,7 @@ pub struct LabelSelectorRequirement {
 }
 
 /// `aggregationRule` of a ClusterRole.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AggregationRule {
     #[serde(default, deserialize_with = "null_as_default")]
@@ -199,7 +199,7 @@ pub struct K8sRole {
 }
 
 /// `roleRef` of a binding.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleRef {
     #[serde(default)]
@@ -209,7 +209,7 @@ pub struct RoleRef {
 }
 
 /// A binding subject.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Subject {
     #[serde(default)]
     pub kind: String,
