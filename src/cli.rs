@@ -216,6 +216,17 @@ fn load(
     ),
     UsageError,
 > {
+    let (loaded, options) = load_with_warnings(engine)?;
+    for w in loaded.warnings {
+        eprintln!("{w}");
+    }
+    Ok((std::sync::Arc::new(loaded.snapshot), options))
+}
+
+/// Loads the policy the engine arguments name, its warnings and notes left to the caller.
+fn load_with_warnings(
+    engine: &EngineArgs,
+) -> Result<(crate::Loaded, engine::EngineOptions), UsageError> {
     refuse_live_source(engine)?;
     let resolved = engine.resolve().map_err(|e| UsageError(e.to_string()))?;
     if resolved.watch_cluster_rbac || resolved.kubeconfig.is_some() {
@@ -225,12 +236,7 @@ fn load(
         );
     }
     match crate::load_snapshot(&resolved.policies, None, &resolved.options, 1) {
-        Ok(loaded) => {
-            for w in loaded.warnings {
-                eprintln!("{w}");
-            }
-            Ok((std::sync::Arc::new(loaded.snapshot), resolved.options))
-        }
+        Ok(loaded) => Ok((loaded, resolved.options)),
         Err(e) => {
             for d in &e.0 {
                 eprintln!("{d}");
@@ -270,12 +276,17 @@ pub fn run_explain(args: &CheckArgs) -> Result<Verdict, UsageError> {
 }
 
 /// `validate`: prints diagnostics; returns the number of errors.
+/// Warnings and notes are part of the report (on standard output, after the sizes): each is
+/// already a summary (one per role not loaded, one per pair of files with identical copies).
 pub fn run_validate(args: &ValidateArgs) -> Result<(), UsageError> {
-    let (snapshot, _) = load(&args.engine)?;
-    let s = snapshot.stats();
+    let (loaded, _) = load_with_warnings(&args.engine)?;
+    let s = loaded.snapshot.stats();
     println!(
         "ok: {} role definitions, {} role assignments, {} deny assignments, {} Kubernetes roles, {} bindings",
         s.role_definitions, s.role_assignments, s.deny_assignments, s.k8s_roles, s.k8s_bindings
     );
+    for w in &loaded.warnings {
+        println!("{w}");
+    }
     Ok(())
 }

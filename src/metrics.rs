@@ -27,6 +27,8 @@ pub struct Metrics {
     /// 1 while a policy change is held back (it would remove too much at once).
     pub reload_held: IntGauge,
     pub policy_objects: IntGaugeVec,
+    /// Warnings of the serving policy by kind (`unknown_role`, …).
+    pub policy_warnings: IntGaugeVec,
     pub tls_reloads: IntCounterVec,
     pub tls_expiry: IntGaugeVec,
     pub cluster_events: IntCounterVec,
@@ -233,6 +235,15 @@ impl Metrics {
                 "Indexed policy objects by kind.",
                 &["kind"],
             ),
+            policy_warnings: gauge_vec(
+                &registry,
+                "scopegate_policy_warnings",
+                "Warnings of the policy in use by kind (unknown_role: a role not loaded that \
+                 assignments name, one per role; provider_mismatch: the cluster id's provider is \
+                 not the action prefix's; identical_copy: notes on objects read identically from two \
+                 files).",
+                &["kind"],
+            ),
             tls_reloads: counter_vec(
                 &registry,
                 "scopegate_tls_reloads_total",
@@ -300,6 +311,20 @@ impl Metrics {
             ("kubernetes_bindings", stats.k8s_bindings),
         ] {
             self.policy_objects.with_label_values(&[kind]).set(n as i64);
+        }
+    }
+
+    /// Records the warnings and notes of the snapshot serving now, every kind (0 when it has
+    /// none).
+    pub fn set_policy_warnings(&self, warnings: &[crate::policy::Diagnostic]) {
+        for kind in crate::policy::DiagnosticKind::ALL {
+            let n = warnings
+                .iter()
+                .filter(|w| !w.is_error() && w.kind == kind)
+                .count();
+            self.policy_warnings
+                .with_label_values(&[kind.as_str()])
+                .set(n as i64);
         }
     }
 

@@ -7,7 +7,7 @@
 use super::index::{Assignment, EVERYONE, compile_condition, parse_principal};
 use super::schema::RoleAssignment;
 use super::scope_table::ScopeTable;
-use super::{Diagnostic, Origin};
+use super::{Diagnostic, DiagnosticKind, Origin};
 use crate::model::Scope;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -18,8 +18,6 @@ use std::sync::Arc;
 struct RoleRef {
     /// Lower-cased GUID: the last segment of `roleDefinitionId`.
     guid: Box<str>,
-    /// `roleDefinitionId` as first written, for the message if the role does not exist.
-    written: Box<str>,
 }
 
 /// Compiled role assignments whose roles are not resolved yet, with the scopes they name.
@@ -107,7 +105,7 @@ impl AssignmentSet {
             .next()
             .unwrap_or_default()
             .to_ascii_lowercase();
-        let role = self.role_ref(guid, &ra.role_definition_id);
+        let role = self.role_ref(guid);
         self.items.push(Assignment {
             id: Arc::from(ra.id.as_str()),
             principal,
@@ -118,17 +116,14 @@ impl AssignmentSet {
         self.origins.push(origin.clone());
     }
 
-    fn role_ref(&mut self, guid: String, written: &str) -> usize {
+    fn role_ref(&mut self, guid: String) -> usize {
         if let Some(i) = self.role_ref_ids.get(guid.as_str()) {
             return *i;
         }
         let i = self.role_refs.len();
         let guid: Box<str> = guid.into();
         self.role_ref_ids.insert(guid.clone(), i);
-        self.role_refs.push(RoleRef {
-            guid,
-            written: written.into(),
-        });
+        self.role_refs.push(RoleRef { guid });
         i
     }
 
@@ -191,7 +186,7 @@ impl AssignmentSet {
             .iter()
             .map(|r| {
                 super::pace::point();
-                self.role_ref(r.guid.to_string(), &r.written)
+                self.role_ref(r.guid.to_string())
             })
             .collect();
         let (more, _) = items.size_hint();
@@ -210,15 +205,16 @@ impl AssignmentSet {
 
     /// Checks that ids are unique (ignoring case, as Azure does) and that every named role
     /// exists in `roles` (lower-cased GUID -> role index); returns the assignments with their
-    /// roles resolved, and the scopes they name. Assignments with an error are kept: the
-    /// error fails the load.
+    /// roles resolved, and the scopes they name. Assignments with a duplicate id are kept: the
+    /// error fails the load. Assignments of a role not in `roles` are left out with a warning
+    /// per role.
     pub fn resolve(
         self,
         roles: &HashMap<String, usize>,
         diagnostics: &mut Vec<Diagnostic>,
     ) -> (Vec<Assignment>, ScopeTable) {
         let AssignmentSet {
-            mut items,
+            items,
             scopes,
             origins,
             role_refs,
@@ -280,20 +276,53 @@ impl AssignmentSet {
             .iter()
             .map(|r| roles.get(r.guid.as_ref()).copied())
             .collect();
-        for (i, a) in items.iter_mut().enumerate() {
+        // An export of a whole tenant holds assignments of roles unrelated to Kubernetes
+        // (Reader, Storage Blob Data Reader): they grant nothing here, and each role not
+        // loaded is one warning (where it is first named, and how often), not one per
+        // assignment.
+        let mut unloaded: Vec<(usize, usize)> = vec![(usize::MAX, 0); role_refs.len()];
+        let mut kept = Vec::with_capacity(items.len());
+        for (i, mut a) in items.into_iter().enumerate() {
+            super::pace::point();
             match resolved.get(a.role).copied().flatten() {
-                Some(role) => a.role = role,
+                Some(role) => {
+                    a.role = role;
+                    kept.push(a);
+                }
                 None => {
-                    let written = role_refs.get(a.role).map_or("", |r| &r.written);
-                    diagnostics.push(Diagnostic::error(
-                        origin(i).field("roleDefinitionId"),
-                        format!("role definition `{written}` does not exist"),
-                    ));
+                    if let Some((first, count)) = unloaded.get_mut(a.role) {
+                        *first = (*first).min(i);
+                        *count += 1;
+                    }
                 }
             }
         }
+        let mut warned: Vec<_> = unloaded
+            .iter()
+            .zip(&role_refs)
+            .filter(|((_, count), _)| *count > 0)
+            .collect();
+        warned.sort_by_key(|((first, _), _)| *first);
+        for ((first, count), role) in warned {
+            let what = if *count == 1 {
+                "1 assignment".to_string()
+            } else {
+                format!("{count} assignments")
+            };
+            let grant = if *count == 1 { "grants" } else { "grant" };
+            diagnostics.push(
+                Diagnostic::warning(
+                    origin(*first).field("roleDefinitionId"),
+                    format!(
+                        "{what} of role `{}` (not loaded) {grant} nothing",
+                        role.guid
+                    ),
+                )
+                .of_kind(DiagnosticKind::UnknownRole),
+            );
+        }
         super::pace::drop_paced(origins);
-        (items, scopes)
+        (kept, scopes)
     }
 }
 
@@ -463,13 +492,34 @@ mod tests {
         set.extend(file(&[(&long.to_lowercase(), "/subscriptions/s1")]));
         let (_, diagnostics) = scopes_of(set);
         assert_eq!(diagnostics.len(), 2, "{diagnostics:?}");
+    }
 
-        let (_, diagnostics) = scopes_of(file_naming(&[("x", "/subscriptions/s1")], "0000"));
-        assert!(
-            diagnostics[0]
-                .to_string()
-                .contains("role definition `0000` does not exist"),
-            "{diagnostics:?}"
+    #[test]
+    fn assignments_of_roles_not_loaded_grant_nothing_with_one_warning_per_role() {
+        const READER: &str = "/subscriptions/s1/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7";
+        let mut set = file(&[("a", "/subscriptions/s1")]);
+        set.extend(file_naming(
+            &[("b", "/subscriptions/s1"), ("c", "/subscriptions/s2")],
+            READER,
+        ));
+        set.extend(file_naming(
+            &[("d", "/subscriptions/s3")],
+            &READER.replace("s1", "s3").to_uppercase(),
+        ));
+        let (resolved, diagnostics) = scopes_of(set);
+        assert_eq!(
+            resolved,
+            [("a".to_string(), "/subscriptions/s1".to_string())],
+            "only the assignment of a loaded role is kept"
+        );
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        let warning = &diagnostics[0];
+        assert!(!warning.is_error());
+        assert_eq!(warning.kind, crate::policy::DiagnosticKind::UnknownRole);
+        assert_eq!(
+            warning.to_string(),
+            "warning: f.json: $[0].roleDefinitionId: 3 assignments of role \
+             `acdd72a7-3385-48ef-bd42-f606fba81ae7` (not loaded) grant nothing"
         );
     }
 }

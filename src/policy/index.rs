@@ -321,6 +321,39 @@ fn check_operations(
     ok
 }
 
+/// The Azure resource providers of clusters whose data actions scopegate evaluates: an AKS
+/// cluster, and an Azure Arc-enabled one (both spelled as in ARM ids and role definitions).
+const CLUSTER_PROVIDERS: [&str; 2] = [
+    "Microsoft.ContainerService/managedClusters",
+    "Microsoft.Kubernetes/connectedClusters",
+];
+
+/// A warning when the configured cluster is one kind of cluster and the action prefix names
+/// the other: the built-in roles of the cluster's kind would then grant nothing.
+fn provider_mismatch(options: &EngineOptions) -> Option<Diagnostic> {
+    let cluster = options.cluster_resource_id.as_ref()?;
+    let key = cluster.key().to_ascii_lowercase();
+    let provider = CLUSTER_PROVIDERS
+        .iter()
+        .find(|p| key.contains(&format!("/providers/{}/", p.to_ascii_lowercase())))?;
+    if provider.eq_ignore_ascii_case(options.action_prefix.trim_end_matches('/')) {
+        return None;
+    }
+    Some(
+        Diagnostic::warning(
+            Origin::new("configuration", "clusterResourceId"),
+            format!(
+                "cluster `{}` is a `{provider}` resource but the action prefix is `{}`: the \
+                 built-in roles for this cluster grant nothing; set the action prefix to \
+                 `{provider}`",
+                cluster.key(),
+                options.action_prefix
+            ),
+        )
+        .of_kind(super::DiagnosticKind::ProviderMismatch),
+    )
+}
+
 fn names_an_operation(pattern: &str) -> bool {
     let p = pattern.trim().to_ascii_lowercase();
     p == "*"
@@ -354,7 +387,9 @@ impl Snapshot {
         snapshot.add_denies(&set, &mut diagnostics);
         snapshot.known_actions =
             KnownActions::build(&options.action_prefix, &snapshot.roles, &snapshot.denies);
+        super::copies::merge_copies(&mut set, super::copies::CopyRule::NONE, &mut diagnostics);
         snapshot.rbac = RbacIndex::build(&set, &mut diagnostics);
+        diagnostics.extend(provider_mismatch(options));
         snapshot.index_cluster(options.cluster_resource_id.as_ref());
         snapshot.index_principals();
         if diagnostics.iter().any(Diagnostic::is_error) {

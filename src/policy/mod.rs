@@ -3,6 +3,7 @@
 
 pub mod assignments;
 pub mod condition;
+pub mod copies;
 pub mod filter;
 pub mod index;
 pub mod known_actions;
@@ -59,17 +60,52 @@ impl fmt::Display for Origin {
     }
 }
 
-/// How bad a diagnostic is: errors reject the policy set, warnings are reported only.
+/// How bad a diagnostic is: errors reject the policy set, warnings and notes are reported
+/// only (a note says how something was read, with nothing to fix).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
     Error,
     Warning,
+    Note,
+}
+
+/// What a warning or note is about, for counting (`scopegate_policy_warnings{kind}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DiagnosticKind {
+    Other,
+    /// Role assignments of a role definition that is not loaded: they grant nothing.
+    UnknownRole,
+    /// The configured cluster's resource provider is not the one the action prefix names.
+    ProviderMismatch,
+    /// The same object read from two files: loaded once.
+    IdenticalCopy,
+}
+
+impl DiagnosticKind {
+    /// Every kind, in label order.
+    pub const ALL: [DiagnosticKind; 4] = [
+        DiagnosticKind::Other,
+        DiagnosticKind::UnknownRole,
+        DiagnosticKind::ProviderMismatch,
+        DiagnosticKind::IdenticalCopy,
+    ];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiagnosticKind::Other => "other",
+            DiagnosticKind::UnknownRole => "unknown_role",
+            DiagnosticKind::ProviderMismatch => "provider_mismatch",
+            DiagnosticKind::IdenticalCopy => "identical_copy",
+        }
+    }
 }
 
 /// A problem found in the policy, with its place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub severity: Severity,
+    pub kind: DiagnosticKind,
     pub origin: Origin,
     pub message: String,
 }
@@ -78,6 +114,7 @@ impl Diagnostic {
     pub fn error(origin: Origin, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
+            kind: DiagnosticKind::Other,
             origin,
             message: message.into(),
         }
@@ -86,13 +123,32 @@ impl Diagnostic {
     pub fn warning(origin: Origin, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Warning,
+            kind: DiagnosticKind::Other,
             origin,
             message: message.into(),
         }
     }
 
+    pub fn note(origin: Origin, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Note,
+            kind: DiagnosticKind::Other,
+            origin,
+            message: message.into(),
+        }
+    }
+
+    /// The same diagnostic, counted as `kind`.
+    pub fn of_kind(self, kind: DiagnosticKind) -> Self {
+        Diagnostic { kind, ..self }
+    }
+
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
+    }
+
+    pub fn is_warning(&self) -> bool {
+        self.severity == Severity::Warning
     }
 }
 
@@ -101,6 +157,7 @@ impl fmt::Display for Diagnostic {
         let level = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Note => "note",
         };
         write!(f, "{level}: {}: {}", self.origin, self.message)
     }

@@ -164,7 +164,7 @@ pub struct PolicyRule {
 }
 
 /// A label selector (`matchLabels` AND `matchExpressions`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LabelSelector {
     #[serde(default, deserialize_with = "null_as_default")]
@@ -174,7 +174,7 @@ pub struct LabelSelector {
 }
 
 /// One `matchExpressions` entry.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct LabelSelectorRequirement {
     #[serde(default)]
     pub key: String,
@@ -185,7 +185,7 @@ pub struct LabelSelectorRequirement {
 }
 
 /// `aggregationRule` of a ClusterRole.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AggregationRule {
     #[serde(default, deserialize_with = "null_as_default")]
@@ -205,7 +205,7 @@ pub struct K8sRole {
 }
 
 /// `roleRef` of a binding.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleRef {
     #[serde(default)]
@@ -217,7 +217,7 @@ pub struct RoleRef {
 }
 
 /// A binding subject.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Subject {
     #[serde(default)]

@@ -125,6 +125,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .0
         .metrics
         .set_policy(serving.generation, serving.stats());
+    state.0.metrics.set_policy_warnings(&serving.warnings);
     if let Some(cache) = &state.0.cache {
         state.0.metrics.cache_entries.set(cache.entries() as i64);
         state.0.metrics.cache_bytes.set(cache.bytes() as i64);

@@ -1,0 +1,267 @@
+//! Objects read more than once: a `kubectl get roles,rolebindings,clusterroles,
+//! clusterrolebindings -A -o yaml` export holds every default object that
+//! `policies/kubernetes/bootstrap/` ships. An object whose identity (kind, namespace, name) and
+//! content (rules and aggregation rule, or role reference and subjects) are those of one read
+//! before is the same object: it is loaded once, with a note. The same identity with other
+//! content is an error naming both places, unless a [`CopyRule`] prefers one of them.
+
+use super::schema::{K8sBinding, K8sRole};
+use super::{Diagnostic, DiagnosticKind, Origin, PolicySet};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Which of two different objects with the same identity stands.
+#[derive(Clone, Copy)]
+pub struct CopyRule<'a> {
+    /// Objects from an origin this accepts win over those from one it does not (a live
+    /// cluster over file copies); `None`: no origin is preferred, and a difference is an error.
+    pub prefer: Option<&'a dyn Fn(&Origin) -> bool>,
+}
+
+impl CopyRule<'_> {
+    /// No origin preferred: the first read stands, identical copies are dropped and differing
+    /// ones are errors.
+    pub const NONE: CopyRule<'static> = CopyRule { prefer: None };
+
+    fn prefers(&self, origin: &Origin) -> bool {
+        self.prefer.is_some_and(|p| p(origin))
+    }
+}
+
+impl std::fmt::Debug for CopyRule<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CopyRule")
+            .field("prefer", &self.prefer.is_some())
+            .finish()
+    }
+}
+
+/// Leaves one of each Kubernetes RBAC object read more than once (see the module doc).
+pub fn merge_copies(set: &mut PolicySet, rule: CopyRule<'_>, diagnostics: &mut Vec<Diagnostic>) {
+    let mut copies = Copies::default();
+    let role = |r: &K8sRole| (r.metadata.namespace.clone(), r.metadata.name.clone());
+    let binding = |b: &K8sBinding| (b.metadata.namespace.clone(), b.metadata.name.clone());
+    merge(
+        &mut set.cluster_roles,
+        "ClusterRole",
+        role,
+        same_role,
+        rule,
+        &mut copies,
+        diagnostics,
+    );
+    merge(
+        &mut set.roles,
+        "Role",
+        role,
+        same_role,
+        rule,
+        &mut copies,
+        diagnostics,
+    );
+    merge(
+        &mut set.cluster_role_bindings,
+        "ClusterRoleBinding",
+        binding,
+        same_binding,
+        rule,
+        &mut copies,
+        diagnostics,
+    );
+    merge(
+        &mut set.role_bindings,
+        "RoleBinding",
+        binding,
+        same_binding,
+        rule,
+        &mut copies,
+        diagnostics,
+    );
+    copies.report(diagnostics);
+}
+
+/// Whether two roles with the same identity grant the same. Labels count (aggregation selects
+/// by them); a role with an aggregation rule has its rules written by the aggregation
+/// controller, so a cluster's copy holds rules where a file holds none: only the rule counts.
+fn same_role(a: &K8sRole, b: &K8sRole) -> bool {
+    a.metadata.labels == b.metadata.labels
+        && a.aggregation_rule == b.aggregation_rule
+        && (a.aggregation_rule.is_some() || a.rules == b.rules)
+}
+
+fn same_binding(a: &K8sBinding, b: &K8sBinding) -> bool {
+    a.role_ref == b.role_ref && a.subjects == b.subjects
+}
+
+/// Identical copies by (file of the copy, file of the object it copies): how many, and the
+/// first.
+#[derive(Default)]
+struct Copies(BTreeMap<FilePair, CopyCount>);
+
+/// The file of the copies and the file of the objects kept.
+type FilePair = (Arc<str>, Arc<str>);
+
+/// How many copies, where the first is and what it is.
+type CopyCount = (usize, Origin, String);
+
+impl Copies {
+    fn add(&mut self, copy: &Origin, kept: &Origin, what: String) {
+        let entry = self
+            .0
+            .entry((copy.file.clone(), kept.file.clone()))
+            .or_insert_with(|| (0, copy.clone(), what));
+        entry.0 += 1;
+    }
+
+    /// One note per pair of files.
+    fn report(self, diagnostics: &mut Vec<Diagnostic>) {
+        for ((_, kept), (count, first, what)) in self.0 {
+            let objects = if count == 1 {
+                "1 object is an identical copy".to_string()
+            } else {
+                format!("{count} objects are identical copies")
+            };
+            diagnostics.push(
+                Diagnostic::note(
+                    first,
+                    format!("{objects} of objects in `{kept}` (first: {what}), loaded once"),
+                )
+                .of_kind(DiagnosticKind::IdenticalCopy),
+            );
+        }
+    }
+}
+
+/// Leaves the first of each identity in `list` (or the preferred one, in the first's place).
+fn merge<T>(
+    list: &mut Vec<(Origin, T)>,
+    kind: &str,
+    identity: impl Fn(&T) -> (String, String),
+    same: impl Fn(&T, &T) -> bool,
+    rule: CopyRule<'_>,
+    copies: &mut Copies,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let mut first: HashMap<(String, String), usize> = HashMap::with_capacity(list.len());
+    let mut dropped = vec![false; list.len()];
+    for i in 0..list.len() {
+        super::pace::point();
+        let Some((_, object)) = list.get(i) else {
+            continue;
+        };
+        let key = identity(object);
+        let Some(&kept) = first.get(&key) else {
+            first.insert(key, i);
+            continue;
+        };
+        let (Some((kept_origin, kept_object)), Some((origin, object))) =
+            (list.get(kept), list.get(i))
+        else {
+            continue;
+        };
+        let (namespace, name) = &key;
+        let what = if namespace.is_empty() {
+            format!("{kind} `{name}`")
+        } else {
+            format!("{kind} `{namespace}/{name}`")
+        };
+        let later_wins = rule.prefers(origin) && !rule.prefers(kept_origin);
+        if same(kept_object, object) {
+            copies.add(origin, kept_origin, what);
+        } else if later_wins || rule.prefers(kept_origin) && !rule.prefers(origin) {
+            let (winner, loser) = if later_wins {
+                (origin, kept_origin)
+            } else {
+                (kept_origin, origin)
+            };
+            diagnostics.push(
+                Diagnostic::note(
+                    loser.field("metadata.name"),
+                    format!("{what} differs from the one at {winner}, which is used"),
+                )
+                .of_kind(DiagnosticKind::IdenticalCopy),
+            );
+        } else {
+            diagnostics.push(Diagnostic::error(
+                origin.field("metadata.name"),
+                format!(
+                    "{what} is also at {kept_origin} with other content; drop one of the two \
+                     directories (for example `bootstrap/` when loading a cluster export)"
+                ),
+            ));
+        }
+        if later_wins {
+            list.swap(kept, i);
+        }
+        if let Some(d) = dropped.get_mut(i) {
+            *d = true;
+        }
+    }
+    let mut index = 0;
+    list.retain(|_| {
+        let keep = !dropped.get(index).copied().unwrap_or(false);
+        index += 1;
+        keep
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::parse::parse_text;
+
+    fn bindings(file: &str, group: &str) -> PolicySet {
+        let (mut set, mut diagnostics) = (PolicySet::default(), Vec::new());
+        let text = format!(
+            "kind: ClusterRoleBinding\napiVersion: rbac.authorization.k8s.io/v1\n\
+             metadata: {{name: ops}}\nroleRef: {{kind: ClusterRole, name: view}}\n\
+             subjects: [{{kind: Group, name: {group}}}]\n"
+        );
+        parse_text(
+            file,
+            &text,
+            crate::policy::parse::Format::Yaml,
+            &mut set,
+            &mut diagnostics,
+        );
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        set
+    }
+
+    fn subjects(set: &PolicySet) -> Vec<String> {
+        set.cluster_role_bindings
+            .iter()
+            .flat_map(|(_, b)| b.subjects.iter().map(|s| s.name.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_preferred_origin_wins_over_a_different_copy_read_before_it() {
+        let mut set = bindings("file.yaml", "from-file");
+        set.extend(bindings("live", "from-cluster"));
+        let mut unpreferred = set.clone();
+        let mut diagnostics = Vec::new();
+        merge_copies(&mut unpreferred, CopyRule::NONE, &mut diagnostics);
+        assert!(
+            diagnostics.iter().any(Diagnostic::is_error),
+            "{diagnostics:?}"
+        );
+
+        let live = |o: &Origin| &*o.file == "live";
+        let mut diagnostics = Vec::new();
+        merge_copies(
+            &mut set,
+            CopyRule {
+                prefer: Some(&live),
+            },
+            &mut diagnostics,
+        );
+        assert_eq!(subjects(&set), ["from-cluster"]);
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        assert!(!diagnostics[0].is_error());
+        assert!(
+            diagnostics[0].origin.file.contains("file.yaml"),
+            "{diagnostics:?}"
+        );
+    }
+}
