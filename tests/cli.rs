@@ -3,30 +3,23 @@
 mod support;
 
 use std::process::{Command, Output};
+use support::{CLUSTER, root, scopegate, stderr};
 
-const CLUSTER: &str = "/subscriptions/3f2a6b1c-5d4e-4f70-8a9b-0c1d2e3f4a5b/resourceGroups/rg-platform/providers/Microsoft.ContainerService/managedClusters/aks-prod";
-
-use support::root;
-
-fn scopegate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scopegate"))
-        .args(args)
-        .current_dir(root())
-        .env_remove("SCOPEGATE_CLUSTER_RESOURCE_ID")
-        .output()
-        .expect("run scopegate")
+/// `scopegate <command> --policies <policies> --cluster-resource-id CLUSTER`, then `rest`.
+fn on_cluster(command: &str, policies: &str, rest: &[&str]) -> Output {
+    let mut args = vec![
+        command,
+        "--policies",
+        policies,
+        "--cluster-resource-id",
+        CLUSTER,
+    ];
+    args.extend(rest);
+    scopegate(&args)
 }
 
 fn check_file(file: &str) -> Output {
-    scopegate(&[
-        "check",
-        "--policies",
-        "policies",
-        "--cluster-resource-id",
-        CLUSTER,
-        "-f",
-        file,
-    ])
+    on_cluster("check", "policies", &["-f", file])
 }
 
 fn stdout_json(out: &Output) -> serde_json::Value {
@@ -123,29 +116,10 @@ fn check_builds_requests_from_flags_and_reads_env() {
     );
     // Same user, other namespace: not allowed; no opinion by default, deny with --no-match deny.
     let other = |extra: &[&str]| {
-        let mut args = vec![
-            "check",
-            "--policies",
-            "policies",
-            "--cluster-resource-id",
-            CLUSTER,
-            "--as",
-            "alice",
-            "--extra",
-            "oid=11111111-2222-4333-8444-555555555555",
-        ];
-        args.extend([
-            "--as-group",
-            "6f0b7e4a-1c2d-4e5f-8a9b-000000000f1d",
-            "--verb",
-            "get",
-            "--resource",
-            "pods",
-            "-n",
+        stdout_json(&check_alice(
             "payments",
-        ]);
-        args.extend(extra);
-        stdout_json(&scopegate(&args))
+            &[&["--resource", "pods"], extra].concat(),
+        ))
     };
     assert!(other(&[])["status"].get("denied").is_none());
     assert_eq!(other(&["--no-match", "deny"])["status"]["denied"], true);
@@ -153,15 +127,11 @@ fn check_builds_requests_from_flags_and_reads_env() {
 
 #[test]
 fn explain_shows_the_path() {
-    let out = scopegate(&[
+    let out = on_cluster(
         "explain",
-        "--policies",
         "policies",
-        "--cluster-resource-id",
-        CLUSTER,
-        "-f",
-        "tests/fixtures/requests/alice-get-secret.json",
-    ]);
+        &["-f", "tests/fixtures/requests/alice-get-secret.json"],
+    );
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     for needle in [
@@ -185,10 +155,6 @@ fn broken_policy(name: &str, text: &str) -> (tempfile::TempDir, Output) {
     std::fs::write(dir.path().join(name), text).unwrap();
     let out = scopegate(&["validate", "--policies", dir.path().to_str().unwrap()]);
     (dir, out)
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).to_string()
 }
 
 #[test]
@@ -290,15 +256,11 @@ fn a_broken_set_loads_nothing_and_check_exits_3() {
         "[{\"roleName\": \"x\", \"permissions\": 5}]",
     )
     .unwrap();
-    let out = scopegate(&[
+    let out = on_cluster(
         "check",
-        "--policies",
         dir.path().to_str().unwrap(),
-        "--cluster-resource-id",
-        CLUSTER,
-        "-f",
-        "tests/fixtures/requests/alice-create-deployment.json",
-    ]);
+        &["-f", "tests/fixtures/requests/alice-create-deployment.json"],
+    );
     assert_eq!(out.status.code(), Some(3));
     assert!(out.stdout.is_empty(), "nothing decided from a broken set");
     assert!(stderr(&out).contains("zz-broken.json"));
@@ -345,11 +307,6 @@ fn configmap_symlink_layout_loads_once() {
 /// `check` with flags as alice in `namespace`, plus `extra` arguments.
 fn check_alice(namespace: &str, extra: &[&str]) -> Output {
     let mut args = vec![
-        "check",
-        "--policies",
-        "policies",
-        "--cluster-resource-id",
-        CLUSTER,
         "--as",
         "alice",
         "--extra",
@@ -362,7 +319,7 @@ fn check_alice(namespace: &str, extra: &[&str]) -> Output {
         namespace,
     ];
     args.extend(extra);
-    scopegate(&args)
+    on_cluster("check", "policies", &args)
 }
 
 #[test]
@@ -373,22 +330,21 @@ fn exit_codes_tell_deny_from_no_opinion() {
     let denied = check_alice("payments", &["--resource", "pods", "--no-match", "deny"]);
     assert_eq!(stdout_json(&denied)["status"]["denied"], true);
     assert_eq!(denied.status.code(), Some(1), "{}", stderr(&denied));
-    let mut explain = vec!["explain"];
-    explain.extend([
-        "--policies",
+    let explain = on_cluster(
+        "explain",
         "policies",
-        "--cluster-resource-id",
-        CLUSTER,
-        "--as",
-        "alice",
-        "--verb",
-        "get",
-        "--resource",
-        "pods",
-        "-n",
-        "payments",
-    ]);
-    assert_eq!(scopegate(&explain).status.code(), Some(2));
+        &[
+            "--as",
+            "alice",
+            "--verb",
+            "get",
+            "--resource",
+            "pods",
+            "-n",
+            "payments",
+        ],
+    );
+    assert_eq!(explain.status.code(), Some(2));
 }
 
 #[test]
@@ -416,18 +372,11 @@ fn offline_commands_refuse_the_live_source() {
             &["--watch-cluster-rbac"][..],
             &["--kubeconfig", "/dev/null"],
         ] {
-            let mut args = vec![
-                command,
-                "--policies",
-                "policies",
-                "--cluster-resource-id",
-                CLUSTER,
-            ];
-            args.extend(flags);
+            let mut args = flags.to_vec();
             if command != "validate" {
                 args.extend(["--as", "alice", "--verb", "get", "--resource", "pods"]);
             }
-            let out = scopegate(&args);
+            let out = on_cluster(command, "policies", &args);
             assert_eq!(out.status.code(), Some(3), "{command} {flags:?}");
             assert!(
                 stderr(&out).contains("is for `serve` only"),

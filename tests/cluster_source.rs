@@ -6,7 +6,9 @@ mod support;
 
 use kube::runtime::watcher::Event;
 use scopegate::cluster::{ClusterSource, Kind};
+use scopegate::server::Running;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use support::*;
 
 fn request(user: &str) -> Vec<u8> {
@@ -26,8 +28,15 @@ fn binding() -> Value {
            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}]})
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_bindings_decide_once_synced() {
+/// A TLS server over a copy of the shipped policy with the live source (the poll an hour
+/// away), and the client config kube-apiserver has.
+async fn serve_live() -> (
+    Pki,
+    tempfile::TempDir,
+    Arc<ClusterSource>,
+    Running,
+    Arc<rustls::ClientConfig>,
+) {
     let pki = Pki::new();
     let policies = policy_dir();
     let source = ClusterSource::new();
@@ -39,6 +48,12 @@ async fn cluster_bindings_decide_once_synced() {
     )
     .await;
     let config = client_config(&pki.ca.pem.cert, Some(&pki.client));
+    (pki, policies, source, server, config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_bindings_decide_once_synced() {
+    let (_pki, _policies, source, server, config) = serve_live().await;
     let mut conn = connect(server.addr, config.clone()).await.unwrap();
 
     // Files loaded, cluster not listed yet: not ready, and no answer (503), so the request
@@ -149,18 +164,8 @@ fn scale_request(user: &str) -> Vec<u8> {
 /// every step whether the cluster's objects are serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_source_over_bootstrap_files_wins_and_readiness_follows_publication() {
-    let pki = Pki::new();
-    let policies = policy_dir();
+    let (_pki, policies, source, server, config) = serve_live().await;
     assert!(policies.path().join("kubernetes/bootstrap").is_dir());
-    let source = ClusterSource::new();
-    let server = serve_tls_with_cluster(
-        &pki,
-        policies.path(),
-        &["--reload-interval-seconds", "3600"],
-        Some(source.clone()),
-    )
-    .await;
-    let config = client_config(&pki.ca.pem.cert, Some(&pki.client));
     let status_of = |body: Vec<u8>| {
         let config = config.clone();
         let addr = server.addr;
@@ -262,7 +267,6 @@ async fn live_source_over_bootstrap_files_wins_and_readiness_follows_publication
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_done_before_the_loop_subscribes_is_published_at_once() {
     use scopegate::server::reload::{Reloader, watch_paths, watch_policies};
-    use std::sync::Arc;
     use std::time::Duration;
     let policies = policy_dir();
     let source = ClusterSource::new();

@@ -8,21 +8,11 @@ use scopegate::engine::{self, EngineOptions};
 use scopegate::metrics::Metrics;
 use scopegate::model::Scope;
 use scopegate::policy::DiagnosticKind;
-use std::process::{Command, Output};
-use support::{CLUSTER, root};
+use support::{CLUSTER, root, scopegate, stderr};
 
 const AZ_EXPORT: &str = "tests/fixtures/exports/az-role-assignment-list-all.json";
 const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
 const STORAGE_BLOB_DATA_READER: &str = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1";
-
-fn scopegate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scopegate"))
-        .args(args)
-        .current_dir(root())
-        .env_remove("SCOPEGATE_CLUSTER_RESOURCE_ID")
-        .output()
-        .expect("run scopegate")
-}
 
 fn options(cluster: &str) -> EngineOptions {
     EngineOptions {
@@ -108,12 +98,7 @@ fn validate_summarises_the_assignments_of_each_role_not_loaded() {
     let dir = shipped_with_az_export();
     let out = scopegate(&["validate", "--policies", dir.path().to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", stderr(&out));
     for line in [
         format!("3 assignments of role `{READER}` (not loaded) grant nothing"),
         format!("2 assignments of role `{STORAGE_BLOB_DATA_READER}` (not loaded) grant nothing"),

@@ -5,7 +5,7 @@
 //! before is the same object: it is loaded once, with a note. The same identity with other
 //! content is an error naming both places, unless a [`CopyRule`] prefers one of them.
 
-use super::schema::{K8sBinding, K8sRole};
+use super::schema::{K8sBinding, K8sRole, ObjectMeta};
 use super::{Diagnostic, DiagnosticKind, Origin, PolicySet};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -38,59 +38,48 @@ impl std::fmt::Debug for CopyRule<'_> {
 
 /// Leaves one of each Kubernetes RBAC object read more than once (see the module doc).
 pub fn merge_copies(set: &mut PolicySet, rule: CopyRule<'_>, diagnostics: &mut Vec<Diagnostic>) {
-    let mut copies = Copies::default();
-    let role = |r: &K8sRole| (r.metadata.namespace.clone(), r.metadata.name.clone());
-    let binding = |b: &K8sBinding| (b.metadata.namespace.clone(), b.metadata.name.clone());
-    merge(
-        &mut set.cluster_roles,
-        "ClusterRole",
-        role,
-        same_role,
+    let mut merge = Merge {
         rule,
-        &mut copies,
+        copies: Copies::default(),
         diagnostics,
-    );
-    merge(
-        &mut set.roles,
-        "Role",
-        role,
-        same_role,
-        rule,
-        &mut copies,
-        diagnostics,
-    );
-    merge(
-        &mut set.cluster_role_bindings,
-        "ClusterRoleBinding",
-        binding,
-        same_binding,
-        rule,
-        &mut copies,
-        diagnostics,
-    );
-    merge(
-        &mut set.role_bindings,
-        "RoleBinding",
-        binding,
-        same_binding,
-        rule,
-        &mut copies,
-        diagnostics,
-    );
-    copies.report(diagnostics);
+    };
+    merge.list(&mut set.cluster_roles, "ClusterRole");
+    merge.list(&mut set.roles, "Role");
+    merge.list(&mut set.cluster_role_bindings, "ClusterRoleBinding");
+    merge.list(&mut set.role_bindings, "RoleBinding");
+    merge.copies.report(merge.diagnostics);
 }
 
-/// Whether two roles with the same identity grant the same. Labels count (aggregation selects
-/// by them); a role with an aggregation rule has its rules written by the aggregation
-/// controller, so a cluster's copy holds rules where a file holds none: only the rule counts.
-fn same_role(a: &K8sRole, b: &K8sRole) -> bool {
-    a.metadata.labels == b.metadata.labels
-        && a.aggregation_rule == b.aggregation_rule
-        && (a.aggregation_rule.is_some() || a.rules == b.rules)
+/// A Kubernetes RBAC object as [`merge_copies`] compares it.
+trait Object {
+    fn metadata(&self) -> &ObjectMeta;
+    /// Whether two objects with the same identity grant the same.
+    fn same(&self, other: &Self) -> bool;
 }
 
-fn same_binding(a: &K8sBinding, b: &K8sBinding) -> bool {
-    a.role_ref == b.role_ref && a.subjects == b.subjects
+impl Object for K8sRole {
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    /// Labels count (aggregation selects by them); a role with an aggregation rule has its
+    /// rules written by the aggregation controller, so a cluster's copy holds rules where a
+    /// file holds none: only the rule counts.
+    fn same(&self, other: &Self) -> bool {
+        self.metadata.labels == other.metadata.labels
+            && self.aggregation_rule == other.aggregation_rule
+            && (self.aggregation_rule.is_some() || self.rules == other.rules)
+    }
+}
+
+impl Object for K8sBinding {
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn same(&self, other: &Self) -> bool {
+        self.role_ref == other.role_ref && self.subjects == other.subjects
+    }
 }
 
 /// Identical copies by (file of the copy, file of the object it copies): how many, and the
@@ -132,77 +121,82 @@ impl Copies {
     }
 }
 
-/// Leaves the first of each identity in `list` (or the preferred one, in the first's place).
-fn merge<T>(
-    list: &mut Vec<(Origin, T)>,
-    kind: &str,
-    identity: impl Fn(&T) -> (String, String),
-    same: impl Fn(&T, &T) -> bool,
-    rule: CopyRule<'_>,
-    copies: &mut Copies,
-    diagnostics: &mut Vec<Diagnostic>,
-) {
-    let mut first: HashMap<(String, String), usize> = HashMap::with_capacity(list.len());
-    let mut dropped = vec![false; list.len()];
-    for i in 0..list.len() {
-        super::pace::point();
-        let Some((_, object)) = list.get(i) else {
-            continue;
-        };
-        let key = identity(object);
-        let Some(&kept) = first.get(&key) else {
-            first.insert(key, i);
-            continue;
-        };
-        let (Some((kept_origin, kept_object)), Some((origin, object))) =
-            (list.get(kept), list.get(i))
-        else {
-            continue;
-        };
-        let (namespace, name) = &key;
-        let what = if namespace.is_empty() {
-            format!("{kind} `{name}`")
-        } else {
-            format!("{kind} `{namespace}/{name}`")
-        };
-        let later_wins = rule.prefers(origin) && !rule.prefers(kept_origin);
-        if same(kept_object, object) {
-            copies.add(origin, kept_origin, what);
-        } else if later_wins || rule.prefers(kept_origin) && !rule.prefers(origin) {
-            let (winner, loser) = if later_wins {
-                (origin, kept_origin)
-            } else {
-                (kept_origin, origin)
+/// What [`merge_copies`] carries from one list to the next.
+struct Merge<'r, 'd> {
+    rule: CopyRule<'r>,
+    copies: Copies,
+    diagnostics: &'d mut Vec<Diagnostic>,
+}
+
+impl Merge<'_, '_> {
+    /// Leaves the first of each identity in `list` (or the preferred one, in the first's place).
+    fn list<T: Object>(&mut self, list: &mut Vec<(Origin, T)>, kind: &str) {
+        let (rule, copies, diagnostics) = (self.rule, &mut self.copies, &mut *self.diagnostics);
+        let mut first: HashMap<(String, String), usize> = HashMap::with_capacity(list.len());
+        let mut dropped = vec![false; list.len()];
+        for i in 0..list.len() {
+            super::pace::point();
+            let Some((_, object)) = list.get(i) else {
+                continue;
             };
-            diagnostics.push(
-                Diagnostic::note(
-                    loser.field("metadata.name"),
-                    format!("{what} differs from the one at {winner}, which is used"),
-                )
-                .of_kind(DiagnosticKind::IdenticalCopy),
+            let key = (
+                object.metadata().namespace.clone(),
+                object.metadata().name.clone(),
             );
-        } else {
-            diagnostics.push(Diagnostic::error(
-                origin.field("metadata.name"),
-                format!(
-                    "{what} is also at {kept_origin} with other content; drop one of the two \
+            let Some(&kept) = first.get(&key) else {
+                first.insert(key, i);
+                continue;
+            };
+            let (Some((kept_origin, kept_object)), Some((origin, object))) =
+                (list.get(kept), list.get(i))
+            else {
+                continue;
+            };
+            let (namespace, name) = &key;
+            let what = if namespace.is_empty() {
+                format!("{kind} `{name}`")
+            } else {
+                format!("{kind} `{namespace}/{name}`")
+            };
+            let later_wins = rule.prefers(origin) && !rule.prefers(kept_origin);
+            if kept_object.same(object) {
+                copies.add(origin, kept_origin, what);
+            } else if later_wins || rule.prefers(kept_origin) && !rule.prefers(origin) {
+                let (winner, loser) = if later_wins {
+                    (origin, kept_origin)
+                } else {
+                    (kept_origin, origin)
+                };
+                diagnostics.push(
+                    Diagnostic::note(
+                        loser.field("metadata.name"),
+                        format!("{what} differs from the one at {winner}, which is used"),
+                    )
+                    .of_kind(DiagnosticKind::IdenticalCopy),
+                );
+            } else {
+                diagnostics.push(Diagnostic::error(
+                    origin.field("metadata.name"),
+                    format!(
+                        "{what} is also at {kept_origin} with other content; drop one of the two \
                      directories (for example `bootstrap/` when loading a cluster export)"
-                ),
-            ));
+                    ),
+                ));
+            }
+            if later_wins {
+                list.swap(kept, i);
+            }
+            if let Some(d) = dropped.get_mut(i) {
+                *d = true;
+            }
         }
-        if later_wins {
-            list.swap(kept, i);
-        }
-        if let Some(d) = dropped.get_mut(i) {
-            *d = true;
-        }
+        let mut index = 0;
+        list.retain(|_| {
+            let keep = !dropped.get(index).copied().unwrap_or(false);
+            index += 1;
+            keep
+        });
     }
-    let mut index = 0;
-    list.retain(|_| {
-        let keep = !dropped.get(index).copied().unwrap_or(false);
-        index += 1;
-        keep
-    });
 }
 
 #[cfg(test)]

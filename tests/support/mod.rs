@@ -25,6 +25,22 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Runs the `scopegate` binary with `args` in the crate root, without the cluster id from the
+/// environment.
+pub fn scopegate(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_scopegate"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("SCOPEGATE_CLUSTER_RESOURCE_ID")
+        .output()
+        .expect("run scopegate")
+}
+
+/// What a run of `scopegate` wrote to stderr.
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
 /// Certificates written to a temp dir: ca, server, client (CN kube-apiserver).
 pub struct Pki {
     pub dir: tempfile::TempDir,
