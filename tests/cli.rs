@@ -459,6 +459,33 @@ fn certs_keys_are_private_and_certificates_readable_by_a_non_root_reader() {
     for name in ["ca.key", "server.key", "client.key"] {
         assert_eq!(mode(&tmp.path().join(name)), 0o600, "{name}");
     }
+    // Read for real by another user (65534, `nobody`, as a non-root container runs), where the
+    // test may switch user: the certificates open, the keys do not.
+    // SAFETY: geteuid reads the calling process's effective user id and touches no memory.
+    if unsafe { libc::geteuid() } == 0 {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::CommandExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let read_as_nobody = |name: &str| {
+            Command::new("cat")
+                .arg(tmp.path().join(name))
+                .uid(65534)
+                .gid(65534)
+                .output()
+                .unwrap()
+        };
+        for name in ["ca.crt", "server.crt", "client.crt"] {
+            let out = read_as_nobody(name);
+            assert!(out.status.success(), "{name}: {}", stderr(&out));
+            assert!(String::from_utf8_lossy(&out.stdout).contains("BEGIN CERTIFICATE"));
+        }
+        for name in ["ca.key", "server.key", "client.key"] {
+            assert!(
+                !read_as_nobody(name).status.success(),
+                "{name} is readable by others"
+            );
+        }
+    }
 }
 
 #[test]
