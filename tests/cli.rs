@@ -201,12 +201,40 @@ fn validate_reports_place_and_exits_3() {
         stderr(&out)
     );
 
-    let (_d, out) = broken_policy(
-        "dup.json",
-        &std::fs::read_to_string(root().join("policies/azure/aks-builtin-roles.json")).unwrap(),
-    );
+    // The shipped roles read twice (two directories, two overlapping exports): identical
+    // copies load once, with one note for the pair of files.
+    let shipped =
+        std::fs::read_to_string(root().join("policies/azure/aks-builtin-roles.json")).unwrap();
+    let (_d, out) = broken_policy("dup.json", &shipped);
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(
-        stderr(&out).contains("duplicate role definition id"),
+        all.contains("dup.json")
+            && all.contains("identical copies of objects in `")
+            && all.contains("roles.json"),
+        "{all}"
+    );
+    assert_eq!(all.matches("identical cop").count(), 1, "{all}");
+
+    // One permission changed in the copy: an error naming both files.
+    let mut roles: serde_json::Value = serde_json::from_str(&shipped).unwrap();
+    let actions = roles["roles"]
+        .as_array_mut()
+        .and_then(|r| {
+            r.iter_mut()
+                .find(|r| r["permissions"][0]["dataActions"][0].is_string())
+        })
+        .map(|r| &mut r["permissions"][0]["dataActions"][0])
+        .expect("a shipped role with a data action");
+    *actions = serde_json::json!("Microsoft.ContainerService/managedClusters/pods/exec/action");
+    let (_d, out) = broken_policy("dup.json", &roles.to_string());
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("dup.json")
+            && stderr(&out).contains("duplicate role definition id")
+            && stderr(&out).contains("also at ")
+            && stderr(&out).contains("roles.json")
+            && stderr(&out).contains("drop one of the two"),
         "{}",
         stderr(&out)
     );

@@ -4,6 +4,7 @@
 //! Uniqueness of ids and the existence of the role are checked once everything is read, since
 //! role definitions may come from a later file.
 
+use super::copies::Copies;
 use super::index::{Assignment, EVERYONE, compile_condition, parse_principal};
 use super::schema::RoleAssignment;
 use super::scope_table::ScopeTable;
@@ -205,12 +206,15 @@ impl AssignmentSet {
 
     /// Checks that ids are unique (ignoring case, as Azure does) and that every named role
     /// exists in `roles` (lower-cased GUID -> role index); returns the assignments with their
-    /// roles resolved, and the scopes they name. Assignments with a duplicate id are kept: the
-    /// error fails the load. Assignments of a role not in `roles` are left out with a warning
-    /// per role.
-    pub fn resolve(
+    /// roles resolved, and the scopes they name. An assignment whose id was read before with
+    /// the same content (principal, role, scope, condition; ids and scopes compared ignoring
+    /// case) is the same assignment: it is loaded once, counted in `copies`. The same id with
+    /// other content is an error (both are kept: the error fails the load). Assignments of a
+    /// role not in `roles` are left out with a warning per role.
+    pub(super) fn resolve(
         self,
         roles: &HashMap<String, usize>,
+        copies: &mut Copies,
         diagnostics: &mut Vec<Diagnostic>,
     ) -> (Vec<Assignment>, ScopeTable) {
         let AssignmentSet {
@@ -246,6 +250,8 @@ impl AssignmentSet {
             h.finish()
         };
         let mut seen = hashbrown::HashTable::<u32>::with_capacity(items.len());
+        // Identical copies, ascending: left out below. Empty unless ids collide.
+        let mut copied: Vec<usize> = Vec::new();
         for (i, a) in items.iter().enumerate() {
             super::pace::point();
             let hash = folded(&a.id);
@@ -255,14 +261,36 @@ impl AssignmentSet {
                     .is_some_and(|b| b.id.eq_ignore_ascii_case(&a.id))
             };
             match seen.find(hash, same) {
-                Some(first) => diagnostics.push(Diagnostic::error(
-                    origin(i).field("id"),
-                    format!(
-                        "duplicate role assignment id `{}` (first at {})",
-                        a.id,
-                        origin(*first as usize)
-                    ),
-                )),
+                Some(first) => {
+                    let first = *first as usize;
+                    // Within one set, equal role and scope indexes are equal GUIDs and
+                    // canonical scope keys.
+                    let identical = items.get(first).is_some_and(|b| {
+                        b.principal == a.principal
+                            && b.role == a.role
+                            && b.scope_id == a.scope_id
+                            && b.condition == a.condition
+                    });
+                    if identical {
+                        copies.add(
+                            &origin(i),
+                            &origin(first),
+                            format!("role assignment `{}`", a.id),
+                        );
+                        copied.push(i);
+                    } else {
+                        diagnostics.push(Diagnostic::error(
+                            origin(i).field("id"),
+                            format!(
+                                "duplicate role assignment id `{}`: also at {} with other \
+                                 content (principal, role, scope or condition); drop one of the \
+                                 two files or directories",
+                                a.id,
+                                origin(first)
+                            ),
+                        ));
+                    }
+                }
                 None => {
                     let index = u32::try_from(i).unwrap_or(u32::MAX);
                     seen.insert_unique(hash, index, |j| {
@@ -281,9 +309,13 @@ impl AssignmentSet {
         // loaded is one warning (where it is first named, and how often), not one per
         // assignment.
         let mut unloaded: Vec<(usize, usize)> = vec![(usize::MAX, 0); role_refs.len()];
-        let mut kept = Vec::with_capacity(items.len());
+        let mut kept = Vec::with_capacity(items.len() - copied.len());
+        let mut copied = copied.into_iter().peekable();
         for (i, mut a) in items.into_iter().enumerate() {
             super::pace::point();
+            if copied.next_if_eq(&i).is_some() {
+                continue;
+            }
             match resolved.get(a.role).copied().flatten() {
                 Some(role) => {
                     a.role = role;
@@ -396,8 +428,11 @@ mod tests {
     /// Each assignment's id and scope key, after `extend` and `resolve`.
     fn scopes_of(set: PolicySet) -> (Vec<(String, String)>, Vec<Diagnostic>) {
         let roles = HashMap::from([(ROLE.to_string(), 0)]);
-        let mut diagnostics = Vec::new();
-        let (assignments, scopes) = set.role_assignments.resolve(&roles, &mut diagnostics);
+        let (mut diagnostics, mut copies) = (Vec::new(), Copies::default());
+        let (assignments, scopes) =
+            set.role_assignments
+                .resolve(&roles, &mut copies, &mut diagnostics);
+        copies.report(&mut diagnostics);
         let resolved = assignments
             .into_iter()
             .map(|a| {
@@ -424,12 +459,12 @@ mod tests {
         // The copies keep their origins: a duplicate id names where each was read.
         let mut dup = PolicySet::default();
         dup.extend_from(&file(&[("dup", "/subscriptions/s1")]));
-        dup.extend_from(&file(&[("DUP", "/subscriptions/s1")]));
+        dup.extend_from(&file(&[("DUP", "/subscriptions/s2")]));
         let (_, diagnostics) = scopes_of(dup);
         assert!(
             diagnostics.iter().any(|d| d
                 .to_string()
-                .contains("duplicate role assignment id `DUP` (first at f.json: $[0])")),
+                .contains("duplicate role assignment id `DUP`: also at f.json: $[0]")),
             "{diagnostics:?}"
         );
     }
@@ -471,13 +506,14 @@ mod tests {
         );
 
         let mut set = file(&[("dup", "/subscriptions/s1")]);
-        set.extend(file(&[("DUP", "/subscriptions/s1")]));
+        set.extend(file(&[("DUP", "/subscriptions/s2")]));
         let (_, diagnostics) = scopes_of(set);
         assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        assert!(diagnostics[0].is_error());
         assert!(
-            diagnostics[0]
-                .to_string()
-                .contains("duplicate role assignment id `DUP` (first at f.json: $[0])"),
+            diagnostics[0].to_string().contains(
+                "duplicate role assignment id `DUP`: also at f.json: $[0] with other content"
+            ),
             "{}",
             diagnostics[0]
         );
@@ -488,10 +524,134 @@ mod tests {
             (long, "/subscriptions/s1"),
             (&long.replace("Ab1", "Ab2"), "/subscriptions/s1"),
         ]);
-        set.extend(file(&[(&long.to_uppercase(), "/subscriptions/s1")]));
-        set.extend(file(&[(&long.to_lowercase(), "/subscriptions/s1")]));
+        set.extend(file(&[(&long.to_uppercase(), "/subscriptions/s2")]));
+        set.extend(file(&[(&long.to_lowercase(), "/subscriptions/s2")]));
         let (_, diagnostics) = scopes_of(set);
         assert_eq!(diagnostics.len(), 2, "{diagnostics:?}");
+        assert!(diagnostics.iter().all(Diagnostic::is_error));
+    }
+
+    /// Named files of assignments `(id, principal, role, scope, condition)`.
+    fn named(name: &str, items: &[(&str, &str, &str, &str, Option<&str>)]) -> PolicySet {
+        let items: Vec<String> = items
+            .iter()
+            .map(|(id, principal, role, scope, condition)| {
+                let condition = condition.map_or(String::new(), |c| {
+                    format!(r#","condition":{},"conditionVersion":"2.0""#, serde_json::json!(c))
+                });
+                format!(
+                    r#"{{"id":"{id}","principalId":"{principal}","roleDefinitionId":"{role}","scope":"{scope}"{condition}}}"#
+                )
+            })
+            .collect();
+        let (mut set, mut diagnostics) = (PolicySet::default(), Vec::new());
+        parse_json_str(
+            name,
+            &format!("[{}]", items.join(",")),
+            &mut set,
+            &mut diagnostics,
+        );
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        set
+    }
+
+    const P: &str = "6f0b7e4a-1c2d-4e5f-8a9b-000000000f1d";
+    const COND: &str = "@Request[Microsoft.ContainerService/managedClusters/customResources:group] StringEquals 'a'";
+
+    #[test]
+    fn an_identical_copy_in_another_file_loads_once_with_one_note_per_pair_of_files() {
+        let role_id = format!(
+            "/subscriptions/S1/providers/Microsoft.Authorization/roleDefinitions/{}",
+            ROLE.to_uppercase()
+        );
+        let first = named(
+            "a.json",
+            &[
+                ("ra-1", P, ROLE, "/subscriptions/s1", None),
+                (
+                    "ra-2",
+                    P,
+                    ROLE,
+                    "/subscriptions/s1/resourceGroups/rg",
+                    Some(COND),
+                ),
+                ("ra-3", P, ROLE, "/subscriptions/s2", None),
+            ],
+        );
+        // Another export of the same assignments: ids, principal, role id and scope in
+        // other case, the role by its full id.
+        let second = named(
+            "b.json",
+            &[
+                (
+                    "RA-1",
+                    &P.to_uppercase(),
+                    &role_id,
+                    "/subscriptions/S1/",
+                    None,
+                ),
+                (
+                    "ra-2",
+                    P,
+                    ROLE,
+                    "/Subscriptions/S1/resourcegroups/RG",
+                    Some(COND),
+                ),
+                ("ra-4", P, ROLE, "/subscriptions/s4", None),
+            ],
+        );
+        let mut set = first;
+        set.extend(second);
+        let (resolved, diagnostics) = scopes_of(set);
+        let ids: Vec<&str> = resolved.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["ra-1", "ra-2", "ra-3", "ra-4"]);
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        let note = &diagnostics[0];
+        assert!(!note.is_error());
+        assert_eq!(note.kind, DiagnosticKind::IdenticalCopy);
+        assert!(
+            note.to_string()
+                .contains("2 objects are identical copies of objects in `a.json`"),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn the_same_assignment_id_with_other_content_is_an_error_naming_both_files() {
+        let other = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+        for (what, copy) in [
+            (
+                "principal",
+                ("ra-1", other, ROLE, "/subscriptions/s1", None),
+            ),
+            ("role", ("ra-1", P, other, "/subscriptions/s1", None)),
+            (
+                "scope",
+                ("ra-1", P, ROLE, "/subscriptions/s1/resourceGroups/rg", None),
+            ),
+            (
+                "condition",
+                ("ra-1", P, ROLE, "/subscriptions/s1", Some(COND)),
+            ),
+        ] {
+            let mut set = named("a.json", &[("ra-1", P, ROLE, "/subscriptions/s1", None)]);
+            set.extend(named("b.json", &[copy]));
+            let roles = HashMap::from([(ROLE.to_string(), 0), (other.to_string(), 1)]);
+            let (mut diagnostics, mut copies) = (Vec::new(), Copies::default());
+            let _ = set
+                .role_assignments
+                .resolve(&roles, &mut copies, &mut diagnostics);
+            copies.report(&mut diagnostics);
+            assert_eq!(diagnostics.len(), 1, "{what}: {diagnostics:?}");
+            let error = diagnostics[0].to_string();
+            assert!(diagnostics[0].is_error(), "{what}: {error}");
+            assert!(
+                error.contains("b.json: $[0].id")
+                    && error.contains("also at a.json: $[0] with other content")
+                    && error.contains("drop one of the two"),
+                "{what}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -83,9 +83,10 @@ impl Object for K8sBinding {
 }
 
 /// Identical copies by (file of the copy, file of the object it copies): how many, and the
-/// first.
+/// first. Azure objects (role definitions, role and deny assignments) read twice are counted
+/// here too (`Snapshot::build`).
 #[derive(Default)]
-struct Copies(BTreeMap<FilePair, CopyCount>);
+pub(super) struct Copies(BTreeMap<FilePair, CopyCount>);
 
 /// The file of the copies and the file of the objects kept.
 type FilePair = (Arc<str>, Arc<str>);
@@ -94,7 +95,7 @@ type FilePair = (Arc<str>, Arc<str>);
 type CopyCount = (usize, Origin, String);
 
 impl Copies {
-    fn add(&mut self, copy: &Origin, kept: &Origin, what: String) {
+    pub(super) fn add(&mut self, copy: &Origin, kept: &Origin, what: String) {
         let entry = self
             .0
             .entry((copy.file.clone(), kept.file.clone()))
@@ -103,7 +104,7 @@ impl Copies {
     }
 
     /// One note per pair of files.
-    fn report(self, diagnostics: &mut Vec<Diagnostic>) {
+    pub(super) fn report(self, diagnostics: &mut Vec<Diagnostic>) {
         for ((_, kept), (count, first, what)) in self.0 {
             let objects = if count == 1 {
                 "1 object is an identical copy".to_string()

@@ -6,9 +6,10 @@
 
 use super::assignments::AssignmentSet;
 use super::condition::Condition;
+use super::copies::Copies;
 use super::filter::{self, BitFilter};
 use super::known_actions::{Bits, KnownActions};
-use super::schema::{Permission, RoleDefinition};
+use super::schema::{DenyAssignment, Permission, PrincipalRef, RoleDefinition};
 use super::{Diagnostic, LoadError, Origin, PolicySet, pace};
 use crate::engine::EngineOptions;
 use crate::engine::k8s_rbac::RbacIndex;
@@ -382,9 +383,17 @@ impl Snapshot {
             ..Snapshot::default()
         };
         snapshot.add_management_groups(&set, &mut diagnostics);
-        snapshot.add_roles(&set.role_definitions, &mut diagnostics);
-        snapshot.add_assignments(std::mem::take(&mut set.role_assignments), &mut diagnostics);
-        snapshot.add_denies(&set, &mut diagnostics);
+        // Azure objects read twice (two overlapping exports, the shipped roles in two
+        // directories): one note per pair of files.
+        let mut copies = Copies::default();
+        snapshot.add_roles(&set.role_definitions, &mut copies, &mut diagnostics);
+        snapshot.add_assignments(
+            std::mem::take(&mut set.role_assignments),
+            &mut copies,
+            &mut diagnostics,
+        );
+        snapshot.add_denies(&set, &mut copies, &mut diagnostics);
+        copies.report(&mut diagnostics);
         snapshot.known_actions =
             KnownActions::build(&options.action_prefix, &snapshot.roles, &snapshot.denies);
         super::copies::merge_copies(&mut set, super::copies::CopyRule::NONE, &mut diagnostics);
@@ -552,8 +561,15 @@ impl Snapshot {
         }
     }
 
-    fn add_roles(&mut self, roles: &[(Origin, RoleDefinition)], diagnostics: &mut Vec<Diagnostic>) {
-        for (origin, def) in roles {
+    fn add_roles(
+        &mut self,
+        roles: &[(Origin, RoleDefinition)],
+        copies: &mut Copies,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
+        // The first definition read of each GUID, by index into `roles`.
+        let mut seen: HashMap<String, usize> = HashMap::with_capacity(roles.len());
+        for (i, (origin, def)) in roles.iter().enumerate() {
             let guid = role_guid(def);
             if guid.is_empty() {
                 diagnostics.push(Diagnostic::error(
@@ -562,13 +578,22 @@ impl Snapshot {
                 ));
                 continue;
             }
-            if self.role_by_guid.contains_key(&guid) {
-                diagnostics.push(Diagnostic::error(
-                    origin.field("name"),
-                    format!("duplicate role definition id `{guid}`"),
-                ));
+            if let Some((first_origin, first)) = seen.get(&guid).and_then(|f| roles.get(*f)) {
+                if same_role(first, def) {
+                    copies.add(origin, first_origin, format!("role definition `{guid}`"));
+                } else {
+                    diagnostics.push(Diagnostic::error(
+                        origin.field("name"),
+                        format!(
+                            "duplicate role definition id `{guid}`: also at {first_origin} with \
+                             other permissions or assignableScopes; drop one of the two files or \
+                             directories"
+                        ),
+                    ));
+                }
                 continue;
             }
+            seen.insert(guid.clone(), i);
             if !check_operations(&def.permissions, origin, diagnostics) {
                 continue;
             }
@@ -609,8 +634,13 @@ impl Snapshot {
 
     /// Resolves the compiled assignments' roles and indexes them by principal.
     /// Takes over the scopes they name (deny assignments add theirs after).
-    fn add_assignments(&mut self, set: AssignmentSet, diagnostics: &mut Vec<Diagnostic>) {
-        (self.assignments, self.scopes) = set.resolve(&self.role_by_guid, diagnostics);
+    fn add_assignments(
+        &mut self,
+        set: AssignmentSet,
+        copies: &mut Copies,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
+        (self.assignments, self.scopes) = set.resolve(&self.role_by_guid, copies, diagnostics);
         for (i, a) in self.assignments.iter().enumerate() {
             pace::point();
             self.assignments_by_principal
@@ -620,9 +650,15 @@ impl Snapshot {
         }
     }
 
-    fn add_denies(&mut self, set: &PolicySet, diagnostics: &mut Vec<Diagnostic>) {
-        let mut seen = HashMap::new();
-        for (origin, da) in &set.deny_assignments {
+    fn add_denies(
+        &mut self,
+        set: &PolicySet,
+        copies: &mut Copies,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
+        // The first deny assignment read of each id (lower-cased), by index.
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (i, (origin, da)) in set.deny_assignments.iter().enumerate() {
             let id = if da.id.is_empty() {
                 da.deny_assignment_name.clone()
             } else {
@@ -635,11 +671,23 @@ impl Snapshot {
                 ));
                 continue;
             }
-            if let Some(first) = seen.insert(id.to_ascii_lowercase(), origin.clone()) {
-                diagnostics.push(Diagnostic::error(
-                    origin.field("id"),
-                    format!("duplicate deny assignment id `{id}` (first at {first})"),
-                ));
+            let first = *seen.entry(id.to_ascii_lowercase()).or_insert(i);
+            if first != i {
+                if let Some((first_origin, first)) = set.deny_assignments.get(first) {
+                    if same_deny(first, da) {
+                        copies.add(origin, first_origin, format!("deny assignment `{id}`"));
+                    } else {
+                        diagnostics.push(Diagnostic::error(
+                            origin.field("id"),
+                            format!(
+                                "duplicate deny assignment id `{id}`: also at {first_origin} \
+                                 with other content (permissions, principals, \
+                                 excludePrincipals, scope, doNotApplyToChildScopes or \
+                                 condition); drop one of the two files or directories"
+                            ),
+                        ));
+                    }
+                }
                 continue;
             }
             let mut ok = true;
@@ -801,6 +849,54 @@ impl Snapshot {
             namespaces,
         };
     }
+}
+
+/// Whether two role definitions with the same GUID grant the same: their permissions and
+/// assignable scopes, ignoring case (Azure matches actions and scopes so).
+fn same_role(a: &RoleDefinition, b: &RoleDefinition) -> bool {
+    same_permissions(&a.permissions, &b.permissions)
+        && same_list(&a.assignable_scopes, &b.assignable_scopes, same_scope)
+}
+
+/// Whether two deny assignments with the same id deny the same.
+fn same_deny(a: &DenyAssignment, b: &DenyAssignment) -> bool {
+    let ids = |x: &PrincipalRef, y: &PrincipalRef| x.id.trim().eq_ignore_ascii_case(y.id.trim());
+    same_permissions(&a.permissions, &b.permissions)
+        && same_list(&a.principals, &b.principals, ids)
+        && same_list(&a.exclude_principals, &b.exclude_principals, ids)
+        && same_scope(&a.scope, &b.scope)
+        && a.do_not_apply_to_child_scopes == b.do_not_apply_to_child_scopes
+        && a.condition
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            == b.condition
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+}
+
+fn same_permissions(a: &[Permission], b: &[Permission]) -> bool {
+    let text = |x: &String, y: &String| x.trim().eq_ignore_ascii_case(y.trim());
+    same_list(a, b, |x, y| {
+        same_list(&x.actions, &y.actions, text)
+            && same_list(&x.not_actions, &y.not_actions, text)
+            && same_list(&x.data_actions, &y.data_actions, text)
+            && same_list(&x.not_data_actions, &y.not_data_actions, text)
+    })
+}
+
+/// Scopes as `Scope::parse` reads them (case and a trailing `/` aside); text that does not
+/// parse is compared as written.
+fn same_scope(a: &String, b: &String) -> bool {
+    match (Scope::parse(a), Scope::parse(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+fn same_list<T>(a: &[T], b: &[T], same: impl Fn(&T, &T) -> bool) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
 }
 
 /// A role definition's GUID: its `name`, or the last segment of its `id`, lower-cased.
@@ -970,6 +1066,134 @@ mod tests {
                     "{action} is memoised after a large role asked for it"
                 );
             }
+        }
+    }
+
+    /// Builds a snapshot from files of JSON objects, named as given.
+    fn build_files(files: &[(&str, serde_json::Value)]) -> Result<Snapshot, LoadError> {
+        let (mut set, mut diagnostics) = (PolicySet::default(), Vec::new());
+        for (name, objects) in files {
+            parse::parse_json_str(name, &objects.to_string(), &mut set, &mut diagnostics);
+        }
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        Snapshot::build(set, &EngineOptions::default(), 1)
+    }
+
+    fn copy_notes(snapshot: &Snapshot) -> Vec<String> {
+        snapshot
+            .warnings
+            .iter()
+            .filter(|d| d.kind == super::super::DiagnosticKind::IdenticalCopy)
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    const GUID: &str = "c0000000-0000-4000-8000-00000000000a";
+
+    fn definition(read: &str, scope: &str) -> serde_json::Value {
+        json!({"name": GUID, "roleName": "reader", "type": "Microsoft.Authorization/roleDefinitions",
+               "assignableScopes": [scope],
+               "permissions": [{"dataActions": [format!("{P}/{read}")], "notDataActions": []}]})
+    }
+
+    #[test]
+    fn a_role_definition_read_twice_loads_once_unless_its_content_differs() {
+        let snapshot = build_files(&[
+            ("a.json", json!([definition("pods/read", "/")])),
+            (
+                "b.json",
+                json!([definition("PODS/READ", "/"), {
+                    "id": format!("/providers/Microsoft.Authorization/roleDefinitions/{}", GUID.to_uppercase()),
+                    "roleName": "reader", "assignableScopes": ["/"],
+                    "permissions": [{"dataActions": [format!("{P}/pods/read")]}]}]),
+            ),
+        ])
+        .expect("identical copies load");
+        assert_eq!(snapshot.roles.len(), 1);
+        assert_eq!(copy_notes(&snapshot).len(), 1, "{:?}", snapshot.warnings);
+        assert!(
+            copy_notes(&snapshot)[0]
+                .contains("2 objects are identical copies of objects in `a.json`"),
+            "{:?}",
+            copy_notes(&snapshot)
+        );
+
+        for copy in [
+            definition("pods/write", "/"),
+            definition("pods/read", "/subscriptions/s1"),
+        ] {
+            let error = build_files(&[
+                ("a.json", json!([definition("pods/read", "/")])),
+                ("b.json", json!([copy])),
+            ])
+            .expect_err("a different copy is an error")
+            .to_string();
+            assert!(
+                error.contains("b.json: $[0].name")
+                    && error.contains(&format!(
+                        "duplicate role definition id `{GUID}`: also at a.json: $[0]"
+                    ))
+                    && error.contains("drop one of the two"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_deny_assignment_read_twice_loads_once_unless_its_content_differs() {
+        const ALICE: &str = "6f0b7e4a-1c2d-4e5f-8a9b-000000000f1d";
+        const BOB: &str = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+        let deny =
+            |id: &str, principal: &str, scope: &str, children: bool, condition: Option<&str>| {
+                let mut d = json!({"id": id, "denyAssignmentName": "no deletes",
+                   "permissions": [{"dataActions": [format!("{P}/*/delete")]}],
+                   "principals": [{"id": principal, "type": "User"}],
+                   "excludePrincipals": [{"id": BOB, "type": "User"}],
+                   "scope": scope, "doNotApplyToChildScopes": children});
+                if let Some(c) = condition {
+                    d["condition"] = json!(c);
+                }
+                d
+            };
+        let first = || json!([deny("da-1", ALICE, "/subscriptions/s1", false, None)]);
+        let snapshot = build_files(&[
+            ("a.json", first()),
+            (
+                "b.json",
+                json!([deny(
+                    "DA-1",
+                    &ALICE.to_uppercase(),
+                    "/Subscriptions/S1/",
+                    false,
+                    None
+                )]),
+            ),
+        ])
+        .expect("identical copies load");
+        assert_eq!(snapshot.denies.len(), 1);
+        let notes = copy_notes(&snapshot);
+        assert_eq!(notes.len(), 1, "{:?}", snapshot.warnings);
+        assert!(
+            notes[0].contains("1 object is an identical copy of objects in `a.json`"),
+            "{notes:?}"
+        );
+
+        let cond = "@Request[Microsoft.ContainerService/managedClusters/customResources:group] StringEquals 'a'";
+        for copy in [
+            deny("da-1", BOB, "/subscriptions/s1", false, None),
+            deny("da-1", ALICE, "/subscriptions/s2", false, None),
+            deny("da-1", ALICE, "/subscriptions/s1", true, None),
+            deny("da-1", ALICE, "/subscriptions/s1", false, Some(cond)),
+        ] {
+            let error = build_files(&[("a.json", first()), ("b.json", json!([copy]))])
+                .expect_err("a different copy is an error")
+                .to_string();
+            assert!(
+                error.contains("b.json: $[0].id")
+                    && error.contains("duplicate deny assignment id `da-1`: also at a.json: $[0]")
+                    && error.contains("drop one of the two"),
+                "{error}"
+            );
         }
     }
 }
