@@ -10,13 +10,12 @@
 //! loading code passes between items. When nothing else wants the core, yielding returns at
 //! once. A yield only hands the core over when the scheduler counts the serving thread as
 //! owed time; while that thread keeps the core saturated, the low priority is what keeps the
-//! reload from taking whole ticks (BENCHMARKS.md, seventh round).
+//! reload from taking whole ticks.
 //!
 //! The slice is counted in the thread's CPU time, not wall time: on a saturated core the
 //! scheduler takes the core from the reload often, and a wall clock then counted the time
 //! others ran as the reload's, so it yielded again after a few items each time it got the
-//! core back — thousands of switches per reload, each cooling the caches of both threads
-//! (BENCHMARKS.md, tenth round).
+//! core back — thousands of switches per reload, each cooling the caches of both threads.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};

@@ -647,7 +647,7 @@ async fn serve_connection<S>(
 /// Turns transparent huge pages off for this process. The allocator asks for huge pages, and
 /// the kernel zeroes a 2 MiB page on first touch: when a reload had replaced a generation, the
 /// request that next took fresh memory waited for that (with a reload every second, p99 3.3–4.6
-/// ms against 1.6–2.2 ms without huge pages; BENCHMARKS.md, eighth round). Failing is harmless.
+/// ms against 1.6–2.2 ms without huge pages). Failing is harmless.
 fn disable_transparent_huge_pages() {
     // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours; it sets a
     // flag of the process's address space that the kernel reads at page-fault time.
