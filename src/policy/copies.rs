@@ -3,51 +3,29 @@
 //! `policies/kubernetes/bootstrap/` ships. An object whose identity (kind, namespace, name) and
 //! content (rules and aggregation rule, or role reference and subjects) are those of one read
 //! before is the same object: it is loaded once, with a note. The same identity with other
-//! content is an error naming both places, unless a [`CopyRule`] prefers one of them.
+//! content is an error naming both places. (The live cluster's objects replace file copies
+//! before this, in `PolicySet::overlay`.)
 
 use super::schema::{K8sBinding, K8sRole, ObjectMeta};
 use super::{Diagnostic, DiagnosticKind, Origin, PolicySet};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-/// Which of two different objects with the same identity stands.
-#[derive(Clone, Copy)]
-pub struct CopyRule<'a> {
-    /// Objects from an origin this accepts win over those from one it does not (a live
-    /// cluster over file copies); `None`: no origin is preferred, and a difference is an error.
-    pub prefer: Option<&'a dyn Fn(&Origin) -> bool>,
-}
-
-impl CopyRule<'_> {
-    /// No origin preferred: the first read stands, identical copies are dropped and differing
-    /// ones are errors.
-    pub const NONE: CopyRule<'static> = CopyRule { prefer: None };
-
-    fn prefers(&self, origin: &Origin) -> bool {
-        self.prefer.is_some_and(|p| p(origin))
-    }
-}
-
-impl std::fmt::Debug for CopyRule<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CopyRule")
-            .field("prefer", &self.prefer.is_some())
-            .finish()
-    }
-}
-
-/// Leaves one of each Kubernetes RBAC object read more than once (see the module doc).
-pub fn merge_copies(set: &mut PolicySet, rule: CopyRule<'_>, diagnostics: &mut Vec<Diagnostic>) {
+/// Leaves one of each Kubernetes RBAC object read more than once (see the module doc),
+/// counting identical copies in `copies`.
+pub(super) fn merge_copies(
+    set: &mut PolicySet,
+    copies: &mut Copies,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
     let mut merge = Merge {
-        rule,
-        copies: Copies::default(),
+        copies,
         diagnostics,
     };
     merge.list(&mut set.cluster_roles, "ClusterRole");
     merge.list(&mut set.roles, "Role");
     merge.list(&mut set.cluster_role_bindings, "ClusterRoleBinding");
     merge.list(&mut set.role_bindings, "RoleBinding");
-    merge.copies.report(merge.diagnostics);
 }
 
 /// A Kubernetes RBAC object as [`merge_copies`] compares it.
@@ -123,16 +101,15 @@ impl Copies {
 }
 
 /// What [`merge_copies`] carries from one list to the next.
-struct Merge<'r, 'd> {
-    rule: CopyRule<'r>,
-    copies: Copies,
+struct Merge<'c, 'd> {
+    copies: &'c mut Copies,
     diagnostics: &'d mut Vec<Diagnostic>,
 }
 
 impl Merge<'_, '_> {
-    /// Leaves the first of each identity in `list` (or the preferred one, in the first's place).
+    /// Leaves the first of each identity in `list`.
     fn list<T: Object>(&mut self, list: &mut Vec<(Origin, T)>, kind: &str) {
-        let (rule, copies, diagnostics) = (self.rule, &mut self.copies, &mut *self.diagnostics);
+        let (copies, diagnostics) = (&mut *self.copies, &mut *self.diagnostics);
         let mut first: HashMap<(String, String), usize> = HashMap::with_capacity(list.len());
         let mut dropped = vec![false; list.len()];
         for i in 0..list.len() {
@@ -159,33 +136,16 @@ impl Merge<'_, '_> {
             } else {
                 format!("{kind} `{namespace}/{name}`")
             };
-            let later_wins = rule.prefers(origin) && !rule.prefers(kept_origin);
             if kept_object.same(object) {
                 copies.add(origin, kept_origin, what);
-            } else if later_wins || rule.prefers(kept_origin) && !rule.prefers(origin) {
-                let (winner, loser) = if later_wins {
-                    (origin, kept_origin)
-                } else {
-                    (kept_origin, origin)
-                };
-                diagnostics.push(
-                    Diagnostic::note(
-                        loser.field("metadata.name"),
-                        format!("{what} differs from the one at {winner}, which is used"),
-                    )
-                    .of_kind(DiagnosticKind::IdenticalCopy),
-                );
             } else {
                 diagnostics.push(Diagnostic::error(
                     origin.field("metadata.name"),
                     format!(
                         "{what} is also at {kept_origin} with other content; drop one of the two \
-                     directories (for example `bootstrap/` when loading a cluster export)"
+                         directories (for example `bootstrap/` when loading a cluster export)"
                     ),
                 ));
-            }
-            if later_wins {
-                list.swap(kept, i);
             }
             if let Some(d) = dropped.get_mut(i) {
                 *d = true;
@@ -231,32 +191,22 @@ mod tests {
     }
 
     #[test]
-    fn a_preferred_origin_wins_over_a_different_copy_read_before_it() {
-        let mut set = bindings("file.yaml", "from-file");
-        set.extend(bindings("live", "from-cluster"));
-        let mut unpreferred = set.clone();
-        let mut diagnostics = Vec::new();
-        merge_copies(&mut unpreferred, CopyRule::NONE, &mut diagnostics);
-        assert!(
-            diagnostics.iter().any(Diagnostic::is_error),
-            "{diagnostics:?}"
-        );
-
-        let live = |o: &Origin| &*o.file == "live";
-        let mut diagnostics = Vec::new();
-        merge_copies(
-            &mut set,
-            CopyRule {
-                prefer: Some(&live),
-            },
-            &mut diagnostics,
-        );
-        assert_eq!(subjects(&set), ["from-cluster"]);
+    fn identical_copies_load_once_with_a_note_and_different_ones_are_errors() {
+        let mut set = bindings("a.yaml", "ops");
+        set.extend(bindings("b.yaml", "ops"));
+        let (mut copies, mut diagnostics) = (Copies::default(), Vec::new());
+        merge_copies(&mut set, &mut copies, &mut diagnostics);
+        copies.report(&mut diagnostics);
+        assert_eq!(subjects(&set), ["ops"]);
         assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
-        assert!(!diagnostics[0].is_error());
-        assert!(
-            diagnostics[0].origin.file.contains("file.yaml"),
-            "{diagnostics:?}"
-        );
+        assert!(!diagnostics[0].is_error() && diagnostics[0].origin.file.contains("b.yaml"));
+
+        let mut set = bindings("a.yaml", "ops");
+        set.extend(bindings("b.yaml", "devs"));
+        let (mut copies, mut diagnostics) = (Copies::default(), Vec::new());
+        merge_copies(&mut set, &mut copies, &mut diagnostics);
+        let text = format!("{diagnostics:?}");
+        assert!(diagnostics.iter().any(Diagnostic::is_error), "{text}");
+        assert!(text.contains("a.yaml") && text.contains("b.yaml"), "{text}");
     }
 }

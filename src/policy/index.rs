@@ -383,8 +383,8 @@ impl Snapshot {
             ..Snapshot::default()
         };
         snapshot.add_management_groups(&set, &mut diagnostics);
-        // Azure objects read twice (two overlapping exports, the shipped roles in two
-        // directories): one note per pair of files.
+        // Objects read twice (two overlapping exports, the shipped roles or a cluster export
+        // beside `bootstrap/`): one note per pair of files, whatever their kinds.
         let mut copies = Copies::default();
         snapshot.add_roles(&set.role_definitions, &mut copies, &mut diagnostics);
         snapshot.add_assignments(
@@ -393,10 +393,10 @@ impl Snapshot {
             &mut diagnostics,
         );
         snapshot.add_denies(&set, &mut copies, &mut diagnostics);
-        copies.report(&mut diagnostics);
         snapshot.known_actions =
             KnownActions::build(&options.action_prefix, &snapshot.roles, &snapshot.denies);
-        super::copies::merge_copies(&mut set, super::copies::CopyRule::NONE, &mut diagnostics);
+        super::copies::merge_copies(&mut set, &mut copies, &mut diagnostics);
+        copies.report(&mut diagnostics);
         snapshot.rbac = RbacIndex::build(&set, &mut diagnostics);
         diagnostics.extend(provider_mismatch(options));
         snapshot.index_cluster(options.cluster_resource_id.as_ref());

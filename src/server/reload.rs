@@ -155,8 +155,7 @@ impl Reloader {
                 // Back to the sources being served: nothing is held back, and nothing that
                 // failed is still wanted.
                 self.release_hold();
-                self.store.set_failure(None);
-                self.metrics.last_reload_failed.set(0);
+                self.set_failure(None);
             }
             let held = *self.held.lock().unwrap_or_else(|e| e.into_inner());
             // The sources of the policy being served (the periodic re-read, a file rewritten
@@ -204,7 +203,7 @@ impl Reloader {
                 }
                 self.release_hold();
                 let retired = self.store.publish(loaded.snapshot, fingerprint);
-                self.store.set_failure(None);
+                self.set_failure(None);
                 if let Some(c) = &self.cluster {
                     c.mark_served(cluster_version);
                 }
@@ -216,7 +215,6 @@ impl Reloader {
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs() as i64);
                 self.metrics.last_reload_success.set(now);
-                self.metrics.last_reload_failed.set(0);
                 tracing::info!(
                     generation,
                     trigger,
@@ -248,7 +246,6 @@ impl Reloader {
                     .reloads
                     .with_label_values(&["error", trigger])
                     .inc();
-                self.metrics.last_reload_failed.set(1);
                 for d in e.0.iter().filter(|d| d.is_error()) {
                     tracing::error!(file = %d.origin.file, position = %d.origin.position, trigger, "policy rejected: {}", d.message);
                 }
@@ -258,7 +255,7 @@ impl Reloader {
                     generation = self.store.load().generation,
                     "policy change rejected; the last good policy keeps serving"
                 );
-                self.store.set_failure(Some(e.to_string()));
+                self.set_failure(Some(e.to_string()));
                 false
             }
         }
@@ -270,7 +267,7 @@ impl Reloader {
     fn hold(&self, loaded: crate::Loaded, fingerprint: u64, trigger: &str, why: &str) {
         *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(fingerprint);
         // Built whole: whatever failed before no longer does (the hold has its own reason).
-        self.store.set_failure(None);
+        self.set_failure(None);
         self.metrics
             .reloads
             .with_label_values(&["held", trigger])
@@ -287,6 +284,14 @@ impl Reloader {
             .set_pending(vec![format!("policy change held back: {why}")]);
         let free = || loaded.snapshot.dismantle();
         crate::policy::pace::paced(free);
+    }
+
+    /// Records why the last reload failed (None: it did not), for `/readyz` and the gauge.
+    fn set_failure(&self, reason: Option<String>) {
+        self.metrics
+            .last_reload_failed
+            .set(i64::from(reason.is_some()));
+        self.store.set_failure(reason);
     }
 
     fn release_hold(&self) {
