@@ -77,13 +77,24 @@ async fn file_changes_apply_and_broken_changes_keep_the_last_good_policy() {
         .await
     );
     assert!(allowed(&mut conn).await, "last good policy keeps serving");
-    // A semantic error (unknown role) is rejected the same way.
+    // A semantic error (a scope that does not parse) is rejected the same way.
+    let errors = || async {
+        let m = metrics(server.admin_addr).await;
+        ["watch", "settle", "poll"]
+            .iter()
+            .filter_map(|t| {
+                metric(
+                    &m,
+                    &format!("scopegate_policy_reloads_total{{result=\"error\",trigger=\"{t}\"}}"),
+                )
+            })
+            .sum::<f64>()
+    };
+    let errors_before = errors().await;
     let mut bad = payments_assignment("11111111-0000-4000-8000-000000000002");
-    bad[0]["roleDefinitionId"] = json!(
-        "/providers/Microsoft.Authorization/roleDefinitions/00000000-dead-4000-8000-000000000000"
-    );
+    bad[0]["scope"] = json!("namespaces/payments");
     write_json(&file, &bad);
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert!(eventually(10, || async { errors().await > errors_before }).await);
     assert!(allowed(&mut conn).await);
     let m = metrics(server.admin_addr).await;
     assert_eq!(
