@@ -77,7 +77,7 @@ pub struct CheckArgs {
     /// Group (repeatable).
     #[arg(long = "as-group", value_name = "GROUP")]
     pub groups: Vec<String>,
-    /// Extra field `KEY=VALUE` (repeatable), e.g. `oid=<object id>`.
+    /// Extra field `KEY=VALUE` (repeatable), e.g. `scopegate.io/oid=<object id>`.
     #[arg(long = "extra", value_name = "KEY=VALUE")]
     pub extra: Vec<String>,
     /// Verb (get, list, create, …).

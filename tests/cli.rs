@@ -13,6 +13,8 @@ fn on_cluster(command: &str, policies: &str, rest: &[&str]) -> Output {
         policies,
         "--cluster-resource-id",
         CLUSTER,
+        "--principal-claim",
+        "scopegate.io/oid",
     ];
     args.extend(rest);
     scopegate(&args)
@@ -82,7 +84,7 @@ fn check_builds_requests_from_flags_and_reads_env() {
             "--as",
             "alice@contoso.com",
             "--extra",
-            "oid=11111111-2222-4333-8444-555555555555",
+            "scopegate.io/oid=11111111-2222-4333-8444-555555555555",
         ])
         .args([
             "--as-group",
@@ -97,6 +99,7 @@ fn check_builds_requests_from_flags_and_reads_env() {
             "web-0",
         ])
         .env("SCOPEGATE_CLUSTER_RESOURCE_ID", CLUSTER)
+        .env("SCOPEGATE_PRINCIPAL_CLAIM", "scopegate.io/oid")
         .current_dir(root())
         .output()
         .unwrap();
@@ -338,7 +341,7 @@ fn check_alice(namespace: &str, extra: &[&str]) -> Output {
         "--as",
         "alice",
         "--extra",
-        "oid=11111111-2222-4333-8444-555555555555",
+        "scopegate.io/oid=11111111-2222-4333-8444-555555555555",
         "--as-group",
         "6f0b7e4a-1c2d-4e5f-8a9b-000000000f1d",
         "--verb",

@@ -182,7 +182,7 @@ async fn bad_requests_get_clear_errors() {
     let (status, answer) = big.post(vec![b' '; 10_000]).await.unwrap();
     assert_eq!(status, 413, "{answer}");
     // A malformed but decodable review is answered, never allowed.
-    let odd = r#"{"kind":"SubjectAccessReview","apiVersion":"authorization.k8s.io/v1","spec":{"user":"alice","extra":{"oid":["11111111-2222-4333-8444-555555555555"]},"resourceAttributes":{"verb":"get","resource":"pods","namespace":"../../aks10"}}}"#;
+    let odd = r#"{"kind":"SubjectAccessReview","apiVersion":"authorization.k8s.io/v1","spec":{"user":"alice","extra":{"scopegate.io/oid":["11111111-2222-4333-8444-555555555555"]},"resourceAttributes":{"verb":"get","resource":"pods","namespace":"../../aks10"}}}"#;
     let (status, answer) = conn.post(odd).await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(answer["status"]["allowed"], false);
@@ -398,13 +398,14 @@ async fn loose_spellings_are_not_read_as_requests() {
         " 11111111-2222-4333-8444-555555555555 ",
     ] {
         let body = fixture_with("alice-create-deployment.json", |r| {
-            r["spec"]["extra"]["oid"] = serde_json::json!([oid]);
+            r["spec"]["extra"]["scopegate.io/oid"] = serde_json::json!([oid]);
         });
         let (status, answer) = conn.post(body).await.unwrap();
         assert_denied(status, &answer, v1, "is not an object id");
     }
     let upper = fixture_with("alice-create-deployment.json", |r| {
-        r["spec"]["extra"]["oid"] = serde_json::json!(["11111111-2222-4333-8444-55555555555A"]);
+        r["spec"]["extra"]["scopegate.io/oid"] =
+            serde_json::json!(["11111111-2222-4333-8444-55555555555A"]);
     });
     assert_eq!(conn.post(upper).await.unwrap().1["status"]["allowed"], true);
     // A group spelled in braces is not the group the policy names.

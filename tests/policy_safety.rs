@@ -16,6 +16,7 @@ use support::{CLUSTER, policy_dir, root};
 
 fn options() -> EngineOptions {
     EngineOptions {
+        principal_claim: "scopegate.io/oid".into(),
         cluster_resource_id: Some(Scope::parse(CLUSTER).expect("cluster id")),
         ..EngineOptions::default()
     }
@@ -139,7 +140,7 @@ fn probes() -> Vec<(String, scopegate::model::AccessRequest)> {
                         "spec": {
                             "user": format!("{who}@contoso.com"),
                             "groups": all_groups,
-                            "extra": {"oid": [oid]},
+                            "extra": {"scopegate.io/oid": [oid]},
                             "resourceAttributes": {"namespace": ns, "verb": verb, "group": group, "resource": resource},
                         }
                     });

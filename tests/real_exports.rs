@@ -17,6 +17,7 @@ const STORAGE_BLOB_DATA_READER: &str = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1";
 fn options(cluster: &str) -> EngineOptions {
     EngineOptions {
         cluster_resource_id: Some(Scope::parse(cluster).unwrap()),
+        principal_claim: "scopegate.io/oid".into(),
         ..EngineOptions::default()
     }
 }

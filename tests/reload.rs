@@ -25,7 +25,7 @@ fn payments_assignment(id: &str) -> Value {
 fn payments_request() -> Vec<u8> {
     serde_json::to_vec(&json!({
         "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "metadata": {},
-        "spec": {"user": "pat@contoso.com", "groups": ["system:authenticated"], "extra": {"oid": [PAYMENTS_OID]},
+        "spec": {"user": "pat@contoso.com", "groups": ["system:authenticated"], "extra": {"scopegate.io/oid": [PAYMENTS_OID]},
                  "resourceAttributes": {"namespace": "payments", "verb": "list", "resource": "pods", "version": "v1"}},
         "status": {"allowed": false}
     }))

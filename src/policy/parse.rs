@@ -42,7 +42,14 @@ pub fn parse_text(
     match format {
         Format::Json => match serde_json::from_str::<Value>(text) {
             Ok(Value::Null) => diagnostics.push(no_object(Origin::new(file, "$"))),
-            Ok(value) => add_value(&Origin::new(file, "$"), value, set, diagnostics),
+            Ok(value) => add_value_in(
+                &Origin::new(file, "$"),
+                &[],
+                Some(Text::Json(text)),
+                value,
+                set,
+                diagnostics,
+            ),
             Err(e) => diagnostics.push(Diagnostic::error(
                 Origin::at_line(file, e.line(), e.column()),
                 format!("invalid JSON: {e}"),
@@ -63,7 +70,7 @@ pub fn parse_text(
                             documents += 1;
                             let origin =
                                 Origin::new(file.clone(), &format!("document {}", index + 1));
-                            let text = Some(YamlText {
+                            let text = Some(Text::Yaml {
                                 text,
                                 document: index,
                             });
@@ -125,11 +132,12 @@ pub fn parse_json_reader(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Streamed {
     let de = serde_json::Deserializer::from_reader(reader);
-    parse_json(file, de, set, diagnostics)
+    parse_json(file, None, de, set, diagnostics)
 }
 
 /// [`parse_json_reader`] over text already in memory: the same element-at-a-time reading
-/// (no JSON tree of the whole file), at in-memory parsing speed.
+/// (no JSON tree of the whole file), at in-memory parsing speed; problems inside objects get
+/// a line.
 pub fn parse_json_str(
     file: &str,
     text: &str,
@@ -137,11 +145,12 @@ pub fn parse_json_str(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Streamed {
     let de = serde_json::Deserializer::from_str(text);
-    parse_json(file, de, set, diagnostics)
+    parse_json(file, Some(text), de, set, diagnostics)
 }
 
 fn parse_json<'de, R: serde_json::de::Read<'de>>(
     file: &str,
+    text: Option<&str>,
     mut de: serde_json::Deserializer<R>,
     set: &mut PolicySet,
     diagnostics: &mut Vec<Diagnostic>,
@@ -152,6 +161,7 @@ fn parse_json<'de, R: serde_json::de::Read<'de>>(
     let mut found = Vec::new();
     let document = Document {
         origin: Origin::new(file.clone(), "$"),
+        text: text.map(Text::Json),
         set: &mut read,
         diagnostics: &mut found,
     };
@@ -177,6 +187,7 @@ fn parse_json<'de, R: serde_json::de::Read<'de>>(
 /// The top level of a streamed JSON document.
 struct Document<'a> {
     origin: Origin,
+    text: Option<Text<'a>>,
     set: &'a mut PolicySet,
     diagnostics: &'a mut Vec<Diagnostic>,
 }
@@ -206,7 +217,12 @@ impl<'de> serde::de::Visitor<'de> for Document<'_> {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Streamed, A::Error> {
-        stream_items(&self.origin, seq, self.set, self.diagnostics)?;
+        let at = Stream {
+            origin: &self.origin,
+            path: &[],
+            text: self.text,
+        };
+        stream_items(at, seq, self.set, self.diagnostics)?;
         Ok(Streamed::Done)
     }
 
@@ -220,6 +236,8 @@ impl<'de> serde::de::Visitor<'de> for Document<'_> {
             if fits_container && CONTAINER_KEYS.contains(&key.as_str()) {
                 let list = List {
                     origin: self.origin.field(&key),
+                    key: Step::Key(key.clone()),
+                    text: self.text,
                     set: &mut *self.set,
                     diagnostics: &mut *self.diagnostics,
                 };
@@ -243,8 +261,10 @@ impl<'de> serde::de::Visitor<'de> for Document<'_> {
                 Streamed::NotAContainer
             });
         }
-        add_value(
+        add_value_in(
             &self.origin,
+            &[],
+            self.text,
             Value::Object(entries),
             self.set,
             self.diagnostics,
@@ -281,6 +301,9 @@ impl<'de> serde::de::Visitor<'de> for Document<'_> {
 /// The value of a container key: an array is streamed (`None`), anything else is returned.
 struct List<'a> {
     origin: Origin,
+    /// The container key the value is under.
+    key: Step,
+    text: Option<Text<'a>>,
     set: &'a mut PolicySet,
     diagnostics: &'a mut Vec<Diagnostic>,
 }
@@ -300,7 +323,12 @@ impl<'de> serde::de::Visitor<'de> for List<'_> {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Option<Value>, A::Error> {
-        stream_items(&self.origin, seq, self.set, self.diagnostics)?;
+        let at = Stream {
+            origin: &self.origin,
+            path: std::slice::from_ref(&self.key),
+            text: self.text,
+        };
+        stream_items(at, seq, self.set, self.diagnostics)?;
         Ok(None)
     }
 
@@ -334,9 +362,16 @@ impl<'de> serde::de::Visitor<'de> for List<'_> {
     }
 }
 
+/// A JSON array being streamed: its origin, its path in the document and the document's text.
+struct Stream<'a> {
+    origin: &'a Origin,
+    path: &'a [Step],
+    text: Option<Text<'a>>,
+}
+
 /// Adds each element of a JSON array as it is read.
 fn stream_items<'de, A: serde::de::SeqAccess<'de>>(
-    origin: &Origin,
+    at: Stream<'_>,
     mut seq: A,
     set: &mut PolicySet,
     diagnostics: &mut Vec<Diagnostic>,
@@ -344,7 +379,12 @@ fn stream_items<'de, A: serde::de::SeqAccess<'de>>(
     let mut i = 0;
     while let Some(item) = seq.next_element::<Value>()? {
         super::pace::point();
-        add_value(&origin.item(i), item, set, diagnostics);
+        // Paths serve only to find lines in the text: a streamed file builds none.
+        let path: Vec<Step> = match at.text {
+            Some(_) => at.path.iter().cloned().chain([Step::Item(i)]).collect(),
+            None => Vec::new(),
+        };
+        add_value_in(&at.origin.item(i), &path, at.text, item, set, diagnostics);
         i += 1;
     }
     Ok(())
@@ -381,17 +421,17 @@ pub fn add_value(
     add_value_in(origin, &[], None, value, set, diagnostics);
 }
 
-/// [`add_value`] for the value at `path` in a document, whose YAML text (if it has one) gives
+/// [`add_value`] for the value at `path` in a document, whose text (if it is at hand) gives
 /// problems inside objects a line.
 fn add_value_in(
     origin: &Origin,
     path: &[Step],
-    text: Option<YamlText<'_>>,
+    text: Option<Text<'_>>,
     value: Value,
     set: &mut PolicySet,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
-    // Paths serve only to find lines in YAML text: JSON lists of a million objects build none.
+    // Paths serve only to find lines in the text: streamed JSON lists build none.
     let below = |step: Step| match text {
         Some(_) => path.iter().cloned().chain([step]).collect(),
         None => Vec::new(),
@@ -541,28 +581,29 @@ enum Step {
     Item(usize),
 }
 
-/// The text of a YAML document, to find the line of a path in it.
+/// The text of the document an object was read from, to find the line of a path in it.
 #[derive(Debug, Clone, Copy)]
-struct YamlText<'a> {
-    text: &'a str,
-    /// The document's index in the stream.
-    document: usize,
+enum Text<'a> {
+    /// A YAML stream and the document's index in it.
+    Yaml { text: &'a str, document: usize },
+    /// A JSON document.
+    Json(&'a str),
 }
 
-/// Where an object is: its origin, its path in the document, and the document's YAML text.
+/// Where an object is: its origin, its path in the document, and the document's text.
 struct Place<'a> {
     origin: &'a Origin,
     path: &'a [Step],
-    text: Option<YamlText<'a>>,
+    text: Option<Text<'a>>,
 }
 
 impl Place<'_> {
     /// The origin of the value at `below` inside the object: a line and column when the
-    /// YAML text holds it, else the object's origin followed by the path.
+    /// text is at hand, else the object's origin followed by the path.
     fn at(&self, below: &[Step]) -> Origin {
-        let line = self.text.and_then(|yaml| {
+        let line = self.text.and_then(|text| {
             let full: Vec<Step> = self.path.iter().chain(below).cloned().collect();
-            yaml_position(yaml, &full)
+            position(text, &full)
         });
         match line {
             Some((line, column)) => Origin::at_line(self.origin.file.clone(), line, column),
@@ -989,24 +1030,34 @@ fn check_deny_principal_types(da: &super::schema::DenyAssignment, findings: &mut
     }
 }
 
-/// The line and column of the value at `path` in a YAML document (of the key, when the path
-/// ends in one), found by reading the document again up to it: serde_yaml gives an error,
-/// and only an error, the place it was raised.
-fn yaml_position(yaml: YamlText<'_>, path: &[Step]) -> Option<(usize, usize)> {
-    let document = serde_yaml::Deserializer::from_str(yaml.text).nth(yaml.document)?;
-    let error = serde::de::DeserializeSeed::deserialize(Seek(path), document).err()?;
-    // The message carries serde_yaml's path first: `rules[0].verbs: scopegate: found at …`.
-    if !error.to_string().contains(FOUND) {
-        return None;
+/// The line and column of the value at `path` in a document (of the key, when the path ends
+/// in one), found by reading the document again up to it: serde_yaml and serde_json give an
+/// error, and only an error, the place it was raised. Runs only for a problem found.
+fn position(text: Text<'_>, path: &[Step]) -> Option<(usize, usize)> {
+    match text {
+        Text::Yaml { text, document } => {
+            let document = serde_yaml::Deserializer::from_str(text).nth(document)?;
+            let error = serde::de::DeserializeSeed::deserialize(Seek(path), document).err()?;
+            // The message carries serde_yaml's path first: `rules[0].verbs: scopegate: found at …`.
+            if !error.to_string().contains(FOUND) {
+                return None;
+            }
+            let at = error.location()?;
+            Some((at.line(), at.column()))
+        }
+        Text::Json(text) => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            let error = serde::de::DeserializeSeed::deserialize(Seek(path), &mut de).err()?;
+            (error.to_string().contains(FOUND) && error.line() > 0)
+                .then(|| (error.line(), error.column()))
+        }
     }
-    let at = error.location()?;
-    Some((at.line(), at.column()))
 }
 
 /// The message of the error [`Seek`] raises at its target.
 const FOUND: &str = "scopegate: found";
 
-/// Walks a YAML document along a path and fails at its end (see [`yaml_position`]).
+/// Walks a document along a path and fails at its end (see [`position`]).
 struct Seek<'p>(&'p [Step]);
 
 impl Seek<'_> {
@@ -1030,7 +1081,7 @@ impl<'de> serde::de::Visitor<'de> for Seek<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any YAML value")
+        f.write_str("any value")
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
@@ -1415,6 +1466,49 @@ subjects:
         assert_eq!(
             diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>(),
             vec!["error: rb.json: $[0].subjects[1].kind: unknown subject kind `Grup`: expected `User`, `Group` or `ServiceAccount`".to_string()]
+        );
+    }
+
+    #[test]
+    fn json_files_give_problems_a_line() {
+        let binding = r#"{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+  "metadata": {"name": "b", "namespace": "n"},
+  "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
+  "subject": [{"kind": "User", "name": "a"}]}"#;
+        let role = r#"{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+  "metadata": {"name": "r", "namespace": "n"},
+  "rules": [{"apiGroups": [""], "resources": ["pods"],
+    "verbs": "get"}]}"#;
+        // A top-level list, a `kubectl get -o json` List, and a plain object read whole.
+        for text in [
+            format!("[\n{binding},\n{role}\n]"),
+            format!("{{\"kind\": \"List\", \"items\": [\n{binding},\n{role}\n]}}"),
+        ] {
+            let (mut set, mut diagnostics) = (PolicySet::default(), Vec::new());
+            parse_json_str("x.json", &text, &mut set, &mut diagnostics);
+            let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+            assert_eq!(lines.len(), 2, "{lines:?}");
+            assert!(
+                lines[0].starts_with("error: x.json: line 5, column ")
+                    && lines[0].contains("unknown field `subject`"),
+                "{lines:?}"
+            );
+            assert!(
+                lines[1].starts_with("error: x.json: line 9, column ")
+                    && lines[1].contains("`rules[0].verbs`"),
+                "{lines:?}"
+            );
+            let (mut again, mut found) = (PolicySet::default(), Vec::new());
+            parse_text("x.json", &text, Format::Json, &mut again, &mut found);
+            assert_eq!(found, diagnostics, "the whole parse places them alike");
+        }
+        let (mut set, mut diagnostics) = (PolicySet::default(), Vec::new());
+        parse_json_str("one.json", role, &mut set, &mut diagnostics);
+        assert!(
+            diagnostics[0]
+                .to_string()
+                .starts_with("error: one.json: line 4, column "),
+            "{diagnostics:?}"
         );
     }
 

@@ -144,6 +144,10 @@ pub async fn serve_with_cluster(
     if !args.contains(&"--policy-settle-ms") {
         argv.extend(["--policy-settle-ms", "150"]);
     }
+    // The key the shipped configuration and the request fixtures use.
+    if !args.contains(&"--principal-claim") {
+        argv.extend(["--principal-claim", "scopegate.io/oid"]);
+    }
     argv.extend_from_slice(args);
     let Command::Serve(serve_args) = Cli::try_parse_from(argv).unwrap().command else {
         unreachable!()
