@@ -20,7 +20,7 @@ fn cache(c: &mut Criterion) {
             rbac_bindings: 0,
         },
         &support::builtin_roles(),
-        &options,
+        &support::index(),
     );
     let mut group = c.benchmark_group("decision_cache");
     for g in [10usize, 200] {

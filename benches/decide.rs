@@ -46,7 +46,7 @@ fn azure(c: &mut Criterion) {
                 rbac_bindings: 100,
             },
             &roles,
-            &options,
+            &support::index(),
         );
         for g in [1usize, 10, 50, 200] {
             if n != 100_000 && g != 10 {
@@ -87,7 +87,7 @@ fn rbac(c: &mut Criterion) {
                 rbac_bindings: n,
             },
             &roles,
-            &options,
+            &support::index(),
         );
         let groups = generated.user_groups.clone();
         expect(&snapshot, &options, "rbac_allow", &groups);

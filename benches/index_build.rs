@@ -23,7 +23,7 @@ pub fn write_policy(dir: &std::path::Path, shape: Shape) {
 }
 
 fn index_build(c: &mut Criterion) {
-    let options = support::options();
+    let options = support::index();
     let mut group = c.benchmark_group("index_build");
     group
         .sample_size(10)

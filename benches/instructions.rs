@@ -28,7 +28,7 @@ fn main() {
             rbac_bindings: 100,
         },
         &roles,
-        &options,
+        &support::index(),
     );
     if let Some(case) = case.strip_prefix("sar-") {
         // The whole round trip from request bytes: decode -> decide -> encode.

@@ -6,8 +6,9 @@ mod support;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use scopegate::policy::PolicySet;
+use scopegate::model::mapping::Attributes;
 use scopegate::policy::condition::{
-    Attributes, Condition, MAX_ATTRIBUTE_BYTES, MAX_CONDITION_BYTES, string_like,
+    Condition, MAX_ATTRIBUTE_BYTES, MAX_CONDITION_BYTES, string_like,
 };
 use scopegate::policy::parse::{Format, parse_text};
 use scopegate::policy::yaml_budget;

@@ -105,12 +105,9 @@ fn main() {
         eprintln!("cannot reset the peak RSS (/proc/self/clear_refs): {e}");
     }
     let live_before = LIVE.load(Ordering::Relaxed);
-    let options = scopegate::engine::EngineOptions {
-        cluster_resource_id: Some(
-            scopegate::model::Scope::parse(synthetic::CLUSTER).expect("cluster"),
-        ),
-        ..Default::default()
-    };
+    let options = scopegate::policy::IndexOptions::for_cluster(
+        scopegate::model::Scope::parse(synthetic::CLUSTER).expect("cluster"),
+    );
     let started = std::time::Instant::now();
     let loaded = scopegate::load_snapshot(&[dir.path().to_path_buf()], None, &options, 1)
         .expect("policy loads");

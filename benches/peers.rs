@@ -713,7 +713,7 @@ fn peers(c: &mut Criterion, ran: &mut Vec<Ran>) {
                 rbac_bindings: 0,
             },
             &roles,
-            &options,
+            &support::index(),
         );
         let built_scopegate = t.elapsed();
         let model = Model::new(&generated);

@@ -18,7 +18,7 @@ fn roundtrip(c: &mut Criterion) {
             rbac_bindings: 100,
         },
         &support::builtin_roles(),
-        &options,
+        &support::index(),
     );
     let body = |case: &str, g: usize| {
         let groups: Vec<String> = generated.user_groups.iter().take(g).cloned().collect();

@@ -102,11 +102,10 @@ mod tests {
     /// The lines one decision writes in `format`.
     fn logged(format: LogFormat, request: &AccessRequest) -> String {
         // The decision the engine gives a namespace that is not a label: its reason quotes it.
-        let error = crate::sar::map::map_request(
+        let error = crate::model::mapping::map_request(
             request.resource_attributes.as_deref(),
             None,
             "Microsoft.ContainerService/managedClusters",
-            None,
         )
         .err()
         .unwrap();

@@ -235,7 +235,7 @@ fn load_with_warnings(
              this command decides on the policy files alone"
         );
     }
-    match crate::load_snapshot(&resolved.policies, None, &resolved.options, 1) {
+    match crate::load_snapshot(&resolved.policies, None, &resolved.index, 1) {
         Ok(loaded) => Ok((loaded, resolved.options)),
         Err(e) => {
             for d in &e.0 {

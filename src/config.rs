@@ -3,6 +3,7 @@
 
 use crate::engine::{EngineOptions, NoMatch};
 use crate::model::Scope;
+use crate::policy::IndexOptions;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -125,7 +126,10 @@ pub enum ConfigError {
 /// Everything the engine and the loader need.
 #[derive(Debug, Clone)]
 pub struct Resolved {
+    /// What a decision reads besides the policy.
     pub options: EngineOptions,
+    /// What the policy is indexed for (cluster, action prefix).
+    pub index: IndexOptions,
     pub policies: Vec<PathBuf>,
     /// Watch Kubernetes RBAC in the live cluster, with this kubeconfig (None: in-cluster/default).
     pub watch_cluster_rbac: bool,
@@ -141,6 +145,7 @@ impl EngineArgs {
             None => ConfigFile::default(),
         };
         let mut options = EngineOptions::default();
+        let mut index = IndexOptions::default();
         let cluster = self
             .cluster_resource_id
             .clone()
@@ -152,7 +157,7 @@ impl EngineArgs {
                     "`{id}` is not a resource id below a subscription"
                 )));
             }
-            options.cluster_resource_id = Some(scope);
+            index.cluster_resource_id = Some(scope);
         }
         if let Some(v) = self.no_match.or(file.no_match) {
             options.no_match = v.into();
@@ -172,7 +177,7 @@ impl EngineArgs {
             .clone()
             .or_else(|| file.action_prefix.clone())
         {
-            options.action_prefix = v.trim_end_matches('/').to_string();
+            index.action_prefix = v.trim_end_matches('/').to_string();
         }
         if let Some(order) = self.source_order.or(file.source_order) {
             options.order = match order {
@@ -198,6 +203,7 @@ impl EngineArgs {
         }
         Ok(Resolved {
             options,
+            index,
             policies,
             watch_cluster_rbac,
             kubeconfig: self.kubeconfig.clone().or_else(|| file.kubeconfig.clone()),

@@ -40,12 +40,12 @@ pub mod model;
 pub mod policy;
 pub mod sar;
 pub mod server;
+#[cfg(any(test, feature = "bench-support"))]
 pub mod synthetic;
 pub mod telemetry;
 
-use engine::EngineOptions;
 use policy::load::ParsedFiles;
-use policy::{Diagnostic, LoadError, PolicySet, Snapshot};
+use policy::{Diagnostic, IndexOptions, LoadError, PolicySet, Snapshot};
 use std::path::PathBuf;
 
 /// A loaded policy generation with its warnings and a fingerprint of its sources.
@@ -61,7 +61,7 @@ pub struct Loaded {
 pub fn load_snapshot(
     paths: &[PathBuf],
     extra: Option<PolicySet>,
-    options: &EngineOptions,
+    options: &IndexOptions,
     generation: u64,
 ) -> Result<Loaded, LoadError> {
     read_sources(paths, extra, None).build(None, options, generation)
@@ -110,7 +110,7 @@ impl Sources {
     pub fn build(
         self,
         parsed: Option<&ParsedFiles>,
-        options: &EngineOptions,
+        options: &IndexOptions,
         generation: u64,
     ) -> Result<Loaded, LoadError> {
         let fingerprint = self.reading.fingerprint;
@@ -138,10 +138,11 @@ impl Sources {
 
 /// Builds a synthetic snapshot in memory through the policy parser (benchmarks, peers),
 /// shared as the server shares the one it serves.
+#[cfg(any(test, feature = "bench-support"))]
 pub fn synthetic_snapshot(
     shape: synthetic::Shape,
     builtin_roles: &serde_json::Value,
-    options: &EngineOptions,
+    options: &IndexOptions,
 ) -> (std::sync::Arc<Snapshot>, synthetic::Generated) {
     let generated = synthetic::generate(shape, builtin_roles);
     let mut set = PolicySet::default();

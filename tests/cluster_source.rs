@@ -271,7 +271,7 @@ async fn a_listing_done_before_the_loop_subscribes_is_published_at_once() {
     let policies = policy_dir();
     let source = ClusterSource::new();
     let store = Arc::new(scopegate::policy::store::PolicyStore::new());
-    let options = scopegate::engine::EngineOptions::default();
+    let options = scopegate::policy::IndexOptions::default();
     let mut reloader = Reloader::new(
         store.clone(),
         vec![policies.path().to_path_buf()],
@@ -312,7 +312,7 @@ async fn a_listing_done_before_the_loop_subscribes_is_published_at_once() {
         let files = scopegate::load_snapshot(
             &[policies.path().to_path_buf()],
             None,
-            &scopegate::engine::EngineOptions::default(),
+            &scopegate::policy::IndexOptions::default(),
             1,
         )
         .unwrap();
@@ -355,7 +355,7 @@ fn shipped_config_loads_bootstrap_copies_only_without_the_live_source() {
     // The split loads what the whole directory did (paths relative to the crate root, where
     // tests run).
     let load = |paths: &[std::path::PathBuf]| {
-        scopegate::load_snapshot(paths, None, &files.options, 1)
+        scopegate::load_snapshot(paths, None, &files.index, 1)
             .unwrap()
             .snapshot
             .stats()

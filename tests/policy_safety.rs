@@ -6,6 +6,7 @@
 mod support;
 
 use scopegate::engine::{self, EngineOptions};
+use scopegate::policy::IndexOptions;
 use scopegate::model::{Scope, Verdict};
 use scopegate::server::reload::Reloader;
 use serde_json::Value;
@@ -17,14 +18,18 @@ use support::{CLUSTER, policy_dir, root};
 fn options() -> EngineOptions {
     EngineOptions {
         principal_claim: "scopegate.io/oid".into(),
-        cluster_resource_id: Some(Scope::parse(CLUSTER).expect("cluster id")),
         ..EngineOptions::default()
     }
 }
 
+/// The example cluster's index options.
+fn index() -> IndexOptions {
+    IndexOptions::for_cluster(Scope::parse(CLUSTER).expect("cluster id"))
+}
+
 /// A reloader of `dir` with the example cluster's options.
 fn reloader(dir: &Path, settle: Duration) -> Reloader {
-    support::reloader(dir, options(), settle)
+    support::reloader(dir, index(), settle)
 }
 
 /// Every policy file below `dir`, relative to it.
@@ -162,10 +167,11 @@ fn probes() -> Vec<(String, scopegate::model::AccessRequest)> {
 fn a_cut_policy_file_that_loads_is_never_more_permissive_than_the_whole_one() {
     let examples = root().join("policies");
     let options = options();
+    let index = index();
     let probes = probes();
     let verdicts = |dir: &Path, parsed: &mut scopegate::policy::load::ParsedFiles| {
         let sources = scopegate::read_sources(&[dir.to_path_buf()], None, Some(parsed));
-        let snapshot = Arc::new(sources.build(Some(parsed), &options, 1).ok()?.snapshot);
+        let snapshot = Arc::new(sources.build(Some(parsed), &index, 1).ok()?.snapshot);
         Some(
             probes
                 .iter()
@@ -253,7 +259,7 @@ fn alice_reads_a_secret(r: &Reloader) -> Verdict {
     let body = std::fs::read(root().join("tests/fixtures/requests/alice-get-secret.json"))
         .expect("fixture");
     let request = scopegate::sar::decode(&body).expect("decodes").request;
-    engine::authorize(&r.store.load(), &r.options, &request).verdict
+    engine::authorize(&r.store.load(), &options(), &request).verdict
 }
 
 /// Runs `f` on a thread of its own and fails the test if it does not return within 10 s
@@ -269,7 +275,7 @@ fn within_10s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
 
 /// Loading `dir` as `check` does fails with an error that names `file`.
 fn assert_rejected_naming(dir: &Path, file: &str, what: &str) {
-    let Err(e) = scopegate::load_snapshot(&[dir.to_path_buf()], None, &options(), 1) else {
+    let Err(e) = scopegate::load_snapshot(&[dir.to_path_buf()], None, &index(), 1) else {
         panic!("{what} loads");
     };
     assert!(e.to_string().contains(file), "{what}: {e}");

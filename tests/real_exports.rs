@@ -5,6 +5,7 @@
 mod support;
 
 use scopegate::engine::{self, EngineOptions};
+use scopegate::policy::IndexOptions;
 use scopegate::metrics::Metrics;
 use scopegate::model::Scope;
 use scopegate::policy::DiagnosticKind;
@@ -14,9 +15,13 @@ const AZ_EXPORT: &str = "tests/fixtures/exports/az-role-assignment-list-all.json
 const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
 const STORAGE_BLOB_DATA_READER: &str = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1";
 
-fn options(cluster: &str) -> EngineOptions {
+fn index(cluster: &str) -> IndexOptions {
+    IndexOptions::for_cluster(Scope::parse(cluster).unwrap())
+}
+
+/// Decision options: the object id key the request fixtures carry.
+fn decisions() -> EngineOptions {
     EngineOptions {
-        cluster_resource_id: Some(Scope::parse(cluster).unwrap()),
         principal_claim: "scopegate.io/oid".into(),
         ..EngineOptions::default()
     }
@@ -42,7 +47,7 @@ fn request(name: &str) -> scopegate::model::AccessRequest {
 #[test]
 fn an_az_export_with_unrelated_roles_loads_and_its_aks_assignments_still_grant() {
     let dir = shipped_with_az_export();
-    let loaded = scopegate::load_snapshot(&[dir.path().to_path_buf()], None, &options(CLUSTER), 1)
+    let loaded = scopegate::load_snapshot(&[dir.path().to_path_buf()], None, &index(CLUSTER), 1)
         .unwrap_or_else(|e| panic!("an export with unrelated roles must load: {e}"));
     // Reader (3 assignments), Storage Blob Data Reader (2) and Owner (1) are not loaded.
     let unknown: Vec<String> = loaded
@@ -71,7 +76,7 @@ fn an_az_export_with_unrelated_roles_loads_and_its_aks_assignments_still_grant()
     // subscription grants nothing on the cluster.
     let decision = engine::authorize(
         &std::sync::Arc::new(loaded.snapshot.clone()),
-        &options(CLUSTER),
+        &decisions(),
         &request("alice-create-deployment.json"),
     );
     assert!(decision.allowed(), "{decision:?}");
@@ -128,7 +133,7 @@ fn an_assignment_whose_scope_does_not_parse_is_still_an_error() {
     );
     assert_ne!(broken, text);
     std::fs::write(&file, broken).unwrap();
-    let Err(e) = scopegate::load_snapshot(&[dir.path().to_path_buf()], None, &options(CLUSTER), 1)
+    let Err(e) = scopegate::load_snapshot(&[dir.path().to_path_buf()], None, &index(CLUSTER), 1)
     else {
         panic!("a scope that does not parse must fail the load");
     };
@@ -145,7 +150,7 @@ fn an_assignment_whose_scope_does_not_parse_is_still_an_error() {
 fn a_cluster_of_the_other_provider_than_the_action_prefix_is_a_warning() {
     let arc = "/subscriptions/3f2a6b1c-5d4e-4f70-8a9b-0c1d2e3f4a5b/resourceGroups/rg-edge/providers/Microsoft.Kubernetes/connectedClusters/edge-1";
     let policies = [root().join("policies/azure")];
-    let mismatch = |options: &EngineOptions| {
+    let mismatch = |options: &IndexOptions| {
         let loaded = scopegate::load_snapshot(&policies, None, options, 1).unwrap();
         loaded
             .snapshot
@@ -155,21 +160,21 @@ fn a_cluster_of_the_other_provider_than_the_action_prefix_is_a_warning() {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
     };
-    let warned = mismatch(&options(arc));
+    let warned = mismatch(&index(arc));
     assert_eq!(warned.len(), 1, "{warned:?}");
     assert!(
         warned[0].contains("`Microsoft.Kubernetes/connectedClusters`"),
         "{warned:?}"
     );
-    let arc_prefix = EngineOptions {
+    let arc_prefix = IndexOptions {
         action_prefix: "Microsoft.Kubernetes/connectedClusters".into(),
-        ..options(arc)
+        ..index(arc)
     };
     assert_eq!(mismatch(&arc_prefix), Vec::<String>::new());
-    assert_eq!(mismatch(&options(CLUSTER)), Vec::<String>::new());
-    let aks_with_arc_prefix = EngineOptions {
+    assert_eq!(mismatch(&index(CLUSTER)), Vec::<String>::new());
+    let aks_with_arc_prefix = IndexOptions {
         action_prefix: "Microsoft.Kubernetes/connectedClusters".into(),
-        ..options(CLUSTER)
+        ..index(CLUSTER)
     };
     assert_eq!(mismatch(&aks_with_arc_prefix).len(), 1);
 }
@@ -204,9 +209,9 @@ fn the_shipped_arc_roles_grant_on_an_arc_cluster() {
         )
         .unwrap();
     };
-    let options = EngineOptions {
+    let options = IndexOptions {
         action_prefix: "Microsoft.Kubernetes/connectedClusters".into(),
-        ..options(arc)
+        ..index(arc)
     };
     let decide = |verb: &str, group: &str, resource: &str| {
         let loaded =
@@ -218,7 +223,7 @@ fn the_shipped_arc_roles_grant_on_an_arc_cluster() {
             r.group = group.into();
             r.resource = resource.into();
         }
-        engine::authorize(&std::sync::Arc::new(loaded.snapshot), &options, &request).allowed()
+        engine::authorize(&std::sync::Arc::new(loaded.snapshot), &decisions(), &request).allowed()
     };
     write("63f0a09d-1495-4db4-a681-037d84835eb4"); // Azure Arc Kubernetes Viewer
     assert!(decide("get", "", "pods"));
@@ -251,7 +256,7 @@ fn shipped_with_cluster_export(edit: impl Fn(String) -> String) -> tempfile::Tem
 #[test]
 fn a_cluster_export_beside_the_bootstrap_files_loads_each_object_once() {
     let dir = shipped_with_cluster_export(|t| t);
-    let loaded = scopegate::load_snapshot(&[dir.path().to_path_buf()], None, &options(CLUSTER), 1)
+    let loaded = scopegate::load_snapshot(&[dir.path().to_path_buf()], None, &index(CLUSTER), 1)
         .unwrap_or_else(|e| panic!("identical copies must load: {e}"));
     let copies: usize = loaded
         .snapshot
@@ -271,7 +276,7 @@ fn a_cluster_export_beside_the_bootstrap_files_loads_each_object_once() {
         .sum();
     assert_eq!(copies, 57, "every default object of the export");
     let bootstrap_only =
-        scopegate::load_snapshot(&[root().join("policies")], None, &options(CLUSTER), 1).unwrap();
+        scopegate::load_snapshot(&[root().join("policies")], None, &index(CLUSTER), 1).unwrap();
     let (with, without) = (loaded.snapshot.stats(), bootstrap_only.snapshot.stats());
     assert_eq!(with.k8s_roles, without.k8s_roles);
     assert_eq!(
@@ -288,7 +293,7 @@ fn a_changed_copy_is_an_error_naming_both_files_and_what_to_do() {
         assert!(t.contains("name: system:masters"));
         t.replacen("name: system:masters", "name: system:admins", 1)
     });
-    let Err(e) = scopegate::load_snapshot(&[dir.path().to_path_buf()], None, &options(CLUSTER), 1)
+    let Err(e) = scopegate::load_snapshot(&[dir.path().to_path_buf()], None, &index(CLUSTER), 1)
     else {
         panic!("a copy with other content must fail the load");
     };

@@ -69,7 +69,7 @@ fi
 # ---- 1. instrumented build --------------------------------------------------------------------
 say "building the instrumented binary (target/pgo-gen)"
 (cd "$ROOT" && RUSTFLAGS="-Cprofile-generate=$GEN_DIR/build-profiles" CARGO_TARGET_DIR=$GEN_DIR \
-  nice -n 10 cargo build --release --bin scopegate >&2)
+  nice -n 10 cargo build --release --features bench-support --bin scopegate >&2)
 BIN=$GEN_DIR/release/scopegate
 
 # ---- 2. training ------------------------------------------------------------------------------
@@ -125,6 +125,6 @@ mv "$WORK/merged.profdata" "$PROFILE"
 find "$USE_DIR/profiles" -name '*.profdata' ! -name "$hash.profdata" -delete
 say "building with the profile (target/pgo, profile $hash)"
 (cd "$ROOT" && RUSTFLAGS="-Cprofile-use=$PROFILE" CARGO_TARGET_DIR=$USE_DIR \
-  nice -n 10 cargo build --release --bin scopegate >&2)
+  nice -n 10 cargo build --release --features bench-support --bin scopegate >&2)
 touch -r "$WORK/started" "$OUT_BIN"
 echo "$OUT_BIN"

@@ -107,7 +107,7 @@ if [ "$PGO" = 1 ]; then
   BIN=$("$HERE/pgo.sh")
 else
   say "building scopegate (release)"
-  (cd "$ROOT" && nice -n 10 cargo build --release --bin scopegate)
+  (cd "$ROOT" && nice -n 10 cargo build --release --features bench-support --bin scopegate)
   BIN=$ROOT/target/release/scopegate
 fi
 # The hidden ceiling flag: clap names the first argument it does not know.

@@ -5,6 +5,7 @@
 use criterion::Criterion;
 use scopegate::engine::EngineOptions;
 use scopegate::model::Scope;
+use scopegate::policy::IndexOptions;
 use std::time::Duration;
 
 /// The allocator the server binary uses, so benches measure what ships.
@@ -17,9 +18,14 @@ pub fn builtin_roles() -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("built-in roles")).expect("JSON")
 }
 
+/// What the synthetic policy is indexed for: the synthetic cluster.
+pub fn index() -> IndexOptions {
+    IndexOptions::for_cluster(Scope::parse(scopegate::synthetic::CLUSTER).expect("cluster id"))
+}
+
+/// Decision options: answer `deny` when nothing grants.
 pub fn options() -> EngineOptions {
     EngineOptions {
-        cluster_resource_id: Some(Scope::parse(scopegate::synthetic::CLUSTER).expect("cluster id")),
         no_match: scopegate::engine::NoMatch::Deny,
         ..EngineOptions::default()
     }

@@ -2,10 +2,10 @@
 //! scope or an ancestor, for the requester's own principals only.
 
 use crate::model::ActionPattern;
-use crate::policy::condition::AttributeSource;
+use crate::model::mapping::AttributeSource;
 use crate::policy::index::{Assignment, Deny, PermissionBlock, PrincipalEntry, ScopeId, Snapshot};
 use crate::policy::known_actions::KnownAction;
-use crate::sar::map::AzureTarget;
+use crate::policy::target::AzureTarget;
 
 /// What Azure RBAC says about a mapped request. Actions are named by their index in the
 /// target's actions, so the caller can move the one it reports instead of copying it.

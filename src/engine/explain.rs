@@ -94,7 +94,7 @@ fn explain_azure(
             format!(": {}", groups.join(", "))
         }
     );
-    let target = match target_of(options, request) {
+    let target = match target_of(snapshot, request) {
         Ok(t) => t,
         Err(e) => {
             let _ = writeln!(out, "  request not allowed: {e}");

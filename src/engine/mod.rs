@@ -12,10 +12,11 @@ pub mod reference;
 use crate::model::decision::Reason;
 use crate::model::excerpt::{QUOTED_BYTES, cut, excerpt};
 use crate::model::name_hash::is_hyphenated_guid;
-use crate::model::{AccessRequest, Decision, Scope, Source, Verdict};
+use crate::model::{AccessRequest, Decision, Source, Verdict};
 use crate::policy::Snapshot;
 use crate::policy::index::PrincipalEntry;
-use crate::sar::map::{self, AzureTarget, ReportedAction};
+use crate::model::mapping::{self, MapError};
+use crate::policy::target::{AzureTarget, ReportedAction};
 use azure_rbac::AzureOutcome;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -57,13 +58,10 @@ pub enum SourceOrder {
     RbacFirst,
 }
 
-/// Engine configuration: everything a decision reads besides the policy and the request.
+/// Engine configuration: everything a decision reads besides the policy and the request
+/// (the cluster and the action prefix are the snapshot's, [`crate::policy::IndexOptions`]).
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
-    /// The AKS cluster's ARM id; Azure assignments are evaluated below it.
-    pub cluster_resource_id: Option<Scope>,
-    /// Action prefix (`Microsoft.ContainerService/managedClusters`).
-    pub action_prefix: String,
     /// The `extra` key holding the Entra object id.
     pub principal_claim: String,
     /// Give users named `system:…` no Azure opinion (Guard's rule).
@@ -82,8 +80,6 @@ pub struct EngineOptions {
 impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
-            cluster_resource_id: None,
-            action_prefix: "Microsoft.ContainerService/managedClusters".into(),
             principal_claim: "oid".into(),
             skip_system_users: true,
             non_aad_users: NoMatch::NoOpinion,
@@ -281,7 +277,7 @@ fn azure_step(
     if let Some(n) = &request.non_resource_attributes
         && request.resource_attributes.is_none()
         && options.discovery_paths
-        && map::is_discovery(n)
+        && mapping::is_discovery(n)
     {
         return AzureStep::Final(Decision::new(
             Verdict::Allow,
@@ -292,10 +288,10 @@ fn azure_step(
             ),
         ));
     }
-    let mut target = match map::map_request(
+    let mut target = match AzureTarget::of(
         request.resource_attributes.as_deref(),
         request.non_resource_attributes.as_ref(),
-        &options.action_prefix,
+        &snapshot.options.action_prefix,
         Some(&snapshot.known_actions),
     ) {
         Ok(t) => t,
@@ -483,13 +479,13 @@ impl std::fmt::Debug for Label {
 
 /// For callers that want the mapped target without deciding (explain, tools).
 pub fn target_of<'r>(
-    options: &'r EngineOptions,
+    snapshot: &'r Snapshot,
     request: &'r AccessRequest,
-) -> Result<AzureTarget<'r>, map::MapError> {
-    map::map_request(
+) -> Result<AzureTarget<'r>, MapError> {
+    AzureTarget::of(
         request.resource_attributes.as_deref(),
         request.non_resource_attributes.as_ref(),
-        &options.action_prefix,
+        &snapshot.options.action_prefix,
         None,
     )
 }
@@ -497,23 +493,26 @@ pub fn target_of<'r>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Scope;
+    use crate::policy::IndexOptions;
     use crate::synthetic::{self, Shape};
 
+    /// The index options of the synthetic cluster.
+    fn synthetic_cluster() -> IndexOptions {
+        IndexOptions::for_cluster(
+            Scope::parse(synthetic::CLUSTER).expect("the synthetic cluster id parses"),
+        )
+    }
+
     fn snapshot() -> (Arc<Snapshot>, Vec<String>, EngineOptions) {
-        let options = EngineOptions {
-            cluster_resource_id: Some(
-                Scope::parse(synthetic::CLUSTER).expect("the synthetic cluster id parses"),
-            ),
-            ..EngineOptions::default()
-        };
         let roles = synthetic::example_builtin_roles();
         let shape = Shape {
             assignments: 300,
             groups_per_user: 4,
             rbac_bindings: 0,
         };
-        let (snapshot, generated) = crate::synthetic_snapshot(shape, &roles, &options);
-        (snapshot, generated.user_groups, options)
+        let (snapshot, generated) = crate::synthetic_snapshot(shape, &roles, &synthetic_cluster());
+        (snapshot, generated.user_groups, EngineOptions::default())
     }
 
     /// Reasons are rendered from the snapshot they hold: each names the assignment, role,
@@ -643,12 +642,9 @@ mod tests {
             list.push(deny);
         }
         let set = parse::valid_set(objects);
-        let options = EngineOptions {
-            cluster_resource_id: Some(
-                Scope::parse(cluster).expect("the synthetic cluster id parses"),
-            ),
-            ..EngineOptions::default()
-        };
+        let options = IndexOptions::for_cluster(
+            Scope::parse(cluster).expect("the synthetic cluster id parses"),
+        );
         Arc::new(Snapshot::build(set, &options, 1).expect("valid policy"))
     }
 
@@ -667,12 +663,7 @@ mod tests {
     /// a conditional role assignment does not grant.
     #[test]
     fn over_long_request_values_fail_closed_in_conditions() {
-        let options = EngineOptions {
-            cluster_resource_id: Some(
-                Scope::parse(synthetic::CLUSTER).expect("the synthetic cluster id parses"),
-            ),
-            ..EngineOptions::default()
-        };
+        let options = EngineOptions::default();
         let group = "Microsoft.ContainerService/managedClusters/customResources:group";
         let long = "a".repeat(4_000);
         let verdict = |snapshot: &Arc<Snapshot>, g: &str| {

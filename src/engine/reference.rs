@@ -8,7 +8,7 @@ use crate::engine::k8s_rbac::{applies_to, rule_allows};
 use crate::model::{AccessRequest, Verdict};
 use crate::policy::Snapshot;
 use crate::policy::index::{EVERYONE, PermissionBlock};
-use crate::sar::map;
+use crate::model::mapping as map;
 
 /// The verdict the rules give, computed the slow way.
 pub fn verdict(snapshot: &Snapshot, options: &EngineOptions, request: &AccessRequest) -> Verdict {
@@ -31,7 +31,7 @@ pub fn verdict(snapshot: &Snapshot, options: &EngineOptions, request: &AccessReq
             {
                 return Verdict::Allow;
             }
-            let Ok(target) = super::target_of(options, request) else {
+            let Ok(target) = super::target_of(snapshot, request) else {
                 return Verdict::Deny;
             };
             if let Some(cluster) = &snapshot.cluster.cluster {

@@ -4,6 +4,7 @@
 pub mod action;
 pub mod decision;
 pub mod excerpt;
+pub mod mapping;
 pub mod name_hash;
 pub mod request;
 pub mod scope;

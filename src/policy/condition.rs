@@ -11,7 +11,9 @@
 //! node however long, so the tree the parser builds, evaluates and drops is shallow.
 
 use crate::model::ActionPattern;
-use std::collections::BTreeMap;
+use crate::model::mapping::AttributeSource;
+#[cfg(test)]
+use crate::model::mapping::Attributes;
 
 /// Azure's limit on a condition's length: "a condition can be up to 8 KB long" (Azure ABAC
 /// FAQ, "What are the limits for a condition?").
@@ -99,20 +101,6 @@ enum OperatorKind {
     Equals,
     StartsWith,
     Like,
-}
-
-/// The request attributes a condition can read, by full attribute name (lower-cased).
-pub trait AttributeSource {
-    fn attribute(&self, name: &str) -> Option<&str>;
-}
-
-/// Attributes in a map (tests, tools).
-pub type Attributes = BTreeMap<String, String>;
-
-impl AttributeSource for Attributes {
-    fn attribute(&self, name: &str) -> Option<&str> {
-        self.get(name).map(String::as_str)
-    }
 }
 
 impl Condition {

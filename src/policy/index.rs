@@ -11,7 +11,6 @@ use super::filter::{self, BitFilter};
 use super::known_actions::{Bits, KnownActions};
 use super::schema::{DenyAssignment, Permission, PrincipalRef, RoleDefinition};
 use super::{Diagnostic, LoadError, Origin, PolicySet, pace};
-use crate::engine::EngineOptions;
 use crate::engine::k8s_rbac::RbacIndex;
 use crate::model::action::PatternSet;
 use crate::model::name_hash::{folded_eq, is_hyphenated_guid, short_eq};
@@ -104,6 +103,39 @@ pub struct Deny {
     pub scope_id: ScopeId,
     /// As for assignments, but an unevaluable condition makes the deny apply (fail closed).
     pub condition: Option<Result<Condition, String>>,
+}
+
+/// What a snapshot is built for: the cluster whose chain of scopes is precomputed, and the
+/// action prefix its interned actions are spelled with. Kept in the snapshot, so a decision
+/// reads the ones its snapshot was built with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexOptions {
+    /// The cluster's ARM id; Azure assignments are evaluated below it.
+    pub cluster_resource_id: Option<Scope>,
+    /// Action prefix (`Microsoft.ContainerService/managedClusters`).
+    pub action_prefix: String,
+}
+
+/// The action prefix of AKS clusters.
+pub const AKS_ACTION_PREFIX: &str = "Microsoft.ContainerService/managedClusters";
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        IndexOptions {
+            cluster_resource_id: None,
+            action_prefix: AKS_ACTION_PREFIX.into(),
+        }
+    }
+}
+
+impl IndexOptions {
+    /// The options for `cluster`, with the AKS action prefix.
+    pub fn for_cluster(cluster: Scope) -> Self {
+        IndexOptions {
+            cluster_resource_id: Some(cluster),
+            ..IndexOptions::default()
+        }
+    }
 }
 
 /// Scope ids for the configured cluster, worked out once per snapshot.
@@ -259,6 +291,8 @@ pub struct SnapshotStats {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub generation: u64,
+    /// What the snapshot was built for.
+    pub options: IndexOptions,
     pub roles: Vec<Role>,
     pub assignments: Vec<Assignment>,
     pub denies: Vec<Deny>,
@@ -331,7 +365,7 @@ const CLUSTER_PROVIDERS: [&str; 2] = [
 
 /// A warning when the configured cluster is one kind of cluster and the action prefix names
 /// the other: the built-in roles of the cluster's kind would then grant nothing.
-fn provider_mismatch(options: &EngineOptions) -> Option<Diagnostic> {
+fn provider_mismatch(options: &IndexOptions) -> Option<Diagnostic> {
     let cluster = options.cluster_resource_id.as_ref()?;
     let key = cluster.key().to_ascii_lowercase();
     let provider = CLUSTER_PROVIDERS
@@ -374,12 +408,13 @@ impl Snapshot {
     /// Validates and indexes a policy set. Any error diagnostic rejects the whole set.
     pub fn build(
         mut set: PolicySet,
-        options: &EngineOptions,
+        options: &IndexOptions,
         generation: u64,
     ) -> Result<Snapshot, LoadError> {
         let mut diagnostics = Vec::new();
         let mut snapshot = Snapshot {
             generation,
+            options: options.clone(),
             ..Snapshot::default()
         };
         snapshot.add_management_groups(&set, &mut diagnostics);
@@ -1028,7 +1063,7 @@ mod tests {
             ),
         ]);
         let set = parse::valid_set(objects);
-        let snapshot = Snapshot::build(set, &EngineOptions::default(), 1).expect("valid policy");
+        let snapshot = Snapshot::build(set, &IndexOptions::default(), 1).expect("valid policy");
         let index = |name: &str| {
             snapshot
                 .roles
@@ -1076,7 +1111,7 @@ mod tests {
             parse::parse_json_str(name, &objects.to_string(), &mut set, &mut diagnostics);
         }
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
-        Snapshot::build(set, &EngineOptions::default(), 1)
+        Snapshot::build(set, &IndexOptions::default(), 1)
     }
 
     fn copy_notes(snapshot: &Snapshot) -> Vec<String> {

@@ -9,8 +9,8 @@
 
 use super::index::{Deny, Role};
 use crate::model::name_hash::{mix, short_eq};
+use crate::model::mapping;
 use crate::model::{ActionPattern, ResourceAttributes};
-use crate::sar::map;
 use hashbrown::HashTable;
 use rustc_hash::FxHashMap;
 
@@ -348,10 +348,11 @@ impl KnownActions {
                 ..ResourceAttributes::default()
             };
             // One action: not a wildcard request (those map to several or to patterns).
-            let Ok(target) = map::map_request(Some(&attributes), None, prefix, None) else {
+            let Ok(mapped) = mapping::map_request(Some(&attributes), None, prefix) else {
                 return;
             };
-            let [action] = target.actions() else {
+            let actions = mapped.actions();
+            let [action] = actions.as_slice() else {
                 return;
             };
             let action = intern(known, action.as_str());
@@ -474,9 +475,9 @@ mod tests {
                 subresource: key.subresource.to_string(),
                 ..ResourceAttributes::default()
             };
-            let built = map::map_request(Some(&r), None, PREFIX, None).unwrap();
+            let built = mapping::map_request(Some(&r), None, PREFIX).unwrap();
             let interned = known.for_request(&r).unwrap();
-            assert_eq!(built.actions(), std::slice::from_ref(&interned.pattern));
+            assert_eq!(built.actions().as_slice(), std::slice::from_ref(&interned.pattern));
             assert_eq!(known.get(interned.pattern.as_str()), Some(interned));
         }
         let exec = ResourceAttributes {
@@ -528,7 +529,7 @@ mod tests {
                 rbac_bindings: 0,
             },
             &crate::synthetic::example_builtin_roles(),
-            &crate::engine::EngineOptions::default(),
+            &crate::policy::IndexOptions::default(),
         )
         .0;
         let known = &snapshot.known_actions;

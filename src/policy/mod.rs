@@ -13,9 +13,10 @@ pub mod parse;
 pub mod schema;
 pub mod scope_table;
 pub mod store;
+pub mod target;
 pub mod yaml_budget;
 
-pub use index::{Snapshot, SnapshotStats};
+pub use index::{IndexOptions, Snapshot, SnapshotStats};
 
 use assignments::AssignmentSet;
 use schema::{DenyAssignment, K8sBinding, K8sRole, ManagementGroupEntity, RoleDefinition};

@@ -2,7 +2,6 @@
 
 pub mod decode;
 pub mod encode;
-pub mod map;
 
 pub use decode::{ApiVersion, DecodeError, Review, Unevaluable, decode, decode_truncated};
 pub use encode::{encode_response, status_value};

@@ -141,6 +141,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// The benchmark ceiling: same stack, no decoding, no decision.
+#[cfg(feature = "bench-support")]
 pub fn empty_app() -> Router {
     const BODY: &str = r#"{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","metadata":{},"status":{"allowed":false}}"#;
     Router::new().route(

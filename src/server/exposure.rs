@@ -2,7 +2,7 @@
 //! chosen on purpose.
 
 use super::ServerSettings;
-use crate::engine::EngineOptions;
+use crate::policy::IndexOptions;
 
 /// Why the kubeconfig `--print-kubeconfig` writes will not reach the server: a wildcard
 /// listen address (`0.0.0.0`, `::`) is where it listens, not an address to call.
@@ -20,7 +20,7 @@ pub fn kubeconfig_warning(settings: &ServerSettings) -> Option<String> {
 
 /// What `serve` warns about at start: no mutual TLS, plain HTTP beyond loopback, no cluster
 /// resource id.
-pub fn at_start(settings: &ServerSettings, options: &EngineOptions) -> Vec<String> {
+pub fn at_start(settings: &ServerSettings, options: &IndexOptions) -> Vec<String> {
     let mut warnings = Vec::new();
     match &settings.tls {
         Some(tls) if tls.client_cas.is_empty() => warnings.push(
@@ -97,16 +97,16 @@ mod tests {
 
     #[test]
     fn start_warns_about_exposure_chosen_by_default() {
-        let cluster = EngineOptions {
+        let cluster = IndexOptions {
             cluster_resource_id: crate::model::Scope::parse(
                 "/subscriptions/3f2a6b1c-5d4e-4f70-8a9b-0c1d2e3f4a5b/resourceGroups/rg/providers/\
                  Microsoft.ContainerService/managedClusters/aks",
             )
             .ok(),
-            ..EngineOptions::default()
+            ..IndexOptions::default()
         };
         assert!(cluster.cluster_resource_id.is_some());
-        let warned = |args: &[&str], options: &EngineOptions| at_start(&settings(args), options);
+        let warned = |args: &[&str], options: &IndexOptions| at_start(&settings(args), options);
         let mtls = [&TLS[..], &["--client-ca-file", "ca.crt"]].concat();
         assert_eq!(warned(&mtls, &cluster), Vec::<String>::new());
         let one_way = warned(&TLS, &cluster);
@@ -120,7 +120,7 @@ mod tests {
             plain.len() == 1 && plain[0].contains("plain HTTP"),
             "{plain:?}"
         );
-        let no_id = warned(&mtls, &EngineOptions::default());
+        let no_id = warned(&mtls, &IndexOptions::default());
         assert!(
             no_id.len() == 1 && no_id[0].contains("--cluster-resource-id"),
             "{no_id:?}"

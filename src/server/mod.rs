@@ -133,8 +133,10 @@ pub struct ServeArgs {
     #[arg(long)]
     pub print_kubeconfig: bool,
     /// Benchmark ceiling: answer every POST with a fixed no-opinion body, without decoding or
-    /// deciding, over the same listener, TLS and HTTP stack.
-    #[arg(long, hide = true)]
+    /// deciding, over the same listener, TLS and HTTP stack. Only in builds for the load
+    /// benchmark (`--features bench-support`), never in the product.
+    #[cfg(feature = "bench-support")]
+    #[arg(long)]
     pub benchmark_empty_handler: bool,
     /// URL kube-apiserver uses to reach this webhook (for --print-kubeconfig).
     #[arg(long, value_name = "URL", env = "SCOPEGATE_ADVERTISE_URL")]
@@ -192,7 +194,8 @@ pub struct ServerSettings {
     pub decision_cache_max_bytes: u64,
     pub decision_cache_ttl: Duration,
     pub advertise_url: Option<String>,
-    /// See [`ServeArgs::benchmark_empty_handler`].
+    /// See `ServeArgs::benchmark_empty_handler`.
+    #[cfg(feature = "bench-support")]
     pub empty_handler: bool,
 }
 
@@ -297,6 +300,7 @@ impl ServeArgs {
                     .max(1),
             ),
             advertise_url: self.advertise_url.clone().or(f.advertise_url),
+            #[cfg(feature = "bench-support")]
             empty_handler: self.benchmark_empty_handler,
         })
     }
@@ -366,7 +370,7 @@ pub async fn start(
     let mut reloader = reload::Reloader::new(
         store.clone(),
         engine.policies.clone(),
-        engine.options.clone(),
+        engine.index.clone(),
         metrics.clone(),
         cluster.clone(),
     );
@@ -432,11 +436,14 @@ pub async fn start(
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let webhook = listener::Listener::new(settings.max_connections, metrics.clone());
+    #[cfg(feature = "bench-support")]
     let router = if settings.empty_handler {
         authorize::empty_app()
     } else {
         authorize::app(state.clone())
     };
+    #[cfg(not(feature = "bench-support"))]
+    let router = authorize::app(state.clone());
     // Alive from here, not from the task's first poll: a probe right after start sees it.
     let accepting = webhook.accepting();
     tasks.push(tokio::spawn(accept_loop(
@@ -704,7 +711,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     crate::telemetry::init(settings.log_format);
-    for warning in exposure::at_start(&settings, &engine.options) {
+    for warning in exposure::at_start(&settings, &engine.index) {
         tracing::warn!("{warning}");
     }
     disable_transparent_huge_pages();

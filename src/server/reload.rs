@@ -12,7 +12,7 @@
 
 use super::tls::TlsState;
 use crate::cluster::ClusterSource;
-use crate::engine::EngineOptions;
+use crate::policy::IndexOptions;
 use crate::metrics::Metrics;
 use crate::policy::SnapshotStats;
 use crate::policy::load::ParsedFiles;
@@ -36,7 +36,8 @@ pub const DEFAULT_SETTLE: Duration = Duration::from_secs(2);
 pub struct Reloader {
     pub store: Arc<PolicyStore>,
     pub paths: Vec<PathBuf>,
-    pub options: EngineOptions,
+    /// What each generation is indexed for.
+    pub options: IndexOptions,
     pub metrics: Metrics,
     pub cluster: Option<Arc<ClusterSource>>,
     /// What each policy file parsed to, so a reload parses only the files that changed.
@@ -96,7 +97,7 @@ impl Reloader {
     pub fn new(
         store: Arc<PolicyStore>,
         paths: Vec<PathBuf>,
-        options: EngineOptions,
+        options: IndexOptions,
         metrics: Metrics,
         cluster: Option<Arc<ClusterSource>>,
     ) -> Self {

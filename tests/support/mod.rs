@@ -10,7 +10,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use scopegate::certs::{Authority, Pem};
 use scopegate::cli::{Cli, Command};
-use scopegate::engine::EngineOptions;
+use scopegate::policy::IndexOptions;
 use scopegate::server::reload::Reloader;
 use scopegate::server::{self, Running};
 use std::path::{Path, PathBuf};
@@ -86,7 +86,7 @@ pub fn write_server(dir: &Path, pem: &Pem) {
 
 /// A reloader of one policy directory, driven directly (no server, no watcher): its files
 /// count as being written for `settle` after they change.
-pub fn reloader(dir: &Path, options: EngineOptions, settle: Duration) -> Reloader {
+pub fn reloader(dir: &Path, options: IndexOptions, settle: Duration) -> Reloader {
     let mut reloader = Reloader::new(
         Arc::new(scopegate::policy::store::PolicyStore::new()),
         vec![dir.to_path_buf()],

@@ -1,16 +1,15 @@
-//! A Kubernetes request -> the Azure data actions and scope AKS checks for it.
+//! The Azure meaning of a Kubernetes request: the data actions and the scope AKS checks for
+//! it (docs/azure-rbac.md). Pure functions on the request's attributes.
 //!
-//! As AKS's Guard does (spec §A3, §A5), with its documented holes closed:
-//! `exec`, `attach`, `portforward` and `proxy` on pods, services and nodes are
-//! `…/<resource>/<subresource>/action` whatever the verb; verbs outside the CRUD table are
-//! `<verb>/action`; namespaces must be DNS-1123 labels; non-resource paths may not climb
-//! with `..`. A `*` in verb, group or resource makes the request stand for a set of actions.
+//! As AKS's Guard does, with its documented holes closed: `exec`, `attach`, `portforward`
+//! and `proxy` on pods, services and nodes are `…/<resource>/<subresource>/action` whatever
+//! the verb; verbs outside the CRUD table are `<verb>/action`; namespaces must be DNS-1123
+//! labels; non-resource paths may not climb with `..`. A `*` in verb, group or resource makes
+//! the request stand for a set of actions.
 
-use crate::model::excerpt::excerpt;
-use crate::model::scope::is_dns1123_label;
-use crate::model::{ActionPattern, NonResourceAttributes, ResourceAttributes, Scope};
-use crate::policy::condition::AttributeSource;
-use crate::policy::known_actions::{KnownAction, KnownActions};
+use super::excerpt::excerpt;
+use super::scope::is_dns1123_label;
+use super::{ActionPattern, NonResourceAttributes, ResourceAttributes, Scope};
 
 /// Subresources that open a connection into a workload, and the resources they exist on.
 const CONNECT_SUBRESOURCES: [&str; 4] = ["exec", "attach", "portforward", "proxy"];
@@ -42,68 +41,18 @@ pub enum MapError {
 /// The actions of one request, on the stack.
 pub type Actions = smallvec::SmallVec<[ActionPattern; 2]>;
 
-/// What an Azure check needs from a request: its actions (lower-cased) and where. Borrows
-/// from the request and the policy's interned actions, so mapping an ordinary request
-/// allocates nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AzureTarget<'r> {
-    /// Every action must be allowed ([`AzureTarget::actions`]). One entry for ordinary
-    /// requests; wildcard patterns for `kubectl auth can-i '*' …`-style requests. Inline: at
-    /// most two. Empty when the one action is interned: the policy's copy is read in place.
-    actions: Actions,
-    /// The policy's interned copy of the request's one action, when it knows it.
-    interned: Option<&'r KnownAction>,
-    /// The namespace, for namespaced requests (checked at `<cluster>/namespaces/<ns>`).
-    pub namespace: Option<&'r str>,
-    /// Request attributes ABAC conditions may read.
-    pub attributes: RequestAttributes<'r>,
+/// The request attributes a condition can read, by full attribute name (lower-cased).
+pub trait AttributeSource {
+    fn attribute(&self, name: &str) -> Option<&str>;
 }
 
-impl<'r> AzureTarget<'r> {
-    /// The scope the request is checked at.
-    pub fn scope(&self, cluster: &Scope) -> Scope {
-        match self.namespace {
-            Some(ns) => cluster.child("namespaces", ns),
-            None => cluster.clone(),
-        }
-    }
+/// Attributes in a map (tests, tools).
+pub type Attributes = std::collections::BTreeMap<String, String>;
 
-    /// The policy's interned copy of the request's one action, if it knows it (which roles
-    /// grant it and which deny assignments name it).
-    pub fn interned(&self) -> Option<&'r KnownAction> {
-        self.interned
+impl AttributeSource for Attributes {
+    fn attribute(&self, name: &str) -> Option<&str> {
+        self.get(name).map(String::as_str)
     }
-
-    /// Every action the request stands for; all must be allowed.
-    pub fn actions(&self) -> &[ActionPattern] {
-        match self.interned {
-            Some(known) => std::slice::from_ref(&known.pattern),
-            None => &self.actions,
-        }
-    }
-
-    /// Takes action `i` out to report it: the interned one by its place in the policy (no
-    /// copy, no reference count), any other moved out of the target.
-    pub fn take_action(&mut self, i: usize) -> ReportedAction {
-        match self.interned {
-            Some(known) => ReportedAction::Known(known.index()),
-            None if i < self.actions.len() => ReportedAction::Owned(self.actions.swap_remove(i)),
-            None => ReportedAction::Owned(ActionPattern::new("")),
-        }
-    }
-
-    /// Whether the request stands for more than one action.
-    pub fn is_wildcard(&self) -> bool {
-        self.actions().iter().any(ActionPattern::is_wildcard)
-    }
-}
-
-/// An action a reason names: one of the policy's interned actions (by index, rendered from
-/// the snapshot the reason holds) or its own copy.
-#[derive(Debug)]
-pub enum ReportedAction {
-    Known(u32),
-    Owned(ActionPattern),
 }
 
 /// The attributes Azure ABAC conditions can read for a Kubernetes request:
@@ -133,45 +82,127 @@ impl AttributeSource for RequestAttributes<'_> {
     }
 }
 
-/// Maps a request's attributes to Azure actions under `prefix`
-/// (`Microsoft.ContainerService/managedClusters`), taking interned actions from `known`.
-pub fn map_request<'r>(
-    resource: Option<&'r ResourceAttributes>,
-    non_resource: Option<&'r NonResourceAttributes>,
-    prefix: &'r str,
-    known: Option<&'r KnownActions>,
-) -> Result<AzureTarget<'r>, MapError> {
-    match (resource, non_resource) {
-        (Some(r), None) => map_resource(r, prefix, known),
-        (None, Some(n)) => map_non_resource(n, prefix, known),
-        (None, None) => Err(MapError::NoAttributes),
-        (Some(_), Some(_)) => Err(MapError::BothAttributes),
+/// A request checked and read as Azure sees it: where it is checked, what conditions may
+/// read, and (through [`MappedRequest::each_action`]) the actions it stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedRequest<'r> {
+    /// The namespace, for namespaced requests (checked at `<cluster>/namespaces/<ns>`).
+    pub namespace: Option<&'r str>,
+    /// Request attributes ABAC conditions may read.
+    pub attributes: RequestAttributes<'r>,
+    what: What<'r>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum What<'r> {
+    Resource(&'r ResourceAttributes),
+    /// The path's segments after the prefix, and the verb (`None` for `*`).
+    NonResource {
+        segments: Vec<&'r str>,
+        verb: Option<&'r str>,
+    },
+}
+
+impl<'r> MappedRequest<'r> {
+    /// The scope the request is checked at.
+    pub fn scope(&self, cluster: &Scope) -> Scope {
+        match self.namespace {
+            Some(ns) => cluster.child("namespaces", ns),
+            None => cluster.clone(),
+        }
+    }
+
+    /// How many actions [`MappedRequest::each_action`] gives: two for a request on every API
+    /// group (`*`), else one.
+    pub fn action_count(&self) -> usize {
+        match &self.what {
+            What::Resource(r) if r.group == "*" => 2,
+            _ => 1,
+        }
+    }
+
+    /// Calls `each` with the lower-cased text of every action the request stands for, built
+    /// on the stack; all of them must be allowed.
+    pub fn each_action(&self, mut each: impl FnMut(&str)) {
+        let prefix = self.attributes.prefix;
+        match &self.what {
+            What::Resource(r) => {
+                let connect = CONNECT_SUBRESOURCES.contains(&r.subresource.as_str())
+                    && (CONNECT_RESOURCES.contains(&r.resource.as_str()) || r.resource == "*");
+                // `*` as the group stands for the core group and every named group.
+                let groups: smallvec::SmallVec<[Option<&str>; 2]> = match r.group.as_str() {
+                    "" => smallvec::smallvec![None],
+                    "*" => smallvec::smallvec![None, Some("*")],
+                    g => smallvec::smallvec![Some(g)],
+                };
+                for g in groups {
+                    let mut pieces: smallvec::SmallVec<[&str; 5]> = smallvec::SmallVec::new();
+                    pieces.push(prefix);
+                    pieces.extend(g);
+                    pieces.push(&r.resource);
+                    let verb = if connect {
+                        pieces.extend([r.subresource.as_str(), "action"]);
+                        None
+                    } else if r.subresource == "*" || r.verb == "*" {
+                        // Every verb maps to a suffix, so `*` stands for everything below the
+                        // resource.
+                        pieces.push("*");
+                        None
+                    } else {
+                        Some(r.verb.as_str())
+                    };
+                    with_action(&pieces, verb, &mut each);
+                }
+            }
+            What::NonResource { segments, verb } => {
+                let mut pieces: smallvec::SmallVec<[&str; 5]> = smallvec::SmallVec::new();
+                pieces.push(prefix);
+                pieces.extend(segments.iter().copied());
+                match verb {
+                    Some(verb) => with_action(&pieces, Some(verb), &mut each),
+                    None => {
+                        pieces.push("*");
+                        with_action(&pieces, None, &mut each);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every action the request stands for, each in a text of its own.
+    pub fn actions(&self) -> Actions {
+        let mut out = Actions::new();
+        self.each_action(|text| out.push(ActionPattern::from_lowercase(text)));
+        out
     }
 }
 
-/// Appends the action suffix for a verb: `read`, `write`, `delete` or `<verb>/action`.
-fn push_verb_suffix(out: &mut Text, verb: &str) {
+/// The action suffix a verb maps to: `read`, `write`, `delete`, or `<verb>/action` for any
+/// verb outside the CRUD table.
+pub fn verb_suffix(verb: &str) -> VerbSuffix<'_> {
     match verb {
-        "get" | "list" | "watch" => out.extend_from_slice(b"read"),
-        "create" | "update" | "patch" => out.extend_from_slice(b"write"),
-        "delete" | "deletecollection" => out.extend_from_slice(b"delete"),
-        other => {
-            out.extend_from_slice(other.as_bytes());
-            out.extend_from_slice(b"/action");
-        }
+        "get" | "list" | "watch" => VerbSuffix::Read,
+        "create" | "update" | "patch" => VerbSuffix::Write,
+        "delete" | "deletecollection" => VerbSuffix::Delete,
+        other => VerbSuffix::Action(other),
     }
+}
+
+/// What [`verb_suffix`] maps a verb to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerbSuffix<'v> {
+    Read,
+    Write,
+    Delete,
+    /// `<verb>/action`.
+    Action(&'v str),
 }
 
 /// An action's text while it is put together: on the stack for any ordinary action.
 type Text = smallvec::SmallVec<[u8; 128]>;
 
-/// Builds one lower-cased action from pieces: the policy's interned copy when it knows the
-/// text (no allocation), else a new one.
-fn action<'k>(
-    pieces: &[&str],
-    verb: Option<&str>,
-    known: Option<&'k KnownActions>,
-) -> Result<&'k KnownAction, ActionPattern> {
+/// Builds one lower-cased action from pieces (and the verb's suffix) and gives it to `each`.
+fn with_action(pieces: &[&str], verb: Option<&str>, each: &mut impl FnMut(&str)) {
     let mut text = Text::new();
     for (i, p) in pieces.iter().enumerate() {
         if i > 0 {
@@ -181,25 +212,43 @@ fn action<'k>(
     }
     if let Some(verb) = verb {
         text.push(b'/');
-        push_verb_suffix(&mut text, verb);
+        match verb_suffix(verb) {
+            VerbSuffix::Read => text.extend_from_slice(b"read"),
+            VerbSuffix::Write => text.extend_from_slice(b"write"),
+            VerbSuffix::Delete => text.extend_from_slice(b"delete"),
+            VerbSuffix::Action(other) => {
+                text.extend_from_slice(other.as_bytes());
+                text.extend_from_slice(b"/action");
+            }
+        }
     }
     text.make_ascii_lowercase();
     // Whole `str`s joined by ASCII bytes: always UTF-8.
-    let Ok(text) = std::str::from_utf8(&text) else {
-        return Err(ActionPattern::from_lowercase(&String::from_utf8_lossy(
-            &text,
-        )));
-    };
-    known
-        .and_then(|k| k.get(text))
-        .ok_or_else(|| ActionPattern::from_lowercase(text))
+    match std::str::from_utf8(&text) {
+        Ok(text) => each(text),
+        Err(_) => each(&String::from_utf8_lossy(&text)),
+    }
+}
+
+/// Checks a request's attributes and reads them as Azure does, under `prefix`
+/// (`Microsoft.ContainerService/managedClusters`).
+pub fn map_request<'r>(
+    resource: Option<&'r ResourceAttributes>,
+    non_resource: Option<&'r NonResourceAttributes>,
+    prefix: &'r str,
+) -> Result<MappedRequest<'r>, MapError> {
+    match (resource, non_resource) {
+        (Some(r), None) => map_resource(r, prefix),
+        (None, Some(n)) => map_non_resource(n, prefix),
+        (None, None) => Err(MapError::NoAttributes),
+        (Some(_), Some(_)) => Err(MapError::BothAttributes),
+    }
 }
 
 fn map_resource<'r>(
     r: &'r ResourceAttributes,
     prefix: &'r str,
-    known: Option<&'r KnownActions>,
-) -> Result<AzureTarget<'r>, MapError> {
+) -> Result<MappedRequest<'r>, MapError> {
     if r.verb.is_empty() {
         return Err(MapError::NoVerb);
     }
@@ -223,42 +272,7 @@ fn map_resource<'r>(
             });
         }
     }
-    // `*` as the group stands for the core group and every named group.
-    let groups: &[Option<&str>] = match r.group.as_str() {
-        "" => &[None],
-        "*" => &[None, Some("*")],
-        g => &[Some(g)],
-    };
-    let connect = CONNECT_SUBRESOURCES.contains(&r.subresource.as_str())
-        && (CONNECT_RESOURCES.contains(&r.resource.as_str()) || r.resource == "*");
-    let mut actions = Actions::new();
-    // Interned under exactly these attributes, by this function: the same action, no text built.
-    let mut interned = known.and_then(|k| k.for_request(r));
-    let build = interned.is_none();
-    for g in groups.iter().filter(|_| build) {
-        let mut pieces: smallvec::SmallVec<[&str; 5]> = smallvec::SmallVec::new();
-        pieces.push(prefix);
-        pieces.extend(*g);
-        pieces.push(&r.resource);
-        let verb = if connect {
-            pieces.extend([r.subresource.as_str(), "action"]);
-            None
-        } else if r.subresource == "*" || r.verb == "*" {
-            // Every verb maps to a suffix, so `*` stands for everything below the resource.
-            pieces.push("*");
-            None
-        } else {
-            Some(r.verb.as_str())
-        };
-        match action(&pieces, verb, known) {
-            Ok(k) if groups.len() == 1 => interned = Some(k),
-            Ok(k) => actions.push(k.pattern.clone()),
-            Err(pattern) => actions.push(pattern),
-        }
-    }
-    Ok(AzureTarget {
-        actions,
-        interned,
+    Ok(MappedRequest {
         namespace,
         attributes: RequestAttributes {
             prefix,
@@ -266,14 +280,14 @@ fn map_resource<'r>(
             resource: &r.resource,
             subresource: &r.subresource,
         },
+        what: What::Resource(r),
     })
 }
 
 fn map_non_resource<'r>(
     n: &'r NonResourceAttributes,
     prefix: &'r str,
-    known: Option<&'r KnownActions>,
-) -> Result<AzureTarget<'r>, MapError> {
+) -> Result<MappedRequest<'r>, MapError> {
     if n.verb.is_empty() {
         return Err(MapError::NoVerb);
     }
@@ -281,28 +295,19 @@ fn map_non_resource<'r>(
     let Some(rest) = n.path.strip_prefix('/') else {
         return Err(bad_path());
     };
-    let mut pieces: Vec<&str> = vec![prefix];
-    pieces.extend(rest.split('/').filter(|s| !s.is_empty()));
-    if pieces.iter().any(|s| *s == "." || *s == "..") {
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    if segments.iter().any(|s| *s == "." || *s == "..") {
         return Err(bad_path());
     }
-    let verb = if n.verb == "*" {
-        pieces.push("*");
-        None
-    } else {
-        Some(n.verb.as_str())
-    };
-    let (actions, interned) = match action(&pieces, verb, known) {
-        Ok(k) => (Actions::new(), Some(k)),
-        Err(pattern) => (smallvec::smallvec![pattern], None),
-    };
-    Ok(AzureTarget {
-        actions,
-        interned,
+    Ok(MappedRequest {
         namespace: None,
         attributes: RequestAttributes {
             prefix,
             ..RequestAttributes::default()
+        },
+        what: What::NonResource {
+            segments,
+            verb: (n.verb != "*").then_some(n.verb.as_str()),
         },
     })
 }
@@ -347,8 +352,7 @@ mod tests {
             namespace: ns.into(),
             ..Default::default()
         };
-        map_request(Some(&r), None, P, None)
-            .map(|t| t.actions().iter().map(|a| a.as_str().to_string()).collect())
+        map_request(Some(&r), None, P).map(|m| m.actions().iter().map(|a| a.as_str().to_string()).collect())
     }
 
     #[test]
@@ -415,19 +419,19 @@ mod tests {
             Err(MapError::BadNamespace("../../aks10".into()))
         );
         assert_eq!(
-            map_request(None, None, P, None),
-            Err(MapError::NoAttributes)
+            map_request(None, None, P).err(),
+            Some(MapError::NoAttributes)
         );
         let n = NonResourceAttributes {
             path: "/metrics/../x".into(),
             verb: "get".into(),
         };
-        assert!(map_request(None, Some(&n), P, None).is_err());
+        assert!(map_request(None, Some(&n), P).is_err());
         let n = NonResourceAttributes {
             path: "/metrics/".into(),
             verb: "get".into(),
         };
-        let t = map_request(None, Some(&n), P, None).unwrap();
+        let t = map_request(None, Some(&n), P).unwrap();
         assert_eq!(
             t.actions()[0].as_str(),
             format!("{}/metrics/read", P.to_ascii_lowercase())
