@@ -45,7 +45,9 @@ fn rbac_case(case: &Value) -> Result<(), String> {
         .map(|d| d.reason.to_string())
         .unwrap_or_else(|| rbac.reason());
     if ours != upstream {
-        return Err(format!("{name}: upstream reason `{upstream}`, ours `{ours}`"));
+        return Err(format!(
+            "{name}: upstream reason `{upstream}`, ours `{ours}`"
+        ));
     }
     Ok(())
 }

@@ -42,6 +42,7 @@ fn decoded(spec: Value) -> AccessRequest {
 }
 
 /// `(verb, group, resource, subresource, actions)` with actions written out in full.
+#[rustfmt::skip]
 const RESOURCE_TABLE: &[(&str, &str, &str, &str, &[&str])] = &[
     // CRUD verbs.
     ("get", "", "pods", "", &["Microsoft.ContainerService/managedClusters/pods/read"]),
@@ -101,6 +102,7 @@ const RESOURCE_TABLE: &[(&str, &str, &str, &str, &[&str])] = &[
 ];
 
 /// `(verb, path, action)`: non-resource requests, always at the cluster scope.
+#[rustfmt::skip]
 const NON_RESOURCE_TABLE: &[(&str, &str, &str)] = &[
     ("get", "/metrics", "Microsoft.ContainerService/managedClusters/metrics/read"),
     ("get", "/logs", "Microsoft.ContainerService/managedClusters/logs/read"),
