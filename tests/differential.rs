@@ -148,7 +148,7 @@ type Policy = (
     Vec<(bool, usize, usize, usize)>,
 );
 
-fn build(policy: &Policy, options: &EngineOptions) -> Snapshot {
+fn build(policy: &Policy, options: &scopegate::policy::IndexOptions) -> Snapshot {
     let (roles, assignments, denies, bindings) = policy;
     let scopes = scopes();
     let mut objects = Vec::new();
@@ -227,12 +227,12 @@ proptest! {
         rbac_first in any::<bool>(),
     ) {
         let options = EngineOptions {
-            cluster_resource_id: Some(Scope::parse(CLUSTER).unwrap()),
             no_match: if deny_on_no_match { NoMatch::Deny } else { NoMatch::NoOpinion },
             order: if rbac_first { SourceOrder::RbacFirst } else { SourceOrder::DenyFirst },
             ..EngineOptions::default()
         };
-        let snapshot = std::sync::Arc::new(build(&(roles, assignments, denies, bindings), &options));
+        let index = scopegate::policy::IndexOptions::for_cluster(Scope::parse(CLUSTER).unwrap());
+        let snapshot = std::sync::Arc::new(build(&(roles, assignments, denies, bindings), &index));
         for r in &requests {
             let fast = engine::authorize(&snapshot, &options, r);
             let slow = reference::verdict(&snapshot, &options, r);

@@ -74,12 +74,13 @@ fn lowered(list: &Value) -> Option<Vec<String>> {
 /// a documented difference.
 fn check(
     case: &Value,
+    index: &IndexOptions,
     options: &EngineOptions,
     data_actions: Option<Vec<String>>,
 ) -> Result<Decision, String> {
     let name = name(case);
     let request = request(case);
-    let (decision, snapshot) = decide(case, policy(case), options, &request);
+    let (decision, snapshot) = decide(case, policy(case), index, options, &request);
     check_verdict_and_reason(case, &decision)?;
     // Every Azure allow and deny names what decided it.
     if decision.verdict != Verdict::NoOpinion
@@ -89,7 +90,7 @@ fn check(
         return Err(format!("{name}: no ids for {:?}", decision.verdict));
     }
     let (explained_actions, explained_scope) = explained(&explain(&snapshot, options, &request).1);
-    let mapped = azure_target(&request, &options.action_prefix, &cluster(case));
+    let mapped = azure_target(&request, &index.action_prefix, &cluster(case));
     let expected = &case["expected"];
     if let Some(want) = data_actions.or_else(|| lowered(&expected["data_actions"])) {
         let (actions, _) = mapped.as_ref().map_err(|e| format!("{name}: {e}"))?;
@@ -127,12 +128,12 @@ fn azure_rbac_vectors() {
     assert_eq!(all.len(), 38);
     let mut failures = Vec::new();
     for case in &all {
+        let index = IndexOptions::for_cluster(cluster(case));
         let options = EngineOptions {
-            cluster_resource_id: Some(cluster(case)),
             no_match: NoMatch::Deny,
             ..EngineOptions::default()
         };
-        if let Err(e) = check(case, &options, None) {
+        if let Err(e) = check(case, &index, &options, None) {
             failures.push(e);
         }
     }
@@ -189,13 +190,13 @@ fn guard_option_vectors_that_map_to_scopegate_options() {
             continue;
         }
         let cfg = &case["guard_config"];
+        let mut index = IndexOptions::for_cluster(cluster(case));
         let mut options = EngineOptions {
-            cluster_resource_id: Some(cluster(case)),
             no_match: NoMatch::Deny,
             ..EngineOptions::default()
         };
         if cfg["authz_mode"] == "arc" {
-            options.action_prefix = "Microsoft.Kubernetes/connectedClusters".into();
+            index.action_prefix = "Microsoft.Kubernetes/connectedClusters".into();
         }
         if cfg["skip_authz_for_non_aad_users"] == false {
             options.non_aad_users = NoMatch::Deny;
@@ -208,10 +209,10 @@ fn guard_option_vectors_that_map_to_scopegate_options() {
             .find(|(n, _)| *n == name)
             .map(|(_, a)| a.iter().map(|s| s.to_string()).collect());
         ran += 1;
-        let result = check(case, &options, own);
+        let result = check(case, &index, &options, own);
         if STRICTER.contains(&name) {
             let request = request(case);
-            let (decision, _) = decide(case, policy(case), &options, &request);
+            let (decision, _) = decide(case, policy(case), &index, &options, &request);
             assert!(
                 result.is_err() && decision.denied(),
                 "{name}: expected the stricter answer"

@@ -32,7 +32,7 @@ fn rbac_case(case: &Value) -> Result<(), String> {
     let request = scopegate::sar::decode(case["request"].to_string().as_bytes())
         .map_err(|e| format!("{name}: {e}"))?
         .request;
-    let (decision, snapshot) = decide(case, set, &options, &request);
+    let (decision, snapshot) = decide(case, set, &IndexOptions::default(), &options, &request);
     check_verdict_and_reason(case, &decision)?;
     let upstream = case
         .get("upstream_reason")

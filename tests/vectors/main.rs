@@ -24,10 +24,10 @@ mod webhook;
 use scopegate::engine::{self, EngineOptions, reference};
 use scopegate::model::{AccessRequest, Decision, Scope, Verdict};
 use scopegate::policy::parse::add_value;
-use scopegate::policy::{Origin, PolicySet, Snapshot};
+use scopegate::policy::{IndexOptions, Origin, PolicySet, Snapshot};
 /// The request -> Azure actions and scope mapping under test: imported here only, so a move
 /// of the function is a one-line change.
-use scopegate::sar::map::map_request as azure_mapping;
+use scopegate::model::mapping::map_request as azure_mapping;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -67,12 +67,13 @@ pub fn add(set: &mut PolicySet, case: &Value, key: &str) {
 pub fn decide(
     case: &Value,
     set: PolicySet,
+    index: &IndexOptions,
     options: &EngineOptions,
     request: &AccessRequest,
 ) -> (Decision, Arc<Snapshot>) {
     let name = name(case);
     let snapshot = Arc::new(
-        Snapshot::build(set, options, 1).unwrap_or_else(|e| panic!("{name}: policy rejected: {e}")),
+        Snapshot::build(set, index, 1).unwrap_or_else(|e| panic!("{name}: policy rejected: {e}")),
     );
     let decision = engine::authorize(&snapshot, options, request);
     let slow = reference::verdict(&snapshot, options, request);
@@ -147,7 +148,6 @@ pub fn azure_target(
         request.resource_attributes.as_deref(),
         request.non_resource_attributes.as_ref(),
         prefix,
-        None,
     )
     .map_err(|e| e.to_string())?;
     let actions = target
