@@ -235,3 +235,28 @@ pub fn agrees(
     }
     Ok(())
 }
+
+/// Every role assignment object in a JSON document (the `az` shape, or ARM's with
+/// `properties`), for harnesses that have only the text of a policy file.
+pub fn role_assignments_in(value: &serde_json::Value) -> Vec<RoleAssignment> {
+    let mut out = Vec::new();
+    match value {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .for_each(|v| out.extend(role_assignments_in(v))),
+        serde_json::Value::Object(map) => {
+            let mut flat = map.clone();
+            if let Some(serde_json::Value::Object(p)) = map.get("properties") {
+                flat.extend(p.clone());
+            }
+            if flat.contains_key("roleDefinitionId") {
+                out.extend(serde_json::from_value(serde_json::Value::Object(flat)).ok());
+            } else {
+                map.values()
+                    .for_each(|v| out.extend(role_assignments_in(v)));
+            }
+        }
+        _ => {}
+    }
+    out
+}
