@@ -1,10 +1,17 @@
 //! Differential property test: random policies and requests, built through the real file
-//! parser, must get the same verdict from the indexed engine and the reference evaluator.
+//! parser, must get the same verdict, deciding source and deciding id from the indexed engine
+//! and the independent reference evaluator (`tests/reference`). `SCOPEGATE_DIFF_CASES` sets
+//! the number of random policies (default 10,000).
+
+#[path = "reference/mod.rs"]
+mod reference;
 
 use proptest::prelude::*;
-use scopegate::engine::{self, EngineOptions, NoMatch, SourceOrder, reference};
+use scopegate::engine::{self, EngineOptions, NoMatch, SourceOrder};
+use scopegate::policy::IndexOptions;
 use scopegate::model::{AccessRequest, NonResourceAttributes, ResourceAttributes, Scope};
 use scopegate::policy::parse::add_value;
+use scopegate::policy::schema::RoleAssignment;
 use scopegate::policy::{Origin, PolicySet, Snapshot};
 use serde_json::{Value, json};
 
@@ -19,7 +26,7 @@ const PRINCIPALS: [&str; 6] = [
     "00000000-0000-0000-0000-000000000000",
 ];
 const NAMESPACES: [&str; 4] = ["", "dev", "prod", "Bad_NS"];
-const VERBS: [&str; 8] = [
+const VERBS: [&str; 16] = [
     "get",
     "list",
     "create",
@@ -28,6 +35,14 @@ const VERBS: [&str; 8] = [
     "impersonate",
     "bind",
     "approve",
+    "patch",
+    "update",
+    "watch",
+    "deletecollection",
+    "escalate",
+    "use",
+    "sign",
+    "impersonate:user-info",
 ];
 const RESOURCES: [(&str, &str, &str); 9] = [
     ("", "pods", ""),
@@ -41,7 +56,7 @@ const RESOURCES: [(&str, &str, &str); 9] = [
     // Not built in, named by a role literally and sent in mixed case: interned by its text.
     ("example.com", "Widgets", ""),
 ];
-const PATTERNS: [&str; 13] = [
+const PATTERNS: [&str; 17] = [
     "Microsoft.ContainerService/managedClusters/*",
     "Microsoft.ContainerService/managedClusters/pods/*",
     "Microsoft.ContainerService/managedClusters/pods/read",
@@ -55,6 +70,10 @@ const PATTERNS: [&str; 13] = [
     "*",
     "Microsoft.ContainerService/managedClusters/pods/delete",
     "Microsoft.ContainerService/managedClusters/example.com/widgets/read",
+    "Microsoft.ContainerService/managedClusters/pods/write",
+    "Microsoft.ContainerService/managedClusters/*/delete",
+    "Microsoft.ContainerService/managedClusters/apps/deployments/*",
+    "Microsoft.ContainerService/managedClusters/users/impersonate:user-info/action",
 ];
 
 fn scopes() -> Vec<String> {
@@ -92,7 +111,7 @@ prop_compose! {
 }
 
 prop_compose! {
-    fn binding()(cluster in any::<bool>(), subject in 0..4usize, role in 0..3usize, ns in 1..3usize) -> (bool, usize, usize, usize) {
+    fn binding()(cluster in any::<bool>(), subject in 0..7usize, role in 0..4usize, ns in 1..3usize) -> (bool, usize, usize, usize) {
         (cluster, subject, role, ns)
     }
 }
@@ -105,9 +124,9 @@ prop_compose! {
         resource in 0..RESOURCES.len(),
         ns in 0..NAMESPACES.len(),
         non_resource in prop::bool::weighted(0.15),
-        user in 0..3usize,
+        user in 0..4usize,
     ) -> AccessRequest {
-        let mut r = AccessRequest { user: ["alice", "system:kube-proxy", "bob"][user].into(), ..Default::default() };
+        let mut r = AccessRequest { user: ["alice", "system:kube-proxy", "bob", "system:serviceaccount:dev:ci"][user].into(), ..Default::default() };
         if let Some(o) = oid {
             // Every spelling an object id may arrive in, valid or not: the engine checks the
             // canonical form itself and leaves the rest to `uuid`; the reference parses all.
@@ -126,7 +145,7 @@ prop_compose! {
         r.groups = groups
             .iter()
             .map(|(g, upper)| if *upper { PRINCIPALS[*g].to_ascii_uppercase() } else { PRINCIPALS[*g].to_string() })
-            .chain(["devs".to_string()])
+            .chain(["devs".to_string(), "system:serviceaccounts:dev".to_string()])
             .collect();
         if non_resource {
             r.non_resource_attributes = Some(NonResourceAttributes { path: ["/metrics", "/api", "/logs/x"][verb % 3].into(), verb: VERBS[verb].into() });
@@ -134,7 +153,7 @@ prop_compose! {
             let (g, res, sub) = RESOURCES[resource];
             r.resource_attributes = Some(Box::new(ResourceAttributes {
                 namespace: NAMESPACES[ns].into(), verb: VERBS[verb].into(), group: g.into(), resource: res.into(),
-                subresource: sub.into(), name: if verb % 2 == 0 { "web".into() } else { String::new() }, ..Default::default()
+                subresource: sub.into(), name: ["web", "", "db"][verb % 3].into(), ..Default::default()
             }));
         }
         r
@@ -148,10 +167,12 @@ type Policy = (
     Vec<(bool, usize, usize, usize)>,
 );
 
-fn build(policy: &Policy, options: &scopegate::policy::IndexOptions) -> Snapshot {
+/// The generated policy as the engine's snapshot, and as parsed for the reference.
+fn build(policy: &Policy, options: &IndexOptions) -> (Snapshot, PolicySet, Vec<RoleAssignment>) {
     let (roles, assignments, denies, bindings) = policy;
     let scopes = scopes();
     let mut objects = Vec::new();
+    let mut raw = Vec::new();
     for (i, (allow, except)) in roles.iter().enumerate() {
         objects.push(json!({
             "name": format!("c0000000-0000-4000-8000-00000000000{i}"), "roleName": format!("role {i}"), "type": "Microsoft.Authorization/roleDefinitions",
@@ -169,6 +190,7 @@ fn build(policy: &Policy, options: &scopegate::policy::IndexOptions) -> Snapshot
             });
             a["conditionVersion"] = json!("2.0");
         }
+        raw.push(serde_json::from_value(a.clone()).expect("assignment reads"));
         objects.push(a);
     }
     for (i, (p, ex, s, children, pattern)) in denies.iter().enumerate() {
@@ -178,6 +200,15 @@ fn build(policy: &Policy, options: &scopegate::policy::IndexOptions) -> Snapshot
     }
     objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "reader"}, "rules": [{"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]}, {"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]}));
     objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "all"}, "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}));
+    // Aggregated: takes the rules of every ClusterRole labelled `agg: edit`, its own dropped.
+    objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "edit"},
+        "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"agg": "edit"}}]}, "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}));
+    objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "edit-pods", "labels": {"agg": "edit"}},
+        "rules": [{"apiGroups": [""], "resources": ["pods", "*/exec"], "verbs": ["patch", "create", "update"]}]}));
+    objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "edit-more", "labels": {"agg": "edit"}},
+        "aggregationRule": {"clusterRoleSelectors": [{"matchExpressions": [{"key": "tier", "operator": "In", "values": ["x"]}]}]}}));
+    objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "secrets-one", "labels": {"tier": "x"}},
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "delete"], "resourceNames": ["db"]}, {"nonResourceURLs": ["/logs/*"], "verbs": ["*"]}]}));
     objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "deployer", "namespace": "dev"}, "rules": [{"apiGroups": ["apps"], "resources": ["deployments", "*/scale"], "verbs": ["*"], "resourceNames": ["web"]}]}));
     for (i, (cluster, subject, role, ns)) in bindings.iter().enumerate() {
         let subject = [
@@ -185,12 +216,16 @@ fn build(policy: &Policy, options: &scopegate::policy::IndexOptions) -> Snapshot
             json!({"kind": "Group", "name": "devs"}),
             json!({"kind": "User", "name": "system:kube-proxy"}),
             json!({"kind": "Group", "name": PRINCIPALS[2]}),
+            json!({"kind": "ServiceAccount", "name": "ci"}),
+            json!({"kind": "ServiceAccount", "name": "ci", "namespace": "dev"}),
+            json!({"kind": "Group", "name": "system:serviceaccounts:dev"}),
         ][*subject]
             .clone();
         let role_ref = [
             json!({"kind": "ClusterRole", "name": "reader"}),
             json!({"kind": "ClusterRole", "name": "all"}),
             json!({"kind": "Role", "name": "deployer"}),
+            json!({"kind": "ClusterRole", "name": "edit"}),
         ][*role]
             .clone();
         if *cluster && *role != 2 {
@@ -210,19 +245,29 @@ fn build(policy: &Policy, options: &scopegate::policy::IndexOptions) -> Snapshot
     assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
     set.management_group_ancestry
         .push((SUB.into(), vec!["mg-a".into(), "root".into()]));
-    Snapshot::build(set, options, 1).expect("generated policy is valid")
+    let parsed = set.clone();
+    let snapshot = Snapshot::build(set, options, 1).expect("generated policy is valid");
+    (snapshot, parsed, raw)
+}
+
+/// The number of random policies: `SCOPEGATE_DIFF_CASES`, else 10,000.
+fn cases() -> u32 {
+    std::env::var("SCOPEGATE_DIFF_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000)
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
-    fn index_agrees_with_reference(
+    fn engine_agrees_with_independent_reference(
         roles in prop::collection::vec(role(), 1..4),
         assignments in prop::collection::vec(assignment(), 0..8),
         denies in prop::collection::vec(deny(), 0..3),
         bindings in prop::collection::vec(binding(), 0..4),
-        requests in prop::collection::vec(request(), 1..8),
+        requests in prop::collection::vec(request(), 1..6),
         deny_on_no_match in any::<bool>(),
         rbac_first in any::<bool>(),
     ) {
@@ -231,12 +276,22 @@ proptest! {
             order: if rbac_first { SourceOrder::RbacFirst } else { SourceOrder::DenyFirst },
             ..EngineOptions::default()
         };
-        let index = scopegate::policy::IndexOptions::for_cluster(Scope::parse(CLUSTER).unwrap());
-        let snapshot = std::sync::Arc::new(build(&(roles, assignments, denies, bindings), &index));
+        let index = IndexOptions::for_cluster(Scope::parse(CLUSTER).unwrap());
+        let (snapshot, set, raw) = build(&(roles, assignments, denies, bindings), &index);
+        let snapshot = std::sync::Arc::new(snapshot);
+        let policy = reference::Policy { set: &set, role_assignments: &raw };
+        let reference_options = reference::Options {
+            cluster: Some(CLUSTER.into()),
+            deny_on_no_match,
+            rbac_first,
+            ..reference::Options::default()
+        };
         for r in &requests {
             let fast = engine::authorize(&snapshot, &options, r);
-            let slow = reference::verdict(&snapshot, &options, r);
-            prop_assert_eq!(fast.verdict, slow, "request {:?}: {}", r, fast.reason);
+            let expected = reference::decide(&policy, &reference_options, r);
+            let ids: Vec<&str> = fast.decided_by.iter().map(|id| &**id).collect();
+            let agreed = reference::agrees(&expected, fast.verdict, fast.source, &ids);
+            prop_assert!(agreed.is_ok(), "request {:?}: {} ({})", r, agreed.unwrap_err(), fast.reason);
             prop_assert!(!(fast.allowed() && fast.denied()));
         }
     }

@@ -7,7 +7,6 @@
 pub mod azure_rbac;
 pub mod explain;
 pub mod k8s_rbac;
-pub mod reference;
 
 use crate::model::decision::Reason;
 use crate::model::excerpt::{QUOTED_BYTES, cut, excerpt};

@@ -21,7 +21,10 @@ mod kubernetes;
 mod mapping;
 mod webhook;
 
-use scopegate::engine::{self, EngineOptions, reference};
+#[path = "../reference/mod.rs"]
+mod reference;
+
+use scopegate::engine::{self, EngineOptions, NoMatch, SourceOrder};
 use scopegate::model::{AccessRequest, Decision, Scope, Verdict};
 use scopegate::policy::parse::add_value;
 use scopegate::policy::{IndexOptions, Origin, PolicySet, Snapshot};
@@ -72,16 +75,41 @@ pub fn decide(
     request: &AccessRequest,
 ) -> (Decision, Arc<Snapshot>) {
     let name = name(case);
+    let parsed = set.clone();
     let snapshot = Arc::new(
         Snapshot::build(set, index, 1).unwrap_or_else(|e| panic!("{name}: policy rejected: {e}")),
     );
     let decision = engine::authorize(&snapshot, options, request);
-    let slow = reference::verdict(&snapshot, options, request);
-    assert_eq!(
-        decision.verdict, slow,
-        "{name}: index and reference evaluator disagree"
-    );
+    let raw: Vec<scopegate::policy::schema::RoleAssignment> = case["assignments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| serde_json::from_value(a.clone()).expect("assignment reads"))
+        .collect();
+    let policy = reference::Policy {
+        set: &parsed,
+        role_assignments: &raw,
+    };
+    let expected = reference::decide(&policy, &reference_options(index, options), request);
+    let ids: Vec<&str> = decision.decided_by.iter().map(|id| &**id).collect();
+    if let Err(e) = reference::agrees(&expected, decision.verdict, decision.source, &ids) {
+        panic!("{name}: engine and reference evaluator disagree: {e}");
+    }
     (decision, snapshot)
+}
+
+/// The engine's options in the reference's words.
+fn reference_options(index: &IndexOptions, o: &EngineOptions) -> reference::Options {
+    reference::Options {
+        cluster: index.cluster_resource_id.as_ref().map(|s| s.key().to_string()),
+        action_prefix: index.action_prefix.clone(),
+        principal_claim: o.principal_claim.clone(),
+        skip_system_users: o.skip_system_users,
+        deny_non_aad_users: o.non_aad_users == NoMatch::Deny,
+        deny_on_no_match: o.no_match == NoMatch::Deny,
+        rbac_first: o.order == SourceOrder::RbacFirst,
+        discovery_paths: o.discovery_paths,
+    }
 }
 
 /// A vector's `decision` spelling of a verdict.
