@@ -16,9 +16,10 @@ pub enum NoMatchArg {
     Deny,
 }
 
-impl From<NoMatchArg> for NoMatch {
-    fn from(v: NoMatchArg) -> Self {
-        match v {
+impl NoMatchArg {
+    /// The engine's answer this flag value names.
+    fn answer(self) -> NoMatch {
+        match self {
             NoMatchArg::NoOpinion => NoMatch::NoOpinion,
             NoMatchArg::Deny => NoMatch::Deny,
         }
@@ -160,10 +161,10 @@ impl EngineArgs {
             index.cluster_resource_id = Some(scope);
         }
         if let Some(v) = self.no_match.or(file.no_match) {
-            options.no_match = v.into();
+            options.no_match = v.answer();
         }
         if let Some(v) = self.non_aad_users.or(file.non_aad_users) {
-            options.non_aad_users = v.into();
+            options.non_aad_users = v.answer();
         }
         if let Some(v) = self
             .principal_claim

@@ -3,7 +3,8 @@
 
 use crate::model::ActionPattern;
 use crate::model::mapping::AttributeSource;
-use crate::policy::index::{Assignment, Deny, PermissionBlock, PrincipalEntry, ScopeId, Snapshot};
+use crate::policy::compiled::{Assignment, Deny, PermissionBlock};
+use crate::policy::index::{PrincipalEntry, ScopeId, Snapshot};
 use crate::policy::known_actions::KnownAction;
 use crate::policy::target::AzureTarget;
 

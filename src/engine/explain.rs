@@ -7,7 +7,7 @@ use super::k8s_rbac::{applies_to, describe, rule_allows};
 use super::{EngineOptions, Exclusion, authorize, azure_identity, target_of};
 use crate::model::{AccessRequest, Decision, Scope};
 use crate::policy::Snapshot;
-use crate::policy::index::EVERYONE;
+use crate::policy::compiled::EVERYONE;
 use std::fmt::Write;
 use std::sync::Arc;
 

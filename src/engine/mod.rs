@@ -188,7 +188,7 @@ pub fn authorize(
     request: &AccessRequest,
 ) -> Decision {
     let rbac_first =
-        (options.order == SourceOrder::RbacFirst).then(|| snapshot.rbac.authorize(request));
+        (options.order == SourceOrder::RbacFirst).then(|| k8s_rbac::authorize(&snapshot.rbac, request));
     if let Some(decision) = rbac_first.as_ref().and_then(|r| r.decision.clone()) {
         return decision;
     }
@@ -203,7 +203,7 @@ pub fn authorize(
     };
     let rbac = match rbac_first {
         Some(r) => r,
-        None => snapshot.rbac.authorize(request),
+        None => k8s_rbac::authorize(&snapshot.rbac, request),
     };
     if let Some(decision) = rbac.decision {
         return decision;

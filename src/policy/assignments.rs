@@ -5,7 +5,7 @@
 //! role definitions may come from a later file.
 
 use super::copies::Copies;
-use super::index::{Assignment, EVERYONE, compile_condition, parse_principal};
+use super::compiled::{Assignment, EVERYONE, compile_condition, parse_principal};
 use super::schema::RoleAssignment;
 use super::scope_table::ScopeTable;
 use super::{Diagnostic, DiagnosticKind, Origin};

@@ -7,29 +7,12 @@
 //! before this, in `PolicySet::overlay`.)
 
 use super::schema::{K8sBinding, K8sRole, ObjectMeta};
-use super::{Diagnostic, DiagnosticKind, Origin, PolicySet};
+use super::diagnostic::{Diagnostic, DiagnosticKind, Origin};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-/// Leaves one of each Kubernetes RBAC object read more than once (see the module doc),
-/// counting identical copies in `copies`.
-pub(super) fn merge_copies(
-    set: &mut PolicySet,
-    copies: &mut Copies,
-    diagnostics: &mut Vec<Diagnostic>,
-) {
-    let mut merge = Merge {
-        copies,
-        diagnostics,
-    };
-    merge.list(&mut set.cluster_roles, "ClusterRole");
-    merge.list(&mut set.roles, "Role");
-    merge.list(&mut set.cluster_role_bindings, "ClusterRoleBinding");
-    merge.list(&mut set.role_bindings, "RoleBinding");
-}
-
-/// A Kubernetes RBAC object as [`merge_copies`] compares it.
-trait Object {
+/// A Kubernetes RBAC object as [`Merge`] compares it.
+pub(super) trait Object {
     fn metadata(&self) -> &ObjectMeta;
     /// Whether two objects with the same identity grant the same.
     fn same(&self, other: &Self) -> bool;
@@ -100,15 +83,16 @@ impl Copies {
     }
 }
 
-/// What [`merge_copies`] carries from one list to the next.
-struct Merge<'c, 'd> {
-    copies: &'c mut Copies,
-    diagnostics: &'d mut Vec<Diagnostic>,
+/// Leaves one of each Kubernetes RBAC object read more than once (see the module doc),
+/// counting identical copies in `copies`, one list at a time.
+pub(super) struct Merge<'c, 'd> {
+    pub copies: &'c mut Copies,
+    pub diagnostics: &'d mut Vec<Diagnostic>,
 }
 
 impl Merge<'_, '_> {
     /// Leaves the first of each identity in `list`.
-    fn list<T: Object>(&mut self, list: &mut Vec<(Origin, T)>, kind: &str) {
+    pub(super) fn list<T: Object>(&mut self, list: &mut Vec<(Origin, T)>, kind: &str) {
         let (copies, diagnostics) = (&mut *self.copies, &mut *self.diagnostics);
         let mut first: HashMap<(String, String), usize> = HashMap::with_capacity(list.len());
         let mut dropped = vec![false; list.len()];
@@ -195,7 +179,7 @@ mod tests {
         let mut set = bindings("a.yaml", "ops");
         set.extend(bindings("b.yaml", "ops"));
         let (mut copies, mut diagnostics) = (Copies::default(), Vec::new());
-        merge_copies(&mut set, &mut copies, &mut diagnostics);
+        set.merge_copies(&mut copies, &mut diagnostics);
         copies.report(&mut diagnostics);
         assert_eq!(subjects(&set), ["ops"]);
         assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
@@ -204,7 +188,7 @@ mod tests {
         let mut set = bindings("a.yaml", "ops");
         set.extend(bindings("b.yaml", "devs"));
         let (mut copies, mut diagnostics) = (Copies::default(), Vec::new());
-        merge_copies(&mut set, &mut copies, &mut diagnostics);
+        set.merge_copies(&mut copies, &mut diagnostics);
         let text = format!("{diagnostics:?}");
         assert!(diagnostics.iter().any(Diagnostic::is_error), "{text}");
         assert!(text.contains("a.yaml") && text.contains("b.yaml"), "{text}");

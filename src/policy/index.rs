@@ -5,105 +5,24 @@
 //! along the request's ancestor chain — never the whole assignment set.
 
 use super::assignments::AssignmentSet;
-use super::condition::Condition;
 use super::copies::Copies;
 use super::filter::{self, BitFilter};
 use super::known_actions::{Bits, KnownActions};
 use super::schema::{DenyAssignment, Permission, PrincipalRef, RoleDefinition};
+use super::compiled::{
+    Assignment, Deny, EVERYONE, MEMO_MIN_PATTERNS, PermissionBlock, Role, compile_condition,
+    parse_principal,
+};
 use super::{Diagnostic, LoadError, Origin, PolicySet, pace};
-use crate::engine::k8s_rbac::RbacIndex;
-use crate::model::action::PatternSet;
-use crate::model::name_hash::{folded_eq, is_hyphenated_guid, short_eq};
-use crate::model::{ActionPattern, ManagementGroups, Scope};
+use super::rbac::RbacIndex;
+use crate::model::name_hash::{folded_eq, short_eq};
+use crate::model::{ManagementGroups, Scope};
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// The principal id Azure uses for "Everyone" in deny assignments.
-pub const EVERYONE: Uuid = Uuid::nil();
-
 pub use super::scope_table::ScopeId;
 use super::scope_table::ScopeTable;
-
-/// One permissions block, compiled: DataActions minus NotDataActions.
-#[derive(Debug, Clone)]
-pub struct PermissionBlock {
-    pub data_actions: PatternSet,
-    pub not_data_actions: PatternSet,
-}
-
-impl PermissionBlock {
-    fn compile(p: &Permission) -> Self {
-        let set =
-            |list: &[String]| PatternSet::new(list.iter().map(|a| ActionPattern::new(a)).collect());
-        PermissionBlock {
-            data_actions: set(&p.data_actions),
-            not_data_actions: set(&p.not_data_actions),
-        }
-    }
-
-    /// Whether the block grants a concrete, lower-cased action.
-    pub fn grants(&self, action: &str) -> bool {
-        self.data_actions.matches(action) && !self.not_data_actions.matches(action)
-    }
-
-    /// Whether some action of `requested` falls in this block's effective set (for denies;
-    /// an approximation that errs towards "yes").
-    pub fn touches(&self, requested: &ActionPattern) -> bool {
-        if !requested.is_wildcard() {
-            return self.grants(requested.as_str());
-        }
-        self.data_actions.iter().any(|d| {
-            d.intersects(requested)
-                && !self
-                    .not_data_actions
-                    .iter()
-                    .any(|n| n.covers(d) || n.covers(requested))
-        })
-    }
-}
-
-/// A role definition, compiled.
-#[derive(Debug, Clone)]
-pub struct Role {
-    pub guid: Arc<str>,
-    pub id: String,
-    pub name: Arc<str>,
-    pub blocks: Vec<PermissionBlock>,
-    /// DataActions and NotDataActions patterns in all blocks.
-    pub pattern_count: usize,
-}
-
-/// Roles with more patterns than this use the (role, action) memo.
-const MEMO_MIN_PATTERNS: usize = 64;
-
-/// A role assignment, resolved and compiled.
-#[derive(Debug, Clone)]
-pub struct Assignment {
-    pub id: Arc<str>,
-    pub principal: Uuid,
-    pub role: usize,
-    /// The assignment's scope; [`Snapshot::scope`] gives it back.
-    pub scope_id: ScopeId,
-    /// `None`: unconditional. `Some(Err)`: a condition that cannot be evaluated — never grants.
-    /// Boxed: few assignments have one, and a million are held.
-    pub condition: Option<Box<Result<Condition, String>>>,
-}
-
-/// A deny assignment, compiled.
-#[derive(Debug, Clone)]
-pub struct Deny {
-    pub id: Arc<str>,
-    pub name: Arc<str>,
-    pub blocks: Vec<PermissionBlock>,
-    pub principals: Vec<Uuid>,
-    pub excluded: Vec<Uuid>,
-    pub applies_to_children: bool,
-    pub scope: Scope,
-    pub scope_id: ScopeId,
-    /// As for assignments, but an unevaluable condition makes the deny apply (fail closed).
-    pub condition: Option<Result<Condition, String>>,
-}
 
 /// What a snapshot is built for: the cluster whose chain of scopes is precomputed, and the
 /// action prefix its interned actions are spelled with. Kept in the snapshot, so a decision
@@ -430,7 +349,7 @@ impl Snapshot {
         snapshot.add_denies(&set, &mut copies, &mut diagnostics);
         snapshot.known_actions =
             KnownActions::build(&options.action_prefix, &snapshot.roles, &snapshot.denies);
-        super::copies::merge_copies(&mut set, &mut copies, &mut diagnostics);
+        set.merge_copies(&mut copies, &mut diagnostics);
         copies.report(&mut diagnostics);
         snapshot.rbac = RbacIndex::build(&set, &mut diagnostics);
         diagnostics.extend(provider_mismatch(options));
@@ -944,62 +863,6 @@ fn role_guid(def: &RoleDefinition) -> String {
     raw.to_ascii_lowercase()
 }
 
-/// Parses an object id, recording a diagnostic at `origin()` when it is not a GUID in the
-/// hyphenated 8-4-4-4-12 form ARM and Entra ID write (either case; no braces, `urn:uuid:`,
-/// bare hex digits or spaces). The origin is built only then: a load parses a million.
-pub(super) fn parse_principal(
-    text: &str,
-    origin: impl FnOnce() -> Origin,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<Uuid> {
-    match Uuid::try_parse(text)
-        .ok()
-        .filter(|_| is_hyphenated_guid(text.as_bytes()))
-    {
-        Some(id) => Some(id),
-        None => {
-            diagnostics.push(Diagnostic::error(
-                origin(),
-                format!("principal id `{text}` is not an object id (GUID)"),
-            ));
-            None
-        }
-    }
-}
-
-pub(super) fn compile_condition(
-    text: Option<&str>,
-    version: Option<&str>,
-    origin: &Origin,
-    diagnostics: &mut Vec<Diagnostic>,
-    consequence: &str,
-) -> Option<Result<Condition, String>> {
-    let text = text.filter(|t| !t.trim().is_empty())?;
-    if let Some(v) = version.filter(|v| *v != "2.0") {
-        let message = format!("condition version `{v}` is not supported (only 2.0)");
-        diagnostics.push(Diagnostic::warning(
-            origin.field("conditionVersion"),
-            format!("{message}; {consequence}"),
-        ));
-        return Some(Err(message));
-    }
-    match Condition::parse(text) {
-        Ok(c) => Some(Ok(c)),
-        // Azure refuses such a condition: the object is not one it could hold.
-        Err(e) if e.is_limit() => {
-            diagnostics.push(Diagnostic::error(origin.field("condition"), e.to_string()));
-            Some(Err(e.to_string()))
-        }
-        Err(e) => {
-            let e = e.to_string();
-            diagnostics.push(Diagnostic::warning(
-                origin.field("condition"),
-                format!("condition cannot be evaluated: {e}; {consequence}"),
-            ));
-            Some(Err(e))
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@
 //! answer is the same either way (`tests/differential.rs` compares against the reference
 //! evaluator, which never interns).
 
-use super::index::{Deny, Role};
+use super::compiled::{Deny, Role};
 use crate::model::name_hash::{mix, short_eq};
 use crate::model::mapping;
 use crate::model::{ActionPattern, ResourceAttributes};

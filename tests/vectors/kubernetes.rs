@@ -38,7 +38,7 @@ fn rbac_case(case: &Value) -> Result<(), String> {
         .get("upstream_reason")
         .and_then(Value::as_str)
         .ok_or_else(|| format!("{name}: no upstream_reason"))?;
-    let rbac = snapshot.rbac.authorize(&request);
+    let rbac = scopegate::engine::k8s_rbac::authorize(&snapshot.rbac, &request);
     let ours = rbac
         .decision
         .as_ref()

@@ -1,0 +1,155 @@
+//! Policy objects compiled for decisions: role definitions, role assignments and deny
+//! assignments with their permissions as pattern sets, principals as object ids and
+//! conditions parsed.
+
+use super::condition::Condition;
+use super::diagnostic::{Diagnostic, Origin};
+use super::schema::Permission;
+use super::scope_table::ScopeId;
+use crate::model::action::PatternSet;
+use crate::model::name_hash::is_hyphenated_guid;
+use crate::model::{ActionPattern, Scope};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The principal id Azure uses for "Everyone" in deny assignments.
+pub const EVERYONE: Uuid = Uuid::nil();
+
+/// One permissions block, compiled: DataActions minus NotDataActions.
+#[derive(Debug, Clone)]
+pub struct PermissionBlock {
+    pub data_actions: PatternSet,
+    pub not_data_actions: PatternSet,
+}
+
+impl PermissionBlock {
+    pub fn compile(p: &Permission) -> Self {
+        let set =
+            |list: &[String]| PatternSet::new(list.iter().map(|a| ActionPattern::new(a)).collect());
+        PermissionBlock {
+            data_actions: set(&p.data_actions),
+            not_data_actions: set(&p.not_data_actions),
+        }
+    }
+
+    /// Whether the block grants a concrete, lower-cased action.
+    pub fn grants(&self, action: &str) -> bool {
+        self.data_actions.matches(action) && !self.not_data_actions.matches(action)
+    }
+
+    /// Whether some action of `requested` falls in this block's effective set (for denies;
+    /// an approximation that errs towards "yes").
+    pub fn touches(&self, requested: &ActionPattern) -> bool {
+        if !requested.is_wildcard() {
+            return self.grants(requested.as_str());
+        }
+        self.data_actions.iter().any(|d| {
+            d.intersects(requested)
+                && !self
+                    .not_data_actions
+                    .iter()
+                    .any(|n| n.covers(d) || n.covers(requested))
+        })
+    }
+}
+
+/// A role definition, compiled.
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub guid: Arc<str>,
+    pub id: String,
+    pub name: Arc<str>,
+    pub blocks: Vec<PermissionBlock>,
+    /// DataActions and NotDataActions patterns in all blocks.
+    pub pattern_count: usize,
+}
+
+/// Roles with more patterns than this use the (role, action) memo.
+pub const MEMO_MIN_PATTERNS: usize = 64;
+
+/// A role assignment, resolved and compiled.
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    pub id: Arc<str>,
+    pub principal: Uuid,
+    pub role: usize,
+    /// The assignment's scope; [`Snapshot::scope`] gives it back.
+    pub scope_id: ScopeId,
+    /// `None`: unconditional. `Some(Err)`: a condition that cannot be evaluated — never grants.
+    /// Boxed: few assignments have one, and a million are held.
+    pub condition: Option<Box<Result<Condition, String>>>,
+}
+
+/// A deny assignment, compiled.
+#[derive(Debug, Clone)]
+pub struct Deny {
+    pub id: Arc<str>,
+    pub name: Arc<str>,
+    pub blocks: Vec<PermissionBlock>,
+    pub principals: Vec<Uuid>,
+    pub excluded: Vec<Uuid>,
+    pub applies_to_children: bool,
+    pub scope: Scope,
+    pub scope_id: ScopeId,
+    /// As for assignments, but an unevaluable condition makes the deny apply (fail closed).
+    pub condition: Option<Result<Condition, String>>,
+}
+
+/// Parses an object id, recording a diagnostic at `origin()` when it is not a GUID in the
+/// hyphenated 8-4-4-4-12 form ARM and Entra ID write (either case; no braces, `urn:uuid:`,
+/// bare hex digits or spaces). The origin is built only then: a load parses a million.
+pub fn parse_principal(
+    text: &str,
+    origin: impl FnOnce() -> Origin,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Uuid> {
+    match Uuid::try_parse(text)
+        .ok()
+        .filter(|_| is_hyphenated_guid(text.as_bytes()))
+    {
+        Some(id) => Some(id),
+        None => {
+            diagnostics.push(Diagnostic::error(
+                origin(),
+                format!("principal id `{text}` is not an object id (GUID)"),
+            ));
+            None
+        }
+    }
+}
+
+/// Compiles an object's ABAC condition: `None` without one, `Some(Err)` (with a warning, or
+/// an error past Azure's limits) for one that cannot be evaluated.
+pub fn compile_condition(
+    text: Option<&str>,
+    version: Option<&str>,
+    origin: &Origin,
+    diagnostics: &mut Vec<Diagnostic>,
+    consequence: &str,
+) -> Option<Result<Condition, String>> {
+    let text = text.filter(|t| !t.trim().is_empty())?;
+    if let Some(v) = version.filter(|v| *v != "2.0") {
+        let message = format!("condition version `{v}` is not supported (only 2.0)");
+        diagnostics.push(Diagnostic::warning(
+            origin.field("conditionVersion"),
+            format!("{message}; {consequence}"),
+        ));
+        return Some(Err(message));
+    }
+    match Condition::parse(text) {
+        Ok(c) => Some(Ok(c)),
+        // Azure refuses such a condition: the object is not one it could hold.
+        Err(e) if e.is_limit() => {
+            diagnostics.push(Diagnostic::error(origin.field("condition"), e.to_string()));
+            Some(Err(e.to_string()))
+        }
+        Err(e) => {
+            let e = e.to_string();
+            diagnostics.push(Diagnostic::warning(
+                origin.field("condition"),
+                format!("condition cannot be evaluated: {e}; {consequence}"),
+            ));
+            Some(Err(e))
+        }
+    }
+}
