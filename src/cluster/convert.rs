@@ -52,7 +52,7 @@ fn add_kind<K: RbacObject>(
         // k8s-openapi writes `apiVersion` and `kind`, which the parser reads the kind from.
         let value = serde_json::to_value(object.as_ref()).map_err(|e| SourceError::Convert {
             object: position.clone(),
-            message: e.to_string(),
+            source: Arc::new(e),
         })?;
         add_value(&Origin::new("cluster", &position), value, set, diagnostics);
     }

@@ -54,7 +54,10 @@ fn listed<K: RbacObject>(store: &Store<K>) -> Result<bool, SourceError> {
     match store.wait_until_ready().now_or_never() {
         None => Ok(false),
         Some(Ok(())) => Ok(true),
-        Some(Err(e)) => Err(SourceError::Failed(format!("{}: {e}", K::KIND.as_str()))),
+        Some(Err(e)) => Err(SourceError::Unlisted {
+            kind: K::KIND.as_str(),
+            source: std::sync::Arc::new(e),
+        }),
     }
 }
 
