@@ -4,12 +4,58 @@
 
 mod support;
 
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::runtime::watcher::Event;
 use scopegate::cluster::{ClusterSource, Kind};
 use scopegate::server::Running;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use support::*;
+
+/// Runs `$body` with `$k` the k8s-openapi type of `$kind`.
+macro_rules! by_kind {
+    ($kind:expr, $k:ident => $body:expr) => {
+        match $kind {
+            Kind::Role => {
+                type $k = Role;
+                $body
+            }
+            Kind::ClusterRole => {
+                type $k = ClusterRole;
+                $body
+            }
+            Kind::RoleBinding => {
+                type $k = RoleBinding;
+                $body
+            }
+            Kind::ClusterRoleBinding => {
+                type $k = ClusterRoleBinding;
+                $body
+            }
+        }
+    };
+}
+
+/// A relist of `kind` starts.
+fn init(source: &ClusterSource, kind: Kind) {
+    by_kind!(kind, K => source.apply(Event::<K>::Init).unwrap())
+}
+
+/// One object of a relist of `kind`, as the API serves it (JSON into the typed object).
+fn init_apply(source: &ClusterSource, kind: Kind, object: Value) {
+    by_kind!(kind, K => source
+        .apply(Event::InitApply(serde_json::from_value::<K>(object).unwrap()))
+        .unwrap())
+}
+
+/// The relist of `kind` is complete.
+fn init_done(source: &ClusterSource, kind: Kind) {
+    by_kind!(kind, K => source.apply(Event::<K>::InitDone).unwrap())
+}
+
+fn typed(binding: Value) -> RoleBinding {
+    serde_json::from_value(binding).unwrap()
+}
 
 fn request(user: &str) -> Vec<u8> {
     serde_json::to_vec(&json!({
@@ -72,11 +118,11 @@ async fn cluster_bindings_decide_once_synced() {
     // The initial list: the `view` ClusterRole comes from the policy files' bootstrap set,
     // the binding from the cluster.
     for kind in Kind::ALL {
-        source.apply(kind, Event::Init);
+        init(&source, kind);
         if kind == Kind::RoleBinding {
-            source.apply(kind, Event::InitApply(binding()));
+            init_apply(&source, kind, binding());
         }
-        source.apply(kind, Event::InitDone);
+        init_done(&source, kind);
     }
     assert!(
         eventually(10, || async {
@@ -99,7 +145,7 @@ async fn cluster_bindings_decide_once_synced() {
     );
 
     // The binding is deleted in the cluster: access ends within seconds.
-    source.apply(Kind::RoleBinding, Event::Delete(binding()));
+    source.apply(Event::Delete(typed(binding()))).unwrap();
     assert!(eventually(10, || async { allowed().await["allowed"] == false }).await);
     let (_, m) = admin_get(server.admin_addr, "/metrics").await;
     assert!(
@@ -111,6 +157,74 @@ async fn cluster_bindings_decide_once_synced() {
             >= 2.0,
         "{m}"
     );
+    server.stop().await;
+}
+
+/// A source that can no longer vouch for the cluster's objects (a watcher stopped, a poisoned
+/// lock) fails every reload: the policy last published keeps answering, with its live grants,
+/// and `/readyz` says why; a later change from the cluster is not published over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_source_fails_the_reload_and_the_last_policy_keeps_answering() {
+    let (_pki, _policies, source, server, config) = serve_live().await;
+    for kind in Kind::ALL {
+        init(&source, kind);
+        if kind == Kind::RoleBinding {
+            init_apply(&source, kind, binding());
+        }
+        init_done(&source, kind);
+    }
+    let status = || {
+        let config = config.clone();
+        let addr = server.addr;
+        async move {
+            let mut c = connect(addr, config).await.unwrap();
+            let (code, answer) = c.post(request("bob")).await.unwrap();
+            (code, answer["status"].clone())
+        }
+    };
+    assert!(eventually(10, || async { status().await.1["allowed"] == true }).await);
+
+    source.fail("RoleBinding: its watch ended");
+    assert!(
+        eventually(10, || async {
+            admin_get(server.admin_addr, "/readyz").await.0 == 503
+        })
+        .await
+    );
+    let (_, text) = admin_get(server.admin_addr, "/readyz").await;
+    assert!(text.contains("last reload failed"), "{text}");
+    assert!(
+        text.contains("the cluster RBAC source failed: RoleBinding: its watch ended"),
+        "{text}"
+    );
+    let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+    assert!(
+        metric(
+            &m,
+            "scopegate_policy_reloads_total{result=\"error\",trigger=\"cluster\"}"
+        )
+        .unwrap()
+            >= 1.0,
+        "{m}"
+    );
+    // Bob's grant from the cluster still answers: no empty cluster set was published.
+    let (code, answer) = status().await;
+    assert_eq!(code, 200);
+    assert_eq!(answer["allowed"], true, "{answer}");
+
+    // A deletion the failed source still takes in is not published over the last policy.
+    let errors = || async {
+        let (_, m) = admin_get(server.admin_addr, "/metrics").await;
+        metric(
+            &m,
+            "scopegate_policy_reloads_total{result=\"error\",trigger=\"cluster\"}",
+        )
+        .unwrap_or(0.0)
+    };
+    let before = errors().await;
+    source.apply(Event::Delete(typed(binding()))).unwrap();
+    assert!(eventually(10, || async { errors().await > before }).await);
+    assert_eq!(status().await.1["allowed"], true);
     server.stop().await;
 }
 
@@ -184,18 +298,15 @@ async fn live_source_over_bootstrap_files_wins_and_readiness_follows_publication
     // The first full listing: every bootstrap object the files also hold, the changed
     // pipeline binding and bob's binding.
     for kind in Kind::ALL {
-        source.apply(kind, Event::Init);
+        init(&source, kind);
     }
     for (kind, object) in bootstrap_listing() {
-        source.apply(kind, Event::InitApply(object));
+        init_apply(&source, kind, object);
     }
-    source.apply(
-        Kind::RoleBinding,
-        Event::InitApply(changed_pipeline_binding()),
-    );
-    source.apply(Kind::RoleBinding, Event::InitApply(binding()));
+    init_apply(&source, Kind::RoleBinding, changed_pipeline_binding());
+    init_apply(&source, Kind::RoleBinding, binding());
     for kind in Kind::ALL {
-        source.apply(kind, Event::InitDone);
+        init_done(&source, kind);
     }
     // Ready only once the listing serves: from the first 200 on, bob's binding answers.
     assert!(
@@ -240,7 +351,7 @@ async fn live_source_over_bootstrap_files_wins_and_readiness_follows_publication
     let broken = json!({"metadata": {"name": "broken"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "dave"}]});
-    source.apply(Kind::RoleBinding, Event::Apply(broken.clone()));
+    source.apply(Event::Apply(typed(broken.clone()))).unwrap();
     assert!(
         eventually(10, || async {
             admin_get(server.admin_addr, "/readyz").await.0 == 503
@@ -252,7 +363,7 @@ async fn live_source_over_bootstrap_files_wins_and_readiness_follows_publication
     assert!(text.contains("RoleBinding has no namespace"), "{text}");
 
     // Fixed in the cluster: ready again.
-    source.apply(Kind::RoleBinding, Event::Delete(broken));
+    source.apply(Event::Delete(typed(broken))).unwrap();
     assert!(
         eventually(10, || async {
             admin_get(server.admin_addr, "/readyz").await.0 == 200
@@ -290,11 +401,11 @@ async fn a_listing_done_before_the_loop_subscribes_is_published_at_once() {
     assert!(store.is_ready());
     assert!(!source.is_served());
     for kind in Kind::ALL {
-        source.apply(kind, Event::Init);
+        init(&source, kind);
         if kind == Kind::RoleBinding {
-            source.apply(kind, Event::InitApply(binding()));
+            init_apply(&source, kind, binding());
         }
-        source.apply(kind, Event::InitDone);
+        init_done(&source, kind);
     }
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(watch_policies(

@@ -123,10 +123,11 @@ impl Reloader {
     /// Loads everything and publishes a new generation if the sources changed (or `force`).
     /// Blocking: run it on a blocking thread.
     pub fn reload(&self, trigger: &str, force: bool) -> bool {
-        let (extra, cluster_version) = match &self.cluster {
-            Some(c) => {
-                let (set, version) = c.policy_set();
-                (Some(set), version)
+        let (extra, cluster_version) = match self.cluster.as_ref().map(|c| c.policy_set()) {
+            Some(Ok((set, version))) => (Some(set), version),
+            Some(Err(e)) => {
+                self.reject_source(trigger, &e);
+                return false;
             }
             None => (None, 0),
         };
@@ -264,6 +265,21 @@ impl Reloader {
 }
 
 impl Reloader {
+    /// A live source that cannot give the cluster's objects: the reload fails and the last
+    /// good policy keeps serving (an empty cluster set would revoke every live grant).
+    fn reject_source(&self, trigger: &str, error: &crate::cluster::SourceError) {
+        self.metrics
+            .reloads
+            .with_label_values(&["error", trigger])
+            .inc();
+        tracing::error!(
+            trigger,
+            generation = self.store.load().generation,
+            "policy change rejected; the last good policy keeps serving: {error}"
+        );
+        self.set_failure(Some(error.to_string()));
+    }
+
     /// Keeps a built change back from publication (see [`large_removal`]).
     fn hold(&self, loaded: crate::Loaded, fingerprint: u64, trigger: &str, why: &str) {
         *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(fingerprint);

@@ -1,0 +1,82 @@
+//! One kube-rs reflector store per kind: the writers the events go into and the readers the
+//! policy is built from. A writer swaps a relist in whole at its end (`InitDone`), so a
+//! reader never sees a half-listed kind; a store is ready from its kind's first full list.
+
+use super::error::SourceError;
+use super::kind::{Kind, RbacObject};
+use futures::FutureExt;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::runtime::reflector::store::{self, Store, Writer};
+
+/// The writing halves, one per kind (see [`RbacObject::writer`]).
+#[derive(Debug)]
+pub struct Writers {
+    pub(super) roles: Writer<Role>,
+    pub(super) cluster_roles: Writer<ClusterRole>,
+    pub(super) role_bindings: Writer<RoleBinding>,
+    pub(super) cluster_role_bindings: Writer<ClusterRoleBinding>,
+}
+
+/// The reading halves, one per kind.
+#[derive(Debug, Clone)]
+pub(super) struct Stores {
+    pub roles: Store<Role>,
+    pub cluster_roles: Store<ClusterRole>,
+    pub role_bindings: Store<RoleBinding>,
+    pub cluster_role_bindings: Store<ClusterRoleBinding>,
+}
+
+/// A fresh store per kind, nothing listed yet.
+pub(super) fn stores() -> (Stores, Writers) {
+    let (roles, roles_w) = store::store();
+    let (cluster_roles, cluster_roles_w) = store::store();
+    let (role_bindings, role_bindings_w) = store::store();
+    let (cluster_role_bindings, cluster_role_bindings_w) = store::store();
+    (
+        Stores {
+            roles,
+            cluster_roles,
+            role_bindings,
+            cluster_role_bindings,
+        },
+        Writers {
+            roles: roles_w,
+            cluster_roles: cluster_roles_w,
+            role_bindings: role_bindings_w,
+            cluster_role_bindings: cluster_role_bindings_w,
+        },
+    )
+}
+
+/// Whether a store has had its first full list, without waiting: `wait_until_ready` resolves
+/// at once then. A writer dropped before that is an error (the kind can never list).
+fn listed<K: RbacObject>(store: &Store<K>) -> Result<bool, SourceError> {
+    match store.wait_until_ready().now_or_never() {
+        None => Ok(false),
+        Some(Ok(())) => Ok(true),
+        Some(Err(e)) => Err(SourceError::Unlisted {
+            kind: K::KIND.as_str(),
+            source: std::sync::Arc::new(e),
+        }),
+    }
+}
+
+impl Stores {
+    /// Whether every kind has had its first full list.
+    pub fn all_listed(&self) -> Result<bool, SourceError> {
+        Ok(listed(&self.roles)?
+            & listed(&self.cluster_roles)?
+            & listed(&self.role_bindings)?
+            & listed(&self.cluster_role_bindings)?)
+    }
+
+    /// Number of objects held of a kind.
+    pub fn count(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Role => self.roles.len(),
+            Kind::ClusterRole => self.cluster_roles.len(),
+            Kind::RoleBinding => self.role_bindings.len(),
+            Kind::ClusterRoleBinding => self.cluster_role_bindings.len(),
+        }
+    }
+}
