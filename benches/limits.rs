@@ -5,8 +5,8 @@
 mod support;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use scopegate::policy::PolicySet;
 use scopegate::model::mapping::Attributes;
+use scopegate::policy::PolicySet;
 use scopegate::policy::condition::{
     Condition, MAX_ATTRIBUTE_BYTES, MAX_CONDITION_BYTES, string_like,
 };

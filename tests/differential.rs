@@ -8,8 +8,8 @@ mod reference;
 
 use proptest::prelude::*;
 use scopegate::engine::{self, EngineOptions, NoMatch, SourceOrder};
-use scopegate::policy::IndexOptions;
 use scopegate::model::{AccessRequest, NonResourceAttributes, ResourceAttributes, Scope};
+use scopegate::policy::IndexOptions;
 use scopegate::policy::parse::add_value;
 use scopegate::policy::schema::RoleAssignment;
 use scopegate::policy::{Origin, PolicySet, Snapshot};

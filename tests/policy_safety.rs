@@ -6,8 +6,8 @@
 mod support;
 
 use scopegate::engine::{self, EngineOptions};
-use scopegate::policy::IndexOptions;
 use scopegate::model::{Scope, Verdict};
+use scopegate::policy::IndexOptions;
 use scopegate::server::reload::Reloader;
 use serde_json::Value;
 use std::path::{Path, PathBuf};

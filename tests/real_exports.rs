@@ -5,10 +5,10 @@
 mod support;
 
 use scopegate::engine::{self, EngineOptions};
-use scopegate::policy::IndexOptions;
 use scopegate::metrics::Metrics;
 use scopegate::model::Scope;
 use scopegate::policy::DiagnosticKind;
+use scopegate::policy::IndexOptions;
 use support::{CLUSTER, root, scopegate, stderr};
 
 const AZ_EXPORT: &str = "tests/fixtures/exports/az-role-assignment-list-all.json";
@@ -223,7 +223,12 @@ fn the_shipped_arc_roles_grant_on_an_arc_cluster() {
             r.group = group.into();
             r.resource = resource.into();
         }
-        engine::authorize(&std::sync::Arc::new(loaded.snapshot), &decisions(), &request).allowed()
+        engine::authorize(
+            &std::sync::Arc::new(loaded.snapshot),
+            &decisions(),
+            &request,
+        )
+        .allowed()
     };
     write("63f0a09d-1495-4db4-a681-037d84835eb4"); // Azure Arc Kubernetes Viewer
     assert!(decide("get", "", "pods"));

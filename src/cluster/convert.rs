@@ -3,7 +3,7 @@
 //! same diagnostics. Each object's origin is `cluster`, at `Kind/namespace/name`.
 
 use super::error::SourceError;
-use super::kind::RbacObject;
+use super::stores::RbacObject;
 use super::stores::Stores;
 use crate::policy::parse::add_value;
 use crate::policy::{Origin, PolicySet};

@@ -18,7 +18,8 @@ mod stores;
 mod watch;
 
 pub use error::SourceError;
-pub use kind::{Kind, RbacObject};
+pub use kind::Kind;
+pub use stores::RbacObject;
 pub use stores::Writers;
 
 use crate::metrics::Metrics;

@@ -3,7 +3,7 @@
 //! reader never sees a half-listed kind; a store is ready from its kind's first full list.
 
 use super::error::SourceError;
-use super::kind::{Kind, RbacObject};
+use super::kind::Kind;
 use futures::FutureExt;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::runtime::reflector::store::{self, Store, Writer};
@@ -78,5 +78,59 @@ impl Stores {
             Kind::RoleBinding => self.role_bindings.len(),
             Kind::ClusterRoleBinding => self.cluster_role_bindings.len(),
         }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Role {}
+    impl Sealed for super::ClusterRole {}
+    impl Sealed for super::RoleBinding {}
+    impl Sealed for super::ClusterRoleBinding {}
+}
+
+/// A typed RBAC object the source holds: one of the four k8s-openapi `rbac/v1` types.
+pub trait RbacObject:
+    sealed::Sealed
+    + kube::Resource<DynamicType = ()>
+    + Clone
+    + std::fmt::Debug
+    + serde::Serialize
+    + serde::de::DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    const KIND: Kind;
+
+    /// This kind's store writer among the source's.
+    fn writer(writers: &mut Writers) -> &mut Writer<Self>;
+}
+
+impl RbacObject for Role {
+    const KIND: Kind = Kind::Role;
+    fn writer(writers: &mut Writers) -> &mut Writer<Self> {
+        &mut writers.roles
+    }
+}
+
+impl RbacObject for ClusterRole {
+    const KIND: Kind = Kind::ClusterRole;
+    fn writer(writers: &mut Writers) -> &mut Writer<Self> {
+        &mut writers.cluster_roles
+    }
+}
+
+impl RbacObject for RoleBinding {
+    const KIND: Kind = Kind::RoleBinding;
+    fn writer(writers: &mut Writers) -> &mut Writer<Self> {
+        &mut writers.role_bindings
+    }
+}
+
+impl RbacObject for ClusterRoleBinding {
+    const KIND: Kind = Kind::ClusterRoleBinding;
+    fn writer(writers: &mut Writers) -> &mut Writer<Self> {
+        &mut writers.cluster_role_bindings
     }
 }

@@ -1,7 +1,7 @@
 //! The kube-rs watcher per kind, its events applied to the kind's store by `reflector`.
 
 use super::ClusterSource;
-use super::kind::RbacObject;
+use super::stores::RbacObject;
 use crate::metrics::Metrics;
 use futures::StreamExt;
 use kube::runtime::WatchStreamExt;

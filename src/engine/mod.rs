@@ -10,11 +10,11 @@ pub mod k8s_rbac;
 
 use crate::model::decision::Reason;
 use crate::model::excerpt::{QUOTED_BYTES, cut, excerpt};
+use crate::model::mapping::{self, MapError};
 use crate::model::name_hash::is_hyphenated_guid;
 use crate::model::{AccessRequest, Decision, Source, Verdict};
 use crate::policy::Snapshot;
 use crate::policy::index::PrincipalEntry;
-use crate::model::mapping::{self, MapError};
 use crate::policy::target::{AzureTarget, ReportedAction};
 use azure_rbac::AzureOutcome;
 use std::sync::Arc;
@@ -187,8 +187,8 @@ pub fn authorize(
     options: &EngineOptions,
     request: &AccessRequest,
 ) -> Decision {
-    let rbac_first =
-        (options.order == SourceOrder::RbacFirst).then(|| k8s_rbac::authorize(&snapshot.rbac, request));
+    let rbac_first = (options.order == SourceOrder::RbacFirst)
+        .then(|| k8s_rbac::authorize(&snapshot.rbac, request));
     if let Some(decision) = rbac_first.as_ref().and_then(|r| r.decision.clone()) {
         return decision;
     }

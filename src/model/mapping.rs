@@ -352,7 +352,8 @@ mod tests {
             namespace: ns.into(),
             ..Default::default()
         };
-        map_request(Some(&r), None, P).map(|m| m.actions().iter().map(|a| a.as_str().to_string()).collect())
+        map_request(Some(&r), None, P)
+            .map(|m| m.actions().iter().map(|a| a.as_str().to_string()).collect())
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! Uniqueness of ids and the existence of the role are checked once everything is read, since
 //! role definitions may come from a later file.
 
-use super::copies::Copies;
 use super::compiled::{Assignment, EVERYONE, compile_condition, parse_principal};
+use super::copies::Copies;
 use super::schema::RoleAssignment;
 use super::scope_table::ScopeTable;
 use super::{Diagnostic, DiagnosticKind, Origin};

@@ -6,8 +6,8 @@
 //! content is an error naming both places. (The live cluster's objects replace file copies
 //! before this, in `PolicySet::overlay`.)
 
-use super::schema::{K8sBinding, K8sRole, ObjectMeta};
 use super::diagnostic::{Diagnostic, DiagnosticKind, Origin};
+use super::schema::{K8sBinding, K8sRole, ObjectMeta};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -147,6 +147,7 @@ impl Merge<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::PolicySet;
     use crate::policy::parse::parse_text;
 
     fn bindings(file: &str, group: &str) -> PolicySet {

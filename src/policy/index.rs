@@ -5,16 +5,16 @@
 //! along the request's ancestor chain — never the whole assignment set.
 
 use super::assignments::AssignmentSet;
-use super::copies::Copies;
-use super::filter::{self, BitFilter};
-use super::known_actions::{Bits, KnownActions};
-use super::schema::{DenyAssignment, Permission, PrincipalRef, RoleDefinition};
 use super::compiled::{
     Assignment, Deny, EVERYONE, MEMO_MIN_PATTERNS, PermissionBlock, Role, compile_condition,
     parse_principal,
 };
-use super::{Diagnostic, LoadError, Origin, PolicySet, pace};
+use super::copies::Copies;
+use super::filter::{self, BitFilter};
+use super::known_actions::{Bits, KnownActions};
 use super::rbac::RbacIndex;
+use super::schema::{DenyAssignment, Permission, PrincipalRef, RoleDefinition};
+use super::{Diagnostic, LoadError, Origin, PolicySet, pace};
 use crate::model::name_hash::{folded_eq, short_eq};
 use crate::model::{ManagementGroups, Scope};
 use std::collections::HashMap;
@@ -862,7 +862,6 @@ fn role_guid(def: &RoleDefinition) -> String {
     };
     raw.to_ascii_lowercase()
 }
-
 
 #[cfg(test)]
 mod tests {

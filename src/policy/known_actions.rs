@@ -8,8 +8,8 @@
 //! evaluator, which never interns).
 
 use super::compiled::{Deny, Role};
-use crate::model::name_hash::{mix, short_eq};
 use crate::model::mapping;
+use crate::model::name_hash::{mix, short_eq};
 use crate::model::{ActionPattern, ResourceAttributes};
 use hashbrown::HashTable;
 use rustc_hash::FxHashMap;
@@ -477,7 +477,10 @@ mod tests {
             };
             let built = mapping::map_request(Some(&r), None, PREFIX).unwrap();
             let interned = known.for_request(&r).unwrap();
-            assert_eq!(built.actions().as_slice(), std::slice::from_ref(&interned.pattern));
+            assert_eq!(
+                built.actions().as_slice(),
+                std::slice::from_ref(&interned.pattern)
+            );
             assert_eq!(known.get(interned.pattern.as_str()), Some(interned));
         }
         let exec = ResourceAttributes {

@@ -11,8 +11,8 @@ pub mod index;
 pub mod known_actions;
 pub mod load;
 pub mod pace;
-pub mod rbac;
 pub mod parse;
+pub mod rbac;
 pub mod schema;
 pub mod scope_table;
 pub mod set;
@@ -24,4 +24,3 @@ pub use index::{IndexOptions, Snapshot, SnapshotStats};
 
 pub use diagnostic::{Diagnostic, DiagnosticKind, LoadError, Origin, Severity};
 pub use set::PolicySet;
-

@@ -4,9 +4,11 @@
 use super::assignments::AssignmentSet;
 use super::copies::{Copies, Merge};
 use super::diagnostic::Diagnostic;
-use super::pace;
 use super::diagnostic::Origin;
-use super::schema::{self, DenyAssignment, K8sBinding, K8sRole, ManagementGroupEntity, RoleDefinition};
+use super::pace;
+use super::schema::{
+    self, DenyAssignment, K8sBinding, K8sRole, ManagementGroupEntity, RoleDefinition,
+};
 
 /// Every policy object read from the sources, before validation.
 #[derive(Debug, Clone, Default)]

@@ -12,8 +12,8 @@
 
 use super::tls::TlsState;
 use crate::cluster::ClusterSource;
-use crate::policy::IndexOptions;
 use crate::metrics::Metrics;
+use crate::policy::IndexOptions;
 use crate::policy::SnapshotStats;
 use crate::policy::load::ParsedFiles;
 use crate::policy::store::PolicyStore;

@@ -25,12 +25,12 @@ mod webhook;
 mod reference;
 
 use scopegate::engine::{self, EngineOptions, NoMatch, SourceOrder};
-use scopegate::model::{AccessRequest, Decision, Scope, Verdict};
-use scopegate::policy::parse::add_value;
-use scopegate::policy::{IndexOptions, Origin, PolicySet, Snapshot};
 /// The request -> Azure actions and scope mapping under test: imported here only, so a move
 /// of the function is a one-line change.
 use scopegate::model::mapping::map_request as azure_mapping;
+use scopegate::model::{AccessRequest, Decision, Scope, Verdict};
+use scopegate::policy::parse::add_value;
+use scopegate::policy::{IndexOptions, Origin, PolicySet, Snapshot};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -101,7 +101,10 @@ pub fn decide(
 /// The engine's options in the reference's words.
 fn reference_options(index: &IndexOptions, o: &EngineOptions) -> reference::Options {
     reference::Options {
-        cluster: index.cluster_resource_id.as_ref().map(|s| s.key().to_string()),
+        cluster: index
+            .cluster_resource_id
+            .as_ref()
+            .map(|s| s.key().to_string()),
         action_prefix: index.action_prefix.clone(),
         principal_claim: o.principal_claim.clone(),
         skip_system_users: o.skip_system_users,
