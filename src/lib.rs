@@ -18,6 +18,7 @@
 //! Azure deny assignments first, then any allow (Azure role assignment or Kubernetes RBAC
 //! binding), then the configured no-match answer.
 
+#![deny(unsafe_code)]
 #![cfg_attr(
     not(test),
     deny(
@@ -42,6 +43,7 @@ pub mod sar;
 pub mod server;
 #[cfg(any(test, feature = "bench-support"))]
 pub mod synthetic;
+pub mod sys;
 pub mod telemetry;
 
 use policy::load::ParsedFiles;

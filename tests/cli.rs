@@ -661,3 +661,21 @@ fn validate_rejects_a_misspelled_subjects_field_and_an_unknown_subject_kind_with
         stderr(&out)
     );
 }
+
+/// The product has no benchmark switch: the load benchmark's empty handler exists only in a
+/// `--features bench-support` build.
+#[test]
+fn serve_help_shows_no_benchmark_switch() {
+    let out = scopegate(&["serve", "--help"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--listen"), "{help}");
+    assert!(!help.to_lowercase().contains("benchmark"), "{help}");
+    let refused = scopegate(&[
+        "serve",
+        "--benchmark-empty-handler",
+        "--policies",
+        "policies",
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+}

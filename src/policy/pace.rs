@@ -17,6 +17,7 @@
 //! others ran as the reload's, so it yielded again after a few items each time it got the
 //! core back — thousands of switches per reload, each cooling the caches of both threads.
 
+use crate::sys::thread_cpu_time;
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
@@ -109,23 +110,6 @@ pub fn drop_paced<I: IntoIterator>(items: I) {
         point();
         drop(item);
     }
-}
-
-/// The CPU time the calling thread has used, if the system can tell.
-fn thread_cpu_time() -> Option<Duration> {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec that we own and touches nothing else.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    if rc != 0 {
-        return None;
-    }
-    Some(Duration::new(
-        u64::try_from(now.tv_sec).ok()?,
-        u32::try_from(now.tv_nsec).ok()?,
-    ))
 }
 
 /// Whether this thread is inside [`paced`].

@@ -656,11 +656,8 @@ async fn serve_connection<S>(
 /// request that next took fresh memory waited for that (with a reload every second, p99 3.3–4.6
 /// ms against 1.6–2.2 ms without huge pages). Failing is harmless.
 fn disable_transparent_huge_pages() {
-    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours; it sets a
-    // flag of the process's address space that the kernel reads at page-fault time.
-    let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1 as libc::c_ulong, 0, 0, 0) };
-    if rc != 0 {
-        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot turn transparent huge pages off");
+    if let Err(error) = crate::sys::disable_transparent_huge_pages() {
+        tracing::debug!(%error, "cannot turn transparent huge pages off");
     }
 }
 
@@ -668,25 +665,8 @@ fn disable_transparent_huge_pages() {
 /// warns when the connection cap does not fit under it: the listener would then run out of
 /// descriptors before the cap takes effect.
 fn raise_open_file_limit(max_connections: usize) {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit read and write only the struct passed, owned here.
-    let soft = unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return;
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                rlim_max: limit.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                limit = raised;
-            }
-        }
-        limit.rlim_cur
+    let Some(soft) = crate::sys::raise_open_file_limit() else {
+        return;
     };
     // Room for policy files, watches, the admin listener and its clients.
     let needed = (max_connections as u64).saturating_add(256);

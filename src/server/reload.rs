@@ -481,11 +481,8 @@ async fn reload_blocking(reloader: &Arc<Reloader>, trigger: &'static str, force:
 /// Lowers the calling thread's CPU priority to nice 19 (per thread on Linux). Failing is
 /// harmless: the reload then runs at normal priority, still paced.
 fn background_priority() {
-    // SAFETY: setpriority takes plain integers and touches no memory of ours; who = 0 is the
-    // calling thread.
-    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
-    if rc != 0 {
-        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower the reload thread's priority");
+    if let Err(error) = crate::sys::lower_thread_priority() {
+        tracing::debug!(%error, "cannot lower the reload thread's priority");
     }
 }
 
