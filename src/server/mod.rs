@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod authorize;
+pub mod defaults;
 pub mod exposure;
 pub mod listener;
 pub mod reload;
@@ -38,10 +39,10 @@ use tokio::sync::watch;
 pub struct ServeArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
-    /// Webhook listen address.
+    /// Webhook listen address [default: 127.0.0.1:8443].
     #[arg(long, value_name = "ADDR:PORT", env = "SCOPEGATE_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// Admin listen address (plain HTTP: /livez, /readyz, /metrics).
+    /// Admin listen address (plain HTTP: /livez, /readyz, /metrics) [default: 127.0.0.1:9090].
     #[arg(long, value_name = "ADDR:PORT", env = "SCOPEGATE_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
     /// Serving certificate (PEM, leaf first).
@@ -84,13 +85,14 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, value_enum, env = "SCOPEGATE_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
-    /// Largest accepted request body in bytes.
+    /// Largest accepted request body in bytes [default: 1048576].
     #[arg(long, value_name = "BYTES", env = "SCOPEGATE_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
-    /// Time allowed for reading a request's headers (also the keep-alive idle limit) and body.
+    /// Time allowed for reading a request's headers (also the keep-alive idle limit) and body
+    /// [default: 30].
     #[arg(long, value_name = "SECONDS", env = "SCOPEGATE_READ_TIMEOUT_SECONDS")]
     pub read_timeout_seconds: Option<u64>,
-    /// Time allowed for a new connection's TLS handshake.
+    /// Time allowed for a new connection's TLS handshake [default: 5].
     #[arg(
         long,
         value_name = "SECONDS",
@@ -98,10 +100,10 @@ pub struct ServeArgs {
     )]
     pub tls_handshake_timeout_seconds: Option<u64>,
     /// Open webhook connections at most; at the cap a new one replaces the connection idle the
-    /// longest, or is refused when none is idle.
+    /// longest, or is refused when none is idle [default: 4096].
     #[arg(long, value_name = "N", env = "SCOPEGATE_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
-    /// Safety-net re-read of policy and TLS files, in seconds.
+    /// Safety-net re-read of policy and TLS files, in seconds [default: 60].
     #[arg(
         long,
         value_name = "SECONDS",
@@ -109,20 +111,21 @@ pub struct ServeArgs {
     )]
     pub reload_interval_seconds: Option<u64>,
     /// A policy file changed more recently than this is not read yet (it may be half
-    /// written); its previous content keeps serving. Write policy files atomically anyway.
+    /// written); its previous content keeps serving. Write policy files atomically anyway
+    /// [default: 2000].
     #[arg(long, value_name = "MS", env = "SCOPEGATE_POLICY_SETTLE_MS")]
     pub policy_settle_ms: Option<u64>,
     /// Publish a policy change even if it removes every deny assignment or more than half
     /// of a kind of object (held back otherwise).
     #[arg(long, env = "SCOPEGATE_ALLOW_LARGE_REMOVALS")]
     pub allow_large_removals: bool,
-    /// Decision cache entries (0 disables the cache).
+    /// Decision cache entries (0 disables the cache) [default: 0].
     #[arg(long, value_name = "N", env = "SCOPEGATE_DECISION_CACHE_SIZE")]
     pub decision_cache_size: Option<u64>,
-    /// Decision cache budget in bytes (keys, reasons and overhead; default 64 MiB).
+    /// Decision cache budget in bytes (keys, reasons and overhead) [default: 64 MiB].
     #[arg(long, value_name = "BYTES", env = "SCOPEGATE_DECISION_CACHE_MAX_BYTES")]
     pub decision_cache_max_bytes: Option<u64>,
-    /// Decision cache entry lifetime in seconds.
+    /// Decision cache entry lifetime in seconds [default: 30].
     #[arg(
         long,
         value_name = "SECONDS",
@@ -240,14 +243,11 @@ impl ServeArgs {
             ),
         };
         Ok(ServerSettings {
-            listen: self
-                .listen
-                .or(f.listen)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443))),
+            listen: self.listen.or(f.listen).unwrap_or(defaults::LISTEN),
             admin_listen: self
                 .admin_listen
                 .or(f.admin_listen)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9090))),
+                .unwrap_or(defaults::ADMIN_LISTEN),
             tls,
             allowed_client_names: if self.allowed_client_names.is_empty() {
                 f.allowed_client_names
@@ -256,54 +256,56 @@ impl ServeArgs {
             },
             mode: self.mode.or(f.mode).unwrap_or_default(),
             log_format: self.log_format.or(f.log_format).unwrap_or_default(),
-            max_body_bytes: self.max_body_bytes.or(f.max_body_bytes).unwrap_or(1 << 20),
-            read_timeout: Duration::from_secs(
-                self.read_timeout_seconds
-                    .or(f.read_timeout_seconds)
-                    .unwrap_or(30)
-                    .max(1),
+            max_body_bytes: self
+                .max_body_bytes
+                .or(f.max_body_bytes)
+                .unwrap_or(defaults::MAX_BODY_BYTES),
+            read_timeout: seconds(
+                self.read_timeout_seconds.or(f.read_timeout_seconds),
+                defaults::READ_TIMEOUT,
             ),
-            tls_handshake_timeout: Duration::from_secs(
+            tls_handshake_timeout: seconds(
                 self.tls_handshake_timeout_seconds
-                    .or(f.tls_handshake_timeout_seconds)
-                    .unwrap_or(5)
-                    .max(1),
+                    .or(f.tls_handshake_timeout_seconds),
+                defaults::TLS_HANDSHAKE_TIMEOUT,
             ),
             max_connections: self
                 .max_connections
                 .or(f.max_connections)
-                .unwrap_or(4096)
+                .unwrap_or(defaults::MAX_CONNECTIONS)
                 .max(1),
-            reload_interval: Duration::from_secs(
-                self.reload_interval_seconds
-                    .or(f.reload_interval_seconds)
-                    .unwrap_or(60)
-                    .max(1),
+            reload_interval: seconds(
+                self.reload_interval_seconds.or(f.reload_interval_seconds),
+                defaults::RELOAD_INTERVAL,
             ),
             policy_settle: self
                 .policy_settle_ms
                 .or(f.policy_settle_ms)
-                .map_or(reload::DEFAULT_SETTLE, Duration::from_millis),
+                .map_or(defaults::POLICY_SETTLE, Duration::from_millis),
             allow_large_removals: self.allow_large_removals || f.allow_large_removals,
             decision_cache_size: self
                 .decision_cache_size
                 .or(f.decision_cache_size)
-                .unwrap_or(0),
+                .unwrap_or(defaults::DECISION_CACHE_SIZE),
             decision_cache_max_bytes: self
                 .decision_cache_max_bytes
                 .or(f.decision_cache_max_bytes)
-                .unwrap_or(64 << 20),
-            decision_cache_ttl: Duration::from_secs(
+                .unwrap_or(defaults::DECISION_CACHE_MAX_BYTES),
+            decision_cache_ttl: seconds(
                 self.decision_cache_ttl_seconds
-                    .or(f.decision_cache_ttl_seconds)
-                    .unwrap_or(30)
-                    .max(1),
+                    .or(f.decision_cache_ttl_seconds),
+                defaults::DECISION_CACHE_TTL,
             ),
             advertise_url: self.advertise_url.clone().or(f.advertise_url),
             #[cfg(feature = "bench-support")]
             empty_handler: self.benchmark_empty_handler,
         })
     }
+}
+
+/// A setting in whole seconds, at least one, or its default.
+fn seconds(set: Option<u64>, default: Duration) -> Duration {
+    set.map_or(default, |s| Duration::from_secs(s.max(1)))
 }
 
 /// The webhook kubeconfig kube-apiserver needs for this configuration.

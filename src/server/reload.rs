@@ -29,9 +29,6 @@ const DEBOUNCE: Duration = Duration::from_millis(200);
 /// How long a reload waits for decisions on the snapshot it replaced, to free it itself.
 const RETIRE_PATIENCE: Duration = Duration::from_secs(5);
 
-/// How long a policy file must have been still before a reload reads it, by default.
-pub const DEFAULT_SETTLE: Duration = Duration::from_secs(2);
-
 /// Builds and publishes policy generations.
 pub struct Reloader {
     pub store: Arc<PolicyStore>,
@@ -108,7 +105,7 @@ impl Reloader {
             metrics,
             cluster,
             parsed: Default::default(),
-            settle: DEFAULT_SETTLE,
+            settle: super::defaults::POLICY_SETTLE,
             allow_large_removals: false,
             retry_at: std::sync::Mutex::new(None),
             held: std::sync::Mutex::new(None),
