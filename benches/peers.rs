@@ -1,6 +1,6 @@
 //! Peers: the same synthetic Azure RBAC policy and the same requests decided by scopegate,
 //! by Cedar (`cedar-policy`) and by Rego (`regorus`), after checking that all three agree on
-//! every decision of a sweep of requests (spec §B2-§B5 as restricted to what
+//! every decision of a sweep of requests (docs/azure-rbac.md#evaluation, restricted to what
 //! `scopegate::synthetic` generates).
 //!
 //! - scopegate: `engine::authorize` on the indexed snapshot.

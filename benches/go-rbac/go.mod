@@ -1,4 +1,4 @@
-// Baseline for issue 6: the in-tree Kubernetes RBAC authorizer (the one kube-apiserver
+// Baseline: the in-tree Kubernetes RBAC authorizer (the one kube-apiserver
 // runs with --authorization-mode=RBAC) on the RBAC shape scopegate's synthetic generator
 // produces (src/synthetic.rs rbac_bindings()). Run with ./run.sh.
 module scopegate.dev/go-rbac-bench

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Baseline for issue 6: ns/op of the in-tree Kubernetes RBAC authorizer (the one
+# Baseline: ns/op of the in-tree Kubernetes RBAC authorizer (the one
 # kube-apiserver runs for --authorization-mode=RBAC) on scopegate's synthetic RBAC shape
 # (src/synthetic.rs rbac_bindings(): ClusterRole bench-reader, RoleBinding bench-user in
 # ns-1, N more bindings, every 5th a ClusterRoleBinding) for N = 100, 10k, 100k; request

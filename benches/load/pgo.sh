@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Profile-guided release build of scopegate (issue 6). One command:
+# Profile-guided release build of scopegate. One command:
 #
 #   benches/load/pgo.sh [--force]   # prints the path of the built binary: target/pgo/release/scopegate
 #

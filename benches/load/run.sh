@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# HTTP load test of `scopegate serve` (issue 6, item 3). One command:
+# HTTP load test of `scopegate serve`. One command:
 #
 #   benches/load/run.sh [--duration SECONDS] [--connections N] [--repeat N] [--install-oha] [--oha-only]
 #

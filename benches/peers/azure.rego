@@ -1,4 +1,4 @@
-# Azure RBAC data-plane check (spec §B2-§B5) over indexed data, for benches/peers.rs.
+# Azure RBAC data-plane check (docs/azure-rbac.md#evaluation) over indexed data, for benches/peers.rs.
 #
 # data.policy.assignments[principal] = [{"scope", "role"}]   role assignments by principal id
 # data.policy.roles[role]            = [{"data": [pattern], "not": [pattern]}]   one per permissions block

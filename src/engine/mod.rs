@@ -1,7 +1,7 @@
 //! The decision core: pure and synchronous. `authorize(&Snapshot, &EngineOptions,
 //! &AccessRequest) -> Decision`; no I/O, no clocks, no locks.
 //!
-//! Order of sources (spec §B2): Azure deny assignments, then any allow (Azure role
+//! Order of sources (docs/kubernetes-authz.md#source-order): Azure deny assignments, then any allow (Azure role
 //! assignment or Kubernetes RBAC binding), then the configured no-match answer.
 
 pub mod azure_rbac;
