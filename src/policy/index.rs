@@ -223,8 +223,8 @@ pub struct Snapshot {
     /// Per-generation memo: action -> the set of roles whose permissions grant it. Bounded,
     /// because actions come from request input.
     grants_memo: GrantsMemo,
-    assignments_by_principal: HashMap<Uuid, Vec<u32>>,
-    denies_by_principal: HashMap<Uuid, Vec<u32>>,
+    /// How many principals the role assignments name.
+    principal_count: usize,
     /// Every principal the policy names, by its canonical text, for lookups straight from
     /// request strings without parsing (the decision path).
     principal_index: PrincipalIndex,
@@ -367,8 +367,6 @@ impl Snapshot {
     /// an item at a time (see [`pace::drop_paced`]); the rest is small next to them.
     pub fn dismantle(self) {
         pace::drop_paced(self.assignments);
-        pace::drop_paced(self.assignments_by_principal);
-        pace::drop_paced(self.denies_by_principal);
     }
 
     /// Sizes of this snapshot.
@@ -377,7 +375,7 @@ impl Snapshot {
             role_definitions: self.roles.len(),
             role_assignments: self.assignments.len(),
             deny_assignments: self.denies.len(),
-            principals: self.assignments_by_principal.len(),
+            principals: self.principal_count,
             scopes: self.scopes.len(),
             k8s_roles: self.rbac.role_count(),
             k8s_bindings: self.rbac.binding_count(),
@@ -408,13 +406,15 @@ impl Snapshot {
         bits.get(role)
     }
 
-    /// The requester's assignments (by one principal id).
-    pub fn assignments_of(&self, principal: &Uuid) -> impl Iterator<Item = &Assignment> {
-        self.assignments_by_principal
-            .get(principal)
-            .into_iter()
-            .flatten()
-            .filter_map(|i| self.assignments.get(*i as usize))
+    /// Every role assignment of one principal id, wherever its scope: a scan of them all, for
+    /// `explain` (decisions read the principal index, which holds the cluster's chain only).
+    pub fn assignments_of<'s>(
+        &'s self,
+        principal: &'s Uuid,
+    ) -> impl Iterator<Item = &'s Assignment> {
+        self.assignments
+            .iter()
+            .filter(move |a| a.principal == *principal)
     }
 
     /// Deny assignments for Everyone.
@@ -450,13 +450,12 @@ impl Snapshot {
         self.principal_index.get_text(text, hash)
     }
 
-    /// Deny assignments naming one principal id ([`EVERYONE`] for Everyone).
-    pub fn denies_of(&self, principal: &Uuid) -> impl Iterator<Item = &Deny> {
-        self.denies_by_principal
-            .get(principal)
-            .into_iter()
-            .flatten()
-            .filter_map(|i| self.denies.get(*i as usize))
+    /// Deny assignments naming one principal id ([`EVERYONE`] for Everyone), wherever their
+    /// scope: a scan, for `explain`.
+    pub fn denies_of<'s>(&'s self, principal: &'s Uuid) -> impl Iterator<Item = &'s Deny> {
+        self.denies
+            .iter()
+            .filter(move |d| d.principals.contains(principal))
     }
 
     /// The interned id of a scope, if anything is assigned there.
@@ -595,13 +594,10 @@ impl Snapshot {
         diagnostics: &mut Vec<Diagnostic>,
     ) {
         (self.assignments, self.scopes) = set.resolve(&self.role_by_guid, copies, diagnostics);
-        for (i, a) in self.assignments.iter().enumerate() {
-            pace::point();
-            self.assignments_by_principal
-                .entry(a.principal)
-                .or_default()
-                .push(u32::try_from(i).unwrap_or(u32::MAX));
-        }
+        let mut principals: Vec<Uuid> = self.assignments.iter().map(|a| a.principal).collect();
+        principals.sort_unstable();
+        principals.dedup();
+        self.principal_count = principals.len();
     }
 
     fn add_denies(
@@ -713,10 +709,6 @@ impl Snapshot {
                 continue;
             }
             let scope_id = self.scopes.intern(scope.clone());
-            let index = self.denies.len() as u32;
-            for p in &principals {
-                self.denies_by_principal.entry(*p).or_default().push(index);
-            }
             self.denies.push(Deny {
                 id: Arc::from(id),
                 name: Arc::from(da.deny_assignment_name.as_str()),
