@@ -1,7 +1,7 @@
 //! A decision counted in instructions, for callgrind (repeatable on a noisy machine):
 //!
 //! ```text
-//! cargo bench --bench instructions --no-run
+//! cargo bench -F bench-support --bench instructions --no-run
 //! valgrind --tool=callgrind --toggle-collect='scopegate::engine::authorize*' target/release/deps/instructions-<hash> [CASE] [GROUPS]
 //! ```
 //! Instructions per decision = total Ir / 1000 (the decision runs 1000 times). `sar-allow 20`

@@ -3,7 +3,7 @@
 //! allocator), the RSS it keeps once the parsed files are dropped, and the peak RSS during the
 //! load above the process before it (the peak is reset through `/proc/self/clear_refs` once
 //! the files are written). Same allocator as the server (mimalloc).
-//! `cargo bench --bench memory [-- N]`.
+//! `cargo bench -F bench-support --bench memory [-- N]`.
 
 use scopegate::synthetic::{self, Shape};
 use std::alloc::{GlobalAlloc, Layout};

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Plots decision time against assignment count for scopegate, cedar-policy and regorus from
-the criterion output of `cargo bench --bench peers` (target/criterion/peers-summary.csv) and
-`cargo bench --bench decide` (target/criterion/decide_azure/*/<N>a_10g/new/estimates.json).
+the criterion output of `cargo bench -F bench-support --bench peers` (target/criterion/peers-summary.csv) and
+`cargo bench -F bench-support --bench decide` (target/criterion/decide_azure/*/<N>a_10g/new/estimates.json).
 Writes benches/decision-time.png.  Needs matplotlib (`pip install matplotlib`)."""
 import csv
 import json

@@ -3,7 +3,7 @@
 # kube-apiserver runs for --authorization-mode=RBAC) on scopegate's synthetic RBAC shape
 # (src/synthetic.rs rbac_bindings(): ClusterRole bench-reader, RoleBinding bench-user in
 # ns-1, N more bindings, every 5th a ClusterRoleBinding) for N = 100, 10k, 100k; request
-# `bench-user list pods in ns-1` (allowed), as `cargo bench --bench decide -- decide/rbac`.
+# `bench-user list pods in ns-1` (allowed), as `cargo bench -F bench-support --bench decide -- decide/rbac`.
 #
 #   benches/go-rbac/run.sh [BENCHTIME]     (default 2s per case; 12 cases)
 #
