@@ -8,8 +8,10 @@ use super::{EngineOptions, Exclusion, authorize, azure_identity, target_of};
 use crate::model::{AccessRequest, Decision, Scope};
 use crate::policy::Snapshot;
 use crate::policy::compiled::EVERYONE;
+use crate::policy::target::AzureTarget;
 use std::fmt::Write;
 use std::sync::Arc;
+use uuid::Uuid;
 
 /// Explains a decision; the returned decision is exactly what [`authorize`] answers.
 pub fn explain(
@@ -56,6 +58,8 @@ pub fn explain(
     (decision, out)
 }
 
+/// The Azure part of an explanation: the requester's principals, the action and scope
+/// chain, then every deny assignment and role assignment that names a principal.
 fn explain_azure(
     snapshot: &Snapshot,
     options: &EngineOptions,
@@ -74,26 +78,7 @@ fn explain_azure(
             return;
         }
     };
-    let _ = writeln!(
-        out,
-        "  principal: {} (extra[`{}`])",
-        principals
-            .first()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-        options.principal_claim
-    );
-    let groups: Vec<String> = principals.iter().skip(1).map(ToString::to_string).collect();
-    let _ = writeln!(
-        out,
-        "  groups:    {} object id(s){}",
-        groups.len(),
-        if groups.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", groups.join(", "))
-        }
-    );
+    write_principals(options, &principals, out);
     let target = match target_of(snapshot, request) {
         Ok(t) => t,
         Err(e) => {
@@ -117,20 +102,76 @@ fn explain_azure(
     for s in &chain {
         let _ = writeln!(out, "    {s}");
     }
+    let at = RequestScope {
+        target: &target,
+        scope: &scope,
+        chain: &chain,
+    };
+    let any_deny = explain_denies(snapshot, &principals, &at, out);
+    let any_assignment = explain_assignments(snapshot, &principals, &at, out);
+    if !any_deny && !any_assignment {
+        let _ = writeln!(
+            out,
+            "  no assignment or deny assignment names these principals"
+        );
+    }
+}
+
+/// Where a mapped request lands: its target, its scope and that scope's chain (nearest
+/// first), what each candidate assignment is checked against.
+struct RequestScope<'a> {
+    target: &'a AzureTarget<'a>,
+    scope: &'a Scope,
+    chain: &'a [Scope],
+}
+
+/// Writes the requester's object id (and the claim it came from) and its group object ids.
+fn write_principals(options: &EngineOptions, principals: &[Uuid], out: &mut String) {
+    let _ = writeln!(
+        out,
+        "  principal: {} (extra[`{}`])",
+        principals
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        options.principal_claim
+    );
+    let groups: Vec<String> = principals.iter().skip(1).map(ToString::to_string).collect();
+    let _ = writeln!(
+        out,
+        "  groups:    {} object id(s){}",
+        groups.len(),
+        if groups.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", groups.join(", "))
+        }
+    );
+}
+
+/// Writes every deny assignment of the principals (and of everyone) with why it does or
+/// does not apply; true if there was any.
+fn explain_denies(
+    snapshot: &Snapshot,
+    principals: &[Uuid],
+    at: &RequestScope<'_>,
+    out: &mut String,
+) -> bool {
     let mut any = false;
     for p in principals.iter().chain(std::iter::once(&EVERYONE)) {
         for deny in snapshot.denies_of(p) {
             any = true;
-            let why = if !chain.contains(&deny.scope) {
+            let why = if !at.chain.contains(&deny.scope) {
                 "scope is not on the chain".to_string()
-            } else if !deny.applies_to_children && deny.scope != scope {
+            } else if !deny.applies_to_children && deny.scope != *at.scope {
                 "doNotApplyToChildScopes and the request is below its scope".to_string()
             } else if deny.excluded.iter().any(|x| principals.contains(x)) {
                 "requester is excluded".to_string()
-            } else if let Some(a) = target
+            } else if let Some(a) = at
+                .target
                 .actions()
                 .iter()
-                .find(|a| deny_covers(deny, a, &target.attributes))
+                .find(|a| deny_covers(deny, a, &at.target.attributes))
             {
                 format!("APPLIES: denies `{a}`")
             } else {
@@ -143,7 +184,20 @@ fn explain_azure(
             );
         }
     }
-    for p in &principals {
+    any
+}
+
+/// Writes every role assignment of the principals with why it does or does not grant;
+/// true if there was any.
+fn explain_assignments(
+    snapshot: &Snapshot,
+    principals: &[Uuid],
+    at: &RequestScope<'_>,
+    out: &mut String,
+) -> bool {
+    let target = at.target;
+    let mut any = false;
+    for p in principals {
         for a in snapshot.assignments_of(p) {
             any = true;
             let role = snapshot.roles.get(a.role);
@@ -152,7 +206,7 @@ fn explain_azure(
                 .scope(a.scope_id)
                 .cloned()
                 .unwrap_or_else(Scope::root);
-            let why = if !chain.contains(&a_scope) {
+            let why = if !at.chain.contains(&a_scope) {
                 "scope is not on the chain".to_string()
             } else if matches!(a.condition.as_deref(), Some(Err(_))) {
                 "condition cannot be evaluated: never grants".to_string()
@@ -173,14 +227,11 @@ fn explain_azure(
             );
         }
     }
-    if !any {
-        let _ = writeln!(
-            out,
-            "  no assignment or deny assignment names these principals"
-        );
-    }
+    any
 }
 
+/// The Kubernetes RBAC part of an explanation: every binding that names the requester,
+/// with whether its rules allow the request.
 fn explain_rbac(snapshot: &Snapshot, request: &AccessRequest, out: &mut String) {
     let _ = writeln!(out, "\nKubernetes RBAC");
     let mut any = false;

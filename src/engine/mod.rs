@@ -14,6 +14,7 @@ use crate::model::mapping::{self, MapError};
 use crate::model::name_hash::is_hyphenated_guid;
 use crate::model::{AccessRequest, Decision, Source, Verdict};
 use crate::policy::Snapshot;
+use crate::policy::compiled::{Assignment, Deny};
 use crate::policy::index::PrincipalEntry;
 use crate::policy::target::{AzureTarget, ReportedAction};
 use azure_rbac::AzureOutcome;
@@ -235,6 +236,8 @@ pub fn authorize(
     decision
 }
 
+/// The Azure source's answer to one request: the identity gate, the discovery rule, the
+/// mapped target, then the index's verdict turned into a decision or an open reason.
 fn azure_step(
     snapshot: &Arc<Snapshot>,
     options: &EngineOptions,
@@ -242,50 +245,11 @@ fn azure_step(
 ) -> AzureStep {
     let oid = match azure_gate(options, request) {
         Ok(text) => text,
-        Err(Exclusion::Skipped { reason, non_aad }) => {
-            return AzureStep::Open {
-                reason: reason.into(),
-                skipped_non_aad: non_aad,
-                skipped: true,
-                error: None,
-            };
-        }
-        Err(Exclusion::Invalid(why)) => {
-            return AzureStep::Final(Decision::new(
-                Verdict::Deny,
-                Source::Request,
-                format!("request not allowed: {why}"),
-            ));
-        }
+        Err(exclusion) => return excluded_step(exclusion),
     };
-    // The requester as the policy knows it: only principals the policy names, looked up
-    // straight from the request strings.
-    // On the stack: a token's groups rarely name more than a handful of policy principals.
-    let mut principals: smallvec::SmallVec<[&PrincipalEntry; 8]> = smallvec::SmallVec::new();
-    principals.extend(snapshot.principal(oid));
-    // Groups by the hash they were decoded with: most are turned away by the prefilter
-    // without reading their text.
-    let groups = &request.groups;
-    for entry in groups.entries() {
-        if snapshot.may_be_principal(entry.len(), entry.hash)
-            && let Some(principal) = snapshot.principal_lookup(groups.name(entry), entry.hash)
-        {
-            principals.push(principal);
-        }
-    }
-    if let Some(n) = &request.non_resource_attributes
-        && request.resource_attributes.is_none()
-        && options.discovery_paths
-        && mapping::is_discovery(n)
-    {
-        return AzureStep::Final(Decision::new(
-            Verdict::Allow,
-            Source::Request,
-            format!(
-                "discovery path `{}` is readable by every Entra ID user",
-                excerpt(&n.path)
-            ),
-        ));
+    let principals = policy_principals(snapshot, oid, request);
+    if let Some(decision) = discovery_allow(options, request) {
+        return AzureStep::Final(decision);
     }
     let mut target = match AzureTarget::of(
         request.resource_attributes.as_deref(),
@@ -294,13 +258,7 @@ fn azure_step(
         Some(&snapshot.known_actions),
     ) {
         Ok(t) => t,
-        Err(e) => {
-            return AzureStep::Final(Decision::new(
-                Verdict::Deny,
-                Source::Request,
-                format!("request not allowed: {e}"),
-            ));
-        }
+        Err(e) => return AzureStep::Final(request_not_allowed(e)),
     };
     if snapshot.cluster.cluster.is_none() {
         return AzureStep::Open {
@@ -314,11 +272,7 @@ fn azure_step(
         };
     }
     let namespace = target.namespace.and_then(Label::new);
-    let outcome = azure_rbac::evaluate(snapshot, &principals, &target);
-    // Reasons hold the snapshot (one reference count) and indexes into it, not a copy of
-    // each name they print: a decision then costs two atomic updates instead of a dozen.
-    let policy = Arc::clone(snapshot);
-    match outcome {
+    match azure_rbac::evaluate(snapshot, &principals, &target) {
         AzureOutcome::Denied {
             deny,
             index,
@@ -326,30 +280,7 @@ fn azure_step(
         } => {
             // The reported action moves into the reason; nothing else reads the target now.
             let action = target.take_action(action);
-            let reason = Reason::lazy(move |f| {
-                let Some(deny) = policy.denies.get(index as usize) else {
-                    return Ok(());
-                };
-                let shown = if deny.name.is_empty() {
-                    &deny.id
-                } else {
-                    &deny.name
-                };
-                write_pieces(
-                    f,
-                    &[
-                        "Azure RBAC: denied by deny assignment `",
-                        shown,
-                        "` (",
-                        &deny.id,
-                        ") for ",
-                    ],
-                )?;
-                write_action_at_scope(f, &policy, &action, &namespace)
-            });
-            AzureStep::Final(
-                Decision::new(Verdict::Deny, Source::AzureRbac, reason).by(deny.id.clone()),
-            )
+            AzureStep::Final(denied_decision(snapshot, deny, index, action, namespace))
         }
         AzureOutcome::Allowed { by, action } => {
             let Some(&(first, _)) = by.first() else {
@@ -360,49 +291,177 @@ fn azure_step(
                 ));
             };
             let action = target.take_action(action);
-            let reason = Reason::lazy(move |f| {
-                let Some(a) = policy.assignments.get(first as usize) else {
-                    return Ok(());
-                };
-                let (role_name, role_guid) = policy
-                    .roles
-                    .get(a.role)
-                    .map_or(("", ""), |r| (&*r.name, &*r.guid));
-                write_pieces(
-                    f,
-                    &[
-                        "Azure RBAC: allowed by role assignment `",
-                        &a.id,
-                        "` of role `",
-                        role_name,
-                        "` (",
-                        role_guid,
-                        ") for ",
-                    ],
-                )?;
-                write_action_at_scope(f, &policy, &action, &namespace)
-            });
-            let mut d = Decision::new(Verdict::Allow, Source::AzureRbac, reason);
-            for (_, a) in by {
-                if !d.decided_by.contains(&a.id) {
-                    d.decided_by.push(a.id.clone());
-                }
-            }
-            AzureStep::Final(d)
+            AzureStep::Final(allowed_decision(snapshot, &by, first, action, namespace))
         }
         AzureOutcome::NotGranted { action } => {
             let action = target.take_action(action);
             AzureStep::Open {
-                reason: Reason::lazy(move |f| {
-                    f.write_str("Azure RBAC: no role assignment grants ")?;
-                    write_action_at_scope(f, &policy, &action, &namespace)
-                }),
+                reason: not_granted_reason(snapshot, action, namespace),
                 skipped_non_aad: false,
                 skipped: false,
                 error: None,
             }
         }
     }
+}
+
+/// The step for a request Azure does not evaluate: a skipped identity stays open for the
+/// other sources, a malformed object id is not allowed.
+fn excluded_step(exclusion: Exclusion) -> AzureStep {
+    match exclusion {
+        Exclusion::Skipped { reason, non_aad } => AzureStep::Open {
+            reason: reason.into(),
+            skipped_non_aad: non_aad,
+            skipped: true,
+            error: None,
+        },
+        Exclusion::Invalid(why) => AzureStep::Final(request_not_allowed(why)),
+    }
+}
+
+/// The denial of a request that cannot be evaluated (malformed identity or attributes).
+#[cold]
+fn request_not_allowed(why: impl std::fmt::Display) -> Decision {
+    Decision::new(
+        Verdict::Deny,
+        Source::Request,
+        format!("request not allowed: {why}"),
+    )
+}
+
+/// The requester as the policy knows it: only principals the policy names, looked up
+/// straight from the request strings. On the stack: a token's groups rarely name more than
+/// a handful of policy principals.
+#[inline]
+fn policy_principals<'s>(
+    snapshot: &'s Snapshot,
+    oid: &str,
+    request: &AccessRequest,
+) -> smallvec::SmallVec<[&'s PrincipalEntry; 8]> {
+    let mut principals = smallvec::SmallVec::new();
+    principals.extend(snapshot.principal(oid));
+    // Groups by the hash they were decoded with: most are turned away by the prefilter
+    // without reading their text.
+    let groups = &request.groups;
+    for entry in groups.entries() {
+        if snapshot.may_be_principal(entry.len(), entry.hash)
+            && let Some(principal) = snapshot.principal_lookup(groups.name(entry), entry.hash)
+        {
+            principals.push(principal);
+        }
+    }
+    principals
+}
+
+/// Guard's discovery rule: `get` on a discovery path is allowed to every Entra user when
+/// the option is on.
+#[inline]
+fn discovery_allow(options: &EngineOptions, request: &AccessRequest) -> Option<Decision> {
+    let n = request.non_resource_attributes.as_ref()?;
+    (request.resource_attributes.is_none() && options.discovery_paths && mapping::is_discovery(n))
+        .then(|| {
+            Decision::new(
+                Verdict::Allow,
+                Source::Request,
+                format!(
+                    "discovery path `{}` is readable by every Entra ID user",
+                    excerpt(&n.path)
+                ),
+            )
+        })
+}
+
+// Reasons hold the snapshot (one reference count) and indexes into it, not a copy of each
+// name they print: a decision then costs two atomic updates instead of a dozen.
+
+/// The denial by deny assignment `index`, its reason rendered lazily from the snapshot.
+#[inline]
+fn denied_decision(
+    snapshot: &Arc<Snapshot>,
+    deny: &Deny,
+    index: u32,
+    action: ReportedAction,
+    namespace: Option<Label>,
+) -> Decision {
+    let policy = Arc::clone(snapshot);
+    let reason = Reason::lazy(move |f| {
+        let Some(deny) = policy.denies.get(index as usize) else {
+            return Ok(());
+        };
+        let shown = if deny.name.is_empty() {
+            &deny.id
+        } else {
+            &deny.name
+        };
+        write_pieces(
+            f,
+            &[
+                "Azure RBAC: denied by deny assignment `",
+                shown,
+                "` (",
+                &deny.id,
+                ") for ",
+            ],
+        )?;
+        write_action_at_scope(f, &policy, &action, &namespace)
+    });
+    Decision::new(Verdict::Deny, Source::AzureRbac, reason).by(deny.id.clone())
+}
+
+/// The grant by the role assignments in `by` (`first` names the reason's), decided by each
+/// distinct assignment once.
+#[inline]
+fn allowed_decision(
+    snapshot: &Arc<Snapshot>,
+    by: &[(u32, &Assignment)],
+    first: u32,
+    action: ReportedAction,
+    namespace: Option<Label>,
+) -> Decision {
+    let policy = Arc::clone(snapshot);
+    let reason = Reason::lazy(move |f| {
+        let Some(a) = policy.assignments.get(first as usize) else {
+            return Ok(());
+        };
+        let (role_name, role_guid) = policy
+            .roles
+            .get(a.role)
+            .map_or(("", ""), |r| (&*r.name, &*r.guid));
+        write_pieces(
+            f,
+            &[
+                "Azure RBAC: allowed by role assignment `",
+                &a.id,
+                "` of role `",
+                role_name,
+                "` (",
+                role_guid,
+                ") for ",
+            ],
+        )?;
+        write_action_at_scope(f, &policy, &action, &namespace)
+    });
+    let mut d = Decision::new(Verdict::Allow, Source::AzureRbac, reason);
+    for (_, a) in by {
+        if !d.decided_by.contains(&a.id) {
+            d.decided_by.push(a.id.clone());
+        }
+    }
+    d
+}
+
+/// The open reason when some action is granted by no role assignment.
+#[inline]
+fn not_granted_reason(
+    snapshot: &Arc<Snapshot>,
+    action: ReportedAction,
+    namespace: Option<Label>,
+) -> Reason {
+    let policy = Arc::clone(snapshot);
+    Reason::lazy(move |f| {
+        f.write_str("Azure RBAC: no role assignment grants ")?;
+        write_action_at_scope(f, &policy, &action, &namespace)
+    })
 }
 
 /// The text of an action a reason names.
