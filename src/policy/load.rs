@@ -198,6 +198,28 @@ impl ParsedFiles {
         })
     }
 
+    /// The kept parse of `name`, unread, when stamps are trusted and the file's settled
+    /// stamp is unchanged since it was read.
+    fn kept_by_stamp(&mut self, name: &str, stamp: Option<FileStamp>) -> Option<FileRead> {
+        if !self.trust_stamps {
+            return None;
+        }
+        let kept = self.files.get(name)?;
+        if kept.stamp.is_none() || kept.stamp != stamp {
+            return None;
+        }
+        let hash = kept.hash;
+        self.unread += 1;
+        Some(FileRead::kept(name, hash))
+    }
+
+    /// Keeps a file's new parse under its name; the parse it replaces is taken apart here.
+    fn keep(&mut self, name: &str, file: ParsedFile) {
+        if let Some(replaced) = self.files.insert(name.to_string(), file) {
+            replaced.set.dismantle();
+        }
+    }
+
     /// Files changed less than `settle` before a load are not read by it (None: every file
     /// is read, as the CLI does). A writer that pauses mid-file then never has its half
     /// published; the file's previous content keeps serving until it has been still.
@@ -316,6 +338,19 @@ enum FileRead {
     Unsettled(UnsettledFile),
 }
 
+impl FileRead {
+    /// Read (or taken unread) with its parse kept in [`ParsedFiles`] under `name`.
+    fn kept(name: &str, hash: u64) -> FileRead {
+        FileRead::Done(
+            hash,
+            Part::Kept {
+                name: name.to_string(),
+                hash,
+            },
+        )
+    }
+}
+
 #[derive(Debug)]
 struct UnsettledFile {
     /// The hash of the content kept from an earlier read, if any.
@@ -399,20 +434,9 @@ fn read_file(
     let meta = file.metadata()?;
     let stamp = FileStamp::of(&meta);
     if let Some(parsed) = parsed.as_deref_mut()
-        && parsed.trust_stamps
-        && let Some(kept) = parsed.files.get(name)
-        && kept.stamp.is_some()
-        && kept.stamp == stamp
+        && let Some(kept) = parsed.kept_by_stamp(name, stamp)
     {
-        let hash = kept.hash;
-        parsed.unread += 1;
-        return Ok(FileRead::Done(
-            hash,
-            Part::Kept {
-                name: name.to_string(),
-                hash,
-            },
-        ));
+        return Ok(kept);
     }
     if let Some(parsed) = parsed.as_deref_mut()
         && let Some(stamp) = stamp
@@ -424,30 +448,7 @@ fn read_file(
         if let Some(parsed) = parsed {
             parsed.files.remove(name);
         }
-        let (mut set, mut diagnostics) = (PolicySet::default(), Vec::new());
-        let mut content = ContentHash::new();
-        let mut hashing = Hashing {
-            inner: file,
-            hasher: &mut content,
-            error: None,
-        };
-        let streamed = parse_json_reader(
-            name,
-            std::io::BufReader::with_capacity(1 << 16, &mut hashing),
-            &mut set,
-            &mut diagnostics,
-        );
-        if let Some(e) = hashing.error {
-            return Err(e);
-        }
-        if streamed == Streamed::NotAContainer {
-            let text = std::fs::read_to_string(path)?;
-            parse_text(name, &text, format, &mut set, &mut diagnostics);
-        }
-        return Ok(FileRead::Done(
-            content.finish(),
-            Part::Read(Box::new((set, diagnostics))),
-        ));
+        return read_streamed(file, path, name, format);
     }
     let mut content = ContentHash::new();
     let text = read_paced(&mut file, &mut content)?;
@@ -467,26 +468,15 @@ fn read_file(
         .filter(|k| k.hash == hash)
     {
         kept.stamp = stamp;
-        return Ok(FileRead::Done(
-            hash,
-            Part::Kept {
-                name: name.to_string(),
-                hash,
-            },
-        ));
+        return Ok(FileRead::kept(name, hash));
     }
-    let (mut read, mut found) = (PolicySet::default(), Vec::new());
-    if format == Format::Yaml
-        || parse_json_str(name, &text, &mut read, &mut found) == Streamed::NotAContainer
-    {
-        parse_text(name, &text, format, &mut read, &mut found);
-    }
+    let (read, found) = parse_whole(name, &text, format);
     drop(text);
     let Some(parsed) = parsed else {
         return Ok(FileRead::Done(hash, Part::Read(Box::new((read, found)))));
     };
-    let replaced = parsed.files.insert(
-        name.to_string(),
+    parsed.keep(
+        name,
         ParsedFile {
             hash,
             stamp,
@@ -494,16 +484,53 @@ fn read_file(
             diagnostics: found,
         },
     );
-    if let Some(replaced) = replaced {
-        replaced.set.dismantle();
+    Ok(FileRead::kept(name, hash))
+}
+
+/// Parses a large JSON file straight from disk while hashing its bytes, so its text is
+/// never held; a file that is not one JSON container is read whole after all.
+fn read_streamed(
+    file: std::fs::File,
+    path: &Path,
+    name: &str,
+    format: Format,
+) -> std::io::Result<FileRead> {
+    let (mut set, mut diagnostics) = (PolicySet::default(), Vec::new());
+    let mut content = ContentHash::new();
+    let mut hashing = Hashing {
+        inner: file,
+        hasher: &mut content,
+        error: None,
+    };
+    let streamed = parse_json_reader(
+        name,
+        std::io::BufReader::with_capacity(1 << 16, &mut hashing),
+        &mut set,
+        &mut diagnostics,
+    );
+    if let Some(e) = hashing.error {
+        return Err(e);
+    }
+    if streamed == Streamed::NotAContainer {
+        let text = std::fs::read_to_string(path)?;
+        parse_text(name, &text, format, &mut set, &mut diagnostics);
     }
     Ok(FileRead::Done(
-        hash,
-        Part::Kept {
-            name: name.to_string(),
-            hash,
-        },
+        content.finish(),
+        Part::Read(Box::new((set, diagnostics))),
     ))
+}
+
+/// Parses a file's text held in memory: JSON one list element at a time where it is a
+/// container, YAML (and any other JSON) as one document.
+fn parse_whole(name: &str, text: &str, format: Format) -> (PolicySet, Vec<Diagnostic>) {
+    let (mut read, mut found) = (PolicySet::default(), Vec::new());
+    if format == Format::Yaml
+        || parse_json_str(name, text, &mut read, &mut found) == Streamed::NotAContainer
+    {
+        parse_text(name, text, format, &mut read, &mut found);
+    }
+    (read, found)
 }
 
 /// Opens `path` for reading only if it is a regular file (after following links). The

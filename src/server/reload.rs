@@ -131,52 +131,12 @@ impl Reloader {
         let generation = self.store.next_generation();
         let started = std::time::Instant::now();
         // Paced: on a busy core the reload gives way to decisions every few hundred µs.
-        let (outcome, unread, unsettled) = crate::policy::pace::paced(|| {
-            // Reloads run one at a time; a panic in an earlier one leaves nothing half-kept
-            // that a later load would trust (entries are replaced whole).
-            let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
-            // A file event or a cluster change trusts unchanged file metadata; SIGHUP and
-            // the periodic re-read read every byte again, the safety net for a file system
-            // whose metadata cannot be trusted.
-            parsed.trust_stamps(matches!(trigger, "watch" | "cluster" | "settle"));
-            parsed.settle_files(Some(self.settle));
-            let sources = crate::read_sources(&self.paths, extra, Some(&mut parsed));
-            let unread = parsed.unread();
-            let unsettled = sources.unsettled().to_vec();
-            // A file being written with nothing read before to stand in for it (a new file,
-            // or the first load): nothing is published until it has been still.
-            if unsettled.iter().any(|u| !u.previous_kept) {
-                return (None, unread, unsettled);
-            }
-            let fingerprint =
-                sources.fingerprint() ^ cluster_version.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            if fingerprint == self.store.fingerprint() {
-                // Back to the sources being served: nothing is held back, and nothing that
-                // failed is still wanted.
-                self.release_hold();
-                self.set_failure(None);
-            }
-            let held = *self.held.lock().unwrap_or_else(|e| e.into_inner());
-            // The sources of the policy being served (the periodic re-read, a file rewritten
-            // with the same bytes), or of a change already held back: nothing to copy,
-            // validate or index.
-            if !force
-                && self.store.is_ready()
-                && sources.all_read()
-                && (fingerprint == self.store.fingerprint() || Some(fingerprint) == held)
-            {
-                return (None, unread, unsettled);
-            }
-            let built = sources.build(Some(&parsed), &self.options, generation);
-            (
-                Some(built.map(|loaded| (loaded, fingerprint))),
-                unread,
-                unsettled,
-            )
+        let read = crate::policy::pace::paced(|| {
+            self.read_and_build(trigger, force, extra, cluster_version, generation)
         });
-        self.note_unsettled(&unsettled);
-        let Some(loaded) = outcome else {
-            let result = if unsettled.iter().any(|u| !u.previous_kept) {
+        self.note_unsettled(&read.unsettled);
+        let Some(loaded) = read.built else {
+            let result = if read.unsettled.iter().any(|u| !u.previous_kept) {
                 "unsettled"
             } else {
                 "unchanged"
@@ -189,76 +149,188 @@ impl Reloader {
         };
         match loaded {
             Ok((loaded, fingerprint)) => {
-                for w in &loaded.warnings {
-                    tracing::warn!(file = %w.origin.file, position = %w.origin.position, "{}", w.message);
-                }
-                let stats = loaded.snapshot.stats();
-                if !self.allow_large_removals
-                    && self.store.is_ready()
-                    && let Some(why) = large_removal(&self.store.load().stats(), &stats)
-                {
-                    self.hold(loaded, fingerprint, trigger, &why);
-                    return false;
-                }
-                self.release_hold();
-                let retired = self.store.publish(loaded.snapshot, fingerprint);
-                self.set_failure(None);
-                if let Some(c) = &self.cluster {
-                    c.mark_served(cluster_version);
-                }
-                self.metrics
-                    .reloads
-                    .with_label_values(&["success", trigger])
-                    .inc();
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64);
-                self.metrics.last_reload_success.set(now);
-                tracing::info!(
-                    generation,
+                let facts = Publication {
                     trigger,
-                    role_assignments = stats.role_assignments,
-                    deny_assignments = stats.deny_assignments,
-                    kubernetes_bindings = stats.k8s_bindings,
-                    files_unread = unread,
-                    took_ms = started.elapsed().as_millis() as u64,
-                    "policy loaded"
-                );
-                let retire = || {
-                    crate::policy::store::retire(
-                        retired,
-                        RETIRE_PATIENCE,
-                        crate::policy::Snapshot::dismantle,
-                    )
+                    generation,
+                    cluster_version,
+                    unread: read.unread,
+                    started,
                 };
-                if !crate::policy::pace::paced(retire) {
-                    tracing::warn!(
-                        patience_s = RETIRE_PATIENCE.as_secs(),
-                        "a decision still holds the replaced policy; it is freed when that ends"
-                    );
-                }
-                self.note_unsettled(&unsettled);
-                true
+                self.publish(loaded, fingerprint, &facts, &read.unsettled)
             }
             Err(e) => {
-                self.metrics
-                    .reloads
-                    .with_label_values(&["error", trigger])
-                    .inc();
-                for d in e.0.iter().filter(|d| d.is_error()) {
-                    tracing::error!(file = %d.origin.file, position = %d.origin.position, trigger, "policy rejected: {}", d.message);
-                }
-                tracing::error!(
-                    trigger,
-                    errors = e.0.iter().filter(|d| d.is_error()).count(),
-                    generation = self.store.load().generation,
-                    "policy change rejected; the last good policy keeps serving"
-                );
-                self.set_failure(Some(e.to_string()));
+                self.reject(trigger, &e);
                 false
             }
         }
     }
+
+    /// Reads the policy files (kept parses where unchanged) and builds the next generation,
+    /// unless a file is still being written with nothing to stand in for it, or the sources
+    /// are those being served or held back (and `force` is off).
+    fn read_and_build(
+        &self,
+        trigger: &str,
+        force: bool,
+        extra: Option<crate::policy::PolicySet>,
+        cluster_version: u64,
+        generation: u64,
+    ) -> SourcesRead {
+        // Reloads run one at a time; a panic in an earlier one leaves nothing half-kept
+        // that a later load would trust (entries are replaced whole).
+        let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        // A file event or a cluster change trusts unchanged file metadata; SIGHUP and
+        // the periodic re-read read every byte again, the safety net for a file system
+        // whose metadata cannot be trusted.
+        parsed.trust_stamps(matches!(trigger, "watch" | "cluster" | "settle"));
+        parsed.settle_files(Some(self.settle));
+        let sources = crate::read_sources(&self.paths, extra, Some(&mut parsed));
+        let unread = parsed.unread();
+        let unsettled = sources.unsettled().to_vec();
+        // A file being written with nothing read before to stand in for it (a new file,
+        // or the first load): nothing is published until it has been still.
+        if unsettled.iter().any(|u| !u.previous_kept) {
+            return SourcesRead {
+                built: None,
+                unread,
+                unsettled,
+            };
+        }
+        let fingerprint =
+            sources.fingerprint() ^ cluster_version.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        if fingerprint == self.store.fingerprint() {
+            // Back to the sources being served: nothing is held back, and nothing that
+            // failed is still wanted.
+            self.release_hold();
+            self.set_failure(None);
+        }
+        let held = *self.held.lock().unwrap_or_else(|e| e.into_inner());
+        // The sources of the policy being served (the periodic re-read, a file rewritten
+        // with the same bytes), or of a change already held back: nothing to copy,
+        // validate or index.
+        if !force
+            && self.store.is_ready()
+            && sources.all_read()
+            && (fingerprint == self.store.fingerprint() || Some(fingerprint) == held)
+        {
+            return SourcesRead {
+                built: None,
+                unread,
+                unsettled,
+            };
+        }
+        let built = sources.build(Some(&parsed), &self.options, generation);
+        SourcesRead {
+            built: Some(built.map(|loaded| (loaded, fingerprint))),
+            unread,
+            unsettled,
+        }
+    }
+
+    /// Publishes a built generation (or holds it back if it removes too much), logs it,
+    /// and frees the snapshot it replaced once no decision holds it.
+    fn publish(
+        &self,
+        loaded: crate::Loaded,
+        fingerprint: u64,
+        facts: &Publication<'_>,
+        unsettled: &[crate::policy::load::Unsettled],
+    ) -> bool {
+        let Publication {
+            trigger,
+            generation,
+            cluster_version,
+            unread,
+            started,
+        } = *facts;
+        for w in &loaded.warnings {
+            tracing::warn!(file = %w.origin.file, position = %w.origin.position, "{}", w.message);
+        }
+        let stats = loaded.snapshot.stats();
+        if !self.allow_large_removals
+            && self.store.is_ready()
+            && let Some(why) = large_removal(&self.store.load().stats(), &stats)
+        {
+            self.hold(loaded, fingerprint, trigger, &why);
+            return false;
+        }
+        self.release_hold();
+        let retired = self.store.publish(loaded.snapshot, fingerprint);
+        self.set_failure(None);
+        if let Some(c) = &self.cluster {
+            c.mark_served(cluster_version);
+        }
+        self.metrics
+            .reloads
+            .with_label_values(&["success", trigger])
+            .inc();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        self.metrics.last_reload_success.set(now);
+        tracing::info!(
+            generation,
+            trigger,
+            role_assignments = stats.role_assignments,
+            deny_assignments = stats.deny_assignments,
+            kubernetes_bindings = stats.k8s_bindings,
+            files_unread = unread,
+            took_ms = started.elapsed().as_millis() as u64,
+            "policy loaded"
+        );
+        let retire = || {
+            crate::policy::store::retire(
+                retired,
+                RETIRE_PATIENCE,
+                crate::policy::Snapshot::dismantle,
+            )
+        };
+        if !crate::policy::pace::paced(retire) {
+            tracing::warn!(
+                patience_s = RETIRE_PATIENCE.as_secs(),
+                "a decision still holds the replaced policy; it is freed when that ends"
+            );
+        }
+        self.note_unsettled(unsettled);
+        true
+    }
+
+    /// A policy set that fails validation: counted, each error logged, and the last good
+    /// policy keeps serving.
+    fn reject(&self, trigger: &str, e: &crate::policy::LoadError) {
+        self.metrics
+            .reloads
+            .with_label_values(&["error", trigger])
+            .inc();
+        for d in e.0.iter().filter(|d| d.is_error()) {
+            tracing::error!(file = %d.origin.file, position = %d.origin.position, trigger, "policy rejected: {}", d.message);
+        }
+        tracing::error!(
+            trigger,
+            errors = e.0.iter().filter(|d| d.is_error()).count(),
+            generation = self.store.load().generation,
+            "policy change rejected; the last good policy keeps serving"
+        );
+        self.set_failure(Some(e.to_string()));
+    }
+}
+
+/// What reading the sources gave: the built generation with its fingerprint (`None`: nothing
+/// to publish), how many files were taken unread, and the files still being written.
+struct SourcesRead {
+    built: Option<Result<(crate::Loaded, u64), crate::policy::LoadError>>,
+    unread: usize,
+    unsettled: Vec<crate::policy::load::Unsettled>,
+}
+
+/// The facts of one reload that its "policy loaded" line and the metrics report.
+#[derive(Clone, Copy)]
+struct Publication<'a> {
+    trigger: &'a str,
+    generation: u64,
+    cluster_version: u64,
+    unread: usize,
+    started: Instant,
 }
 
 impl Reloader {
