@@ -381,35 +381,12 @@ pub async fn start(
     let reloader = Arc::new(reloader);
     // Files are watched before they are first read, so no change in between is missed.
     let policy_watch = reload::watch_paths(&engine.policies);
-    // First load before listening, so a good policy answers from the first request. Files
-    // still being written are waited for (a few settle times at most; then the watcher
-    // takes over and the server starts unready).
-    let waited_since = std::time::Instant::now();
-    loop {
-        let first = reloader.clone();
-        let _ = tokio::task::spawn_blocking(move || first.reload("startup", true)).await;
-        match reloader.retry_at() {
-            Some(at)
-                if !store.is_ready() && waited_since.elapsed() < settings.policy_settle * 5 =>
-            {
-                tokio::time::sleep_until(at.into()).await;
-            }
-            _ => break,
-        }
-    }
-    let cache =
-        (settings.decision_cache_size > 0 && settings.decision_cache_max_bytes > 0).then(|| {
-            DecisionCache::new(
-                settings.decision_cache_size,
-                settings.decision_cache_max_bytes,
-                settings.decision_cache_ttl,
-            )
-        });
+    first_load(&reloader, &store, settings.policy_settle).await;
     let state = AppState::new(Shared {
         store,
         options: engine.options.clone(),
         metrics: metrics.clone(),
-        cache,
+        cache: decision_cache(&settings),
         mode: settings.mode,
         max_body_bytes: settings.max_body_bytes,
         read_timeout: settings.read_timeout,
@@ -417,42 +394,21 @@ pub async fn start(
         cluster: cluster.clone(),
         claim_watch: authorize::ClaimWatch::default(),
     });
-    // The TLS state and the watch of its files, taken before they are first read.
-    let tls = match &settings.tls {
-        Some(files) => {
-            let watch = reload::watch_paths(&files.paths());
-            let built = tls::build(files).context("cannot load TLS credentials")?;
-            set_tls_metrics(&metrics, &built);
-            Some((Arc::new(tls::TlsState::new(files.clone(), &built)), watch))
-        }
-        None => None,
-    };
-    let listener = TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", settings.listen))?;
-    let admin_listener = TcpListener::bind(settings.admin_listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", settings.admin_listen))?;
+    let tls = load_tls(settings.tls.as_ref(), &metrics)?;
+    let listener = bind(settings.listen).await?;
+    let admin_listener = bind(settings.admin_listen).await?;
     let addr = listener.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let webhook = listener::Listener::new(settings.max_connections, metrics.clone());
-    #[cfg(feature = "bench-support")]
-    let router = if settings.empty_handler {
-        authorize::empty_app()
-    } else {
-        authorize::app(state.clone())
-    };
-    #[cfg(not(feature = "bench-support"))]
-    let router = authorize::app(state.clone());
     // Alive from here, not from the task's first poll: a probe right after start sees it.
     let accepting = webhook.accepting();
     tasks.push(tokio::spawn(accept_loop(
         listener,
         accepting,
         tls.as_ref().map(|(state, _)| state.clone()),
-        router,
+        webhook_router(&settings, &state),
         Timeouts {
             handshake: settings.tls_handshake_timeout,
             read: settings.read_timeout,
@@ -460,15 +416,11 @@ pub async fn start(
         metrics.clone(),
         shutdown_rx.clone(),
     )));
-    let admin = admin::app(state.clone(), webhook);
-    let mut admin_shutdown = shutdown_rx.clone();
-    tasks.push(tokio::spawn(async move {
-        let _ = axum::serve(admin_listener, admin)
-            .with_graceful_shutdown(async move {
-                let _ = admin_shutdown.changed().await;
-            })
-            .await;
-    }));
+    tasks.push(tokio::spawn(serve_admin(
+        admin_listener,
+        admin::app(state.clone(), webhook),
+        shutdown_rx.clone(),
+    )));
     tasks.push(tokio::spawn(reload::watch_policies(
         reloader,
         policy_watch,
@@ -499,6 +451,84 @@ pub async fn start(
     })
 }
 
+/// The first load, before listening, so a good policy answers from the first request.
+/// Files still being written are waited for (a few settle times at most; then the watcher
+/// takes over and the server starts unready).
+async fn first_load(reloader: &Arc<reload::Reloader>, store: &PolicyStore, settle: Duration) {
+    let waited_since = std::time::Instant::now();
+    loop {
+        let first = reloader.clone();
+        let _ = tokio::task::spawn_blocking(move || first.reload("startup", true)).await;
+        match reloader.retry_at() {
+            Some(at) if !store.is_ready() && waited_since.elapsed() < settle * 5 => {
+                tokio::time::sleep_until(at.into()).await;
+            }
+            _ => break,
+        }
+    }
+}
+
+/// The decision cache the settings ask for; none when either bound is zero.
+fn decision_cache(settings: &ServerSettings) -> Option<DecisionCache> {
+    (settings.decision_cache_size > 0 && settings.decision_cache_max_bytes > 0).then(|| {
+        DecisionCache::new(
+            settings.decision_cache_size,
+            settings.decision_cache_max_bytes,
+            settings.decision_cache_ttl,
+        )
+    })
+}
+
+/// The TLS state and the watch of its files, taken before they are first read; none
+/// without TLS settings.
+fn load_tls(
+    files: Option<&tls::TlsFiles>,
+    metrics: &Metrics,
+) -> anyhow::Result<Option<(Arc<tls::TlsState>, reload::FileWatch)>> {
+    let Some(files) = files else {
+        return Ok(None);
+    };
+    let watch = reload::watch_paths(&files.paths());
+    let built = tls::build(files).context("cannot load TLS credentials")?;
+    set_tls_metrics(metrics, &built);
+    Ok(Some((
+        Arc::new(tls::TlsState::new(files.clone(), &built)),
+        watch,
+    )))
+}
+
+/// Binds a listening socket, naming the address if it cannot.
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// The webhook's router: the authorization API (or, for benchmarks that ask, a handler that
+/// does nothing, to measure the transport alone).
+#[cfg_attr(not(feature = "bench-support"), allow(unused_variables))]
+fn webhook_router(settings: &ServerSettings, state: &AppState) -> axum::Router {
+    #[cfg(feature = "bench-support")]
+    if settings.empty_handler {
+        return authorize::empty_app();
+    }
+    authorize::app(state.clone())
+}
+
+/// Serves the admin endpoints until shutdown, letting open requests finish.
+async fn serve_admin(
+    listener: TcpListener,
+    admin: axum::Router,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = axum::serve(listener, admin)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.changed().await;
+        })
+        .await;
+}
+
+/// Publishes the expiry of the serving certificate and the client CA as gauges.
 fn set_tls_metrics(metrics: &Metrics, built: &tls::BuiltTls) {
     if let Some(t) = built.serving_expiry {
         metrics.tls_expiry.with_label_values(&["serving"]).set(t);
@@ -515,6 +545,8 @@ struct Timeouts {
     read: Duration,
 }
 
+/// Accepts webhook connections until shutdown: each admitted one is served on a task of its
+/// own; failures to accept pause the loop (growing) instead of spinning.
 async fn accept_loop(
     listener: TcpListener,
     accepting: listener::AcceptLoopGuard,
@@ -556,52 +588,79 @@ async fn accept_loop(
         };
         // Without TCP_NODELAY a request/response round trip waits on Nagle + delayed ACK.
         let _ = stream.set_nodelay(true);
-        let tls = tls.clone();
-        let router = router.clone();
-        let shutdown = shutdown.clone();
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let identity = match tls {
-                Some(tls) => {
-                    let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
-                    let handshake =
-                        tokio::time::timeout(timeouts.handshake, acceptor.accept(stream));
-                    let stream = tokio::select! {
-                        done = handshake => match done {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                metrics.tls_handshake_timeouts.inc();
-                                tracing::debug!(%peer, "TLS handshake timed out");
-                                return;
-                            }
-                        },
-                        _ = slot.evicted() => {
-                            tracing::debug!(%peer, "closed in TLS handshake to make room");
-                            return;
-                        }
-                    };
-                    let name = stream
-                        .get_ref()
-                        .1
-                        .peer_certificates()
-                        .and_then(|c| c.first())
-                        .map_or(Ok(None), tls::common_name);
-                    let identity = PeerIdentity {
-                        common_name: name.clone().ok().flatten(),
-                        name_error: name.err(),
-                        tls: true,
-                    };
-                    serve_connection(stream, identity, slot, router, timeouts.read, shutdown).await;
+        let serving = Serving {
+            tls: tls.clone(),
+            router: router.clone(),
+            timeouts,
+            metrics: metrics.clone(),
+            shutdown: shutdown.clone(),
+        };
+        tokio::spawn(serving.accepted(stream, peer, slot));
+    }
+}
+
+/// What each accepted connection is served with.
+struct Serving {
+    tls: Option<Arc<tls::TlsState>>,
+    router: axum::Router,
+    timeouts: Timeouts,
+    metrics: Metrics,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Serving {
+    /// Serves one accepted connection: over TLS after its handshake when TLS is on, plain
+    /// otherwise.
+    async fn accepted(self, stream: tokio::net::TcpStream, peer: SocketAddr, slot: listener::Slot) {
+        let Serving {
+            tls,
+            router,
+            timeouts,
+            metrics,
+            shutdown,
+        } = self;
+        let Some(tls) = tls else {
+            let identity = PeerIdentity::default();
+            serve_connection(stream, identity, slot, router, timeouts.read, shutdown).await;
+            return;
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+        let handshake = tokio::time::timeout(timeouts.handshake, acceptor.accept(stream));
+        let stream = tokio::select! {
+            done = handshake => match done {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
                     return;
                 }
-                None => PeerIdentity::default(),
-            };
-            serve_connection(stream, identity, slot, router, timeouts.read, shutdown).await
-        });
+                Err(_) => {
+                    metrics.tls_handshake_timeouts.inc();
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            },
+            _ = slot.evicted() => {
+                tracing::debug!(%peer, "closed in TLS handshake to make room");
+                return;
+            }
+        };
+        let identity = tls_identity(&stream);
+        serve_connection(stream, identity, slot, router, timeouts.read, shutdown).await;
+    }
+}
+
+/// The client's identity from its certificate: the common name, or why it has none usable.
+fn tls_identity<S>(stream: &tokio_rustls::server::TlsStream<S>) -> PeerIdentity {
+    let name = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map_or(Ok(None), tls::common_name);
+    PeerIdentity {
+        common_name: name.clone().ok().flatten(),
+        name_error: name.err(),
+        tls: true,
     }
 }
 
