@@ -177,52 +177,17 @@ async fn authorize(
     response
 }
 
+/// Answers one SubjectAccessReview: the caller's certificate name, the body, the review,
+/// then the decision (from the cache or the engine).
 async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Response {
-    if !s.allowed_client_names.is_empty() {
-        if let Some(problem) = peer.as_ref().and_then(|p| p.name_error.as_ref()) {
-            return error(StatusCode::FORBIDDEN, "Forbidden", &problem.to_string());
-        }
-        let name = peer.as_ref().and_then(|p| p.common_name.as_deref());
-        if !name.is_some_and(|n| s.allowed_client_names.iter().any(|a| a == n)) {
-            return error(
-                StatusCode::FORBIDDEN,
-                "Forbidden",
-                &format!(
-                    "client certificate name `{}` is not allowed to call this webhook",
-                    excerpt(name.unwrap_or(""))
-                ),
-            );
-        }
-    }
-    let bytes = match tokio::time::timeout(s.read_timeout, read_body(body, s.max_body_bytes)).await
+    if !s.allowed_client_names.is_empty()
+        && let Err(refused) = admit_client(&s.allowed_client_names, peer.as_deref())
     {
-        Err(_) => {
-            return error(
-                StatusCode::REQUEST_TIMEOUT,
-                "Timeout",
-                "request body not received in time",
-            );
-        }
-        Ok(Err(e)) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "BadRequest",
-                &format!("cannot read request body: {e}"),
-            );
-        }
-        Ok(Ok(ReadBody::TooLarge(prefix))) => {
-            // Denied when what was read shows a SubjectAccessReview: an error status would
-            // hand the request to the next authorizer without the deny assignments.
-            return match sar::decode_truncated(&prefix, s.max_body_bytes) {
-                Some(review) => unevaluable(s, &review, Instant::now()),
-                None => error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "RequestEntityTooLarge",
-                    &format!("request body is larger than {} bytes", s.max_body_bytes),
-                ),
-            };
-        }
-        Ok(Ok(ReadBody::Complete(bytes))) => bytes,
+        return refused;
+    }
+    let bytes = match receive_body(s, body).await {
+        Ok(bytes) => bytes,
+        Err(answered) => return answered,
     };
     let started = Instant::now();
     let review = match sar::decode(&bytes) {
@@ -238,20 +203,8 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
             return error(StatusCode::BAD_REQUEST, "BadRequest", &message);
         }
     };
-    // Without a whole policy there is no answer to give: a "no opinion" would send the
-    // request on to the next authorizer past every deny assignment, whatever failure policy
-    // the operator chose. An error status lets kube-apiserver's failure policy decide.
-    if !s.store.is_ready() || !s.cluster.as_ref().is_none_or(|c| c.is_served()) {
-        let message = if s.store.is_ready() {
-            "scopegate is not yet serving the cluster's RBAC objects"
-        } else {
-            "scopegate has no policy loaded yet"
-        };
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
-            message,
-        );
+    if let Some(unavailable) = not_serving(s) {
+        return unavailable;
     }
     let snapshot = s.store.load();
     let (decision, cached) = decide(s, &snapshot, &review.request);
@@ -263,6 +216,80 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
         (snapshot.generation, cached),
         started,
     )
+}
+
+/// Refuses a caller whose client certificate name is not among `allowed` (or could not be
+/// read): only the named kube-apiserver may ask.
+fn admit_client(allowed: &[String], peer: Option<&PeerIdentity>) -> Result<(), Response> {
+    if let Some(problem) = peer.and_then(|p| p.name_error.as_ref()) {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            &problem.to_string(),
+        ));
+    }
+    let name = peer.and_then(|p| p.common_name.as_deref());
+    if !name.is_some_and(|n| allowed.iter().any(|a| a == n)) {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            &format!(
+                "client certificate name `{}` is not allowed to call this webhook",
+                excerpt(name.unwrap_or(""))
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads the request body within the read timeout and the size limit; the error answer
+/// otherwise (a deny for a too large body that shows a SubjectAccessReview).
+async fn receive_body(s: &Shared, body: Body) -> Result<Bytes, Response> {
+    match tokio::time::timeout(s.read_timeout, read_body(body, s.max_body_bytes)).await {
+        Err(_) => Err(error(
+            StatusCode::REQUEST_TIMEOUT,
+            "Timeout",
+            "request body not received in time",
+        )),
+        Ok(Err(e)) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!("cannot read request body: {e}"),
+        )),
+        Ok(Ok(ReadBody::TooLarge(prefix))) => {
+            // Denied when what was read shows a SubjectAccessReview: an error status would
+            // hand the request to the next authorizer without the deny assignments.
+            Err(match sar::decode_truncated(&prefix, s.max_body_bytes) {
+                Some(review) => unevaluable(s, &review, Instant::now()),
+                None => error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "RequestEntityTooLarge",
+                    &format!("request body is larger than {} bytes", s.max_body_bytes),
+                ),
+            })
+        }
+        Ok(Ok(ReadBody::Complete(bytes))) => Ok(bytes),
+    }
+}
+
+/// The error answer while there is no whole policy to decide with. A "no opinion" would
+/// send the request on to the next authorizer past every deny assignment, whatever failure
+/// policy the operator chose; an error status lets kube-apiserver's failure policy decide.
+#[inline]
+fn not_serving(s: &Shared) -> Option<Response> {
+    if s.store.is_ready() && s.cluster.as_ref().is_none_or(|c| c.is_served()) {
+        return None;
+    }
+    let message = if s.store.is_ready() {
+        "scopegate is not yet serving the cluster's RBAC objects"
+    } else {
+        "scopegate has no policy loaded yet"
+    };
+    Some(error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+        message,
+    ))
 }
 
 /// A request body read up to the limit.
