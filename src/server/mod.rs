@@ -369,31 +369,11 @@ pub async fn start(
         c.start(Some(metrics.clone()));
     }
     let store = Arc::new(PolicyStore::new());
-    let mut reloader = reload::Reloader::new(
-        store.clone(),
-        engine.policies.clone(),
-        engine.index.clone(),
-        metrics.clone(),
-        cluster.clone(),
-    );
-    reloader.settle = settings.policy_settle;
-    reloader.allow_large_removals = settings.allow_large_removals;
-    let reloader = Arc::new(reloader);
+    let reloader = policy_reloader(&engine, &settings, &store, &metrics, cluster.as_ref());
     // Files are watched before they are first read, so no change in between is missed.
     let policy_watch = reload::watch_paths(&engine.policies);
     first_load(&reloader, &store, settings.policy_settle).await;
-    let state = AppState::new(Shared {
-        store,
-        options: engine.options.clone(),
-        metrics: metrics.clone(),
-        cache: decision_cache(&settings),
-        mode: settings.mode,
-        max_body_bytes: settings.max_body_bytes,
-        read_timeout: settings.read_timeout,
-        allowed_client_names: settings.allowed_client_names.clone(),
-        cluster: cluster.clone(),
-        claim_watch: authorize::ClaimWatch::default(),
-    });
+    let state = webhook_state(&engine, &settings, store, &metrics, cluster.as_ref());
     let tls = load_tls(settings.tls.as_ref(), &metrics)?;
     let listener = bind(settings.listen).await?;
     let admin_listener = bind(settings.admin_listen).await?;
@@ -448,6 +428,50 @@ pub async fn start(
         state,
         shutdown,
         tasks,
+    })
+}
+
+/// The reloader of the configured policy files (and the live cluster's objects) into
+/// `store`, with the settings' settle time and large-removal guard.
+fn policy_reloader(
+    engine: &crate::config::Resolved,
+    settings: &ServerSettings,
+    store: &Arc<PolicyStore>,
+    metrics: &Metrics,
+    cluster: Option<&Arc<crate::cluster::ClusterSource>>,
+) -> Arc<reload::Reloader> {
+    let mut reloader = reload::Reloader::new(
+        store.clone(),
+        engine.policies.clone(),
+        engine.index.clone(),
+        metrics.clone(),
+        cluster.cloned(),
+    );
+    reloader.settle = settings.policy_settle;
+    reloader.allow_large_removals = settings.allow_large_removals;
+    Arc::new(reloader)
+}
+
+/// What the webhook's requests are answered with: the policy store, the engine options,
+/// the decision cache and the request limits.
+fn webhook_state(
+    engine: &crate::config::Resolved,
+    settings: &ServerSettings,
+    store: Arc<PolicyStore>,
+    metrics: &Metrics,
+    cluster: Option<&Arc<crate::cluster::ClusterSource>>,
+) -> AppState {
+    AppState::new(Shared {
+        store,
+        options: engine.options.clone(),
+        metrics: metrics.clone(),
+        cache: decision_cache(settings),
+        mode: settings.mode,
+        max_body_bytes: settings.max_body_bytes,
+        read_timeout: settings.read_timeout,
+        allowed_client_names: settings.allowed_client_names.clone(),
+        cluster: cluster.cloned(),
+        claim_watch: authorize::ClaimWatch::default(),
     })
 }
 
