@@ -224,82 +224,8 @@ impl AssignmentSet {
             role_refs,
             ..
         } = self;
-        let origin = |i: usize| {
-            origins
-                .get(i)
-                .cloned()
-                .unwrap_or_else(|| Origin::new("-", "-"))
-        };
-        // Indexes into `items`, hashed by the case-folded id: 4 bytes per assignment rather
-        // than a lower-cased copy of every id. Eight folded bytes per hash step: byte by byte,
-        // this hash was a quarter of a 100k-assignment reload (`perf record`).
-        let hasher = rustc_hash::FxBuildHasher;
-        let folded = |id: &str| {
-            let mut h = hasher.build_hasher();
-            let mut chunks = id.as_bytes().chunks_exact(8);
-            for chunk in &mut chunks {
-                let mut word = [0u8; 8];
-                for (w, b) in word.iter_mut().zip(chunk) {
-                    *w = b.to_ascii_lowercase();
-                }
-                h.write_u64(u64::from_le_bytes(word));
-            }
-            for b in chunks.remainder() {
-                h.write_u8(b.to_ascii_lowercase());
-            }
-            h.finish()
-        };
-        let mut seen = hashbrown::HashTable::<u32>::with_capacity(items.len());
         // Identical copies, ascending: left out below. Empty unless ids collide.
-        let mut copied: Vec<usize> = Vec::new();
-        for (i, a) in items.iter().enumerate() {
-            super::pace::point();
-            let hash = folded(&a.id);
-            let same = |j: &u32| {
-                items
-                    .get(*j as usize)
-                    .is_some_and(|b| b.id.eq_ignore_ascii_case(&a.id))
-            };
-            match seen.find(hash, same) {
-                Some(first) => {
-                    let first = *first as usize;
-                    // Within one set, equal role and scope indexes are equal GUIDs and
-                    // canonical scope keys.
-                    let identical = items.get(first).is_some_and(|b| {
-                        b.principal == a.principal
-                            && b.role == a.role
-                            && b.scope_id == a.scope_id
-                            && b.condition == a.condition
-                    });
-                    if identical {
-                        copies.add(
-                            &origin(i),
-                            &origin(first),
-                            format!("role assignment `{}`", a.id),
-                        );
-                        copied.push(i);
-                    } else {
-                        diagnostics.push(Diagnostic::error(
-                            origin(i).field("id"),
-                            format!(
-                                "duplicate role assignment id `{}`: also at {} with other \
-                                 content (principal, role, scope or condition); drop one of the \
-                                 two files or directories",
-                                a.id,
-                                origin(first)
-                            ),
-                        ));
-                    }
-                }
-                None => {
-                    let index = u32::try_from(i).unwrap_or(u32::MAX);
-                    seen.insert_unique(hash, index, |j| {
-                        items.get(*j as usize).map_or(0, |b| folded(&b.id))
-                    });
-                }
-            }
-        }
-        drop(seen);
+        let copied = find_copies(&items, &origins, copies, diagnostics);
         let resolved: Vec<Option<usize>> = role_refs
             .iter()
             .map(|r| roles.get(r.guid.as_ref()).copied())
@@ -329,32 +255,132 @@ impl AssignmentSet {
                 }
             }
         }
-        let mut warned: Vec<_> = unloaded
-            .iter()
-            .zip(&role_refs)
-            .filter(|((_, count), _)| *count > 0)
-            .collect();
-        warned.sort_by_key(|((first, _), _)| *first);
-        for ((first, count), role) in warned {
-            let what = if *count == 1 {
-                "1 assignment".to_string()
-            } else {
-                format!("{count} assignments")
-            };
-            let grant = if *count == 1 { "grants" } else { "grant" };
-            diagnostics.push(
-                Diagnostic::warning(
-                    origin(*first).field("roleDefinitionId"),
-                    format!(
-                        "{what} of role `{}` (not loaded) {grant} nothing",
-                        role.guid
-                    ),
-                )
-                .of_kind(DiagnosticKind::UnknownRole),
-            );
-        }
+        warn_unloaded_roles(&unloaded, &role_refs, &origins, diagnostics);
         super::pace::drop_paced(origins);
         (kept, scopes)
+    }
+}
+
+/// Where item `i` was read (a placeholder if unknown).
+fn origin_at(origins: &[Origin], i: usize) -> Origin {
+    origins
+        .get(i)
+        .cloned()
+        .unwrap_or_else(|| Origin::new("-", "-"))
+}
+
+/// The hash of an assignment id folded to lower case, eight bytes per step: byte by byte,
+/// this hash was a quarter of a 100k-assignment reload (`perf record`).
+#[inline]
+fn folded_id_hash(id: &str) -> u64 {
+    let mut h = rustc_hash::FxBuildHasher.build_hasher();
+    let mut chunks = id.as_bytes().chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        for (w, b) in word.iter_mut().zip(chunk) {
+            *w = b.to_ascii_lowercase();
+        }
+        h.write_u64(u64::from_le_bytes(word));
+    }
+    for b in chunks.remainder() {
+        h.write_u8(b.to_ascii_lowercase());
+    }
+    h.finish()
+}
+
+/// The items whose id (ignoring case) was read before, ascending. An identical copy is
+/// counted in `copies`; the same id with other content is an error.
+fn find_copies(
+    items: &[Assignment],
+    origins: &[Origin],
+    copies: &mut Copies,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<usize> {
+    // Indexes into `items`, hashed by the case-folded id: 4 bytes per assignment rather
+    // than a lower-cased copy of every id.
+    let mut seen = hashbrown::HashTable::<u32>::with_capacity(items.len());
+    let mut copied: Vec<usize> = Vec::new();
+    for (i, a) in items.iter().enumerate() {
+        super::pace::point();
+        let hash = folded_id_hash(&a.id);
+        let same = |j: &u32| {
+            items
+                .get(*j as usize)
+                .is_some_and(|b| b.id.eq_ignore_ascii_case(&a.id))
+        };
+        match seen.find(hash, same) {
+            Some(first) => {
+                let first = *first as usize;
+                // Within one set, equal role and scope indexes are equal GUIDs and
+                // canonical scope keys.
+                let identical = items.get(first).is_some_and(|b| {
+                    b.principal == a.principal
+                        && b.role == a.role
+                        && b.scope_id == a.scope_id
+                        && b.condition == a.condition
+                });
+                if identical {
+                    copies.add(
+                        &origin_at(origins, i),
+                        &origin_at(origins, first),
+                        format!("role assignment `{}`", a.id),
+                    );
+                    copied.push(i);
+                } else {
+                    diagnostics.push(Diagnostic::error(
+                        origin_at(origins, i).field("id"),
+                        format!(
+                            "duplicate role assignment id `{}`: also at {} with other \
+                             content (principal, role, scope or condition); drop one of the \
+                             two files or directories",
+                            a.id,
+                            origin_at(origins, first)
+                        ),
+                    ));
+                }
+            }
+            None => {
+                let index = u32::try_from(i).unwrap_or(u32::MAX);
+                seen.insert_unique(hash, index, |j| {
+                    items.get(*j as usize).map_or(0, |b| folded_id_hash(&b.id))
+                });
+            }
+        }
+    }
+    copied
+}
+
+/// One warning per role that is named but not loaded (in the order they are first named):
+/// its assignments grant nothing.
+fn warn_unloaded_roles(
+    unloaded: &[(usize, usize)],
+    role_refs: &[RoleRef],
+    origins: &[Origin],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let mut warned: Vec<_> = unloaded
+        .iter()
+        .zip(role_refs)
+        .filter(|((_, count), _)| *count > 0)
+        .collect();
+    warned.sort_by_key(|((first, _), _)| *first);
+    for ((first, count), role) in warned {
+        let what = if *count == 1 {
+            "1 assignment".to_string()
+        } else {
+            format!("{count} assignments")
+        };
+        let grant = if *count == 1 { "grants" } else { "grant" };
+        diagnostics.push(
+            Diagnostic::warning(
+                origin_at(origins, *first).field("roleDefinitionId"),
+                format!(
+                    "{what} of role `{}` (not loaded) {grant} nothing",
+                    role.guid
+                ),
+            )
+            .of_kind(DiagnosticKind::UnknownRole),
+        );
     }
 }
 
