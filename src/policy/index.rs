@@ -9,6 +9,7 @@ use super::compiled::{
     Assignment, Deny, EVERYONE, MEMO_MIN_PATTERNS, PermissionBlock, Role, compile_condition,
     parse_principal,
 };
+use super::condition::Condition;
 use super::copies::Copies;
 use super::filter::{self, BitFilter};
 use super::known_actions::{Bits, KnownActions};
@@ -600,6 +601,8 @@ impl Snapshot {
         self.principal_count = principals.len();
     }
 
+    /// Checks and compiles the deny assignments; one read twice is loaded once (other content
+    /// under the same id is an error).
     fn add_denies(
         &mut self,
         set: &PolicySet,
@@ -624,91 +627,20 @@ impl Snapshot {
             let first = *seen.entry(id.to_ascii_lowercase()).or_insert(i);
             if first != i {
                 if let Some((first_origin, first)) = set.deny_assignments.get(first) {
-                    if same_deny(first, da) {
-                        copies.add(origin, first_origin, format!("deny assignment `{id}`"));
-                    } else {
-                        diagnostics.push(Diagnostic::error(
-                            origin.field("id"),
-                            format!(
-                                "duplicate deny assignment id `{id}`: also at {first_origin} \
-                                 with other content (permissions, principals, \
-                                 excludePrincipals, scope, doNotApplyToChildScopes or \
-                                 condition); drop one of the two files or directories"
-                            ),
-                        ));
-                    }
-                }
-                continue;
-            }
-            let mut ok = true;
-            let mut ids = |list: &[super::schema::PrincipalRef], field: &str| -> Vec<Uuid> {
-                list.iter()
-                    .enumerate()
-                    .filter_map(|(i, p)| {
-                        let parsed =
-                            parse_principal(&p.id, || origin.field(field).item(i), diagnostics);
-                        ok &= parsed.is_some();
-                        parsed
-                    })
-                    .collect()
-            };
-            let principals = ids(&da.principals, "principals");
-            let excluded = ids(&da.exclude_principals, "excludePrincipals");
-            if excluded.contains(&EVERYONE) {
-                diagnostics.push(Diagnostic::error(
-                    origin.field("excludePrincipals"),
-                    "Everyone (`00000000-0000-0000-0000-000000000000`) cannot be excluded: \
-                     Azure names it only in `principals`",
-                ));
-                continue;
-            }
-            // Azure requires both lists: an empty one is a cut or broken file, which must not
-            // read as a deny assignment that denies nothing.
-            if principals.is_empty() && ok {
-                diagnostics.push(Diagnostic::error(
-                    origin.field("principals"),
-                    "deny assignment names no principal",
-                ));
-                continue;
-            }
-            if da.permissions.is_empty() {
-                diagnostics.push(Diagnostic::error(
-                    origin.field("permissions"),
-                    "deny assignment has no `permissions`",
-                ));
-                continue;
-            }
-            if !check_operations(&da.permissions, origin, diagnostics) {
-                continue;
-            }
-            let scope = match Scope::parse(&da.scope) {
-                Ok(s) => {
-                    super::assignments::check_id_scope(
-                        &da.id,
-                        &da.name,
-                        "denyAssignments",
-                        &s,
-                        origin,
+                    note_deny_copy(
+                        &id,
+                        (origin, da),
+                        (first_origin, first),
+                        copies,
                         diagnostics,
                     );
-                    s
                 }
-                Err(e) => {
-                    diagnostics.push(Diagnostic::error(origin.field("scope"), e.to_string()));
-                    continue;
-                }
-            };
-            let condition = compile_condition(
-                da.condition.as_deref(),
-                None,
-                origin,
-                diagnostics,
-                "this deny assignment applies to every action it lists",
-            );
-            if !ok {
                 continue;
             }
-            let scope_id = self.scopes.intern(scope.clone());
+            let Some(checked) = check_deny(origin, da, diagnostics) else {
+                continue;
+            };
+            let scope_id = self.scopes.intern(checked.scope.clone());
             self.denies.push(Deny {
                 id: Arc::from(id),
                 name: Arc::from(da.deny_assignment_name.as_str()),
@@ -717,12 +649,12 @@ impl Snapshot {
                     .iter()
                     .map(PermissionBlock::compile)
                     .collect(),
-                principals,
-                excluded,
+                principals: checked.principals,
+                excluded: checked.excluded,
                 applies_to_children: !da.do_not_apply_to_child_scopes,
-                scope,
+                scope: checked.scope,
                 scope_id,
-                condition,
+                condition: checked.condition,
             });
         }
     }
@@ -820,6 +752,117 @@ fn same_deny(a: &DenyAssignment, b: &DenyAssignment) -> bool {
                 .as_deref()
                 .map(str::trim)
                 .filter(|c| !c.is_empty())
+}
+
+/// A deny assignment whose id was read before: an identical copy is counted, other content
+/// under the same id is an error.
+fn note_deny_copy(
+    id: &str,
+    (origin, da): (&Origin, &DenyAssignment),
+    (first_origin, first): (&Origin, &DenyAssignment),
+    copies: &mut Copies,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    if same_deny(first, da) {
+        copies.add(origin, first_origin, format!("deny assignment `{id}`"));
+    } else {
+        diagnostics.push(Diagnostic::error(
+            origin.field("id"),
+            format!(
+                "duplicate deny assignment id `{id}`: also at {first_origin} \
+                 with other content (permissions, principals, \
+                 excludePrincipals, scope, doNotApplyToChildScopes or \
+                 condition); drop one of the two files or directories"
+            ),
+        ));
+    }
+}
+
+/// The parts of a deny assignment that are checked before it is loaded.
+struct CheckedDeny {
+    principals: Vec<Uuid>,
+    excluded: Vec<Uuid>,
+    scope: Scope,
+    condition: Option<Result<Condition, String>>,
+}
+
+/// Checks a deny assignment's principals, permissions, scope and condition; `None` (with
+/// the errors in `diagnostics`) if it cannot be loaded.
+fn check_deny(
+    origin: &Origin,
+    da: &DenyAssignment,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<CheckedDeny> {
+    let mut ok = true;
+    let mut ids = |list: &[PrincipalRef], field: &str| -> Vec<Uuid> {
+        list.iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let parsed = parse_principal(&p.id, || origin.field(field).item(i), diagnostics);
+                ok &= parsed.is_some();
+                parsed
+            })
+            .collect()
+    };
+    let principals = ids(&da.principals, "principals");
+    let excluded = ids(&da.exclude_principals, "excludePrincipals");
+    if excluded.contains(&EVERYONE) {
+        diagnostics.push(Diagnostic::error(
+            origin.field("excludePrincipals"),
+            "Everyone (`00000000-0000-0000-0000-000000000000`) cannot be excluded: \
+             Azure names it only in `principals`",
+        ));
+        return None;
+    }
+    // Azure requires both lists: an empty one is a cut or broken file, which must not
+    // read as a deny assignment that denies nothing.
+    if principals.is_empty() && ok {
+        diagnostics.push(Diagnostic::error(
+            origin.field("principals"),
+            "deny assignment names no principal",
+        ));
+        return None;
+    }
+    if da.permissions.is_empty() {
+        diagnostics.push(Diagnostic::error(
+            origin.field("permissions"),
+            "deny assignment has no `permissions`",
+        ));
+        return None;
+    }
+    if !check_operations(&da.permissions, origin, diagnostics) {
+        return None;
+    }
+    let scope = match Scope::parse(&da.scope) {
+        Ok(s) => {
+            super::assignments::check_id_scope(
+                &da.id,
+                &da.name,
+                "denyAssignments",
+                &s,
+                origin,
+                diagnostics,
+            );
+            s
+        }
+        Err(e) => {
+            diagnostics.push(Diagnostic::error(origin.field("scope"), e.to_string()));
+            return None;
+        }
+    };
+    let condition = compile_condition(
+        da.condition.as_deref(),
+        None,
+        origin,
+        diagnostics,
+        "this deny assignment applies to every action it lists",
+    );
+    ok.then_some(CheckedDeny {
+        principals,
+        excluded,
+        scope,
+        condition,
+    })
 }
 
 fn same_permissions(a: &[Permission], b: &[Permission]) -> bool {
