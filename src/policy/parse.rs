@@ -642,6 +642,8 @@ impl Finding {
     }
 }
 
+/// Adds one policy object to `set` by its shape, with what is wrong with it (unknown
+/// fields, values that do not fit) as diagnostics at their place.
 fn add_object(
     at: &Place<'_>,
     object: serde_json::Map<String, Value>,
@@ -651,17 +653,7 @@ fn add_object(
     let origin = at.origin;
     let object = flatten_properties(object);
     let Some(shape) = shape_of(&object) else {
-        let hint = object
-            .get("kind")
-            .and_then(Value::as_str)
-            .map(|k| format!(" (kind `{k}`)"))
-            .unwrap_or_default();
-        diagnostics.push(Diagnostic::error(
-            origin.clone(),
-            format!(
-                "unknown policy object{hint}: expected a role definition, role assignment, deny assignment, management group entity, or a Kubernetes Role, ClusterRole, RoleBinding or ClusterRoleBinding"
-            ),
-        ));
+        diagnostics.push(unknown_object(origin, &object));
         return;
     };
     let mut findings = Vec::new();
@@ -675,28 +667,14 @@ fn add_object(
         );
     }
     let value = Value::Object(object);
-    let clean = |findings: &[Finding]| findings.iter().all(|f| !f.error);
     match shape {
         Shape::RoleDefinition => {
             if let Some(role) = typed(value, shape, &mut findings) {
                 set.role_definitions.push((origin.clone(), role));
             }
         }
-        // Exports hold up to a million assignments: read without tracking the path (their
-        // fields are flat, the message names the field).
         Shape::RoleAssignment => {
-            match serde_json::from_value::<super::schema::RoleAssignment>(value) {
-                Ok(ra) => {
-                    check_principal_type(&ra, &mut findings);
-                    report(at, findings, diagnostics);
-                    set.role_assignments.add(origin, &ra, diagnostics);
-                }
-                Err(e) => diagnostics.push(Diagnostic::error(
-                    origin.clone(),
-                    format!("invalid role assignment: {e}"),
-                )),
-            }
-            return;
+            return add_role_assignment(at, value, findings, set, diagnostics);
         }
         Shape::DenyAssignment => {
             if let Some(da) = typed::<super::schema::DenyAssignment>(value, shape, &mut findings) {
@@ -712,35 +690,103 @@ fn add_object(
             }
         }
         Shape::Role | Shape::ClusterRole => {
-            if let Some(role) = typed::<super::schema::K8sRole>(value, shape, &mut findings) {
-                check_role(&role, &mut findings);
-                if !clean(&findings) {
-                    return report(at, findings, diagnostics);
-                }
-                let list = if shape == Shape::Role {
-                    &mut set.roles
-                } else {
-                    &mut set.cluster_roles
-                };
-                list.push((origin.clone(), role));
-            }
+            add_kubernetes_role(origin, shape, value, &mut findings, set);
         }
         Shape::RoleBinding | Shape::ClusterRoleBinding => {
-            if let Some(binding) = typed::<super::schema::K8sBinding>(value, shape, &mut findings) {
-                check_binding(&binding, shape, &mut findings);
-                if !clean(&findings) {
-                    return report(at, findings, diagnostics);
-                }
-                let list = if shape == Shape::RoleBinding {
-                    &mut set.role_bindings
-                } else {
-                    &mut set.cluster_role_bindings
-                };
-                list.push((origin.clone(), binding));
-            }
+            add_kubernetes_binding(origin, shape, value, &mut findings, set);
         }
     }
     report(at, findings, diagnostics);
+}
+
+/// The error for an object of no known shape, naming its `kind` if it has one.
+#[cold]
+fn unknown_object(origin: &Origin, object: &serde_json::Map<String, Value>) -> Diagnostic {
+    let hint = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .map(|k| format!(" (kind `{k}`)"))
+        .unwrap_or_default();
+    Diagnostic::error(
+        origin.clone(),
+        format!(
+            "unknown policy object{hint}: expected a role definition, role assignment, deny assignment, management group entity, or a Kubernetes Role, ClusterRole, RoleBinding or ClusterRoleBinding"
+        ),
+    )
+}
+
+/// No finding is an error: the object may be loaded.
+fn clean(findings: &[Finding]) -> bool {
+    findings.iter().all(|f| !f.error)
+}
+
+/// Adds a role assignment. Exports hold up to a million: read without tracking the path
+/// (their fields are flat, the message names the field).
+fn add_role_assignment(
+    at: &Place<'_>,
+    value: Value,
+    mut findings: Vec<Finding>,
+    set: &mut PolicySet,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    match serde_json::from_value::<super::schema::RoleAssignment>(value) {
+        Ok(ra) => {
+            check_principal_type(&ra, &mut findings);
+            report(at, findings, diagnostics);
+            set.role_assignments.add(at.origin, &ra, diagnostics);
+        }
+        Err(e) => diagnostics.push(Diagnostic::error(
+            at.origin.clone(),
+            format!("invalid role assignment: {e}"),
+        )),
+    }
+}
+
+/// Adds a Kubernetes Role or ClusterRole (by `shape`) unless its findings hold an error.
+fn add_kubernetes_role(
+    origin: &Origin,
+    shape: Shape,
+    value: Value,
+    findings: &mut Vec<Finding>,
+    set: &mut PolicySet,
+) {
+    let Some(role) = typed::<super::schema::K8sRole>(value, shape, findings) else {
+        return;
+    };
+    check_role(&role, findings);
+    if !clean(findings) {
+        return;
+    }
+    let list = if shape == Shape::Role {
+        &mut set.roles
+    } else {
+        &mut set.cluster_roles
+    };
+    list.push((origin.clone(), role));
+}
+
+/// Adds a Kubernetes RoleBinding or ClusterRoleBinding (by `shape`) unless its findings
+/// hold an error.
+fn add_kubernetes_binding(
+    origin: &Origin,
+    shape: Shape,
+    value: Value,
+    findings: &mut Vec<Finding>,
+    set: &mut PolicySet,
+) {
+    let Some(binding) = typed::<super::schema::K8sBinding>(value, shape, findings) else {
+        return;
+    };
+    check_binding(&binding, shape, findings);
+    if !clean(findings) {
+        return;
+    }
+    let list = if shape == Shape::RoleBinding {
+        &mut set.role_bindings
+    } else {
+        &mut set.cluster_role_bindings
+    };
+    list.push((origin.clone(), binding));
 }
 
 /// Records `findings` as diagnostics.
