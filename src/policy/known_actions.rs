@@ -319,69 +319,17 @@ impl KnownActions {
     /// The built-in resources' actions under `prefix`, mapped by the request mapper itself so
     /// the texts are the ones requests produce, plus every literal data action a role names.
     pub fn build(prefix: &str, roles: &[Role], denies: &[Deny]) -> Self {
-        let mut known = KnownActions::default();
-        let intern = |known: &mut KnownActions, text: &str| -> u32 {
-            if let Some(i) = known.by_text.get(text) {
-                return *i;
-            }
-            crate::policy::pace::point();
-            let i = known.actions.len() as u32;
-            known.actions.push(KnownAction {
-                pattern: ActionPattern::from_lowercase(text),
-                index: i,
-                granted_by: Bits::of(roles, |r| r.blocks.iter().any(|b| b.grants(text))),
-                denied_by: Bits::of(denies, |d| d.blocks.iter().any(|b| b.grants(text))),
-            });
-            known.by_text.insert(Box::from(text), i);
-            i
-        };
-        let add = |known: &mut KnownActions,
-                   group: &'static str,
-                   resource: &'static str,
-                   subresource: &'static str,
-                   verb: &'static str| {
-            let attributes = ResourceAttributes {
-                verb: verb.into(),
-                group: group.into(),
-                resource: resource.into(),
-                subresource: subresource.into(),
-                ..ResourceAttributes::default()
-            };
-            // One action: not a wildcard request (those map to several or to patterns).
-            let Ok(mapped) = mapping::map_request(Some(&attributes), None, prefix) else {
-                return;
-            };
-            let actions = mapped.actions();
-            let [action] = actions.as_slice() else {
-                return;
-            };
-            let action = intern(known, action.as_str());
-            let hash = request_hash(group, resource, subresource, verb);
-            if known
-                .by_request
-                .find(hash, |k| {
-                    (k.group, k.resource, k.subresource, k.verb)
-                        == (group, resource, subresource, verb)
-                })
-                .is_none()
-            {
-                let key = RequestKey {
-                    group,
-                    resource,
-                    subresource,
-                    verb,
-                    action,
-                };
-                known.by_request.insert_unique(hash, key, |k| {
-                    request_hash(k.group, k.resource, k.subresource, k.verb)
-                });
-            }
+        let mut builder = Builder {
+            known: KnownActions::default(),
+            prefix,
+            roles,
+            denies,
         };
         for (group, resources) in BUILT_IN {
             for resource in *resources {
                 for subresource in PLAIN_SUBRESOURCES {
                     for verb in CRUD_VERBS {
-                        add(&mut known, group, resource, subresource, verb);
+                        builder.add_request(group, resource, subresource, verb);
                     }
                 }
             }
@@ -389,12 +337,12 @@ impl KnownActions {
         for resource in ["pods", "services", "nodes"] {
             for subresource in ["exec", "attach", "portforward", "proxy"] {
                 for verb in ["get", "create"] {
-                    add(&mut known, "", resource, subresource, verb);
+                    builder.add_request("", resource, subresource, verb);
                 }
             }
         }
         for (group, resource, verb) in SPECIAL_VERBS {
-            add(&mut known, group, resource, "", verb);
+            builder.add_request(group, resource, "", verb);
         }
         for role in roles {
             for block in &role.blocks {
@@ -403,20 +351,20 @@ impl KnownActions {
                     .iter()
                     .chain(block.not_data_actions.iter());
                 for pattern in listed.filter(|p| !p.is_wildcard()) {
-                    intern(&mut known, pattern.as_str());
+                    builder.intern(pattern.as_str());
                 }
             }
         }
-        known
+        builder.known
     }
 
-    /// The interned action with this lower-cased text, if any.
-    #[inline]
     /// The interned action at `index` ([`KnownAction::index`]).
+    #[inline]
     pub fn at(&self, index: u32) -> Option<&KnownAction> {
         self.actions.get(index as usize)
     }
 
+    /// The interned action with this lower-cased text, if any.
     pub fn get(&self, text: &str) -> Option<&KnownAction> {
         let i = self.by_text.get(text)?;
         self.actions.get(*i as usize)
@@ -434,6 +382,81 @@ impl KnownActions {
                 && short_eq(k.subresource.as_bytes(), r.subresource.as_bytes())
         })?;
         self.actions.get(key.action as usize)
+    }
+}
+
+/// [`KnownActions`] being built, with what each action is checked against.
+struct Builder<'a> {
+    known: KnownActions,
+    prefix: &'a str,
+    roles: &'a [Role],
+    denies: &'a [Deny],
+}
+
+impl Builder<'_> {
+    /// The index of the action with this lower-cased text, added (with the roles that grant
+    /// it and the deny assignments that deny it) if new.
+    fn intern(&mut self, text: &str) -> u32 {
+        let known = &mut self.known;
+        if let Some(i) = known.by_text.get(text) {
+            return *i;
+        }
+        crate::policy::pace::point();
+        let i = known.actions.len() as u32;
+        known.actions.push(KnownAction {
+            pattern: ActionPattern::from_lowercase(text),
+            index: i,
+            granted_by: Bits::of(self.roles, |r| r.blocks.iter().any(|b| b.grants(text))),
+            denied_by: Bits::of(self.denies, |d| d.blocks.iter().any(|b| b.grants(text))),
+        });
+        known.by_text.insert(Box::from(text), i);
+        i
+    }
+
+    /// Maps a request of these attributes and, if it maps to one action, interns it and
+    /// keys it by the attributes (the first mapping of a key is kept).
+    fn add_request(
+        &mut self,
+        group: &'static str,
+        resource: &'static str,
+        subresource: &'static str,
+        verb: &'static str,
+    ) {
+        let attributes = ResourceAttributes {
+            verb: verb.into(),
+            group: group.into(),
+            resource: resource.into(),
+            subresource: subresource.into(),
+            ..ResourceAttributes::default()
+        };
+        // One action: not a wildcard request (those map to several or to patterns).
+        let Ok(mapped) = mapping::map_request(Some(&attributes), None, self.prefix) else {
+            return;
+        };
+        let actions = mapped.actions();
+        let [action] = actions.as_slice() else {
+            return;
+        };
+        let action = self.intern(action.as_str());
+        let hash = request_hash(group, resource, subresource, verb);
+        let by_request = &mut self.known.by_request;
+        if by_request
+            .find(hash, |k| {
+                (k.group, k.resource, k.subresource, k.verb) == (group, resource, subresource, verb)
+            })
+            .is_none()
+        {
+            let key = RequestKey {
+                group,
+                resource,
+                subresource,
+                verb,
+                action,
+            };
+            by_request.insert_unique(hash, key, |k| {
+                request_hash(k.group, k.resource, k.subresource, k.verb)
+            });
+        }
     }
 }
 
