@@ -120,6 +120,19 @@ impl RbacIndex {
     /// warnings: the binding grants nothing but nothing else is affected.
     pub fn build(set: &PolicySet, diagnostics: &mut Vec<Diagnostic>) -> RbacIndex {
         let mut index = RbacIndex::default();
+        index.add_cluster_roles(set, diagnostics);
+        index.add_roles(set, diagnostics);
+        index.add_cluster_role_bindings(set, diagnostics);
+        index.add_role_bindings(set, diagnostics);
+        // At least 8,192 bits (1 KiB, in L1): bindings name few groups, and each false
+        // positive costs two map lookups.
+        index.group_filter = index.subject_filter(|s| &s.by_group, 8192);
+        index.user_filter = index.subject_filter(|s| &s.by_user, 1024);
+        index
+    }
+
+    /// Takes the ClusterRoles, aggregated; a name read twice is an error.
+    fn add_cluster_roles(&mut self, set: &PolicySet, diagnostics: &mut Vec<Diagnostic>) {
         let mut cluster_roles: BTreeMap<String, (&Origin, &K8sRole)> = BTreeMap::new();
         for (origin, role) in &set.cluster_roles {
             if let Some((first, _)) =
@@ -134,7 +147,12 @@ impl RbacIndex {
                 ));
             }
         }
-        index.cluster_roles = aggregate(&cluster_roles);
+        self.cluster_roles = aggregate(&cluster_roles);
+    }
+
+    /// Takes the Roles by namespace and name; a Role without namespace, or read twice, is an
+    /// error.
+    fn add_roles(&mut self, set: &PolicySet, diagnostics: &mut Vec<Diagnostic>) {
         for (origin, role) in &set.roles {
             let key = (role.metadata.namespace.clone(), role.metadata.name.clone());
             if role.metadata.namespace.is_empty() {
@@ -143,7 +161,7 @@ impl RbacIndex {
                     "Role has no namespace",
                 ));
             }
-            if index
+            if self
                 .roles
                 .insert(key, Arc::from(role.rules.clone()))
                 .is_some()
@@ -157,6 +175,11 @@ impl RbacIndex {
                 ));
             }
         }
+    }
+
+    /// Resolves and indexes the ClusterRoleBindings by subject; a name read twice is an
+    /// error and left out.
+    fn add_cluster_role_bindings(&mut self, set: &PolicySet, diagnostics: &mut Vec<Diagnostic>) {
         let mut seen = HashSet::new();
         for (origin, b) in &set.cluster_role_bindings {
             crate::policy::pace::point();
@@ -167,12 +190,16 @@ impl RbacIndex {
                 ));
                 continue;
             }
-            let binding = index.resolve(origin, b, "", diagnostics);
-            index
-                .cluster_subjects
-                .add(index.cluster_role_bindings.len() as u32, &binding);
-            index.cluster_role_bindings.push(Arc::new(binding));
+            let binding = self.resolve(origin, b, "", diagnostics);
+            self.cluster_subjects
+                .add(self.cluster_role_bindings.len() as u32, &binding);
+            self.cluster_role_bindings.push(Arc::new(binding));
         }
+    }
+
+    /// Resolves and indexes the RoleBindings by namespace and subject; one without
+    /// namespace, or read twice, is an error and left out.
+    fn add_role_bindings(&mut self, set: &PolicySet, diagnostics: &mut Vec<Diagnostic>) {
         let mut seen = HashSet::new();
         for (origin, b) in &set.role_bindings {
             crate::policy::pace::point();
@@ -191,19 +218,13 @@ impl RbacIndex {
                 ));
                 continue;
             }
-            let binding = index.resolve(origin, b, &ns, diagnostics);
-            index
-                .namespace_subjects
+            let binding = self.resolve(origin, b, &ns, diagnostics);
+            self.namespace_subjects
                 .entry(ns)
                 .or_default()
-                .add(index.role_bindings.len() as u32, &binding);
-            index.role_bindings.push(Arc::new(binding));
+                .add(self.role_bindings.len() as u32, &binding);
+            self.role_bindings.push(Arc::new(binding));
         }
-        // At least 8,192 bits (1 KiB, in L1): bindings name few groups, and each false
-        // positive costs two map lookups.
-        index.group_filter = index.subject_filter(|s| &s.by_group, 8192);
-        index.user_filter = index.subject_filter(|s| &s.by_user, 1024);
-        index
     }
 
     /// A prefilter over the names one kind of subject key holds, in every index.
