@@ -269,91 +269,99 @@ enum Token {
     Attribute(String, String),
 }
 
+/// Splits a condition's text into tokens; an error names the first thing that is not one.
 fn tokenize(text: &str) -> Result<Vec<Token>, String> {
     let chars: Vec<char> = text.chars().collect();
     let mut tokens = Vec::new();
     let mut i = 0;
     while let Some(&c) = chars.get(i) {
-        match c {
-            c if c.is_whitespace() => i += 1,
-            '(' => {
-                tokens.push(Token::Open);
-                i += 1
-            }
-            ')' => {
-                tokens.push(Token::Close);
-                i += 1
-            }
-            '{' => {
-                tokens.push(Token::BraceOpen);
-                i += 1
-            }
-            '}' => {
-                tokens.push(Token::BraceClose);
-                i += 1
-            }
-            ',' => {
-                tokens.push(Token::Comma);
-                i += 1
-            }
-            '!' => {
-                tokens.push(Token::Not);
-                i += 1
-            }
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        if let Some(token) = punctuation(c) {
+            tokens.push(token);
+            i += 1;
+            continue;
+        }
+        let (token, next) = match c {
             '&' | '|' => {
                 if chars.get(i + 1) != Some(&c) {
                     return Err(format!("expected `{c}{c}`"));
                 }
-                tokens.push(if c == '&' { Token::And } else { Token::Or });
-                i += 2;
+                (if c == '&' { Token::And } else { Token::Or }, i + 2)
             }
-            '\'' => {
-                let end = (i + 1..chars.len())
-                    .find(|j| chars.get(*j) == Some(&'\''))
-                    .ok_or("unterminated string")?;
-                tokens.push(Token::Str(
-                    chars.get(i + 1..end).unwrap_or_default().iter().collect(),
-                ));
-                i = end + 1;
-            }
-            '@' => {
-                let open = (i..chars.len())
-                    .find(|j| chars.get(*j) == Some(&'['))
-                    .ok_or("attribute without `[`")?;
-                let close = (open..chars.len())
-                    .find(|j| chars.get(*j) == Some(&']'))
-                    .ok_or("attribute without `]`")?;
-                let source: String = chars.get(i + 1..open).unwrap_or_default().iter().collect();
-                let name: String = chars
-                    .get(open + 1..close)
-                    .unwrap_or_default()
-                    .iter()
-                    .collect();
-                tokens.push(Token::Attribute(
-                    source.trim().to_string(),
-                    name.trim().to_string(),
-                ));
-                i = close + 1;
-            }
-            c if c.is_alphanumeric() || c == ':' || c == '_' || c == '.' || c == '-' => {
-                let start = i;
-                while chars.get(i).is_some_and(|c| {
-                    c.is_alphanumeric() || *c == ':' || *c == '_' || *c == '.' || *c == '-'
-                }) {
-                    i += 1;
-                }
-                let word: String = chars.get(start..i).unwrap_or_default().iter().collect();
-                tokens.push(match word.to_ascii_uppercase().as_str() {
-                    "AND" => Token::And,
-                    "OR" => Token::Or,
-                    "NOT" => Token::Not,
-                    _ => Token::Word(word),
-                });
-            }
+            '\'' => string_at(&chars, i)?,
+            '@' => attribute_at(&chars, i)?,
+            c if is_word_char(c) => word_at(&chars, i),
             other => return Err(format!("unexpected character `{other}`")),
-        }
+        };
+        tokens.push(token);
+        i = next;
     }
     Ok(tokens)
+}
+
+/// The token of a one-character punctuation mark.
+fn punctuation(c: char) -> Option<Token> {
+    Some(match c {
+        '(' => Token::Open,
+        ')' => Token::Close,
+        '{' => Token::BraceOpen,
+        '}' => Token::BraceClose,
+        ',' => Token::Comma,
+        '!' => Token::Not,
+        _ => return None,
+    })
+}
+
+/// A character of a word: an operator, function, attribute name or literal.
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == ':' || c == '_' || c == '.' || c == '-'
+}
+
+/// The string literal opening at `i` (a `'`) and the position after it.
+fn string_at(chars: &[char], i: usize) -> Result<(Token, usize), String> {
+    let end = (i + 1..chars.len())
+        .find(|j| chars.get(*j) == Some(&'\''))
+        .ok_or("unterminated string")?;
+    let text = chars.get(i + 1..end).unwrap_or_default().iter().collect();
+    Ok((Token::Str(text), end + 1))
+}
+
+/// The attribute reference `@Source[name]` starting at `i` and the position after it.
+fn attribute_at(chars: &[char], i: usize) -> Result<(Token, usize), String> {
+    let open = (i..chars.len())
+        .find(|j| chars.get(*j) == Some(&'['))
+        .ok_or("attribute without `[`")?;
+    let close = (open..chars.len())
+        .find(|j| chars.get(*j) == Some(&']'))
+        .ok_or("attribute without `]`")?;
+    let source: String = chars.get(i + 1..open).unwrap_or_default().iter().collect();
+    let name: String = chars
+        .get(open + 1..close)
+        .unwrap_or_default()
+        .iter()
+        .collect();
+    let token = Token::Attribute(source.trim().to_string(), name.trim().to_string());
+    Ok((token, close + 1))
+}
+
+/// The word starting at `i` (a logical operator in any case, or any other word) and the
+/// position after it.
+fn word_at(chars: &[char], start: usize) -> (Token, usize) {
+    let mut i = start;
+    while chars.get(i).is_some_and(|c| is_word_char(*c)) {
+        i += 1;
+    }
+    let word: String = chars.get(start..i).unwrap_or_default().iter().collect();
+    let token = match word.to_ascii_uppercase().as_str() {
+        "AND" => Token::And,
+        "OR" => Token::Or,
+        "NOT" => Token::Not,
+        _ => Token::Word(word),
+    };
+    (token, i)
 }
 
 struct Parser {
