@@ -181,7 +181,7 @@ async fn authorize(
 /// then the decision (from the cache or the engine).
 async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Response {
     if !s.allowed_client_names.is_empty()
-        && let Err(refused) = admit_client(&s.allowed_client_names, peer.as_deref())
+        && let Some(refused) = client_refusal(&s.allowed_client_names, peer.as_deref())
     {
         return refused;
     }
@@ -218,11 +218,11 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
     )
 }
 
-/// Refuses a caller whose client certificate name is not among `allowed` (or could not be
-/// read): only the named kube-apiserver may ask.
-fn admit_client(allowed: &[String], peer: Option<&PeerIdentity>) -> Result<(), Response> {
+/// The refusal of a caller whose client certificate name is not among `allowed` (or could
+/// not be read): only the named kube-apiserver may ask.
+fn client_refusal(allowed: &[String], peer: Option<&PeerIdentity>) -> Option<Response> {
     if let Some(problem) = peer.and_then(|p| p.name_error.as_ref()) {
-        return Err(error(
+        return Some(error(
             StatusCode::FORBIDDEN,
             "Forbidden",
             &problem.to_string(),
@@ -230,7 +230,7 @@ fn admit_client(allowed: &[String], peer: Option<&PeerIdentity>) -> Result<(), R
     }
     let name = peer.and_then(|p| p.common_name.as_deref());
     if !name.is_some_and(|n| allowed.iter().any(|a| a == n)) {
-        return Err(error(
+        return Some(error(
             StatusCode::FORBIDDEN,
             "Forbidden",
             &format!(
@@ -239,7 +239,7 @@ fn admit_client(allowed: &[String], peer: Option<&PeerIdentity>) -> Result<(), R
             ),
         ));
     }
-    Ok(())
+    None
 }
 
 /// Reads the request body within the read timeout and the size limit; the error answer
