@@ -4,7 +4,8 @@
 
 use super::azure_rbac::{assignment_grants, deny_covers};
 use super::k8s_rbac::{applies_to, describe, rule_allows};
-use super::{EngineOptions, Exclusion, authorize, azure_identity, target_of};
+use super::{EngineOptions, Exclusion, authorize, azure_gate, target_of};
+use crate::model::excerpt::excerpt;
 use crate::model::{AccessRequest, Decision, Scope};
 use crate::policy::Snapshot;
 use crate::policy::compiled::EVERYONE;
@@ -254,4 +255,32 @@ fn explain_rbac(snapshot: &Snapshot, request: &AccessRequest, out: &mut String) 
             "  no binding names this user, its groups or its service account"
         );
     }
+}
+
+/// Works out the Azure principals of a request for an explanation: the object id, then every
+/// group that is an object id, or why Azure does not evaluate the request. (Decisions look the
+/// request's strings up in the snapshot's principal index instead.)
+fn azure_identity(
+    options: &EngineOptions,
+    request: &AccessRequest,
+) -> Result<Vec<Uuid>, Exclusion> {
+    // Checked by formatting back, not with the decision path's byte check.
+    let text = azure_gate(options, request)?;
+    let oid = object_id(text).ok_or_else(|| {
+        Exclusion::Invalid(format!("`{}` is not an object id (GUID)", excerpt(text)))
+    })?;
+    let mut principals = Vec::with_capacity(request.groups.len() + 1);
+    principals.push(oid);
+    principals.extend(request.groups.iter().filter_map(object_id));
+    Ok(principals)
+}
+
+/// A GUID written as Entra ID writes object ids: hyphenated 8-4-4-4-12, either case.
+fn object_id(text: &str) -> Option<Uuid> {
+    let id = Uuid::try_parse(text).ok()?;
+    let mut canonical = Uuid::encode_buffer();
+    id.hyphenated()
+        .encode_lower(&mut canonical)
+        .eq_ignore_ascii_case(text)
+        .then_some(id)
 }

@@ -19,7 +19,6 @@ use crate::policy::index::PrincipalEntry;
 use crate::policy::target::{AzureTarget, ReportedAction};
 use azure_rbac::AzureOutcome;
 use std::sync::Arc;
-use uuid::Uuid;
 
 /// Guard's answer to users whose name starts with `system:`.
 pub const SYSTEM_USER_REASON: &str = "Azure does not have opinion for this user.";
@@ -139,34 +138,6 @@ pub fn azure_gate<'r>(
             many.len()
         ))),
     }
-}
-
-/// Works out the Azure principals of a request: the object id, then every group that is an
-/// object id (the plain form explanations and the reference evaluator use), or why Azure
-/// does not evaluate the request.
-pub fn azure_identity(
-    options: &EngineOptions,
-    request: &AccessRequest,
-) -> Result<Vec<Uuid>, Exclusion> {
-    // Checked here by formatting back, so the reference evaluator does not share the fast check.
-    let text = azure_gate(options, request)?;
-    let oid = object_id(text).ok_or_else(|| {
-        Exclusion::Invalid(format!("`{}` is not an object id (GUID)", excerpt(text)))
-    })?;
-    let mut principals = Vec::with_capacity(request.groups.len() + 1);
-    principals.push(oid);
-    principals.extend(request.groups.iter().filter_map(object_id));
-    Ok(principals)
-}
-
-/// A GUID written as Entra ID writes object ids: hyphenated 8-4-4-4-12, either case.
-fn object_id(text: &str) -> Option<Uuid> {
-    let id = Uuid::try_parse(text).ok()?;
-    let mut canonical = Uuid::encode_buffer();
-    id.hyphenated()
-        .encode_lower(&mut canonical)
-        .eq_ignore_ascii_case(text)
-        .then_some(id)
 }
 
 /// The Azure source's own answer, before Kubernetes RBAC and the no-match rule.
