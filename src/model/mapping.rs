@@ -356,6 +356,52 @@ mod tests {
             .map(|m| m.actions().iter().map(|a| a.as_str().to_string()).collect())
     }
 
+    /// What ABAC conditions read of a request: the subresource, and for a named API group its
+    /// group and resource (`customResources:kind` is the plural resource, as AKS passes it).
+    #[test]
+    fn conditions_read_the_subresource_and_a_named_groups_resource() {
+        let attributes_of = |group: &str, resource: &str, sub: &str| {
+            let r = ResourceAttributes {
+                verb: "get".into(),
+                group: group.into(),
+                resource: resource.into(),
+                subresource: sub.into(),
+                ..Default::default()
+            };
+            let mapped = map_request(Some(&r), None, P).unwrap();
+            let read = |name: &str| mapped.attributes.attribute(name).map(str::to_string);
+            (
+                read("microsoft.containerservice/managedclusters/resources:subresource"),
+                read("microsoft.containerservice/managedclusters/customresources:group"),
+                read("microsoft.containerservice/managedclusters/customresources:kind"),
+            )
+        };
+        assert_eq!(
+            attributes_of("", "pods", "status"),
+            (Some("status".into()), None, None)
+        );
+        assert_eq!(
+            attributes_of("example.com", "widgets", ""),
+            (None, Some("example.com".into()), Some("widgets".into()))
+        );
+        // Another prefix, or an attribute AKS does not pass, reads nothing.
+        let r = ResourceAttributes {
+            verb: "get".into(),
+            group: "example.com".into(),
+            resource: "widgets".into(),
+            subresource: "scale".into(),
+            ..Default::default()
+        };
+        let mapped = map_request(Some(&r), None, P).unwrap();
+        for name in [
+            "microsoft.kubernetes/connectedclusters/resources:subresource",
+            "microsoft.containerservice/managedclusters/resources:name",
+            "microsoft.containerservice",
+        ] {
+            assert_eq!(mapped.attributes.attribute(name), None, "{name}");
+        }
+    }
+
     #[test]
     fn guard_table() {
         let p = P.to_ascii_lowercase();
