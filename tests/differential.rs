@@ -44,7 +44,7 @@ const VERBS: [&str; 16] = [
     "sign",
     "impersonate:user-info",
 ];
-const RESOURCES: [(&str, &str, &str); 9] = [
+const RESOURCES: [(&str, &str, &str); 10] = [
     ("", "pods", ""),
     ("", "pods", "exec"),
     ("", "pods", "log"),
@@ -55,8 +55,10 @@ const RESOURCES: [(&str, &str, &str); 9] = [
     ("*", "*", ""),
     // Not built in, named by a role literally and sent in mixed case: interned by its text.
     ("example.com", "Widgets", ""),
+    // Its actions hold `/read` before their end: a pattern's last part must match at the end.
+    ("example.com", "readers", ""),
 ];
-const PATTERNS: [&str; 17] = [
+const PATTERNS: [&str; 21] = [
     "Microsoft.ContainerService/managedClusters/*",
     "Microsoft.ContainerService/managedClusters/pods/*",
     "Microsoft.ContainerService/managedClusters/pods/read",
@@ -74,6 +76,12 @@ const PATTERNS: [&str; 17] = [
     "Microsoft.ContainerService/managedClusters/*/delete",
     "Microsoft.ContainerService/managedClusters/apps/deployments/*",
     "Microsoft.ContainerService/managedClusters/users/impersonate:user-info/action",
+    // Wildcards in the middle and a last literal part that also occurs earlier in the action.
+    "Microsoft.ContainerService/managedClusters/p*s/*/read",
+    "Microsoft.ContainerService/managedClusters/*/write",
+    "microsoft.containerservice/*/EXEC/action",
+    // A head that differs from every action's.
+    "Microsoft.ContainerService/fleets/*/read",
 ];
 
 fn scopes() -> Vec<String> {
