@@ -91,3 +91,47 @@ pub enum ReportedAction {
     Known(u32),
     Owned(ActionPattern),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str = "Microsoft.ContainerService/managedClusters";
+
+    fn get(group: &str, resource: &str, subresource: &str) -> ResourceAttributes {
+        ResourceAttributes {
+            verb: "get".into(),
+            group: group.into(),
+            resource: resource.into(),
+            subresource: subresource.into(),
+            ..ResourceAttributes::default()
+        }
+    }
+
+    /// A request on every API group stands for two actions, and both must be checked even
+    /// when the policy knows one of them; a request for one action takes the policy's copy,
+    /// found by its attributes or, for a subresource that maps like its resource, by its text.
+    #[test]
+    fn every_action_is_kept_and_known_ones_are_taken_from_the_policy() {
+        let known = KnownActions::build(P, &[], &[]);
+        let all_groups = get("*", "pods", "");
+        let target = AzureTarget::of(Some(&all_groups), None, P, Some(&known)).unwrap();
+        let actions: Vec<&str> = target.actions().iter().map(ActionPattern::as_str).collect();
+        assert_eq!(
+            actions,
+            [
+                "microsoft.containerservice/managedclusters/pods/read",
+                "microsoft.containerservice/managedclusters/*/pods/read"
+            ]
+        );
+        for r in [get("", "pods", ""), get("", "pods", "ephemeralcontainers")] {
+            let target = AzureTarget::of(Some(&r), None, P, Some(&known)).unwrap();
+            let interned = target.interned().expect("the policy's copy");
+            assert_eq!(
+                interned.pattern.as_str(),
+                "microsoft.containerservice/managedclusters/pods/read"
+            );
+            assert_eq!(target.actions(), std::slice::from_ref(&interned.pattern));
+        }
+    }
+}
