@@ -155,3 +155,74 @@ fn url_matches(rule_url: &str, path: &str) -> bool {
     }
     rule_url.ends_with('*') && path.starts_with(rule_url.trim_end_matches('*'))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ResourceAttributes;
+
+    fn service_account(name: &str, namespace: &str) -> Subject {
+        Subject {
+            kind: "ServiceAccount".into(),
+            name: name.into(),
+            namespace: namespace.into(),
+            api_group: String::new(),
+        }
+    }
+
+    fn binding(namespace: &str, subjects: Vec<Subject>) -> Binding {
+        Binding {
+            id: "RoleBinding/b".into(),
+            name: "b".into(),
+            namespace: namespace.into(),
+            role_kind: "Role".into(),
+            role_name: "r".into(),
+            subjects,
+            rules: Ok(Vec::new().into()),
+        }
+    }
+
+    fn as_user(user: &str) -> AccessRequest {
+        AccessRequest {
+            user: user.into(),
+            resource_attributes: Some(Box::new(ResourceAttributes::default())),
+            ..AccessRequest::default()
+        }
+    }
+
+    /// A ServiceAccount subject names one account: its namespace (the binding's when left
+    /// out) and its name must both be the requester's; a ClusterRoleBinding's subject without
+    /// a namespace names none.
+    #[test]
+    fn a_service_account_subject_needs_its_namespace_and_its_name() {
+        let b = binding(
+            "dev",
+            vec![
+                service_account("web", "prod"),
+                service_account("api", ""),
+                service_account("web", ""),
+            ],
+        );
+        assert_eq!(
+            applies_to(&b, &as_user("system:serviceaccount:dev:web")),
+            Some(2)
+        );
+        assert_eq!(
+            applies_to(&b, &as_user("system:serviceaccount:dev:api")),
+            Some(1)
+        );
+        assert_eq!(
+            applies_to(&b, &as_user("system:serviceaccount:prod:web")),
+            Some(0)
+        );
+        assert_eq!(
+            applies_to(&b, &as_user("system:serviceaccount:prod:api")),
+            None
+        );
+        let cluster_wide = binding("", vec![service_account("web", "")]);
+        assert_eq!(
+            applies_to(&cluster_wide, &as_user("system:serviceaccount::web")),
+            None
+        );
+    }
+}

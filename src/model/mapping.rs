@@ -459,6 +459,21 @@ mod tests {
         );
     }
 
+    /// A connect subresource on a resource that has none is read as the resource itself; on
+    /// every resource (`*`) it is the connect action.
+    #[test]
+    fn connect_subresources_only_on_pods_services_and_nodes() {
+        let p = P.to_ascii_lowercase();
+        assert_eq!(
+            res("get", "apps", "deployments", "proxy", "dev").unwrap(),
+            vec![format!("{p}/apps/deployments/read")]
+        );
+        assert_eq!(
+            res("create", "", "*", "exec", "dev").unwrap(),
+            vec![format!("{p}/*/exec/action")]
+        );
+    }
+
     #[test]
     fn strict_inputs() {
         assert_eq!(
