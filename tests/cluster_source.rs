@@ -185,18 +185,11 @@ async fn a_failed_source_fails_the_reload_and_the_last_policy_keeps_answering() 
     assert!(eventually(10, || async { status().await.1["allowed"] == true }).await);
 
     source.fail("RoleBinding: its watch ended");
-    assert!(
-        eventually(10, || async {
-            admin_get(server.admin_addr, "/readyz").await.0 == 503
-        })
-        .await
-    );
-    let (_, text) = admin_get(server.admin_addr, "/readyz").await;
-    assert!(text.contains("last reload failed"), "{text}");
-    assert!(
-        text.contains("the cluster RBAC source failed: RoleBinding: its watch ended"),
-        "{text}"
-    );
+    readyz_fails_with(
+        server.admin_addr,
+        "the cluster RBAC source failed: RoleBinding: its watch ended",
+    )
+    .await;
     let (_, m) = admin_get(server.admin_addr, "/metrics").await;
     assert!(
         metric(
@@ -352,15 +345,7 @@ async fn live_source_over_bootstrap_files_wins_and_readiness_follows_publication
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "dave"}]});
     source.apply(Event::Apply(typed(broken.clone()))).unwrap();
-    assert!(
-        eventually(10, || async {
-            admin_get(server.admin_addr, "/readyz").await.0 == 503
-        })
-        .await
-    );
-    let (_, text) = admin_get(server.admin_addr, "/readyz").await;
-    assert!(text.contains("last reload failed"), "{text}");
-    assert!(text.contains("RoleBinding has no namespace"), "{text}");
+    readyz_fails_with(server.admin_addr, "RoleBinding has no namespace").await;
 
     // Fixed in the cluster: ready again.
     source.apply(Event::Delete(typed(broken))).unwrap();
@@ -512,4 +497,12 @@ async fn a_rejected_file_edit_without_the_live_source_keeps_ready_and_says_why()
         .await
     );
     server.stop().await;
+}
+
+/// Waits (10 s at most) for `/readyz` to fail, then checks it names a failed reload and `why`.
+async fn readyz_fails_with(admin: std::net::SocketAddr, why: &str) {
+    assert!(eventually(10, || async { admin_get(admin, "/readyz").await.0 == 503 }).await);
+    let (_, text) = admin_get(admin, "/readyz").await;
+    assert!(text.contains("last reload failed"), "{text}");
+    assert!(text.contains(why), "{text}");
 }
