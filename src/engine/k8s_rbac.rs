@@ -225,4 +225,27 @@ mod tests {
             None
         );
     }
+
+    /// `*/<subresource>` names that subresource of every resource; another rule naming a
+    /// subresource names it of its own resource only, whatever its length.
+    #[test]
+    fn subresource_rules_name_their_resource_or_every_one() {
+        let rule = |resource: &str| PolicyRule {
+            verbs: vec!["get".into()],
+            api_groups: vec![String::new()],
+            resources: vec![resource.into()],
+            ..PolicyRule::default()
+        };
+        let mut request = as_user("alice");
+        if let Some(r) = request.resource_attributes.as_mut() {
+            r.verb = "get".into();
+            r.resource = "pods".into();
+            r.subresource = "log".into();
+        }
+        assert!(rule_allows(&request, &rule("*/log")));
+        assert!(rule_allows(&request, &rule("pods/log")));
+        for other in ["p/log", "pods", "pods/status", "*/status", "nodes/log"] {
+            assert!(!rule_allows(&request, &rule(other)), "{other}");
+        }
+    }
 }
