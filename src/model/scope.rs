@@ -305,6 +305,25 @@ mod tests {
         assert!(!mg.covers(&Scope::parse("/subscriptions/s2").unwrap(), &g));
     }
 
+    /// A management group's chain: itself, its ancestors nearest first, then `/`.
+    #[test]
+    fn a_management_groups_ancestors_come_from_the_tree() {
+        let mut g = ManagementGroups::default();
+        g.add_ancestry("s1", &["mg-a".into(), "mg-b".into(), "root-mg".into()]);
+        let chain: Vec<String> =
+            Scope::parse("/providers/Microsoft.Management/managementGroups/MG-A")
+                .unwrap()
+                .ancestors(&g)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+        let mg = |name: &str| format!("/providers/microsoft.management/managementgroups/{name}");
+        assert_eq!(
+            chain,
+            [mg("mg-a"), mg("mg-b"), mg("root-mg"), "/".to_string()]
+        );
+    }
+
     #[test]
     fn extension_ids_name_their_scope() {
         let scope = |s: &str| Scope::parse(s).expect("scope");

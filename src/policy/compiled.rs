@@ -153,3 +153,34 @@ pub fn compile_condition(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(data: &[&str], not_data: &[&str]) -> PermissionBlock {
+        PermissionBlock::compile(&Permission {
+            data_actions: data.iter().map(|a| a.to_string()).collect(),
+            not_data_actions: not_data.iter().map(|a| a.to_string()).collect(),
+            ..Permission::default()
+        })
+    }
+
+    /// A wildcard request touches a deny block unless NotDataActions take away what the
+    /// block's DataActions name (or the whole request).
+    #[test]
+    fn a_wildcard_request_touches_what_not_data_actions_leave() {
+        let all = ActionPattern::new("Microsoft.ContainerService/managedClusters/*");
+        let secrets = ["Microsoft.ContainerService/managedClusters/secrets/*"];
+        assert!(block(&secrets, &[]).touches(&all));
+        assert!(!block(&secrets, &secrets).touches(&all));
+        assert!(!block(&secrets, &["Microsoft.ContainerService/managedClusters/*"]).touches(&all));
+        assert!(
+            block(
+                &secrets,
+                &["Microsoft.ContainerService/managedClusters/pods/*"]
+            )
+            .touches(&all)
+        );
+    }
+}
