@@ -717,6 +717,38 @@ mod tests {
         assert_ne!(verdict(&allow, &long[..300]), Verdict::Allow);
     }
 
+    /// A conditional deny assignment applies to a wildcard request whatever its condition:
+    /// the condition cannot be evaluated for a set of actions (fail closed).
+    #[test]
+    fn a_conditional_deny_applies_to_a_wildcard_request() {
+        let group = "Microsoft.ContainerService/managedClusters/customResources:group";
+        let only_other = format!("@Request[{group}] StringEquals 'other.example'");
+        let deny = conditional(None, Some(&only_other));
+        let options = EngineOptions::default();
+        let mut request = custom_resource_request("example.com");
+        assert_eq!(authorize(&deny, &options, &request).verdict, Verdict::Allow);
+        if let Some(r) = request.resource_attributes.as_mut() {
+            r.verb = "*".into();
+        }
+        assert_eq!(authorize(&deny, &options, &request).verdict, Verdict::Deny);
+    }
+
+    /// An action quoted in a reason is cut, and says how much was left out.
+    #[test]
+    fn a_long_action_is_cut_in_the_reason() {
+        let (snapshot, groups, options) = snapshot();
+        let mut request = synthetic::request("no_match", &groups);
+        if let Some(r) = request.resource_attributes.as_mut() {
+            r.resource = "x".repeat(2 * QUOTED_BYTES);
+        }
+        let reason = authorize(&snapshot, &options, &request).reason.to_string();
+        assert!(
+            reason.contains("…(+") && reason.contains(" bytes)` at scope `"),
+            "{reason}"
+        );
+        assert!(reason.len() < 2 * QUOTED_BYTES, "{reason}");
+    }
+
     /// A condition past Azure's size or nesting limit is an error at load that names the
     /// assignment's place, not a stack overflow.
     #[test]
