@@ -5,10 +5,10 @@
 use super::azure_rbac::{assignment_grants, deny_covers};
 use super::k8s_rbac::{applies_to, describe, rule_allows};
 use super::{EngineOptions, Exclusion, authorize, azure_gate, target_of};
-use crate::model::excerpt::excerpt;
+use crate::model::name_hash::object_id;
 use crate::model::{AccessRequest, Decision, Scope};
 use crate::policy::Snapshot;
-use crate::policy::compiled::EVERYONE;
+use crate::policy::compiled::{Assignment, Deny, EVERYONE};
 use crate::policy::target::AzureTarget;
 use std::fmt::Write;
 use std::sync::Arc;
@@ -158,32 +158,42 @@ fn explain_denies(
     at: &RequestScope<'_>,
     out: &mut String,
 ) -> bool {
-    let mut any = false;
-    for p in principals.iter().chain(std::iter::once(&EVERYONE)) {
-        for deny in snapshot.denies_of(p) {
-            any = true;
-            let why = if !at.chain.contains(&deny.scope) {
-                "scope is not on the chain".to_string()
-            } else if !deny.applies_to_children && deny.scope != *at.scope {
-                "doNotApplyToChildScopes and the request is below its scope".to_string()
-            } else if deny.excluded.iter().any(|x| principals.contains(x)) {
-                "requester is excluded".to_string()
-            } else if let Some(a) = at
-                .target
-                .actions()
-                .iter()
-                .find(|a| deny_covers(deny, a, &at.target.attributes))
+    let named: Vec<Uuid> = principals.iter().copied().chain([EVERYONE]).collect();
+    // One pass over the deny assignments, listed by principal as they name them.
+    let mut by_principal: Vec<Vec<&Deny>> = vec![Vec::new(); named.len()];
+    for deny in &snapshot.denies {
+        for (i, p) in named.iter().enumerate() {
+            if deny.principals.contains(p)
+                && let Some(list) = by_principal.get_mut(i)
             {
-                format!("APPLIES: denies `{a}`")
-            } else {
-                "does not cover the action".to_string()
-            };
-            let _ = writeln!(
-                out,
-                "  deny assignment `{}` at `{}`: {why}",
-                deny.id, deny.scope
-            );
+                list.push(deny);
+            }
         }
+    }
+    let mut any = false;
+    for deny in by_principal.into_iter().flatten() {
+        any = true;
+        let why = if !at.chain.contains(&deny.scope) {
+            "scope is not on the chain".to_string()
+        } else if !deny.applies_to_children && deny.scope != *at.scope {
+            "doNotApplyToChildScopes and the request is below its scope".to_string()
+        } else if deny.excluded.iter().any(|x| principals.contains(x)) {
+            "requester is excluded".to_string()
+        } else if let Some(a) = at
+            .target
+            .actions()
+            .iter()
+            .find(|a| deny_covers(deny, a, &at.target.attributes))
+        {
+            format!("APPLIES: denies `{a}`")
+        } else {
+            "does not cover the action".to_string()
+        };
+        let _ = writeln!(
+            out,
+            "  deny assignment `{}` at `{}`: {why}",
+            deny.id, deny.scope
+        );
     }
     any
 }
@@ -197,9 +207,20 @@ fn explain_assignments(
     out: &mut String,
 ) -> bool {
     let target = at.target;
+    // One pass over the role assignments, listed by principal.
+    let mut by_principal: Vec<Vec<&Assignment>> = vec![Vec::new(); principals.len()];
+    for a in &snapshot.assignments {
+        if let Some(list) = principals
+            .iter()
+            .position(|p| *p == a.principal)
+            .and_then(|i| by_principal.get_mut(i))
+        {
+            list.push(a);
+        }
+    }
     let mut any = false;
-    for p in principals {
-        for a in snapshot.assignments_of(p) {
+    for (p, assignments) in principals.iter().zip(by_principal) {
+        for a in assignments {
             any = true;
             let role = snapshot.roles.get(a.role);
             let role_name = role.map_or("?", |r| &*r.name);
@@ -257,30 +278,15 @@ fn explain_rbac(snapshot: &Snapshot, request: &AccessRequest, out: &mut String) 
     }
 }
 
-/// Works out the Azure principals of a request for an explanation: the object id, then every
-/// group that is an object id, or why Azure does not evaluate the request. (Decisions look the
-/// request's strings up in the snapshot's principal index instead.)
+/// The Azure principals of a request for an explanation: the object id (checked by the
+/// gate), then every group that is an object id; or why Azure does not evaluate the request.
 fn azure_identity(
     options: &EngineOptions,
     request: &AccessRequest,
 ) -> Result<Vec<Uuid>, Exclusion> {
-    // Checked by formatting back, not with the decision path's byte check.
-    let text = azure_gate(options, request)?;
-    let oid = object_id(text).ok_or_else(|| {
-        Exclusion::Invalid(format!("`{}` is not an object id (GUID)", excerpt(text)))
-    })?;
-    let mut principals = Vec::with_capacity(request.groups.len() + 1);
-    principals.push(oid);
-    principals.extend(request.groups.iter().filter_map(object_id));
-    Ok(principals)
-}
-
-/// A GUID written as Entra ID writes object ids: hyphenated 8-4-4-4-12, either case.
-fn object_id(text: &str) -> Option<Uuid> {
-    let id = Uuid::try_parse(text).ok()?;
-    let mut canonical = Uuid::encode_buffer();
-    id.hyphenated()
-        .encode_lower(&mut canonical)
-        .eq_ignore_ascii_case(text)
-        .then_some(id)
+    let oid = azure_gate(options, request)?;
+    Ok(std::iter::once(oid)
+        .chain(request.groups.iter())
+        .filter_map(object_id)
+        .collect())
 }

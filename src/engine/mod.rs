@@ -218,10 +218,10 @@ fn azure_step(
         Ok(text) => text,
         Err(exclusion) => return excluded_step(exclusion),
     };
-    let principals = policy_principals(snapshot, oid, request);
     if let Some(decision) = discovery_allow(options, request) {
         return AzureStep::Final(decision);
     }
+    let principals = policy_principals(snapshot, oid, request);
     let mut target = match AzureTarget::of(
         request.resource_attributes.as_deref(),
         request.non_resource_attributes.as_ref(),

@@ -106,10 +106,7 @@ enum What<'r> {
 impl<'r> MappedRequest<'r> {
     /// The scope the request is checked at.
     pub fn scope(&self, cluster: &Scope) -> Scope {
-        match self.namespace {
-            Some(ns) => cluster.child("namespaces", ns),
-            None => cluster.clone(),
-        }
+        checked_scope(cluster, self.namespace)
     }
 
     /// How many actions [`MappedRequest::each_action`] gives: two for a request on every API
@@ -174,6 +171,15 @@ impl<'r> MappedRequest<'r> {
         let mut out = Actions::new();
         self.each_action(|text| out.push(ActionPattern::from_lowercase(text)));
         out
+    }
+}
+
+/// The scope a request is checked at below `cluster`: `<cluster>/namespaces/<ns>` for a
+/// namespaced request, the cluster itself otherwise.
+pub fn checked_scope(cluster: &Scope, namespace: Option<&str>) -> Scope {
+    match namespace {
+        Some(ns) => cluster.child("namespaces", ns),
+        None => cluster.clone(),
     }
 }
 

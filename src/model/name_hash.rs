@@ -105,6 +105,14 @@ pub fn is_hyphenated_guid(text: &[u8]) -> bool {
     ok == 1
 }
 
+/// The object id `text` names, if it is written as Entra ID writes object ids
+/// ([`is_hyphenated_guid`]); other spellings of a GUID are not object ids here.
+pub fn object_id(text: &str) -> Option<uuid::Uuid> {
+    uuid::Uuid::try_parse(text)
+        .ok()
+        .filter(|_| is_hyphenated_guid(text.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::{is_hyphenated_guid, short_eq};

@@ -7,7 +7,7 @@ use super::diagnostic::{Diagnostic, Origin};
 use super::schema::Permission;
 use super::scope_table::ScopeId;
 use crate::model::action::PatternSet;
-use crate::model::name_hash::is_hyphenated_guid;
+use crate::model::name_hash::object_id;
 use crate::model::{ActionPattern, Scope};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -103,10 +103,7 @@ pub fn parse_principal(
     origin: impl FnOnce() -> Origin,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Uuid> {
-    match Uuid::try_parse(text)
-        .ok()
-        .filter(|_| is_hyphenated_guid(text.as_bytes()))
-    {
+    match object_id(text) {
         Some(id) => Some(id),
         None => {
             diagnostics.push(Diagnostic::error(

@@ -407,17 +407,6 @@ impl Snapshot {
         bits.get(role)
     }
 
-    /// Every role assignment of one principal id, wherever its scope: a scan of them all, for
-    /// `explain` (decisions read the principal index, which holds the cluster's chain only).
-    pub fn assignments_of<'s>(
-        &'s self,
-        principal: &'s Uuid,
-    ) -> impl Iterator<Item = &'s Assignment> {
-        self.assignments
-            .iter()
-            .filter(move |a| a.principal == *principal)
-    }
-
     /// Deny assignments for Everyone.
     pub fn everyone(&self) -> Option<&PrincipalEntry> {
         self.everyone.as_ref()
@@ -449,14 +438,6 @@ impl Snapshot {
         // Only the hyphenated spelling names a principal (Entra ID's; no other has 36 bytes).
         let text = <&[u8; 36]>::try_from(text.as_bytes()).ok()?;
         self.principal_index.get_text(text, hash)
-    }
-
-    /// Deny assignments naming one principal id ([`EVERYONE`] for Everyone), wherever their
-    /// scope: a scan, for `explain`.
-    pub fn denies_of<'s>(&'s self, principal: &'s Uuid) -> impl Iterator<Item = &'s Deny> {
-        self.denies
-            .iter()
-            .filter(move |d| d.principals.contains(principal))
     }
 
     /// The interned id of a scope, if anything is assigned there.

@@ -53,10 +53,7 @@ impl<'r> AzureTarget<'r> {
 
     /// The scope the request is checked at.
     pub fn scope(&self, cluster: &Scope) -> Scope {
-        match self.namespace {
-            Some(ns) => cluster.child("namespaces", ns),
-            None => cluster.clone(),
-        }
+        mapping::checked_scope(cluster, self.namespace)
     }
 
     /// The policy's interned copy of the request's one action, if it knows it (which roles
