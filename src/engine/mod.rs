@@ -104,11 +104,7 @@ pub fn azure_gate<'r>(
     options: &EngineOptions,
     request: &'r AccessRequest,
 ) -> Result<&'r str, Exclusion> {
-    let system = request
-        .user
-        .get(..7)
-        .is_some_and(|p| p.eq_ignore_ascii_case("system:"));
-    if options.skip_system_users && system {
+    if options.skip_system_users && request.is_system_user() {
         return Err(Exclusion::Skipped {
             reason: SYSTEM_USER_REASON,
             non_aad: false,

@@ -271,6 +271,14 @@ where
 }
 
 impl AccessRequest {
+    /// Whether the user is one of Kubernetes' own (`system:…`, any case): Guard's rule gives
+    /// them no Azure opinion.
+    pub fn is_system_user(&self) -> bool {
+        self.user
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("system:"))
+    }
+
     /// The request's verb, whichever attribute block carries it.
     pub fn verb(&self) -> &str {
         match (&self.resource_attributes, &self.non_resource_attributes) {

@@ -70,11 +70,7 @@ pub struct ClaimWatch {
 impl ClaimWatch {
     /// Counts one review.
     pub fn observe(&self, claim: &str, request: &crate::model::AccessRequest) {
-        let system = request
-            .user
-            .get(..7)
-            .is_some_and(|p| p.eq_ignore_ascii_case("system:"));
-        if system {
+        if request.is_system_user() {
             return;
         }
         self.users.fetch_add(1, Ordering::Relaxed);
