@@ -234,7 +234,7 @@ impl AssignmentSet {
         // (Reader, Storage Blob Data Reader): they grant nothing here, and each role not
         // loaded is one warning (where it is first named, and how often), not one per
         // assignment.
-        let mut unloaded: Vec<(usize, usize)> = vec![(usize::MAX, 0); role_refs.len()];
+        let mut unloaded: Vec<(usize, usize)> = vec![(0, 0); role_refs.len()];
         let mut kept = Vec::with_capacity(items.len() - copied.len());
         let mut copied = copied.into_iter().peekable();
         for (i, mut a) in items.into_iter().enumerate() {
@@ -248,8 +248,11 @@ impl AssignmentSet {
                     kept.push(a);
                 }
                 None => {
+                    // Items come in order: the first one counted is where the role is named first.
                     if let Some((first, count)) = unloaded.get_mut(a.role) {
-                        *first = (*first).min(i);
+                        if *count == 0 {
+                            *first = i;
+                        }
                         *count += 1;
                     }
                 }

@@ -11,11 +11,23 @@ use super::schema::{K8sBinding, K8sRole, ObjectMeta};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-/// A Kubernetes RBAC object as [`Merge`] compares it.
+/// A Kubernetes RBAC object as copies of it are found and compared.
 pub(super) trait Object {
     fn metadata(&self) -> &ObjectMeta;
     /// Whether two objects with the same identity grant the same.
     fn same(&self, other: &Self) -> bool;
+
+    /// The object's identity within its kind: a namespaced kind by namespace and name, a
+    /// cluster-scoped one by name alone (a stray namespace on it means nothing to the API).
+    fn identity(&self, namespaced: bool) -> (&str, &str) {
+        let meta = self.metadata();
+        let namespace = if namespaced {
+            meta.namespace.as_str()
+        } else {
+            ""
+        };
+        (namespace, meta.name.as_str())
+    }
 }
 
 impl Object for K8sRole {
@@ -83,65 +95,60 @@ impl Copies {
     }
 }
 
-/// Leaves one of each Kubernetes RBAC object read more than once (see the module doc),
-/// counting identical copies in `copies`, one list at a time.
-pub(super) struct Merge<'c, 'd> {
-    pub copies: &'c mut Copies,
-    pub diagnostics: &'d mut Vec<Diagnostic>,
-}
-
-impl Merge<'_, '_> {
-    /// Leaves the first of each identity in `list`.
-    pub(super) fn list<T: Object>(&mut self, list: &mut Vec<(Origin, T)>, kind: &str) {
-        let (copies, diagnostics) = (&mut *self.copies, &mut *self.diagnostics);
-        let mut first: HashMap<(String, String), usize> = HashMap::with_capacity(list.len());
-        let mut dropped = vec![false; list.len()];
-        for i in 0..list.len() {
-            super::pace::point();
-            let Some((_, object)) = list.get(i) else {
-                continue;
-            };
-            let key = (
-                object.metadata().namespace.clone(),
-                object.metadata().name.clone(),
-            );
-            let Some(&kept) = first.get(&key) else {
-                first.insert(key, i);
-                continue;
-            };
-            let (Some((kept_origin, kept_object)), Some((origin, object))) =
-                (list.get(kept), list.get(i))
-            else {
-                continue;
-            };
-            let (namespace, name) = &key;
-            let what = if namespace.is_empty() {
-                format!("{kind} `{name}`")
-            } else {
-                format!("{kind} `{namespace}/{name}`")
-            };
-            if kept_object.same(object) {
-                copies.add(origin, kept_origin, what);
-            } else {
-                diagnostics.push(Diagnostic::error(
-                    origin.field("metadata.name"),
-                    format!(
-                        "{what} is also at {kept_origin} with other content; drop one of the two \
-                         directories (for example `bootstrap/` when loading a cluster export)"
-                    ),
-                ));
-            }
-            if let Some(d) = dropped.get_mut(i) {
-                *d = true;
-            }
+/// Leaves the first object of each identity in `list` (see the module doc), counting
+/// identical copies in `copies` and reporting different ones.
+pub(super) fn keep_first<T: Object>(
+    list: &mut Vec<(Origin, T)>,
+    kind: &str,
+    namespaced: bool,
+    copies: &mut Copies,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let mut first: HashMap<(String, String), usize> = HashMap::with_capacity(list.len());
+    let mut dropped = vec![false; list.len()];
+    for i in 0..list.len() {
+        super::pace::point();
+        let Some((_, object)) = list.get(i) else {
+            continue;
+        };
+        let (namespace, name) = object.identity(namespaced);
+        let key = (namespace.to_string(), name.to_string());
+        let Some(&kept) = first.get(&key) else {
+            first.insert(key, i);
+            continue;
+        };
+        let (Some((kept_origin, kept_object)), Some((origin, object))) =
+            (list.get(kept), list.get(i))
+        else {
+            continue;
+        };
+        let (namespace, name) = &key;
+        let what = if namespace.is_empty() {
+            format!("{kind} `{name}`")
+        } else {
+            format!("{kind} `{namespace}/{name}`")
+        };
+        if kept_object.same(object) {
+            copies.add(origin, kept_origin, what);
+        } else {
+            diagnostics.push(Diagnostic::error(
+                origin.field("metadata.name"),
+                format!(
+                    "{what} is also at {kept_origin} with other content; drop one of the two \
+                     directories (for example `bootstrap/` when loading a cluster export)"
+                ),
+            ));
         }
-        let mut index = 0;
-        list.retain(|_| {
-            let keep = !dropped.get(index).copied().unwrap_or(false);
-            index += 1;
-            keep
-        });
+        if let Some(d) = dropped.get_mut(i) {
+            *d = true;
+        }
     }
+    let mut index = 0;
+    list.retain(|_| {
+        let keep = !dropped.get(index).copied().unwrap_or(false);
+        index += 1;
+        keep
+    });
 }
 
 #[cfg(test)]
@@ -151,10 +158,15 @@ mod tests {
     use crate::policy::parse::parse_text;
 
     fn bindings(file: &str, group: &str) -> PolicySet {
+        bindings_in(file, group, "")
+    }
+
+    /// A ClusterRoleBinding `ops` to `group`, with `metadata` holding `more` besides its name.
+    fn bindings_in(file: &str, group: &str, more: &str) -> PolicySet {
         let (mut set, mut diagnostics) = (PolicySet::default(), Vec::new());
         let text = format!(
             "kind: ClusterRoleBinding\napiVersion: rbac.authorization.k8s.io/v1\n\
-             metadata: {{name: ops}}\nroleRef: {{kind: ClusterRole, name: view}}\n\
+             metadata: {{name: ops{more}}}\nroleRef: {{kind: ClusterRole, name: view}}\n\
              subjects: [{{kind: Group, name: {group}}}]\n"
         );
         parse_text(
@@ -193,5 +205,17 @@ mod tests {
         let text = format!("{diagnostics:?}");
         assert!(diagnostics.iter().any(Diagnostic::is_error), "{text}");
         assert!(text.contains("a.yaml") && text.contains("b.yaml"), "{text}");
+    }
+
+    /// A cluster-scoped object is the same object whatever stray namespace a copy carries, as
+    /// the live source's overlay counts it.
+    #[test]
+    fn a_stray_namespace_does_not_make_a_cluster_scoped_copy_another_object() {
+        let mut set = bindings("a.yaml", "ops");
+        set.extend(bindings_in("b.yaml", "ops", ", namespace: kube-system"));
+        let (mut copies, mut diagnostics) = (Copies::default(), Vec::new());
+        set.merge_copies(&mut copies, &mut diagnostics);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        assert_eq!(subjects(&set), ["ops"]);
     }
 }

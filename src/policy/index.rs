@@ -278,10 +278,7 @@ fn check_operations(
 
 /// The Azure resource providers of clusters whose data actions scopegate evaluates: an AKS
 /// cluster, and an Azure Arc-enabled one (both spelled as in ARM ids and role definitions).
-const CLUSTER_PROVIDERS: [&str; 2] = [
-    "Microsoft.ContainerService/managedClusters",
-    "Microsoft.Kubernetes/connectedClusters",
-];
+const CLUSTER_PROVIDERS: [&str; 2] = [AKS_ACTION_PREFIX, "Microsoft.Kubernetes/connectedClusters"];
 
 /// A warning when the configured cluster is one kind of cluster and the action prefix names
 /// the other: the built-in roles of the cluster's kind would then grant nothing.
@@ -576,9 +573,11 @@ impl Snapshot {
         diagnostics: &mut Vec<Diagnostic>,
     ) {
         (self.assignments, self.scopes) = set.resolve(&self.role_by_guid, copies, diagnostics);
-        let mut principals: Vec<Uuid> = self.assignments.iter().map(|a| a.principal).collect();
-        principals.sort_unstable();
-        principals.dedup();
+        let mut principals = rustc_hash::FxHashSet::default();
+        for a in &self.assignments {
+            pace::point();
+            principals.insert(a.principal);
+        }
         self.principal_count = principals.len();
     }
 

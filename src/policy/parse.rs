@@ -10,6 +10,7 @@ use super::{Diagnostic, Origin, PolicySet};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::cell::Cell;
 use std::sync::Arc;
 
 /// The syntax of a policy file.
@@ -39,13 +40,14 @@ pub fn parse_text(
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     let file: Arc<str> = Arc::from(file);
+    let lookups_left = Cell::new(POSITION_LOOKUPS);
     match format {
         Format::Json => match serde_json::from_str::<Value>(text) {
             Ok(Value::Null) => diagnostics.push(no_object(Origin::new(file, "$"))),
             Ok(value) => add_value_in(
                 &Origin::new(file, "$"),
                 &[],
-                Some(Text::Json(text)),
+                Some(Text::new(Source::Json(text), &lookups_left)),
                 value,
                 set,
                 diagnostics,
@@ -70,10 +72,11 @@ pub fn parse_text(
                             documents += 1;
                             let origin =
                                 Origin::new(file.clone(), &format!("document {}", index + 1));
-                            let text = Some(Text::Yaml {
+                            let source = Source::Yaml {
                                 text,
                                 document: index,
-                            });
+                            };
+                            let text = Some(Text::new(source, &lookups_left));
                             add_value_in(&origin, &[], text, value, set, diagnostics);
                         }
                         Err(e) => diagnostics.push(Diagnostic::error(
@@ -159,9 +162,10 @@ fn parse_json<'de, R: serde_json::de::Read<'de>>(
     // Objects are added to a set of their own first: an invalid document adds nothing.
     let mut read = PolicySet::default();
     let mut found = Vec::new();
+    let lookups_left = Cell::new(POSITION_LOOKUPS);
     let document = Document {
         origin: Origin::new(file.clone(), "$"),
-        text: text.map(Text::Json),
+        text: text.map(|t| Text::new(Source::Json(t), &lookups_left)),
         set: &mut read,
         diagnostics: &mut found,
     };
@@ -582,12 +586,43 @@ enum Step {
 }
 
 /// The text of the document an object was read from, to find the line of a path in it.
+/// Each lookup reads the document again up to the place, so one file gets at most
+/// [`POSITION_LOOKUPS`] of them (shared by its documents); later problems name their path.
 #[derive(Debug, Clone, Copy)]
-enum Text<'a> {
+struct Text<'a> {
+    source: Source<'a>,
+    lookups_left: &'a Cell<u32>,
+}
+
+/// A document's text.
+#[derive(Debug, Clone, Copy)]
+enum Source<'a> {
     /// A YAML stream and the document's index in it.
     Yaml { text: &'a str, document: usize },
     /// A JSON document.
     Json(&'a str),
+}
+
+/// How many problems of one file get a line: an export of a million objects, each with the
+/// same odd field, must not be read a million times over.
+const POSITION_LOOKUPS: u32 = 32;
+
+impl<'a> Text<'a> {
+    fn new(source: Source<'a>, lookups_left: &'a Cell<u32>) -> Self {
+        Text {
+            source,
+            lookups_left,
+        }
+    }
+
+    /// The source, if this file has lookups left (taking one).
+    fn lookup(self) -> Option<Source<'a>> {
+        let left = self.lookups_left.get();
+        (left > 0).then(|| {
+            self.lookups_left.set(left - 1);
+            self.source
+        })
+    }
 }
 
 /// Where an object is: its origin, its path in the document, and the document's text.
@@ -601,9 +636,9 @@ impl Place<'_> {
     /// The origin of the value at `below` inside the object: a line and column when the
     /// text is at hand, else the object's origin followed by the path.
     fn at(&self, below: &[Step]) -> Origin {
-        let line = self.text.and_then(|text| {
+        let line = self.text.and_then(Text::lookup).and_then(|source| {
             let full: Vec<Step> = self.path.iter().chain(below).cloned().collect();
-            position(text, &full)
+            position(source, &full)
         });
         match line {
             Some((line, column)) => Origin::at_line(self.origin.file.clone(), line, column),
@@ -931,14 +966,14 @@ fn check_role(role: &super::schema::K8sRole, findings: &mut Vec<Finding>) {
             const OPERATORS: &[&str] = &["In", "NotIn", "Exists", "DoesNotExist"];
             if !OPERATORS.contains(&requirement.operator.as_str()) {
                 findings.push(Finding::error(
-                    steps(&[
-                        "aggregationRule",
-                        "clusterRoleSelectors",
-                        &i.to_string(),
-                        "matchExpressions",
-                        &j.to_string(),
-                        "operator",
-                    ]),
+                    vec![
+                        key("aggregationRule"),
+                        key("clusterRoleSelectors"),
+                        Step::Item(i),
+                        key("matchExpressions"),
+                        Step::Item(j),
+                        key("operator"),
+                    ],
                     format!(
                         "unknown label selector operator `{}`: expected {}",
                         requirement.operator,
@@ -951,14 +986,9 @@ fn check_role(role: &super::schema::K8sRole, findings: &mut Vec<Finding>) {
 }
 
 /// A path from its parts; parts that are numbers are list positions.
-fn steps(parts: &[&str]) -> Vec<Step> {
-    parts
-        .iter()
-        .map(|p| match p.parse::<usize>() {
-            Ok(i) => Step::Item(i),
-            Err(_) => Step::Key((*p).to_string()),
-        })
-        .collect()
+/// A step to the field `name`.
+fn key(name: &str) -> Step {
+    Step::Key(name.to_string())
 }
 
 fn one_of(values: &[&str]) -> String {
@@ -978,7 +1008,7 @@ fn check_binding(binding: &super::schema::K8sBinding, shape: Shape, findings: &m
     // does not insist, so hand-written objects stay short).
     if !role_ref.api_group.is_empty() && role_ref.api_group != RBAC_GROUP {
         findings.push(Finding::error(
-            steps(&["roleRef", "apiGroup"]),
+            vec![key("roleRef"), key("apiGroup")],
             format!(
                 "roleRef apiGroup `{}` is not `{RBAC_GROUP}`",
                 role_ref.api_group
@@ -992,7 +1022,7 @@ fn check_binding(binding: &super::schema::K8sBinding, shape: Shape, findings: &m
     };
     if !kinds.contains(&role_ref.kind.as_str()) {
         findings.push(Finding::error(
-            steps(&["roleRef", "kind"]),
+            vec![key("roleRef"), key("kind")],
             format!(
                 "unknown roleRef kind `{}` in a {}: expected {}",
                 role_ref.kind,
@@ -1002,7 +1032,7 @@ fn check_binding(binding: &super::schema::K8sBinding, shape: Shape, findings: &m
         ));
     }
     for (i, subject) in binding.subjects.iter().enumerate() {
-        let at = |field: &str| steps(&["subjects", &i.to_string(), field]);
+        let at = |field: &str| vec![key("subjects"), Step::Item(i), key(field)];
         let group = subject.api_group.as_str();
         match subject.kind.as_str() {
             "ServiceAccount" if !group.is_empty() => findings.push(Finding::error(
@@ -1039,7 +1069,7 @@ fn check_principal_type(ra: &super::schema::RoleAssignment, findings: &mut Vec<F
         && !PRINCIPAL_TYPES.iter().any(|t| t.eq_ignore_ascii_case(kind))
     {
         findings.push(Finding::warning(
-            steps(&["principalType"]),
+            vec![key("principalType")],
             format!(
                 "unknown principalType `{kind}`: expected {} (ignored: scopegate matches the \
                  principal by id)",
@@ -1064,7 +1094,7 @@ fn check_deny_principal_types(da: &super::schema::DenyAssignment, findings: &mut
                     .any(|t| t.eq_ignore_ascii_case(kind))
             {
                 findings.push(Finding::warning(
-                    steps(&[field, &i.to_string(), "type"]),
+                    vec![key(field), Step::Item(i), key("type")],
                     format!(
                         "unknown principal type `{kind}`: expected {} (ignored: scopegate \
                          matches the principal by id)",
@@ -1079,9 +1109,9 @@ fn check_deny_principal_types(da: &super::schema::DenyAssignment, findings: &mut
 /// The line and column of the value at `path` in a document (of the key, when the path ends
 /// in one), found by reading the document again up to it: serde_yaml and serde_json give an
 /// error, and only an error, the place it was raised. Runs only for a problem found.
-fn position(text: Text<'_>, path: &[Step]) -> Option<(usize, usize)> {
-    match text {
-        Text::Yaml { text, document } => {
+fn position(source: Source<'_>, path: &[Step]) -> Option<(usize, usize)> {
+    match source {
+        Source::Yaml { text, document } => {
             let document = serde_yaml::Deserializer::from_str(text).nth(document)?;
             let error = serde::de::DeserializeSeed::deserialize(Seek(path), document).err()?;
             // The message carries serde_yaml's path first: `rules[0].verbs: scopegate: found at …`.
@@ -1091,7 +1121,7 @@ fn position(text: Text<'_>, path: &[Step]) -> Option<(usize, usize)> {
             let at = error.location()?;
             Some((at.line(), at.column()))
         }
-        Text::Json(text) => {
+        Source::Json(text) => {
             let mut de = serde_json::Deserializer::from_str(text);
             let error = serde::de::DeserializeSeed::deserialize(Seek(path), &mut de).err()?;
             (error.to_string().contains(FOUND) && error.line() > 0)
@@ -1555,6 +1585,40 @@ subjects:
                 .to_string()
                 .starts_with("error: one.json: line 4, column "),
             "{diagnostics:?}"
+        );
+    }
+
+    /// Problems past the first [`POSITION_LOOKUPS`] of a file name their path: each line is
+    /// found by reading the text again, which a large export must not pay per object.
+    #[test]
+    fn a_file_gets_lines_for_its_first_problems_only() {
+        let assignment = |i: usize| {
+            format!(
+                r#"{{"id": "/subscriptions/s/providers/Microsoft.Authorization/roleAssignments/{i}",
+ "principalId": "6f0b7e4a-1c2d-4e5f-8a9b-000000000001", "principalType": "Grup",
+ "roleDefinitionId": "7f6c6a51-bcf8-42ba-9220-52d62157d7db", "scope": "/subscriptions/s"}}"#
+            )
+        };
+        let count = POSITION_LOOKUPS as usize + 8;
+        let text = format!(
+            "[\n{}\n]",
+            (0..count).map(assignment).collect::<Vec<_>>().join(",\n")
+        );
+        let (mut set, mut diagnostics) = (PolicySet::default(), Vec::new());
+        parse_json_str("ra.json", &text, &mut set, &mut diagnostics);
+        assert_eq!(diagnostics.len(), count, "{diagnostics:?}");
+        let with_line = diagnostics
+            .iter()
+            .filter(|d| d.origin.position.starts_with("line "))
+            .count();
+        assert_eq!(with_line, POSITION_LOOKUPS as usize, "{diagnostics:?}");
+        let last = diagnostics
+            .last()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(
+            last.contains(&format!("$[{}].principalType", count - 1)),
+            "{last}"
         );
     }
 

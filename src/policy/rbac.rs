@@ -7,7 +7,7 @@ use crate::policy::filter::{self, BitFilter};
 use crate::policy::schema::{K8sBinding, K8sRole, LabelSelector, PolicyRule};
 use crate::policy::{Diagnostic, Origin, PolicySet};
 use rustc_hash::FxHashMap;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// A binding with its role resolved at load time.
@@ -116,11 +116,12 @@ pub struct RbacIndex {
 // === impl RbacIndex ===
 
 impl RbacIndex {
-    /// Resolves aggregation and role references and indexes bindings. Missing roles are
+    /// Resolves aggregation and role references and indexes bindings, from a set holding one
+    /// object per identity ([`PolicySet::merge_copies`] runs first). Missing roles are
     /// warnings: the binding grants nothing but nothing else is affected.
-    pub fn build(set: &PolicySet, diagnostics: &mut Vec<Diagnostic>) -> RbacIndex {
+    pub(super) fn build(set: &PolicySet, diagnostics: &mut Vec<Diagnostic>) -> RbacIndex {
         let mut index = RbacIndex::default();
-        index.add_cluster_roles(set, diagnostics);
+        index.add_cluster_roles(set);
         index.add_roles(set, diagnostics);
         index.add_cluster_role_bindings(set, diagnostics);
         index.add_role_bindings(set, diagnostics);
@@ -131,65 +132,34 @@ impl RbacIndex {
         index
     }
 
-    /// Takes the ClusterRoles, aggregated; a name read twice is an error.
-    fn add_cluster_roles(&mut self, set: &PolicySet, diagnostics: &mut Vec<Diagnostic>) {
-        let mut cluster_roles: BTreeMap<String, (&Origin, &K8sRole)> = BTreeMap::new();
-        for (origin, role) in &set.cluster_roles {
-            if let Some((first, _)) =
-                cluster_roles.insert(role.metadata.name.clone(), (origin, role))
-            {
-                diagnostics.push(Diagnostic::error(
-                    origin.field("metadata.name"),
-                    format!(
-                        "duplicate ClusterRole `{}` (first at {first})",
-                        role.metadata.name
-                    ),
-                ));
-            }
-        }
+    /// Takes the ClusterRoles, aggregated.
+    fn add_cluster_roles(&mut self, set: &PolicySet) {
+        let cluster_roles: BTreeMap<String, (&Origin, &K8sRole)> = set
+            .cluster_roles
+            .iter()
+            .map(|(origin, role)| (role.metadata.name.clone(), (origin, role)))
+            .collect();
         self.cluster_roles = aggregate(&cluster_roles);
     }
 
-    /// Takes the Roles by namespace and name; a Role without namespace, or read twice, is an
-    /// error.
+    /// Takes the Roles by namespace and name; a Role without namespace is an error.
     fn add_roles(&mut self, set: &PolicySet, diagnostics: &mut Vec<Diagnostic>) {
         for (origin, role) in &set.roles {
-            let key = (role.metadata.namespace.clone(), role.metadata.name.clone());
             if role.metadata.namespace.is_empty() {
                 diagnostics.push(Diagnostic::error(
                     origin.field("metadata.namespace"),
                     "Role has no namespace",
                 ));
             }
-            if self
-                .roles
-                .insert(key, Arc::from(role.rules.clone()))
-                .is_some()
-            {
-                diagnostics.push(Diagnostic::error(
-                    origin.field("metadata.name"),
-                    format!(
-                        "duplicate Role `{}/{}`",
-                        role.metadata.namespace, role.metadata.name
-                    ),
-                ));
-            }
+            let key = (role.metadata.namespace.clone(), role.metadata.name.clone());
+            self.roles.insert(key, Arc::from(role.rules.clone()));
         }
     }
 
-    /// Resolves and indexes the ClusterRoleBindings by subject; a name read twice is an
-    /// error and left out.
+    /// Resolves and indexes the ClusterRoleBindings by subject.
     fn add_cluster_role_bindings(&mut self, set: &PolicySet, diagnostics: &mut Vec<Diagnostic>) {
-        let mut seen = HashSet::new();
         for (origin, b) in &set.cluster_role_bindings {
             crate::policy::pace::point();
-            if !seen.insert(b.metadata.name.clone()) {
-                diagnostics.push(Diagnostic::error(
-                    origin.field("metadata.name"),
-                    format!("duplicate ClusterRoleBinding `{}`", b.metadata.name),
-                ));
-                continue;
-            }
             let binding = self.resolve(origin, b, "", diagnostics);
             self.cluster_subjects
                 .add(self.cluster_role_bindings.len() as u32, &binding);
@@ -198,9 +168,8 @@ impl RbacIndex {
     }
 
     /// Resolves and indexes the RoleBindings by namespace and subject; one without
-    /// namespace, or read twice, is an error and left out.
+    /// namespace is an error and left out.
     fn add_role_bindings(&mut self, set: &PolicySet, diagnostics: &mut Vec<Diagnostic>) {
-        let mut seen = HashSet::new();
         for (origin, b) in &set.role_bindings {
             crate::policy::pace::point();
             let ns = b.metadata.namespace.clone();
@@ -208,13 +177,6 @@ impl RbacIndex {
                 diagnostics.push(Diagnostic::error(
                     origin.field("metadata.namespace"),
                     "RoleBinding has no namespace",
-                ));
-                continue;
-            }
-            if !seen.insert((ns.clone(), b.metadata.name.clone())) {
-                diagnostics.push(Diagnostic::error(
-                    origin.field("metadata.name"),
-                    format!("duplicate RoleBinding `{ns}/{}`", b.metadata.name),
                 ));
                 continue;
             }

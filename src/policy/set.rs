@@ -2,13 +2,11 @@
 //! sets (merging what several files and the live cluster read).
 
 use super::assignments::AssignmentSet;
-use super::copies::{Copies, Merge};
+use super::copies::{Copies, Object, keep_first};
 use super::diagnostic::Diagnostic;
 use super::diagnostic::Origin;
 use super::pace;
-use super::schema::{
-    self, DenyAssignment, K8sBinding, K8sRole, ManagementGroupEntity, RoleDefinition,
-};
+use super::schema::{DenyAssignment, K8sBinding, K8sRole, ManagementGroupEntity, RoleDefinition};
 
 /// Every policy object read from the sources, before validation.
 #[derive(Debug, Clone, Default)]
@@ -49,14 +47,28 @@ impl PolicySet {
     /// Leaves one of each Kubernetes RBAC object read more than once (see
     /// [`super::copies`]), counting identical copies in `copies`.
     pub(super) fn merge_copies(&mut self, copies: &mut Copies, diagnostics: &mut Vec<Diagnostic>) {
-        let mut merge = Merge {
+        keep_first(
+            &mut self.cluster_roles,
+            "ClusterRole",
+            false,
             copies,
             diagnostics,
-        };
-        merge.list(&mut self.cluster_roles, "ClusterRole");
-        merge.list(&mut self.roles, "Role");
-        merge.list(&mut self.cluster_role_bindings, "ClusterRoleBinding");
-        merge.list(&mut self.role_bindings, "RoleBinding");
+        );
+        keep_first(&mut self.roles, "Role", true, copies, diagnostics);
+        keep_first(
+            &mut self.cluster_role_bindings,
+            "ClusterRoleBinding",
+            false,
+            copies,
+            diagnostics,
+        );
+        keep_first(
+            &mut self.role_bindings,
+            "RoleBinding",
+            true,
+            copies,
+            diagnostics,
+        );
     }
 
     /// Adds every object of `other`.
@@ -140,36 +152,8 @@ impl PolicySet {
     }
 }
 
-/// The identity of a Kubernetes object: a namespaced kind by namespace and name, a
-/// cluster-scoped one by name alone (a stray namespace on it means nothing to the API).
-trait K8sObject {
-    fn meta(&self) -> &schema::ObjectMeta;
-}
-
-impl K8sObject for schema::K8sRole {
-    fn meta(&self) -> &schema::ObjectMeta {
-        &self.metadata
-    }
-}
-
-impl K8sObject for schema::K8sBinding {
-    fn meta(&self) -> &schema::ObjectMeta {
-        &self.metadata
-    }
-}
-
-fn identity<T: K8sObject>(object: &T, namespaced: bool) -> (&str, &str) {
-    let meta = object.meta();
-    let namespace = if namespaced {
-        meta.namespace.as_str()
-    } else {
-        ""
-    };
-    (namespace, meta.name.as_str())
-}
-
 /// Removes from `files` every object `cluster` also has, noting each in `replaced`.
-fn drop_same<T: K8sObject>(
+fn drop_same<T: Object>(
     files: &mut Vec<(Origin, T)>,
     cluster: &[(Origin, T)],
     kind: &str,
@@ -181,10 +165,10 @@ fn drop_same<T: K8sObject>(
     }
     let live: std::collections::HashSet<(&str, &str)> = cluster
         .iter()
-        .map(|(_, o)| identity(o, namespaced))
+        .map(|(_, o)| o.identity(namespaced))
         .collect();
     files.retain(|(origin, object)| {
-        let (namespace, name) = identity(object, namespaced);
+        let (namespace, name) = object.identity(namespaced);
         if !live.contains(&(namespace, name)) {
             return true;
         }
