@@ -43,11 +43,13 @@ pub fn record(event: &AuditEvent<'_>) {
         });
     // kube-apiserver sends no request uid (`metadata` is empty in every capture): the only uid
     // is the user's, logged as such.
-    let oid = r
-        .extra
-        .get(event.principal_claim)
-        .map(|values| values.join(","))
-        .unwrap_or_default();
+    // One value (the usual case) is logged as it is; several are joined.
+    let oid: std::borrow::Cow<'_, str> = match r.extra.get(event.principal_claim).map(Vec::as_slice)
+    {
+        None | Some([]) => "".into(),
+        Some([one]) => one.as_str().into(),
+        Some(many) => many.join(",").into(),
+    };
     let path = r
         .non_resource_attributes
         .as_ref()

@@ -228,11 +228,13 @@ fn load_with_warnings(
     engine: &EngineArgs,
 ) -> Result<(crate::Loaded, engine::EngineOptions), UsageError> {
     refuse_live_source(engine)?;
-    let resolved = engine.resolve().map_err(|e| UsageError(e.to_string()))?;
+    let resolved = engine
+        .resolve_offline()
+        .map_err(|e| UsageError(e.to_string()))?;
     if resolved.watch_cluster_rbac || resolved.kubeconfig.is_some() {
         eprintln!(
             "warning: the config file's `watchClusterRbac`/`kubeconfig` apply to `serve` only: \
-             this command decides on the policy files alone"
+             this command decides on the policy files alone (with `clusterRbacCopies`)"
         );
     }
     match crate::load_snapshot(&resolved.policies, None, &resolved.index, 1) {

@@ -139,8 +139,19 @@ pub struct Resolved {
 }
 
 impl EngineArgs {
-    /// Merges flags, environment and config file into engine options.
+    /// Merges flags, environment and config file into engine options, for `serve`: with the
+    /// live RBAC source on, the cluster's objects stand in for `clusterRbacCopies`.
     pub fn resolve(&self) -> Result<Resolved, ConfigError> {
+        self.resolve_with(true)
+    }
+
+    /// As [`Self::resolve`], for the commands that decide on files alone (`check`,
+    /// `explain`, `validate`): `clusterRbacCopies` are loaded whatever the live-source setting.
+    pub fn resolve_offline(&self) -> Result<Resolved, ConfigError> {
+        self.resolve_with(false)
+    }
+
+    fn resolve_with(&self, live_source: bool) -> Result<Resolved, ConfigError> {
         let file = match &self.config {
             Some(path) => read_config(path)?,
             None => ConfigFile::default(),
@@ -190,7 +201,7 @@ impl EngineArgs {
         options.discovery_paths = !(self.no_discovery_shortcut || file.no_discovery_shortcut);
         let watch_cluster_rbac = self.watch_cluster_rbac || file.watch_cluster_rbac;
         let policies = if self.policies.is_empty() {
-            let copies = if watch_cluster_rbac {
+            let copies = if watch_cluster_rbac && live_source {
                 &[][..]
             } else {
                 &file.cluster_rbac_copies[..]

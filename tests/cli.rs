@@ -679,3 +679,35 @@ fn serve_help_shows_no_benchmark_switch() {
     ]);
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
 }
+
+/// A config file with the live source on still gives `check` its `clusterRbacCopies`: the
+/// offline commands decide on files, and the copies are the files that stand for the
+/// cluster's own RBAC.
+#[test]
+fn offline_commands_load_the_cluster_rbac_copies_even_with_the_live_source_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(root().join("deploy/scopegate.yaml")).unwrap();
+    let config = dir.path().join("scopegate.yaml");
+    std::fs::write(&config, format!("{shipped}\nwatchClusterRbac: true\n")).unwrap();
+    let config = config.display().to_string();
+    // kube-scheduler lists pods through the bootstrap ClusterRoleBinding `system:kube-scheduler`.
+    let out = scopegate(&[
+        "check",
+        "--config",
+        &config,
+        "--as",
+        "system:kube-scheduler",
+        "--verb",
+        "list",
+        "--resource",
+        "pods",
+        "-n",
+        "default",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("clusterRbacCopies"),
+        "{}",
+        stderr(&out)
+    );
+}

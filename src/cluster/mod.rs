@@ -46,6 +46,9 @@ pub struct ClusterSource {
     served: AtomicU64,
     /// Why the source no longer follows the cluster, once it does not.
     fault: OnceLock<SourceError>,
+    /// The objects converted for the last version asked for: a reload on a file change or
+    /// the periodic re-read takes them again instead of converting every object anew.
+    converted: Mutex<Option<(u64, PolicySet)>>,
 }
 
 /// Whether an event, once applied, changes what a listed store publishes (a relist's
@@ -70,6 +73,7 @@ impl ClusterSource {
             version: version_watch::channel(0).0,
             served: AtomicU64::new(0),
             fault: OnceLock::new(),
+            converted: Mutex::new(None),
         })
     }
 
@@ -192,7 +196,18 @@ impl ClusterSource {
         if let Some(fault) = self.fault.get() {
             return Err(fault.clone());
         }
-        Ok((convert::policy_set(&self.stores)?, version))
+        // A cache that a panic left behind is only a cache: it is rebuilt.
+        let mut converted = self.converted.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, set)) = converted.as_ref()
+            && *at == version
+        {
+            return Ok((set.clone(), version));
+        }
+        // Objects change only with a new version (a relist's at its end), so the set
+        // converted now stands for `version` until the next one.
+        let set = convert::policy_set(&self.stores)?;
+        *converted = Some((version, set.clone()));
+        Ok((set, version))
     }
 
     /// Object counts by kind.

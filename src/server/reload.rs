@@ -122,8 +122,10 @@ impl Reloader {
     pub fn reload(&self, trigger: &str, force: bool) -> bool {
         let (extra, cluster_version) = match self.cluster.as_ref().map(|c| c.policy_set()) {
             Some(Ok((set, version))) => (Some(set), version),
+            // A live source that cannot give the cluster's objects: the reload fails (an
+            // empty cluster set would revoke every live grant).
             Some(Err(e)) => {
-                self.reject_source(trigger, &e);
+                self.refuse(trigger, &e);
                 return false;
             }
             None => (None, 0),
@@ -298,20 +300,25 @@ impl Reloader {
     /// A policy set that fails validation: counted, each error logged, and the last good
     /// policy keeps serving.
     fn reject(&self, trigger: &str, e: &crate::policy::LoadError) {
+        for d in e.0.iter().filter(|d| d.is_error()) {
+            tracing::error!(file = %d.origin.file, position = %d.origin.position, trigger, "policy rejected: {}", d.message);
+        }
+        self.refuse(trigger, e);
+    }
+
+    /// Counts and logs a rejected change and records why (`/readyz`, the failure gauge); the
+    /// last good policy keeps serving.
+    fn refuse(&self, trigger: &str, why: &dyn std::fmt::Display) {
         self.metrics
             .reloads
             .with_label_values(&["error", trigger])
             .inc();
-        for d in e.0.iter().filter(|d| d.is_error()) {
-            tracing::error!(file = %d.origin.file, position = %d.origin.position, trigger, "policy rejected: {}", d.message);
-        }
         tracing::error!(
             trigger,
-            errors = e.0.iter().filter(|d| d.is_error()).count(),
             generation = self.store.load().generation,
-            "policy change rejected; the last good policy keeps serving"
+            "policy change rejected; the last good policy keeps serving: {why}"
         );
-        self.set_failure(Some(e.to_string()));
+        self.set_failure(Some(why.to_string()));
     }
 }
 
@@ -334,21 +341,6 @@ struct Publication<'a> {
 }
 
 impl Reloader {
-    /// A live source that cannot give the cluster's objects: the reload fails and the last
-    /// good policy keeps serving (an empty cluster set would revoke every live grant).
-    fn reject_source(&self, trigger: &str, error: &crate::cluster::SourceError) {
-        self.metrics
-            .reloads
-            .with_label_values(&["error", trigger])
-            .inc();
-        tracing::error!(
-            trigger,
-            generation = self.store.load().generation,
-            "policy change rejected; the last good policy keeps serving: {error}"
-        );
-        self.set_failure(Some(error.to_string()));
-    }
-
     /// Keeps a built change back from publication (see [`large_removal`]).
     fn hold(&self, loaded: crate::Loaded, fingerprint: u64, trigger: &str, why: &str) {
         *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(fingerprint);
