@@ -219,6 +219,8 @@ pub struct Snapshot {
     pub management_groups: ManagementGroups,
     pub cluster: ClusterScopes,
     pub rbac: RbacIndex,
+    /// Entra users and groups, when the policy directories hold an export of them.
+    pub directory: Option<std::sync::Arc<super::directory::Directory>>,
     pub warnings: Vec<Diagnostic>,
     role_by_guid: HashMap<String, usize>,
     /// Per-generation memo: action -> the set of roles whose permissions grant it. Bounded,

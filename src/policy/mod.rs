@@ -6,6 +6,7 @@ pub mod compiled;
 pub mod condition;
 pub mod copies;
 pub mod diagnostic;
+pub mod directory;
 pub mod filter;
 pub mod index;
 pub mod known_actions;

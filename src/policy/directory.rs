@@ -1,0 +1,224 @@
+//! The directory snapshot: Entra users and groups as Microsoft Graph or `az ad` print them,
+//! reduced to what identity and authorization read — whether an account is enabled, and the
+//! transitive group membership of every principal (users, groups, service principals).
+//!
+//! Membership is resolved once per generation (spec `identity.md` C3): memberOf(P) is the
+//! least fixpoint of the groups listing P, closed over groups listing those groups. Cycles
+//! terminate and every group on a cycle is returned. Ids are lower-case.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// What the directory knows about one user.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct User {
+    pub id: Arc<str>,
+    pub user_principal_name: Option<String>,
+    /// `accountEnabled`; `None` when the export did not select it (unknown, not disabled).
+    pub account_enabled: Option<bool>,
+}
+
+/// Kinds of directory objects a group can list as members (Graph `@odata.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberType {
+    User,
+    Group,
+    ServicePrincipal,
+    /// Devices, contacts and types this version does not know: kept, never expanded.
+    Other,
+}
+
+impl MemberType {
+    /// From Graph's `@odata.type` (`#microsoft.graph.user`, …).
+    pub fn from_odata_type(text: &str) -> MemberType {
+        match text.strip_prefix("#microsoft.graph.").unwrap_or(text) {
+            "user" => MemberType::User,
+            "group" => MemberType::Group,
+            "servicePrincipal" => MemberType::ServicePrincipal,
+            _ => MemberType::Other,
+        }
+    }
+}
+
+/// One direct member of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: Arc<str>,
+    pub kind: MemberType,
+}
+
+/// A group with its direct members.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Group {
+    pub id: Arc<str>,
+    pub display_name: Option<String>,
+    pub members: Vec<Member>,
+}
+
+/// An immutable, resolved directory.
+#[derive(Debug, Default)]
+pub struct Directory {
+    users: HashMap<Arc<str>, User>,
+    /// Every principal named anywhere (user list or a group's members) -> its transitive
+    /// groups, sorted. Principals that are in no group map to an empty list.
+    member_of: HashMap<Arc<str>, Box<[Arc<str>]>>,
+    group_count: usize,
+    membership_count: usize,
+}
+
+/// Lower-cases an object id; ids compare case-insensitively in Entra.
+pub fn canonical_id(id: &str) -> Arc<str> {
+    if id.bytes().any(|b| b.is_ascii_uppercase()) {
+        Arc::from(id.to_ascii_lowercase())
+    } else {
+        Arc::from(id)
+    }
+}
+
+impl Directory {
+    /// Resolves users and groups (ids already canonical) into a directory.
+    pub fn build(users: Vec<User>, groups: Vec<Group>) -> Directory {
+        // Direct parents: member id -> groups that list it.
+        let mut parents: HashMap<Arc<str>, Vec<Arc<str>>> = HashMap::new();
+        for group in &groups {
+            for member in &group.members {
+                if member.kind == MemberType::Other {
+                    continue;
+                }
+                parents
+                    .entry(member.id.clone())
+                    .or_default()
+                    .push(group.id.clone());
+            }
+        }
+        let mut member_of: HashMap<Arc<str>, Box<[Arc<str>]>> = HashMap::new();
+        let mut membership_count = 0;
+        let principals: Vec<Arc<str>> = users
+            .iter()
+            .map(|u| u.id.clone())
+            .chain(parents.keys().cloned())
+            .chain(groups.iter().map(|g| g.id.clone()))
+            .collect();
+        for principal in principals {
+            if member_of.contains_key(&principal) {
+                continue;
+            }
+            let closure = transitive_parents(&principal, &parents);
+            membership_count += closure.len();
+            member_of.insert(principal, closure);
+        }
+        let users = users.into_iter().map(|u| (u.id.clone(), u)).collect();
+        Directory {
+            users,
+            member_of,
+            group_count: groups.len(),
+            membership_count,
+        }
+    }
+
+    /// The user with this object id, if the directory lists one.
+    pub fn user(&self, id: &str) -> Option<&User> {
+        self.users.get(id)
+    }
+
+    /// `accountEnabled` of the user with this object id; `None` when unknown.
+    pub fn account_enabled(&self, id: &str) -> Option<bool> {
+        self.users.get(id).and_then(|u| u.account_enabled)
+    }
+
+    /// The transitive groups of a principal (lower-case ids, sorted), or `None` when the
+    /// principal is neither a listed user nor a member of any group.
+    pub fn member_of(&self, id: &str) -> Option<&[Arc<str>]> {
+        self.member_of.get(id).map(|groups| &groups[..])
+    }
+
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
+    pub fn group_count(&self) -> usize {
+        self.group_count
+    }
+
+    /// Resolved (transitive) memberships held.
+    pub fn membership_count(&self) -> usize {
+        self.membership_count
+    }
+}
+
+/// Every group reachable upwards from `principal`, with a visited set so cycles end.
+fn transitive_parents(
+    principal: &Arc<str>,
+    parents: &HashMap<Arc<str>, Vec<Arc<str>>>,
+) -> Box<[Arc<str>]> {
+    let mut seen: HashSet<Arc<str>> = HashSet::new();
+    let mut stack: Vec<&Arc<str>> = vec![principal];
+    while let Some(next) = stack.pop() {
+        for parent in parents.get(next).into_iter().flatten() {
+            if seen.insert(parent.clone()) {
+                stack.push(parent);
+            }
+        }
+    }
+    let mut groups: Vec<Arc<str>> = seen.into_iter().collect();
+    groups.sort_unstable();
+    groups.into_boxed_slice()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(id: &str, members: &[(&str, MemberType)]) -> Group {
+        Group {
+            id: canonical_id(id),
+            display_name: None,
+            members: members
+                .iter()
+                .map(|(id, kind)| Member {
+                    id: canonical_id(id),
+                    kind: *kind,
+                })
+                .collect(),
+        }
+    }
+
+    fn ids(groups: Option<&[Arc<str>]>) -> Vec<&str> {
+        groups.unwrap_or_default().iter().map(|g| &**g).collect()
+    }
+
+    #[test]
+    fn membership_is_transitive_and_cycles_end() {
+        let users = vec![User {
+            id: canonical_id("u1"),
+            user_principal_name: None,
+            account_enabled: Some(false),
+        }];
+        let groups = vec![
+            group("g1", &[("U1", MemberType::User)]),
+            group("g2", &[("g1", MemberType::Group)]),
+            group("g3", &[("g2", MemberType::Group)]),
+            // g1 lists g3: a cycle g1 -> g2 -> g3 -> g1.
+            group("g1b", &[("g3", MemberType::Group)]),
+            group("dev", &[("u1", MemberType::Other)]),
+        ];
+        let mut groups = groups;
+        groups[0].members.push(Member {
+            id: canonical_id("g3"),
+            kind: MemberType::Group,
+        });
+        let directory = Directory::build(users, groups);
+        assert_eq!(
+            ids(directory.member_of("u1")),
+            vec!["g1", "g1b", "g2", "g3"]
+        );
+        assert_eq!(
+            ids(directory.member_of("g2")),
+            vec!["g1", "g1b", "g2", "g3"]
+        );
+        assert_eq!(directory.member_of("nobody"), None);
+        assert_eq!(directory.account_enabled("u1"), Some(false));
+        // A member of an unknown type is never expanded.
+        assert!(!ids(directory.member_of("u1")).contains(&"dev"));
+    }
+}
