@@ -36,6 +36,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod engine;
+pub mod identity;
 pub mod metrics;
 pub mod model;
 pub mod policy;
