@@ -98,6 +98,11 @@ pub struct CheckArgs {
     /// Non-resource path such as `/metrics` (instead of --resource).
     #[arg(long, value_name = "PATH", conflicts_with = "resource")]
     pub path: Option<String>,
+    /// Decision time (RFC 3339) instead of the system clock, to reproduce an answer.
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+    #[command(flatten)]
+    pub authn: crate::config::AuthnArgs,
 }
 
 /// An error that ends a command with exit code 3 ([`EXIT_ERROR`]).
@@ -129,16 +134,110 @@ fn warn_unknown_resource(request: &AccessRequest) {
     }
 }
 
+/// The bytes of `-f FILE` (`-` is standard input).
+fn read_input(file: &str) -> Result<Vec<u8>, UsageError> {
+    let mut body = Vec::new();
+    let read = if file == "-" {
+        std::io::stdin().read_to_end(&mut body).map(|_| ())
+    } else {
+        std::fs::read(file).map(|b| body = b)
+    };
+    read.map_err(|e| UsageError(format!("cannot read `{file}`: {e}")))?;
+    Ok(body)
+}
+
+/// The `kind` of a JSON object, if it has one.
+fn kind_of(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        kind: Option<String>,
+    }
+    serde_json::from_slice::<Kind>(body).ok()?.kind
+}
+
+/// `--now`, or the system clock, as Unix seconds.
+fn decision_time(now: Option<&str>) -> Result<u64, UsageError> {
+    match now {
+        None => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())),
+        Some(text) => {
+            let at = time::OffsetDateTime::parse(
+                text,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .map_err(|e| UsageError(format!("--now `{text}` is not an RFC 3339 time: {e}")))?;
+            u64::try_from(at.unix_timestamp())
+                .map_err(|_| UsageError(format!("--now `{text}` is before 1970")))
+        }
+    }
+}
+
+/// `check` of a TokenReview: verifies the token with the `--authn-*` flags (keys from the
+/// JWKS file or by discovery) against the policy's directory, and prints the answer.
+fn check_token_review(args: &CheckArgs, body: &[u8]) -> Result<Verdict, UsageError> {
+    use crate::sar::token_review;
+    use crate::server::authenticate::{Authn, review_token};
+    use crate::server::issuer_keys::IssuerKeys;
+    let source = args.file.as_deref().unwrap_or("-");
+    let review = token_review::decode(body).map_err(|e| UsageError(format!("`{source}`: {e}")))?;
+    let settings = args
+        .authn
+        .resolve()
+        .map_err(|e| UsageError(e.to_string()))?
+        .ok_or_else(|| {
+            UsageError(
+                "a TokenReview is checked with --authn-issuer and --authn-audience (and --authn-jwks-file offline)".into(),
+            )
+        })?;
+    let now = decision_time(args.now.as_deref())?;
+    let (snapshot, _) = load(&args.engine)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| UsageError(format!("cannot start the runtime: {e}")))?;
+    let answer = runtime.block_on(async {
+        let keys = IssuerKeys::new(settings.keys.clone(), None)
+            .map_err(|e| UsageError(format!("{e:#}")))?;
+        keys.refresh()
+            .await
+            .map_err(|e| UsageError(format!("signing keys: {e}")))?;
+        let authn = Authn {
+            rules: settings.rules.clone(),
+            keys: std::sync::Arc::new(keys),
+            cache: crate::identity::cache::TokenCache::new(1),
+            groups_from: settings.groups_from,
+        };
+        Ok::<_, UsageError>(review_token(&authn, &review, snapshot.directory.as_deref(), now).await)
+    })?;
+    let (verdict, bytes) = match answer {
+        Ok(user) => {
+            if let Some(warning) = user.warning {
+                eprintln!("warning: {}", warning.message());
+            }
+            let audiences = token_review::answered_audiences(&review.audiences, &user.audiences);
+            (
+                Verdict::Allow,
+                token_review::encode_authenticated(review.api_version, &user.user, &audiences),
+            )
+        }
+        Err(e) => (
+            Verdict::Deny,
+            token_review::encode_rejected(review.api_version, &e),
+        ),
+    };
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| UsageError(e.to_string()))?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    );
+    Ok(verdict)
+}
+
 /// The review to decide and the JSON object to print it in.
 fn read_review(args: &CheckArgs) -> Result<(AccessRequest, Value), UsageError> {
     if let Some(file) = &args.file {
-        let mut body = Vec::new();
-        let read = if file == "-" {
-            std::io::stdin().read_to_end(&mut body).map(|_| ())
-        } else {
-            std::fs::read(file).map(|b| body = b)
-        };
-        read.map_err(|e| UsageError(format!("cannot read `{file}`: {e}")))?;
+        let body = read_input(file)?;
         let review = sar::decode(&body).map_err(|e| UsageError(format!("`{file}`: {e}")))?;
         let object: Value = serde_json::from_slice(&body).map_err(|e| UsageError(e.to_string()))?;
         return Ok((review.request, object));
@@ -253,7 +352,30 @@ fn load_with_warnings(
 
 /// `check`: prints the review with its status; returns the verdict.
 pub fn run_check(args: &CheckArgs) -> Result<Verdict, UsageError> {
-    let (request, mut object) = read_review(args)?;
+    if let Some(file) = &args.file {
+        let body = read_input(file)?;
+        if kind_of(&body).as_deref() == Some("TokenReview") {
+            return check_token_review(args, &body);
+        }
+        return check_access_review(args, &body);
+    }
+    let (request, object) = read_review(args)?;
+    decide_and_print(args, request, object)
+}
+
+/// `check` of a SubjectAccessReview body.
+fn check_access_review(args: &CheckArgs, body: &[u8]) -> Result<Verdict, UsageError> {
+    let source = args.file.as_deref().unwrap_or("-");
+    let review = sar::decode(body).map_err(|e| UsageError(format!("`{source}`: {e}")))?;
+    let object: Value = serde_json::from_slice(body).map_err(|e| UsageError(e.to_string()))?;
+    decide_and_print(args, review.request, object)
+}
+
+fn decide_and_print(
+    args: &CheckArgs,
+    request: AccessRequest,
+    mut object: Value,
+) -> Result<Verdict, UsageError> {
     warn_unknown_resource(&request);
     let (snapshot, options) = load(&args.engine)?;
     let decision = engine::authorize(&snapshot, &options, &request);

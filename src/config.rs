@@ -122,6 +122,8 @@ pub enum ConfigError {
     ClusterId(String),
     #[error("no policy directory given: use --policies DIR")]
     NoPolicies,
+    #[error("token authentication: {0}")]
+    Authn(String),
 }
 
 /// Everything the engine and the loader need.
@@ -228,4 +230,144 @@ fn read_config(path: &Path) -> Result<ConfigFile, ConfigError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(name.clone(), e))?;
     serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse(name, e.to_string()))
+}
+
+/// Token authentication flags (`POST /authenticate`, and `check` of a TokenReview).
+#[derive(Debug, Clone, Default, Args)]
+pub struct AuthnArgs {
+    /// Token issuer, exactly as the tokens' `iss` spells it (repeatable: the v1 form
+    /// `https://sts.windows.net/<tenant>/` and the v2 form
+    /// `https://login.microsoftonline.com/<tenant>/v2.0` of one tenant). Turns on /authenticate.
+    #[arg(
+        long = "authn-issuer",
+        value_name = "URL",
+        env = "SCOPEGATE_AUTHN_ISSUER",
+        value_delimiter = ','
+    )]
+    pub issuers: Vec<String>,
+    /// Audience a token's `aud` must contain (repeatable), e.g. AKS's server application
+    /// `6dae42f8-4368-4678-94ff-3960e28e3630`.
+    #[arg(
+        long = "authn-audience",
+        value_name = "AUD",
+        env = "SCOPEGATE_AUTHN_AUDIENCE",
+        value_delimiter = ','
+    )]
+    pub audiences: Vec<String>,
+    /// Signing keys from a JWKS file instead of OIDC discovery (offline).
+    #[arg(
+        long = "authn-jwks-file",
+        value_name = "FILE",
+        env = "SCOPEGATE_AUTHN_JWKS_FILE"
+    )]
+    pub jwks_file: Option<PathBuf>,
+    /// CA certificates (PEM) for discovery over HTTPS, instead of the system roots.
+    #[arg(
+        long = "authn-ca-file",
+        value_name = "FILE",
+        env = "SCOPEGATE_AUTHN_CA_FILE"
+    )]
+    pub ca_file: Option<PathBuf>,
+    /// Claim read as the username; absent or empty falls back to `oid` (as AKS).
+    #[arg(
+        long = "authn-username-claim",
+        value_name = "CLAIM",
+        default_value = "upn"
+    )]
+    pub username_claim: String,
+    /// Prefix put before every username (none by default, as AKS).
+    #[arg(
+        long = "authn-username-prefix",
+        value_name = "PREFIX",
+        default_value = ""
+    )]
+    pub username_prefix: String,
+    /// Signature algorithm accepted (repeatable): RS256 (Entra's) and ES256.
+    #[arg(
+        long = "authn-algorithm",
+        value_name = "ALG",
+        default_value = "RS256",
+        value_delimiter = ','
+    )]
+    pub algorithms: Vec<String>,
+    /// Where groups come from: `token` (the `groups` claim; the directory snapshot on
+    /// overage) or `directory` (current transitive membership from the directory snapshot).
+    #[arg(
+        long = "groups-from",
+        value_enum,
+        default_value = "token",
+        env = "SCOPEGATE_GROUPS_FROM"
+    )]
+    pub groups_from: crate::identity::GroupsFrom,
+}
+
+/// Token authentication, resolved.
+#[derive(Debug, Clone)]
+pub struct AuthnSettings {
+    pub rules: crate::identity::TokenRules,
+    pub keys: crate::server::issuer_keys::KeySource,
+    pub groups_from: crate::identity::GroupsFrom,
+}
+
+impl AuthnArgs {
+    /// The settings, or `None` when no issuer is configured (token authentication off).
+    pub fn resolve(&self) -> Result<Option<AuthnSettings>, ConfigError> {
+        if self.issuers.is_empty() {
+            let stray = if !self.audiences.is_empty() {
+                Some("--authn-audience")
+            } else if self.jwks_file.is_some() {
+                Some("--authn-jwks-file")
+            } else {
+                None
+            };
+            return match stray {
+                Some(flag) => Err(ConfigError::Authn(format!(
+                    "{flag} needs --authn-issuer (the issuers whose tokens are accepted)"
+                ))),
+                None => Ok(None),
+            };
+        }
+        if self.audiences.is_empty() {
+            return Err(ConfigError::Authn(
+                "--authn-issuer needs --authn-audience (the audiences a token must name)".into(),
+            ));
+        }
+        for issuer in &self.issuers {
+            if !issuer.starts_with("https://") {
+                return Err(ConfigError::Authn(format!(
+                    "--authn-issuer `{issuer}` is not an https:// URL"
+                )));
+            }
+        }
+        let mut algorithms = Vec::new();
+        for name in &self.algorithms {
+            let algorithm = crate::identity::token::parse_algorithm(name).ok_or_else(|| {
+                ConfigError::Authn(format!(
+                    "--authn-algorithm `{name}` is not one of RS256, ES256"
+                ))
+            })?;
+            if !algorithms.contains(&algorithm) {
+                algorithms.push(algorithm);
+            }
+        }
+        let keys = match &self.jwks_file {
+            Some(file) => crate::server::issuer_keys::KeySource::File(file.clone()),
+            None => crate::server::issuer_keys::KeySource::Discovery {
+                issuers: self.issuers.clone(),
+                ca_file: self.ca_file.clone(),
+            },
+        };
+        Ok(Some(AuthnSettings {
+            rules: crate::identity::TokenRules {
+                issuers: self.issuers.clone(),
+                audiences: self.audiences.clone(),
+                algorithms,
+                username_claim: self.username_claim.clone(),
+                username_prefix: self.username_prefix.clone(),
+                ..crate::identity::TokenRules::default()
+            },
+            keys,
+            groups_from: self.groups_from,
+        }))
+    }
 }

@@ -38,6 +38,13 @@ pub struct Metrics {
     pub connections_evicted: IntCounter,
     pub tls_handshake_timeouts: IntCounter,
     pub accept_errors: IntCounter,
+    /// TokenReviews by `result` (`authenticated`, `rejected`, `error`) and `reason` (an error
+    /// tag, a groups warning, or `ok`).
+    pub token_reviews: IntCounterVec,
+    /// Signing-key reads by `result` (`success`, `error`, `unchanged`).
+    pub issuer_key_refreshes: IntCounterVec,
+    /// Signing keys held for token validation.
+    pub issuer_keys: IntGauge,
     /// `decisions` for every (verdict, source), looked up once: finding a labelled child
     /// hashes its labels and takes a lock, twice per request otherwise.
     decided: [[IntCounter; 4]; 3],
@@ -293,6 +300,25 @@ impl Metrics {
                 &registry,
                 "scopegate_webhook_accept_errors_total",
                 "Failed accepts on the webhook listener (such as out of file descriptors).",
+            ),
+            token_reviews: counter_vec(
+                &registry,
+                "scopegate_token_reviews_total",
+                "TokenReviews answered, by `result` (`authenticated`, `rejected`, `error`) and \
+                 `reason` (the error tag, a groups warning such as `no_directory`, or `ok`).",
+                &["result", "reason"],
+            ),
+            issuer_key_refreshes: counter_vec(
+                &registry,
+                "scopegate_issuer_key_refreshes_total",
+                "Reads of the issuers' signing keys (discovery and JWKS, or the JWKS file), by \
+                 `result`: `success`, `unchanged`, `error` (the keys held stay in use).",
+                &["result"],
+            ),
+            issuer_keys: gauge(
+                &registry,
+                "scopegate_issuer_signing_keys",
+                "Signing keys held for token validation.",
             ),
             registry,
         }

@@ -7,6 +7,7 @@
 //! Pure: the signing keys, the directory snapshot and "now" are inputs. Fetching keys (OIDC
 //! discovery, JWKS over HTTPS) and caching verified tokens are the server's adapters.
 
+pub mod cache;
 pub mod error;
 pub mod keys;
 pub mod token;

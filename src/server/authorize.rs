@@ -53,6 +53,8 @@ pub struct Shared {
     pub allowed_client_names: Vec<String>,
     pub cluster: Option<Arc<crate::cluster::ClusterSource>>,
     pub claim_watch: ClaimWatch,
+    /// Token authentication (`POST /authenticate`), when issuers are configured.
+    pub authn: Option<Arc<super::authenticate::Authn>>,
 }
 
 /// How often [`warn_missing_claim`] looks at [`ClaimWatch`].
@@ -126,11 +128,12 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/authorize", post(authorize))
+        .route("/authenticate", post(super::authenticate::authenticate))
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
                 "NotFound",
-                "the webhook is served at POST /authorize",
+                "the webhook is served at POST /authorize (SubjectAccessReview) and POST /authenticate (TokenReview)",
             )
         })
         .with_state(state)
@@ -150,7 +153,7 @@ pub fn empty_app() -> Router {
 }
 
 /// A Kubernetes `Status` error body.
-fn error(code: StatusCode, reason: &str, message: &str) -> Response {
+pub(super) fn error(code: StatusCode, reason: &str, message: &str) -> Response {
     let body = serde_json::json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
         "message": message, "reason": reason, "code": code.as_u16(),
@@ -216,7 +219,7 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
 
 /// The refusal of a caller whose client certificate name is not among `allowed` (or could
 /// not be read): only the named kube-apiserver may ask.
-fn client_refusal(allowed: &[String], peer: Option<&PeerIdentity>) -> Option<Response> {
+pub(super) fn client_refusal(allowed: &[String], peer: Option<&PeerIdentity>) -> Option<Response> {
     if let Some(problem) = peer.and_then(|p| p.name_error.as_ref()) {
         return Some(error(
             StatusCode::FORBIDDEN,
@@ -240,7 +243,7 @@ fn client_refusal(allowed: &[String], peer: Option<&PeerIdentity>) -> Option<Res
 
 /// Reads the request body within the read timeout and the size limit; the error answer
 /// otherwise (a deny for a too large body that shows a SubjectAccessReview).
-async fn receive_body(s: &Shared, body: Body) -> Result<Bytes, Response> {
+pub(super) async fn receive_body(s: &Shared, body: Body) -> Result<Bytes, Response> {
     match tokio::time::timeout(s.read_timeout, read_body(body, s.max_body_bytes)).await {
         Err(_) => Err(error(
             StatusCode::REQUEST_TIMEOUT,

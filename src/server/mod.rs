@@ -10,9 +10,11 @@
 //! ```
 
 pub mod admin;
+pub mod authenticate;
 pub mod authorize;
 pub mod defaults;
 pub mod exposure;
+pub mod issuer_keys;
 pub mod listener;
 pub mod reload;
 pub mod tls;
@@ -144,6 +146,8 @@ pub struct ServeArgs {
     /// URL kube-apiserver uses to reach this webhook (for --print-kubeconfig).
     #[arg(long, value_name = "URL", env = "SCOPEGATE_ADVERTISE_URL")]
     pub advertise_url: Option<String>,
+    #[command(flatten)]
+    pub authn: crate::config::AuthnArgs,
 }
 
 /// The `server:` section of the config file.
@@ -197,6 +201,8 @@ pub struct ServerSettings {
     pub decision_cache_max_bytes: u64,
     pub decision_cache_ttl: Duration,
     pub advertise_url: Option<String>,
+    /// Token authentication (`POST /authenticate`), when issuers are configured.
+    pub authn: Option<crate::config::AuthnSettings>,
     /// See `ServeArgs::benchmark_empty_handler`.
     #[cfg(feature = "bench-support")]
     pub empty_handler: bool,
@@ -297,6 +303,7 @@ impl ServeArgs {
                 defaults::DECISION_CACHE_TTL,
             ),
             advertise_url: self.advertise_url.clone().or(f.advertise_url),
+            authn: self.authn.resolve()?,
             #[cfg(feature = "bench-support")]
             empty_handler: self.benchmark_empty_handler,
         })
@@ -373,7 +380,18 @@ pub async fn start(
     // Files are watched before they are first read, so no change in between is missed.
     let policy_watch = reload::watch_paths(&engine.policies);
     first_load(&reloader, &store, settings.policy_settle).await;
-    let state = webhook_state(&engine, &settings, store, &metrics, cluster.as_ref());
+    let authn = match &settings.authn {
+        Some(authn) => Some(token_authentication(authn, &metrics).await?),
+        None => None,
+    };
+    let state = webhook_state(
+        &engine,
+        &settings,
+        store,
+        &metrics,
+        cluster.as_ref(),
+        authn.clone(),
+    );
     let tls = load_tls(settings.tls.as_ref(), &metrics)?;
     let listener = bind(settings.listen).await?;
     let admin_listener = bind(settings.admin_listen).await?;
@@ -407,6 +425,13 @@ pub async fn start(
         settings.reload_interval,
         shutdown_rx.clone(),
     )));
+    if let Some(authn) = authn {
+        tasks.push(tokio::spawn(refresh_issuer_keys(
+            authn.keys.clone(),
+            authn.cache.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
     tasks.push(tokio::spawn(authorize::warn_missing_claim(
         state.clone(),
         authorize::CLAIM_WATCH_WINDOW,
@@ -452,6 +477,56 @@ fn policy_reloader(
     Arc::new(reloader)
 }
 
+/// Token authentication: the issuers' keys read once before listening (a failure is logged;
+/// the keys are read again on the first token naming one, and routinely).
+async fn token_authentication(
+    settings: &crate::config::AuthnSettings,
+    metrics: &Metrics,
+) -> anyhow::Result<Arc<authenticate::Authn>> {
+    let keys = issuer_keys::IssuerKeys::new(settings.keys.clone(), Some(metrics.clone()))?;
+    match keys.refresh().await {
+        Ok(_) => tracing::info!(
+            keys = keys.keys().len(),
+            issuers = ?settings.rules.issuers,
+            "token authentication on: POST /authenticate"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "cannot read the issuers' signing keys yet; tokens are refused until they are read"
+        ),
+    }
+    Ok(Arc::new(authenticate::Authn {
+        rules: settings.rules.clone(),
+        keys: Arc::new(keys),
+        cache: crate::identity::cache::TokenCache::new(authenticate::TOKEN_CACHE_ENTRIES),
+        groups_from: settings.groups_from,
+    }))
+}
+
+/// Reads the issuers' keys again every [`issuer_keys::ROUTINE_INTERVAL`]; verified tokens
+/// are forgotten when the keys change.
+async fn refresh_issuer_keys(
+    keys: Arc<issuer_keys::IssuerKeys>,
+    cache: crate::identity::cache::TokenCache,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let every = issuer_keys::ROUTINE_INTERVAL;
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        match keys.refresh().await {
+            Ok(true) => cache.clear(),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the issuers' signing keys; the keys held stay in use")
+            }
+        }
+    }
+}
+
 /// What the webhook's requests are answered with: the policy store, the engine options,
 /// the decision cache and the request limits.
 fn webhook_state(
@@ -460,6 +535,7 @@ fn webhook_state(
     store: Arc<PolicyStore>,
     metrics: &Metrics,
     cluster: Option<&Arc<crate::cluster::ClusterSource>>,
+    authn: Option<Arc<authenticate::Authn>>,
 ) -> AppState {
     AppState::new(Shared {
         store,
@@ -472,6 +548,7 @@ fn webhook_state(
         allowed_client_names: settings.allowed_client_names.clone(),
         cluster: cluster.cloned(),
         claim_watch: authorize::ClaimWatch::default(),
+        authn,
     })
 }
 

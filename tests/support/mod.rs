@@ -2,6 +2,8 @@
 //! loopback port, and a real HTTPS client (rustls + hyper) with or without a client cert.
 #![allow(dead_code)]
 
+pub mod tokens;
+
 use axum::body::Bytes;
 use clap::Parser;
 use http_body_util::{BodyExt, Full};

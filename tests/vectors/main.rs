@@ -19,6 +19,7 @@ mod support;
 mod azure;
 mod kubernetes;
 mod mapping;
+mod tokenreview;
 mod webhook;
 
 #[path = "../reference/mod.rs"]
