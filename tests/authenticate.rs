@@ -1,0 +1,392 @@
+//! `POST /authenticate` against a loopback OpenID provider: discovery and JWKS over real HTTPS
+//! (rustls, the test CA passed with `--authn-ca-file`), key rotation, an unreachable issuer,
+//! and every kind of bad token answered `authenticated: false`, counted by reason.
+//! Entra itself cannot be reached from here: the provider speaks the documented protocol
+//! (`/.well-known/openid-configuration` -> `jwks_uri` -> `{"keys": [...]}`).
+
+mod support;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use rustls_pki_types::pem::PemObject;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use support::tokens;
+use support::{Pki, admin_metric, connect_apiserver, serve_tls};
+
+const TENANT: &str = "11111111-2222-4333-8444-555555555555";
+const AUDIENCE: &str = "6dae42f8-4368-4678-94ff-3960e28e3630";
+const OID: &str = "aaaaaaaa-0000-4000-8000-000000000001";
+
+/// A loopback OpenID provider: its JWKS can be changed, its JWKS reads are counted, and it
+/// can be stopped.
+struct Provider {
+    issuer: String,
+    jwks: Arc<Mutex<Value>>,
+    jwks_reads: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn provider(pki: &Pki, jwks: Value) -> Provider {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let issuer = format!("https://127.0.0.1:{port}/{TENANT}/v2.0");
+    let certs = rustls_pki_types::CertificateDer::pem_file_iter(pki.path("server.crt"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_file(pki.path("server.key")).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let jwks = Arc::new(Mutex::new(jwks));
+    let jwks_reads = Arc::new(AtomicUsize::new(0));
+    let (served_jwks, reads, document_issuer) = (jwks.clone(), jwks_reads.clone(), issuer.clone());
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let Ok(tls) = acceptor.accept(stream).await else {
+                continue;
+            };
+            let (jwks, reads, issuer) =
+                (served_jwks.clone(), reads.clone(), document_issuer.clone());
+            let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
+                let body = match request.uri().path() {
+                    p if p.ends_with("/.well-known/openid-configuration") => json!({
+                        "issuer": issuer,
+                        "jwks_uri": format!("{}/discovery/keys", issuer.trim_end_matches("/v2.0")),
+                        "id_token_signing_alg_values_supported": ["RS256"],
+                    }),
+                    p if p.ends_with("/discovery/keys") => {
+                        reads.fetch_add(1, Ordering::SeqCst);
+                        jwks.lock().unwrap().clone()
+                    }
+                    _ => json!({"error": "not found"}),
+                };
+                async move {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(
+                        body.to_string(),
+                    ))))
+                }
+            });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    Provider {
+        issuer,
+        jwks,
+        jwks_reads,
+        task,
+    }
+}
+
+fn jwks_of(kids: &[&str]) -> Value {
+    let all = tokens::jwks();
+    let keys: Vec<Value> = all["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| kids.contains(&k["kid"].as_str().unwrap()))
+        .cloned()
+        .collect();
+    json!({"keys": keys})
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn claims(issuer: &str, upn: &str) -> Value {
+    json!({
+        "aud": AUDIENCE, "iss": issuer, "tid": TENANT, "oid": OID, "upn": upn,
+        "groups": ["bbbbbbbb-0000-4000-8000-000000000011"],
+        "iat": now() - 60, "nbf": now() - 60, "exp": now() + 3600, "ver": "2.0",
+    })
+}
+
+fn header(kid: &str) -> Value {
+    json!({"alg": "RS256", "typ": "JWT", "kid": kid})
+}
+
+async fn review(conn: &mut support::Conn, token: &str) -> Value {
+    let (code, answer) = conn
+        .post_to(
+            "/authenticate",
+            tokens::token_review(token).to_string().into_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{answer}");
+    answer["status"].clone()
+}
+
+async fn start(pki: &Pki, provider: &Provider) -> (tempfile::TempDir, scopegate::server::Running) {
+    let policies = tempfile::tempdir().unwrap();
+    let ca = pki.path("ca.crt");
+    let running = serve_tls(
+        pki,
+        policies.path(),
+        &[
+            "--authn-issuer",
+            &provider.issuer,
+            "--authn-audience",
+            AUDIENCE,
+            "--authn-ca-file",
+            &ca,
+        ],
+    )
+    .await;
+    (policies, running)
+}
+
+#[tokio::test]
+async fn keys_are_discovered_and_reread_on_an_unknown_kid_at_most_once_per_interval() {
+    let pki = Pki::new();
+    let provider = provider(&pki, jwks_of(&["sg-test-k1"])).await;
+    let (_policies, running) = start(&pki, &provider).await;
+    assert_eq!(
+        provider.jwks_reads.load(Ordering::SeqCst),
+        1,
+        "read at start"
+    );
+    let mut conn = connect_apiserver(running.addr, &pki).await;
+
+    let alice = tokens::mint(
+        &header("sg-test-k1"),
+        &claims(&provider.issuer, "alice@contoso.com"),
+        None,
+        "valid",
+    );
+    let status = review(&mut conn, &alice).await;
+    assert_eq!(status["authenticated"], true, "{status}");
+    assert_eq!(status["user"]["username"], "alice@contoso.com");
+    assert_eq!(status["user"]["extra"]["oid"], json!([OID]));
+    assert_eq!(status["user"]["extra"]["tid"], json!([TENANT]));
+
+    // The issuer rotates in k2: the first token naming it makes scopegate read the keys again.
+    *provider.jwks.lock().unwrap() = jwks_of(&["sg-test-k1", "sg-test-k2"]);
+    let bob = tokens::mint(
+        &header("sg-test-k2"),
+        &claims(&provider.issuer, "bob@contoso.com"),
+        None,
+        "valid",
+    );
+    let status = review(&mut conn, &bob).await;
+    assert_eq!(status["authenticated"], true, "{status}");
+    assert_eq!(provider.jwks_reads.load(Ordering::SeqCst), 2);
+
+    // A kid nobody publishes: one more read would be allowed only after the interval.
+    let forged = tokens::mint(
+        &header("sg-test-k9"),
+        &claims(&provider.issuer, "eve@contoso.com"),
+        None,
+        "unknown-kid",
+    );
+    for _ in 0..3 {
+        let status = review(&mut conn, &forged).await;
+        assert_eq!(status["authenticated"], false);
+        assert!(
+            status["error"].as_str().unwrap().starts_with("unknown kid"),
+            "{status}"
+        );
+    }
+    assert_eq!(
+        provider.jwks_reads.load(Ordering::SeqCst),
+        2,
+        "no read within the interval"
+    );
+
+    // The issuer goes away: the keys held keep working for new tokens.
+    provider.task.abort();
+    let carol = tokens::mint(
+        &header("sg-test-k2"),
+        &claims(&provider.issuer, "carol@contoso.com"),
+        None,
+        "valid",
+    );
+    let status = review(&mut conn, &carol).await;
+    assert_eq!(status["authenticated"], true, "{status}");
+    let authenticated = admin_metric(
+        running.admin_addr,
+        "scopegate_token_reviews_total{reason=\"ok\",result=\"authenticated\"}",
+    )
+    .await;
+    assert_eq!(authenticated, Some(3.0));
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_with_their_reason_and_counted() {
+    let pki = Pki::new();
+    let provider = provider(&pki, jwks_of(&["sg-test-k1", "sg-test-k2"])).await;
+    let (_policies, running) = start(&pki, &provider).await;
+    let mut conn = connect_apiserver(running.addr, &pki).await;
+    let issuer = provider.issuer.clone();
+    let good = claims(&issuer, "alice@contoso.com");
+    let with = |key: &str, value: Value| {
+        let mut c = good.clone();
+        c[key] = value;
+        c
+    };
+    let without = |key: &str| {
+        let mut c = good.clone();
+        c.as_object_mut().unwrap().remove(key);
+        c
+    };
+    let h = header("sg-test-k1");
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "token expired",
+            tokens::mint(&h, &with("exp", json!(now() - 400)), None, "valid"),
+        ),
+        (
+            "token not yet valid",
+            tokens::mint(&h, &with("nbf", json!(now() + 400)), None, "valid"),
+        ),
+        (
+            "audience mismatch",
+            tokens::mint(&h, &with("aud", json!("spn:other")), None, "valid"),
+        ),
+        (
+            "issuer mismatch",
+            tokens::mint(&h, &with("iss", json!(format!("{issuer}/"))), None, "valid"),
+        ),
+        (
+            "unsupported alg",
+            tokens::mint(
+                &json!({"alg": "none", "kid": "sg-test-k1"}),
+                &good,
+                None,
+                "alg-none",
+            ),
+        ),
+        (
+            "unsupported alg",
+            tokens::mint(
+                &json!({"alg": "HS256", "kid": "sg-test-k1"}),
+                &good,
+                None,
+                "hs256-with-public-key",
+            ),
+        ),
+        (
+            "unknown kid",
+            tokens::mint(&header("nope"), &good, None, "unknown-kid"),
+        ),
+        (
+            "invalid signature",
+            tokens::mint(&h, &good, None, "tampered-payload"),
+        ),
+        (
+            "invalid signature",
+            tokens::mint(&h, &good, None, "tampered-signature"),
+        ),
+        (
+            "invalid signature",
+            tokens::mint(&h, &good, None, "wrong-key"),
+        ),
+        (
+            "token too large",
+            tokens::mint(
+                &h,
+                &good,
+                Some(&json!({"claim": "pad", "length": 40000})),
+                "valid",
+            ),
+        ),
+        ("malformed token", "not-a-token".to_string()),
+        ("malformed token", "e30.!!!.c2ln".to_string()),
+        (
+            "malformed token",
+            format!("{}.bm90IGpzb24.c2ln", "eyJhbGciOiJSUzI1NiJ9"),
+        ),
+        (
+            "missing oid",
+            tokens::mint(&h, &without("oid"), None, "valid"),
+        ),
+        (
+            "tenant mismatch",
+            tokens::mint(
+                &h,
+                &with("tid", json!("22222222-2222-4333-8444-555555555555")),
+                None,
+                "valid",
+            ),
+        ),
+        (
+            "unsupported token type",
+            tokens::mint(
+                &json!({"alg": "RS256", "kid": "sg-test-k1", "typ": "pop"}),
+                &good,
+                None,
+                "valid",
+            ),
+        ),
+    ];
+    for (tag, token) in &cases {
+        let status = review(&mut conn, token).await;
+        assert_eq!(status["authenticated"], false, "{tag}: {status}");
+        assert!(status.get("user").is_none(), "{tag}: {status}");
+        let error = status["error"].as_str().unwrap();
+        assert!(error.starts_with(tag), "expected `{tag}`, got `{error}`");
+        assert!(
+            !error.contains(token.as_str()),
+            "{tag}: the answer repeats the token"
+        );
+    }
+    for tag in ["invalid signature", "malformed token", "unsupported alg"] {
+        let expected = cases.iter().filter(|(t, _)| t == &tag).count() as f64;
+        let series =
+            format!("scopegate_token_reviews_total{{reason=\"{tag}\",result=\"rejected\"}}");
+        assert_eq!(
+            admin_metric(running.admin_addr, &series).await,
+            Some(expected),
+            "{series}"
+        );
+    }
+    // Not a TokenReview at all: a bad request, not an answer.
+    let (code, _) = conn
+        .post_to(
+            "/authenticate",
+            br#"{"kind":"TokenReview","apiVersion":"v2"}"#.to_vec(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(code, 400);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn without_issuers_the_endpoint_says_it_is_not_configured() {
+    let pki = Pki::new();
+    let policies = tempfile::tempdir().unwrap();
+    let running = serve_tls(&pki, policies.path(), &[]).await;
+    let mut conn = connect_apiserver(running.addr, &pki).await;
+    let (code, answer) = conn
+        .post_to(
+            "/authenticate",
+            tokens::token_review("x.y.z").to_string().into_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(code, 404);
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("--authn-issuer")
+    );
+    running.stop().await;
+}
