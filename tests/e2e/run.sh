@@ -210,6 +210,49 @@ ${admin_token},e2e-admin,e2e-admin-uid,"system:masters"
 ${legacy_token},legacy-user,legacy-user-uid,"legacy-team"
 EOF
 
+# Scenario 10: Entra access tokens that scopegate validates itself (TokenReview webhook), signed
+# with a key only scopegate knows (offline JWKS); the apiserver's JWT authenticator does not
+# accept their issuer, so they reach the token webhook. A directory export beside the policy.
+tenant=7e2e0000-0000-4000-8000-00000000e2e7
+entra_issuer="https://sts.windows.net/${tenant}/"
+aks_audience=6dae42f8-4368-4678-94ff-3960e28e3630 # AKS's server application
+grp_wh=8a8a8a8a-0000-4000-8000-00000000e2b1      # Reader in namespace wh-app
+grp_wh_team=8b8b8b8b-0000-4000-8000-00000000e2b2 # member of grp_wh (nested)
+oid_wh_dev=66666666-6666-4666-8666-00000000b0d1
+oid_wh_overage=77777777-7777-4777-8777-00000000b0e1
+oid_wh_disabled=88888888-8888-4888-8888-00000000b0f1
+oid_wh_pim=99999999-9999-4999-8999-00000000b0a1
+mkdir -p entra
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out pki/entra-signing.key >>pki/openssl.log 2>&1 ||
+  die "openssl genpkey failed: $(tail -n 5 pki/openssl.log)"
+python3 "${here}/mint-entra-tokens.py" pki/entra-signing.key entra "${entra_issuer}" "${aks_audience}" "${tenant}" \
+  "wh-dev|${oid_wh_dev}|wh-dev@contoso.com|${grp_wh_team}" \
+  "wh-overage|${oid_wh_overage}|wh-overage@contoso.com|overage" \
+  "wh-disabled|${oid_wh_disabled}|wh-disabled@contoso.com|${grp_wh}" \
+  "wh-pim|${oid_wh_pim}|wh-pim@contoso.com|" >entra/mint.log 2>&1 ||
+  die "tests/e2e/mint-entra-tokens.py failed: $(cat entra/mint.log)"
+member() { printf '{"@odata.type":"#microsoft.graph.user","id":"%s"}' "$1"; }
+write_directory() { # members of the team group: a JSON array
+  cat >policies/azure/.entra-groups.json.tmp <<EOF
+[
+  {"id": "${grp_wh}", "displayName": "wh-readers",
+   "members": [{"@odata.type": "#microsoft.graph.group", "id": "${grp_wh_team}"}]},
+  {"id": "${grp_wh_team}", "displayName": "wh-team", "members": $1}
+]
+EOF
+  mv -f policies/azure/.entra-groups.json.tmp policies/azure/entra-groups.json
+}
+write_directory "[$(member "${oid_wh_dev}"), $(member "${oid_wh_overage}")]"
+cat >policies/azure/entra-users.json <<EOF
+{"@odata.context": "https://graph.microsoft.com/v1.0/\$metadata#users(id,userPrincipalName,accountEnabled)",
+ "value": [
+  {"id": "${oid_wh_dev}", "userPrincipalName": "wh-dev@contoso.com", "accountEnabled": true},
+  {"id": "${oid_wh_overage}", "userPrincipalName": "wh-overage@contoso.com", "accountEnabled": true},
+  {"id": "${oid_wh_disabled}", "userPrincipalName": "wh-disabled@contoso.com", "accountEnabled": false},
+  {"id": "${oid_wh_pim}", "userPrincipalName": "wh-pim@contoso.com", "accountEnabled": true}
+ ]}
+EOF
+
 # Azure policy: the AKS built-in roles, role assignments, a deny assignment.
 cp "${repo}/policies/azure/aks-builtin-roles.json" policies/azure/
 role_def() { echo "/subscriptions/${sub_id}/providers/Microsoft.Authorization/roleDefinitions/$1"; }
@@ -242,6 +285,9 @@ write_assignments() { # [extra assignment JSON]
     echo ","
     assignment 0e2e0003-0000-4000-8000-000000000003 "${grp_platform}" Group "${cluster_admin}" \
       "Azure Kubernetes Service RBAC Cluster Admin" "${cluster_id}"
+    echo ","
+    assignment 0e2e0004-0000-4000-8000-000000000004 "${grp_wh}" Group "${reader_role}" \
+      "Azure Kubernetes Service RBAC Reader" "${cluster_id}/namespaces/wh-app"
     [[ -n "${1:-}" ]] && { echo ","; echo "$1"; }
     echo "]"
   } >policies/azure/.role-assignments.json.tmp
@@ -283,6 +329,11 @@ sed -e "s#/etc/kubernetes/scopegate/#${work}/scopegate/#g" \
 sed -e "s#/etc/kubernetes/scopegate/#${work}/scopegate/#g" \
   -e "s#https://127\.0\.0\.1:8443/authorize#https://127.0.0.1:${sg_port}/authorize#g" \
   "${shipped}/webhook-kubeconfig.yaml" >scopegate/webhook-kubeconfig.yaml
+sed -e "s#/etc/kubernetes/scopegate/#${work}/scopegate/#g" \
+  -e "s#https://127\.0\.0\.1:8443/authenticate#https://127.0.0.1:${sg_port}/authenticate#g" \
+  "${shipped}/token-webhook-kubeconfig.yaml" >scopegate/token-webhook-kubeconfig.yaml
+grep -q "server: https://127.0.0.1:${sg_port}/authenticate" scopegate/token-webhook-kubeconfig.yaml ||
+  die "deploy/apiserver/token-webhook-kubeconfig.yaml: no server https://127.0.0.1:8443/authenticate to template"
 # Fail loudly if the shipped files changed shape and the substitutions no longer apply.
 grep -q "kubeConfigFile: ${work}/scopegate/webhook-kubeconfig.yaml" scopegate/authorization-config.yaml ||
   die "deploy/apiserver/authorization-config.yaml: no kubeConfigFile /etc/kubernetes/scopegate/webhook-kubeconfig.yaml to template"
@@ -340,6 +391,9 @@ EOF
 }
 kubeconfig kubeconfigs/admin "${admin_token}"
 kubeconfig kubeconfigs/legacy "${legacy_token}"
+for u in wh-dev wh-overage wh-disabled wh-pim; do
+  kubeconfig "kubeconfigs/${u//-/}" "$(cat "entra/${u}.token")"
+done
 
 # --- start: etcd, OIDC issuer, kube-apiserver, scopegate -------------------------------------
 "${bin}/etcd" --name=e2e --data-dir="${work}/etcd-data" \
@@ -377,6 +431,8 @@ t_api=${SECONDS}
   --client-ca-file="${work}/pki/ca.crt" \
   --token-auth-file="${work}/tokens.csv" \
   --authentication-config="${work}/authentication-config.yaml" \
+  --authentication-token-webhook-config-file="${work}/scopegate/token-webhook-kubeconfig.yaml" \
+  --authentication-token-webhook-version=v1 --authentication-token-webhook-cache-ttl=10s \
   --authorization-config="${work}/scopegate/authorization-config.yaml" \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="${work}/pki/sa.pub" \
@@ -395,6 +451,7 @@ admin() { # kubectl as the break-glass admin, setup only: any failure aborts the
 }
 admin create namespace finance-app
 admin create namespace payments
+admin create namespace wh-app
 # No kube-controller-manager runs, so nothing creates the namespaces' "default" service
 # accounts, which pod admission needs.
 admin create serviceaccount default -n finance-app
@@ -412,6 +469,7 @@ sg_args=(serve --policies "${work}/policies" --cluster-resource-id "${cluster_id
   --client-ca-file "${work}/scopegate/ca.crt" --allowed-client-names kube-apiserver
   --listen "127.0.0.1:${sg_port}" --admin-listen "127.0.0.1:${sg_admin_port}"
   --principal-claim scopegate.io/oid --reload-interval-seconds 2
+  --authn-issuer "${entra_issuer}" --authn-audience "${aks_audience}" --authn-jwks-file "${work}/entra/jwks.json"
   --watch-cluster-rbac --kubeconfig "${work}/scopegate/live-rbac.kubeconfig"
   --log-format json)
 start_scopegate() {
@@ -491,6 +549,10 @@ if curl -sS --cacert scopegate/ca.crt -H 'Content-Type: application/json' --data
 else
   pass "0 scopegate refuses a caller without a client certificate"
 fi
+changed="$(manifest_diff "${shipped}/token-webhook-kubeconfig.yaml" scopegate/token-webhook-kubeconfig.yaml | grep -c '^>')"
+[[ ${changed} == 4 ]] && pass "0 token-webhook-kubeconfig.yaml is the shipped file, only server + 3 file paths templated" ||
+  fail "0 token-webhook-kubeconfig.yaml is the shipped file, only server + 3 file paths templated" \
+    "$(manifest_diff "${shipped}/token-webhook-kubeconfig.yaml" scopegate/token-webhook-kubeconfig.yaml)"
 expect ok "0 an Entra user (JWT from the loopback issuer) is authenticated" dev auth whoami
 
 # --- scenario 1: developer, Writer in namespace finance-app ----------------------------------
@@ -660,6 +722,74 @@ expect ok "7 kubectl auth whoami still works for an Entra user" reader auth whoa
 start_scopegate
 expect notforbidden "7 after restarting scopegate dev is authorized again" dev get configmap "${miss}-2" -n finance-app
 expect_match "7 ... (NotFound, i.e. past authorization)" 'NotFound'
+
+# --- scenario 10: scopegate as the token webhook (last: it restarts scopegate as AKS runs it) ---
+echo "== 10. Entra tokens through scopegate's /authenticate: AKS's extra[\"oid\"], directory, PIM"
+stop "${scopegate_pid}" scopegate 10
+scopegate_pid=""
+# As AKS: the authorizer reads the unprefixed oid of scopegate's own TokenReview answer, and
+# groups come from the directory snapshot (current membership rather than the token's).
+for i in "${!sg_args[@]}"; do [[ ${sg_args[i]} == scopegate.io/oid ]] && sg_args[i]=oid; done
+sg_args+=(--groups-from directory)
+start_scopegate
+expect ok "10 a token only scopegate accepts (issuer sts.windows.net, offline JWKS) authenticates" whdev auth whoami -o json
+expect_match "10 ... username from upn" '"username": "wh-dev@contoso.com"'
+expect_match "10 ... extra[\"oid\"] unprefixed, as AKS hands it to the authorizer" "\"oid\": \[[[:space:]]*\"${oid_wh_dev}\""
+expect ok "10 the SubjectAccessReview carries that oid: Reader via a nested group lists pods in wh-app" whdev get pods -n wh-app
+expect forbidden "10 ... and nothing in finance-app" whdev get pods -n finance-app
+expect ok "10 overage token (no groups claim): groups from the directory, lists pods in wh-app" whoverage get pods -n wh-app
+expect ok "10 ... whoami shows the directory's groups" whoverage auth whoami -o json
+expect_match "10 ... (the team group's parent too)" "\"${grp_wh}\""
+run whdisabled get pods -n wh-app
+[[ ${RC} != 0 && ${OUT} == *"Unauthorized"* ]] && pass "10 a disabled account (accountEnabled false) is refused: 401" ||
+  fail "10 a disabled account (accountEnabled false) is refused: 401" "$(last)"
+# Revocation: wh-dev leaves the team group in the directory file; its token still lists it.
+t_rev=${SECONDS} i=0 revoked=0
+write_directory "[$(member "${oid_wh_overage}")]"
+while ((SECONDS - t_rev < 60)); do
+  i=$((i + 1))
+  kc whdev get configmap "revoke-probe-${i}" -n wh-app # a new name each time: no cached answer
+  if ((RC != 0)) && [[ ${OUT} == *"(Forbidden)"* ]]; then revoked=1; break; fi
+  sleep 0.3
+done
+((revoked)) && pass "10 removed from the group in the directory file: Azure grant revoked after $((SECONDS - t_rev))s (token unchanged)" ||
+  fail "10 removed from the group in the directory file: Azure grant revoked within 60s" "$(last)"
+# PIM: an activation window 15 s from now, 15 s long; no policy file changes after this one.
+iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+pim_start=$(($(date +%s) + 15))
+pim_end=$((pim_start + 15))
+pim_id=0e2e0f1a-0000-4000-8000-000000000001
+cat >policies/azure/pim-instances.json <<EOF
+{"value": [{
+  "id": "${cluster_id}/namespaces/wh-app/providers/Microsoft.Authorization/roleAssignmentScheduleInstances/${pim_id}",
+  "name": "${pim_id}", "type": "Microsoft.Authorization/roleAssignmentScheduleInstances",
+  "properties": {"scope": "${cluster_id}/namespaces/wh-app", "roleDefinitionId": "$(role_def "${reader_role}")",
+    "principalId": "${oid_wh_pim}", "principalType": "User", "status": "Provisioned",
+    "startDateTime": "$(iso "${pim_start}")", "endDateTime": "$(iso "${pim_end}")",
+    "assignmentType": "Activated", "memberType": "Direct"}}]}
+EOF
+policy_state="$(stat -c '%n %Y %s' policies/azure/*)"
+sleep 3 # the reload that picks the file up
+expect forbidden "10 PIM: before the activation window wh-pim cannot read configmaps" whpim get configmap pim-before -n wh-app
+pim_wait() { # description open|closed boundary
+  while (($(date +%s) < $3)); do sleep 0.1; done
+  local n=0 t0=${SECONDS}
+  while ((SECONDS - t0 < 20)); do
+    n=$((n + 1))
+    kc whpim get configmap "pim-$2-${n}" -n wh-app # a new name each time: no cached answer
+    if [[ $2 == open && ${OUT} != *"(Forbidden)"* && ${OUT} == *"NotFound"* ]] ||
+      [[ $2 == closed && ${OUT} == *"(Forbidden)"* ]]; then
+      pass "$1 ($(($(date +%s) - $3))s after the boundary, ${n} request(s))"
+      return
+    fi
+    sleep 0.2
+  done
+  fail "$1" "$(last)"
+}
+pim_wait "10 PIM: the window opens and wh-pim reads configmaps, no reload" open "${pim_start}"
+pim_wait "10 PIM: the window closes and access ends" closed "${pim_end}"
+[[ "$(stat -c '%n %Y %s' policies/azure/*)" == "${policy_state}" ]] && pass "10 ... the policy files did not change meanwhile" ||
+  fail "10 ... the policy files did not change meanwhile"
 
 # --- summary ---------------------------------------------------------------------------------
 log "scenarios done after $((SECONDS - t_start))s"
