@@ -177,7 +177,7 @@ fn decision_time(now: Option<&str>) -> Result<u64, UsageError> {
 /// JWKS file or by discovery) against the policy's directory, and prints the answer.
 fn check_token_review(args: &CheckArgs, body: &[u8]) -> Result<Verdict, UsageError> {
     use crate::sar::token_review;
-    use crate::server::authenticate::{Authn, review_token};
+    use crate::server::authenticate::Authn;
     use crate::server::issuer_keys::IssuerKeys;
     let source = args.file.as_deref().unwrap_or("-");
     let review = token_review::decode(body).map_err(|e| UsageError(format!("`{source}`: {e}")))?;
@@ -205,20 +205,25 @@ fn check_token_review(args: &CheckArgs, body: &[u8]) -> Result<Verdict, UsageErr
         let authn = Authn {
             rules: settings.rules.clone(),
             keys: std::sync::Arc::new(keys),
-            cache: crate::identity::cache::TokenCache::new(1),
+            cache: crate::identity::cache::TokenCache::new(1 << 20),
             groups_from: settings.groups_from,
         };
-        Ok::<_, UsageError>(review_token(&authn, &review, snapshot.directory.as_deref(), now).await)
+        let digest = crate::identity::cache::digest(&review.token);
+        Ok::<_, UsageError>(authn.verify(&review.token, &digest, now).await)
     })?;
+    let answer = answer.as_deref().map_err(Clone::clone).and_then(|token| {
+        crate::identity::resolve(token, snapshot.directory.as_deref(), settings.groups_from)
+            .map(|user| (token, user))
+    });
     let (verdict, bytes) = match answer {
-        Ok(user) => {
+        Ok((token, user)) => {
             if let Some(warning) = user.warning {
                 eprintln!("warning: {}", warning.message());
             }
-            let audiences = token_review::answered_audiences(&review.audiences, &user.audiences);
+            let audiences = token_review::answered_audiences(&review.audiences, &token.audiences);
             (
                 Verdict::Allow,
-                token_review::encode_authenticated(review.api_version, &user.user, &audiences),
+                token_review::encode_authenticated(review.api_version, &user, &audiences),
             )
         }
         Err(e) => (

@@ -16,4 +16,4 @@ pub mod user;
 pub use error::TokenError;
 pub use keys::KeySet;
 pub use token::{GroupsFrom, TokenRules, VerifiedToken, verify};
-pub use user::{AuthenticatedUser, GroupsWarning, resolve};
+pub use user::{AuthenticatedUser, GroupsWarning, UserGroups, resolve};

@@ -1,20 +1,67 @@
 //! From a verified token to the user kube-apiserver is told about: groups from the token or
 //! the directory, and the directory's account state (spec `identity.md` B4 steps 12-13, C3).
+//! The user borrows from the token and the directory: nothing is copied per review.
 
 use super::error::TokenError;
 use super::token::{GroupsFrom, TokenGroups, VerifiedToken};
 use crate::policy::directory::Directory;
+use std::sync::Arc;
 
-/// An authenticated user, in TokenReview's terms.
+/// The groups of an authenticated user, wherever they come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserGroups<'a> {
+    /// The token's `groups` claim.
+    Token(&'a [String]),
+    /// The directory's transitive membership (lower-case ids).
+    Directory(&'a [Arc<str>]),
+}
+
+impl<'a> UserGroups<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+        let (token, directory): (&'a [String], &'a [Arc<str>]) = match *self {
+            UserGroups::Token(groups) => (groups, &[]),
+            UserGroups::Directory(groups) => (&[], groups),
+        };
+        token
+            .iter()
+            .map(String::as_str)
+            .chain(directory.iter().map(|g| &**g))
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            UserGroups::Token(groups) => groups.len(),
+            UserGroups::Directory(groups) => groups.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An authenticated user, in TokenReview's terms: `username`, `uid` (= `oid`), `groups`,
+/// `extra` `oid` and `tid`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthenticatedUser {
-    pub username: String,
-    pub uid: String,
-    pub groups: Vec<String>,
-    pub oid: String,
-    pub tid: Option<String>,
+pub struct AuthenticatedUser<'a> {
+    pub token: &'a VerifiedToken,
+    pub groups: UserGroups<'a>,
     /// Something an operator should know (overage without a directory, …); not an error.
     pub warning: Option<GroupsWarning>,
+}
+
+impl AuthenticatedUser<'_> {
+    pub fn username(&self) -> &str {
+        &self.token.username
+    }
+
+    pub fn oid(&self) -> &str {
+        &self.token.oid
+    }
+
+    pub fn tid(&self) -> Option<&str> {
+        self.token.tid.as_deref()
+    }
 }
 
 /// Why a user was authenticated with fewer groups than it may have.
@@ -49,36 +96,44 @@ impl GroupsWarning {
 }
 
 /// Applies the directory to a verified token.
-pub fn resolve(
-    token: &VerifiedToken,
-    directory: Option<&Directory>,
+pub fn resolve<'a>(
+    token: &'a VerifiedToken,
+    directory: Option<&'a Directory>,
     groups_from: GroupsFrom,
-) -> Result<AuthenticatedUser, TokenError> {
-    let oid_key = token.oid.to_ascii_lowercase();
-    let from_directory = |directory: Option<&Directory>| match directory {
-        None => (Vec::new(), Some(GroupsWarning::NoDirectory)),
-        Some(d) => match d.member_of(&oid_key) {
-            Some(groups) => (groups.iter().map(|g| g.to_string()).collect(), None),
-            None => (Vec::new(), Some(GroupsWarning::UnknownToDirectory)),
-        },
-    };
-    let (groups, warning) = match (groups_from, &token.groups) {
-        (GroupsFrom::Directory, _) => from_directory(directory),
-        (GroupsFrom::Token, TokenGroups::Listed(groups)) => (groups.clone(), None),
-        (GroupsFrom::Token, TokenGroups::Overage) => from_directory(directory),
-        (GroupsFrom::Token, TokenGroups::Absent) => (Vec::new(), None),
+) -> Result<AuthenticatedUser<'a>, TokenError> {
+    // Entra object ids are GUIDs; the directory keeps them lower-case.
+    let oid = token.oid.as_str();
+    let lower;
+    let key = if oid.bytes().any(|b| b.is_ascii_uppercase()) {
+        lower = oid.to_ascii_lowercase();
+        lower.as_str()
+    } else {
+        oid
     };
     if let Some(d) = directory
-        && d.account_enabled(&oid_key) == Some(false)
+        && d.account_enabled(key) == Some(false)
     {
         return Err(TokenError::AccountDisabled(token.oid.clone()));
     }
+    let from_directory = || match directory {
+        None => (UserGroups::Token(&[]), Some(GroupsWarning::NoDirectory)),
+        Some(d) => match d.member_of(key) {
+            Some(groups) => (UserGroups::Directory(groups), None),
+            None => (
+                UserGroups::Token(&[]),
+                Some(GroupsWarning::UnknownToDirectory),
+            ),
+        },
+    };
+    let (groups, warning) = match (groups_from, &token.groups) {
+        (GroupsFrom::Directory, _) => from_directory(),
+        (GroupsFrom::Token, TokenGroups::Listed(groups)) => (UserGroups::Token(groups), None),
+        (GroupsFrom::Token, TokenGroups::Overage) => from_directory(),
+        (GroupsFrom::Token, TokenGroups::Absent) => (UserGroups::Token(&[]), None),
+    };
     Ok(AuthenticatedUser {
-        username: token.username.clone(),
-        uid: token.oid.clone(),
+        token,
         groups,
-        oid: token.oid.clone(),
-        tid: token.tid.clone(),
         warning,
     })
 }

@@ -2,9 +2,8 @@
 //! kube-apiserver's request in, the answer out in the request's version. The answer never
 //! repeats the token.
 
-use crate::identity::{AuthenticatedUser, TokenError};
+use crate::identity::{AuthenticatedUser, TokenError, UserGroups};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// `authentication.k8s.io/v1` or `…/v1beta1`; the answer uses the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -129,9 +128,31 @@ struct Status<'a> {
 struct User<'a> {
     username: &'a str,
     uid: &'a str,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    groups: &'a [String],
-    extra: BTreeMap<&'static str, [&'a str; 1]>,
+    #[serde(skip_serializing_if = "Groups::is_empty")]
+    groups: Groups<'a>,
+    extra: Extra<'a>,
+}
+
+struct Groups<'a>(UserGroups<'a>);
+
+impl Groups<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Groups<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter())
+    }
+}
+
+/// `extra`: `{"oid": [oid], "tid": [tid]}`.
+#[derive(Serialize)]
+struct Extra<'a> {
+    oid: [&'a str; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tid: Option<[&'a str; 1]>,
 }
 
 /// `status.audiences`: kube-apiserver's audiences the token also names (spec A2.1).
@@ -150,20 +171,18 @@ pub fn encode_authenticated(
     user: &AuthenticatedUser,
     audiences: &[String],
 ) -> Vec<u8> {
-    let mut extra = BTreeMap::new();
-    extra.insert("oid", [user.oid.as_str()]);
-    if let Some(tid) = &user.tid {
-        extra.insert("tid", [tid.as_str()]);
-    }
     encode(
         version,
         Status {
             authenticated: true,
             user: Some(User {
-                username: &user.username,
-                uid: &user.uid,
-                groups: &user.groups,
-                extra,
+                username: user.username(),
+                uid: user.oid(),
+                groups: Groups(user.groups),
+                extra: Extra {
+                    oid: [user.oid()],
+                    tid: user.tid().map(|tid| [tid]),
+                },
             }),
             audiences,
             error: None,

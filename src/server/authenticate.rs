@@ -6,9 +6,9 @@
 
 use super::authorize::{AppState, PeerIdentity, Shared, client_refusal, error, receive_body};
 use super::issuer_keys::IssuerKeys;
-use crate::identity::cache::{TokenCache, digest, log_name};
+use crate::identity::cache::{TokenCache, TokenDigest, digest, log_name};
 use crate::identity::{self, GroupsFrom, TokenError, TokenRules, VerifiedToken};
-use crate::sar::token_review::{self, TokenReview};
+use crate::sar::token_review;
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
@@ -16,8 +16,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
-/// Verified tokens held at most.
-pub const TOKEN_CACHE_ENTRIES: u64 = 100_000;
+/// Bytes of verified tokens held at most (a 2 KB token takes about 2.5 KB: some 25,000).
+pub const TOKEN_CACHE_BYTES: u64 = 64 << 20;
 
 /// Token authentication: the rules, the keys and the cache.
 pub struct Authn {
@@ -28,28 +28,47 @@ pub struct Authn {
 }
 
 impl Authn {
-    /// Verifies a token at `now`: from the cache, or against the keys held, reading the keys
-    /// again (rate-limited) when the token names one not held.
-    pub async fn verify(&self, token: &str, now: u64) -> Result<Arc<VerifiedToken>, TokenError> {
-        let key = digest(token);
-        if let Some(verified) = self.cache.get(&key, now) {
+    /// Verifies a token at `now` from the cache or against the keys held, without reading
+    /// the keys again. `digest` is the token's [`digest`] (the caller also names the token
+    /// by it in logs).
+    pub fn verify_with_keys_held(
+        &self,
+        token: &str,
+        digest: &TokenDigest,
+        now: u64,
+    ) -> Result<Arc<VerifiedToken>, TokenError> {
+        if let Some(verified) = self.cache.get(token, digest, now) {
             return Ok(verified);
         }
-        let keys = self.keys.keys();
-        let verified = match identity::verify(token, &keys, &self.rules, now) {
+        let verified = Arc::new(identity::verify(
+            token,
+            &self.keys.keys(),
+            &self.rules,
+            now,
+        )?);
+        self.cache.insert(token, *digest, verified.clone(), now);
+        Ok(verified)
+    }
+
+    /// As [`Authn::verify_with_keys_held`], reading the keys again (rate-limited) when the
+    /// token names one not held.
+    pub async fn verify(
+        &self,
+        token: &str,
+        digest: &TokenDigest,
+        now: u64,
+    ) -> Result<Arc<VerifiedToken>, TokenError> {
+        match self.verify_with_keys_held(token, digest, now) {
             Err(TokenError::UnknownKid(kid)) => {
                 if self.keys.refresh_for_unknown_kid().await {
                     self.cache.clear();
-                    identity::verify(token, &self.keys.keys(), &self.rules, now)
+                    self.verify_with_keys_held(token, digest, now)
                 } else {
                     Err(TokenError::UnknownKid(kid))
                 }
             }
             other => other,
-        }?;
-        let verified = Arc::new(verified);
-        self.cache.insert(key, verified.clone(), now);
-        Ok(verified)
+        }
     }
 }
 
@@ -103,22 +122,28 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
         );
     }
     let now = unix_now();
-    let answer = review_token(authn, &review, s.store.load().directory.as_deref(), now).await;
-    let token_name = log_name(&digest(&review.token));
+    let snapshot = s.store.load();
+    let token_digest = digest(&review.token);
+    let token_name = log_name(&token_digest);
+    let verified = authn.verify(&review.token, &token_digest, now).await;
+    let answer = verified.as_deref().map_err(Clone::clone).and_then(|token| {
+        identity::resolve(token, snapshot.directory.as_deref(), authn.groups_from)
+            .map(|user| (token, user))
+    });
     let body = match answer {
-        Ok(user) => {
+        Ok((token, user)) => {
             let reason = user.warning.map_or("ok", |w| w.label());
             s.metrics
                 .token_reviews
                 .with_label_values(&["authenticated", reason])
                 .inc();
             if let Some(warning) = user.warning {
-                tracing::warn!(token = %token_name, oid = %user.oid, "{}", warning.message());
+                tracing::warn!(token = %token_name, oid = %user.oid(), "{}", warning.message());
             } else {
-                tracing::debug!(token = %token_name, user = %user.username, "token authenticated");
+                tracing::debug!(token = %token_name, user = %user.username(), "token authenticated");
             }
-            let audiences = token_review::answered_audiences(&review.audiences, &user.audiences);
-            token_review::encode_authenticated(review.api_version, &user.user, &audiences)
+            let audiences = token_review::answered_audiences(&review.audiences, &token.audiences);
+            token_review::encode_authenticated(review.api_version, &user, &audiences)
         }
         Err(e) => {
             s.metrics
@@ -130,33 +155,6 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
         }
     };
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-/// A user with the token audiences the answer intersects with the request's.
-pub struct Reviewed {
-    pub user: identity::AuthenticatedUser,
-    pub audiences: Vec<String>,
-    pub warning: Option<identity::GroupsWarning>,
-    pub oid: String,
-    pub username: String,
-}
-
-/// Reviews one token at `now` against a directory: shared by the server and `check`.
-pub async fn review_token(
-    authn: &Authn,
-    review: &TokenReview,
-    directory: Option<&crate::policy::directory::Directory>,
-    now: u64,
-) -> Result<Reviewed, TokenError> {
-    let verified = authn.verify(&review.token, now).await?;
-    let user = identity::resolve(&verified, directory, authn.groups_from)?;
-    Ok(Reviewed {
-        audiences: verified.audiences.clone(),
-        warning: user.warning,
-        oid: user.oid.clone(),
-        username: user.username.clone(),
-        user,
-    })
 }
 
 fn unix_now() -> u64 {

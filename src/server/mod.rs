@@ -498,7 +498,7 @@ async fn token_authentication(
     Ok(Arc::new(authenticate::Authn {
         rules: settings.rules.clone(),
         keys: Arc::new(keys),
-        cache: crate::identity::cache::TokenCache::new(authenticate::TOKEN_CACHE_ENTRIES),
+        cache: crate::identity::cache::TokenCache::new(authenticate::TOKEN_CACHE_BYTES),
         groups_from: settings.groups_from,
     }))
 }
