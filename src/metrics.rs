@@ -327,7 +327,9 @@ impl Metrics {
             ("groups", stats.directory_groups),
             ("memberships", stats.directory_memberships),
         ] {
-            self.directory_objects.with_label_values(&[kind]).set(n as i64);
+            self.directory_objects
+                .with_label_values(&[kind])
+                .set(n as i64);
         }
     }
 

@@ -161,7 +161,10 @@ fn write_directory_note(
     out: &mut String,
 ) {
     let directory = snapshot.directory.as_deref();
-    let oid = principals.first().map(ToString::to_string).unwrap_or_default();
+    let oid = principals
+        .first()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     match (options.groups_from, directory) {
         (GroupsFrom::Token, None) => {}
         (GroupsFrom::Token, Some(_)) => {
