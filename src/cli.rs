@@ -414,6 +414,12 @@ pub fn run_validate(args: &ValidateArgs) -> Result<(), UsageError> {
         "ok: {} role definitions, {} role assignments, {} deny assignments, {} Kubernetes roles, {} bindings",
         s.role_definitions, s.role_assignments, s.deny_assignments, s.k8s_roles, s.k8s_bindings
     );
+    if loaded.snapshot.directory.is_some() {
+        println!(
+            "directory: {} users, {} groups, {} memberships",
+            s.directory_users, s.directory_groups, s.directory_memberships
+        );
+    }
     for w in &loaded.warnings {
         println!("{w}");
     }

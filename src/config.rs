@@ -34,6 +34,14 @@ pub enum SourceOrderArg {
     RbacFirst,
 }
 
+/// Where the Azure decision takes groups from, as a flag value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupsFromArg {
+    Token,
+    Directory,
+}
+
 /// Flags every command that decides shares.
 #[derive(Debug, Clone, Default, Args)]
 pub struct EngineArgs {
@@ -80,6 +88,11 @@ pub struct EngineArgs {
     /// `Microsoft.Kubernetes/connectedClusters` (Arc).
     #[arg(long, value_name = "PREFIX", env = "SCOPEGATE_ACTION_PREFIX")]
     pub action_prefix: Option<String>,
+    /// Groups for Azure decisions: `token` (the request's, plus their parent groups when a
+    /// directory snapshot is loaded) or `directory` (the object id's transitive groups in
+    /// the directory snapshot: entra-users.json, entra-groups.json, entra-group-members/).
+    #[arg(long, value_enum, env = "SCOPEGATE_GROUPS_FROM")]
+    pub groups_from: Option<GroupsFromArg>,
 }
 
 /// The config file's shape.
@@ -103,6 +116,7 @@ pub struct ConfigFile {
     pub no_discovery_shortcut: bool,
     pub action_prefix: Option<String>,
     pub source_order: Option<SourceOrderArg>,
+    pub groups_from: Option<GroupsFromArg>,
     #[serde(default)]
     pub watch_cluster_rbac: bool,
     pub kubeconfig: Option<PathBuf>,
@@ -197,6 +211,12 @@ impl EngineArgs {
             options.order = match order {
                 SourceOrderArg::DenyFirst => crate::engine::SourceOrder::DenyFirst,
                 SourceOrderArg::RbacFirst => crate::engine::SourceOrder::RbacFirst,
+            };
+        }
+        if let Some(from) = self.groups_from.or(file.groups_from) {
+            options.groups_from = match from {
+                GroupsFromArg::Token => crate::engine::GroupsFrom::Token,
+                GroupsFromArg::Directory => crate::engine::GroupsFrom::Directory,
             };
         }
         options.skip_system_users = !(self.evaluate_system_users || file.evaluate_system_users);

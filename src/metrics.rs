@@ -27,6 +27,8 @@ pub struct Metrics {
     /// 1 while a policy change is held back (it would remove too much at once).
     pub reload_held: IntGauge,
     pub policy_objects: IntGaugeVec,
+    /// Entra objects of the directory snapshot in use by kind.
+    pub directory_objects: IntGaugeVec,
     /// Warnings of the serving policy by kind (`unknown_role`, …).
     pub policy_warnings: IntGaugeVec,
     pub tls_reloads: IntCounterVec,
@@ -242,13 +244,21 @@ impl Metrics {
                 "Indexed policy objects by kind.",
                 &["kind"],
             ),
+            directory_objects: gauge_vec(
+                &registry,
+                "scopegate_directory_objects",
+                "Objects of the directory snapshot in use by kind (users, groups, and \
+                 memberships: resolved transitive group memberships).",
+                &["kind"],
+            ),
             policy_warnings: gauge_vec(
                 &registry,
                 "scopegate_policy_warnings",
                 "Warnings of the policy in use by kind (unknown_role: a role not loaded that \
                  assignments name, one per role; provider_mismatch: the cluster id's provider is \
                  not the action prefix's; identical_copy: notes on objects read identically from two \
-                 files).",
+                 files; truncated_group: a directory group with exactly the 20 members Graph's \
+                 $expand returns and no member file).",
                 &["kind"],
             ),
             tls_reloads: counter_vec(
@@ -337,6 +347,15 @@ impl Metrics {
             ("kubernetes_bindings", stats.k8s_bindings),
         ] {
             self.policy_objects.with_label_values(&[kind]).set(n as i64);
+        }
+        for (kind, n) in [
+            ("users", stats.directory_users),
+            ("groups", stats.directory_groups),
+            ("memberships", stats.directory_memberships),
+        ] {
+            self.directory_objects
+                .with_label_values(&[kind])
+                .set(n as i64);
         }
     }
 

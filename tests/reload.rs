@@ -467,3 +467,63 @@ fn only_a_change_of_the_sources_publishes_a_generation() {
     );
     assert_eq!((count("success", "watch"), generation()), (2, 4));
 }
+
+/// With `--groups-from directory`, taking a user out of a group in the directory export
+/// revokes what the group's assignment granted at the next reload, though the request still
+/// lists the group; the directory is swapped with the rest of the policy.
+#[test]
+fn removing_a_user_from_a_directory_group_revokes_the_grant_after_reload() {
+    const ALICE: &str = "a11ce000-0000-4000-8000-000000000001";
+    const TEAM: &str = "7ea70000-0000-4000-8000-00000000000b";
+    let dir = policy_dir();
+    copy_dir(
+        &root().join("tests/fixtures/directory"),
+        &dir.path().join("directory"),
+    );
+    let options = scopegate::policy::IndexOptions {
+        cluster_resource_id: Some(scopegate::model::Scope::parse(CLUSTER).unwrap()),
+        ..Default::default()
+    };
+    let reloader = reloader(dir.path(), options, std::time::Duration::ZERO);
+    assert!(reloader.reload("startup", true));
+    let engine = scopegate::engine::EngineOptions {
+        principal_claim: "scopegate.io/oid".into(),
+        groups_from: scopegate::engine::GroupsFrom::Directory,
+        ..Default::default()
+    };
+    let mut body: Value = serde_json::from_slice(&payments_request()).unwrap();
+    body["spec"]["extra"]["scopegate.io/oid"] = json!([ALICE]);
+    body["spec"]["groups"] = json!([TEAM]);
+    let request = scopegate::sar::decode(&serde_json::to_vec(&body).unwrap())
+        .unwrap()
+        .request;
+    let verdict = |snapshot: &Arc<scopegate::policy::Snapshot>| {
+        scopegate::engine::authorize(snapshot, &engine, &request).verdict
+    };
+    let before = reloader.store.load();
+    assert_eq!(verdict(&before), scopegate::model::Verdict::Allow);
+    // Alice leaves TEAM: its member file no longer lists her.
+    write_json(
+        &dir.path()
+            .join(format!("directory/entra-group-members/{TEAM}.json")),
+        &json!([]),
+    );
+    assert!(reloader.reload("watch", true));
+    let after = reloader.store.load();
+    assert!(after.generation > before.generation);
+    assert_ne!(verdict(&after), scopegate::model::Verdict::Allow);
+    assert_eq!(
+        after.directory.as_ref().unwrap().member_of(ALICE),
+        Some(&[][..]),
+        "the new generation carries the new directory: Alice is a user in no group"
+    );
+    // The generation still served to in-flight requests keeps its own directory.
+    assert_eq!(verdict(&before), scopegate::model::Verdict::Allow);
+    // A broken export (an incomplete page) leaves the last good directory serving.
+    write_json(
+        &dir.path().join("directory/entra-users.json"),
+        &json!({"value": [], "@odata.nextLink": "https://graph.microsoft.com/v1.0/users?$skiptoken=X"}),
+    );
+    assert!(!reloader.reload("watch", true));
+    assert_eq!(reloader.store.load().generation, after.generation);
+}

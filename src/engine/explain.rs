@@ -4,7 +4,7 @@
 
 use super::azure_rbac::{assignment_grants, deny_covers};
 use super::k8s_rbac::{applies_to, describe, rule_allows};
-use super::{EngineOptions, Exclusion, authorize, azure_gate, target_of};
+use super::{EngineOptions, Exclusion, GroupsFrom, authorize, azure_gate, target_of};
 use crate::model::name_hash::object_id;
 use crate::model::{AccessRequest, Decision, Scope};
 use crate::policy::Snapshot;
@@ -68,7 +68,7 @@ fn explain_azure(
     out: &mut String,
 ) {
     let _ = writeln!(out, "\nAzure RBAC");
-    let principals = match azure_identity(options, request) {
+    let principals = match azure_identity(snapshot, options, request) {
         Ok(p) => p,
         Err(Exclusion::Skipped { reason, .. }) => {
             let _ = writeln!(out, "  skipped: {reason}");
@@ -80,6 +80,7 @@ fn explain_azure(
         }
     };
     write_principals(options, &principals, out);
+    write_directory_note(snapshot, options, &principals, request, out);
     let target = match target_of(snapshot, request) {
         Ok(t) => t,
         Err(e) => {
@@ -148,6 +149,52 @@ fn write_principals(options: &EngineOptions, principals: &[Uuid], out: &mut Stri
             format!(": {}", groups.join(", "))
         }
     );
+}
+
+/// Says where the groups came from when a directory snapshot or `--groups-from directory`
+/// decides them, and when the directory does not know the requester.
+fn write_directory_note(
+    snapshot: &Snapshot,
+    options: &EngineOptions,
+    principals: &[Uuid],
+    request: &AccessRequest,
+    out: &mut String,
+) {
+    let directory = snapshot.directory.as_deref();
+    let oid = principals
+        .first()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    match (options.groups_from, directory) {
+        (GroupsFrom::Token, None) => {}
+        (GroupsFrom::Token, Some(_)) => {
+            let _ = writeln!(
+                out,
+                "             (the request's {} group(s) and their parent groups in the directory snapshot)",
+                request.groups.len()
+            );
+        }
+        (GroupsFrom::Directory, None) => {
+            let _ = writeln!(
+                out,
+                "             (--groups-from directory, but the policy holds no directory snapshot: no groups)"
+            );
+        }
+        (GroupsFrom::Directory, Some(d)) if d.member_of(&oid).is_none() => {
+            let _ = writeln!(
+                out,
+                "             (--groups-from directory: `{oid}` is unknown to the directory snapshot, so it has no groups; the request's {} group(s) are not used)",
+                request.groups.len()
+            );
+        }
+        (GroupsFrom::Directory, Some(_)) => {
+            let _ = writeln!(
+                out,
+                "             (--groups-from directory: transitive groups from the directory snapshot; the request's {} group(s) are not used)",
+                request.groups.len()
+            );
+        }
+    }
 }
 
 /// Writes every deny assignment of the principals (and of everyone) with why it does or
@@ -279,14 +326,39 @@ fn explain_rbac(snapshot: &Snapshot, request: &AccessRequest, out: &mut String) 
 }
 
 /// The Azure principals of a request for an explanation: the object id (checked by the
-/// gate), then every group that is an object id; or why Azure does not evaluate the request.
+/// gate), then every group that is an object id, as the decision takes them (see
+/// [`GroupsFrom`]); or why Azure does not evaluate the request.
 fn azure_identity(
+    snapshot: &Snapshot,
     options: &EngineOptions,
     request: &AccessRequest,
 ) -> Result<Vec<Uuid>, Exclusion> {
     let oid = azure_gate(options, request)?;
-    Ok(std::iter::once(oid)
-        .chain(request.groups.iter())
-        .filter_map(object_id)
-        .collect())
+    let directory = snapshot.directory.as_deref();
+    let parents = |id: &str| {
+        let id = crate::policy::directory::canonical_id(id);
+        directory
+            .and_then(|d| d.member_of(&id))
+            .unwrap_or_default()
+            .to_vec()
+    };
+    let groups: Vec<String> = match options.groups_from {
+        GroupsFrom::Directory => parents(oid).into_iter().map(|p| p.to_string()).collect(),
+        GroupsFrom::Token => request
+            .groups
+            .iter()
+            .flat_map(|g| {
+                std::iter::once(g.to_string()).chain(parents(g).into_iter().map(|p| p.to_string()))
+            })
+            .collect(),
+    };
+    let mut principals: Vec<Uuid> = Vec::new();
+    for id in std::iter::once(oid).chain(groups.iter().map(String::as_str)) {
+        if let Some(id) = object_id(id)
+            && !principals.contains(&id)
+        {
+            principals.push(id);
+        }
+    }
+    Ok(principals)
 }

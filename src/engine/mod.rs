@@ -57,6 +57,18 @@ pub enum SourceOrder {
     RbacFirst,
 }
 
+/// Where the Azure decision takes the requester's groups from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupsFrom {
+    /// The request's groups (from the token), widened by their parent groups when the
+    /// policy holds a directory snapshot.
+    #[default]
+    Token,
+    /// The directory snapshot's transitive membership of the object id; the request's
+    /// groups are not read. Without a directory snapshot, no groups.
+    Directory,
+}
+
 /// Engine configuration: everything a decision reads besides the policy and the request
 /// (the cluster and the action prefix are the snapshot's, [`crate::policy::IndexOptions`]).
 #[derive(Debug, Clone)]
@@ -74,6 +86,9 @@ pub struct EngineOptions {
     /// Allow `get` on discovery paths (`/api`, `/openapi`, `/version`, `/healthz`) to every
     /// Entra user, as Guard does.
     pub discovery_paths: bool,
+    /// Where the Azure decision takes the requester's groups from (Kubernetes RBAC always
+    /// reads the request's groups as kube-apiserver sent them).
+    pub groups_from: GroupsFrom,
 }
 
 impl Default for EngineOptions {
@@ -85,6 +100,7 @@ impl Default for EngineOptions {
             no_match: NoMatch::NoOpinion,
             order: SourceOrder::DenyFirst,
             discovery_paths: true,
+            groups_from: GroupsFrom::Token,
         }
     }
 }
@@ -217,7 +233,7 @@ fn azure_step(
     if let Some(decision) = discovery_allow(options, request) {
         return AzureStep::Final(decision);
     }
-    let principals = policy_principals(snapshot, oid, request);
+    let principals = policy_principals(snapshot, options.groups_from, oid, request);
     let mut target = match AzureTarget::of(
         request.resource_attributes.as_deref(),
         request.non_resource_attributes.as_ref(),
@@ -302,11 +318,16 @@ fn request_not_allowed(why: impl std::fmt::Display) -> Decision {
 #[inline]
 fn policy_principals<'s>(
     snapshot: &'s Snapshot,
+    groups_from: GroupsFrom,
     oid: &str,
     request: &AccessRequest,
 ) -> smallvec::SmallVec<[&'s PrincipalEntry; 8]> {
     let mut principals = smallvec::SmallVec::new();
     principals.extend(snapshot.principal(oid));
+    if snapshot.directory.is_some() || groups_from == GroupsFrom::Directory {
+        directory_principals(snapshot, groups_from, oid, request, &mut principals);
+        return principals;
+    }
     // Groups by the hash they were decoded with: most are turned away by the prefilter
     // without reading their text.
     let groups = &request.groups;
@@ -318,6 +339,44 @@ fn policy_principals<'s>(
         }
     }
     principals
+}
+
+/// The groups of the requester with a directory snapshot (or `--groups-from directory`):
+/// the object id's transitive groups, or the request's groups and each one's parent groups
+/// (Azure honours a group's assignment for the members of groups nested in it).
+#[cold]
+fn directory_principals<'s>(
+    snapshot: &'s Snapshot,
+    groups_from: GroupsFrom,
+    oid: &str,
+    request: &AccessRequest,
+    principals: &mut smallvec::SmallVec<[&'s PrincipalEntry; 8]>,
+) {
+    let mut add = |group: &str| {
+        if let Some(p) = snapshot.principal(group)
+            && !principals.iter().any(|q| std::ptr::eq(*q, p))
+        {
+            principals.push(p);
+        }
+    };
+    let directory = snapshot.directory.as_deref();
+    match groups_from {
+        GroupsFrom::Directory => {
+            let id = crate::policy::directory::canonical_id(oid);
+            for group in directory.and_then(|d| d.member_of(&id)).unwrap_or_default() {
+                add(group);
+            }
+        }
+        GroupsFrom::Token => {
+            for group in request.groups.iter() {
+                add(group);
+                let id = crate::policy::directory::canonical_id(group);
+                for parent in directory.and_then(|d| d.member_of(&id)).unwrap_or_default() {
+                    add(parent);
+                }
+            }
+        }
+    }
 }
 
 /// Guard's discovery rule: `get` on a discovery path is allowed to every Entra user when

@@ -61,15 +61,19 @@ pub enum DiagnosticKind {
     ProviderMismatch,
     /// The same object read from two files: loaded once.
     IdenticalCopy,
+    /// A directory group with exactly the 20 members Graph's `$expand` returns at most, and
+    /// no member file: its membership is likely cut short.
+    TruncatedGroup,
 }
 
 impl DiagnosticKind {
     /// Every kind, in label order.
-    pub const ALL: [DiagnosticKind; 4] = [
+    pub const ALL: [DiagnosticKind; 5] = [
         DiagnosticKind::Other,
         DiagnosticKind::UnknownRole,
         DiagnosticKind::ProviderMismatch,
         DiagnosticKind::IdenticalCopy,
+        DiagnosticKind::TruncatedGroup,
     ];
 
     /// The metric label.
@@ -79,6 +83,7 @@ impl DiagnosticKind {
             DiagnosticKind::UnknownRole => "unknown_role",
             DiagnosticKind::ProviderMismatch => "provider_mismatch",
             DiagnosticKind::IdenticalCopy => "identical_copy",
+            DiagnosticKind::TruncatedGroup => "truncated_group",
         }
     }
 }

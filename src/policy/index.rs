@@ -205,6 +205,10 @@ pub struct SnapshotStats {
     pub scopes: usize,
     pub k8s_roles: usize,
     pub k8s_bindings: usize,
+    /// Entra users, groups and resolved (transitive) memberships of the directory snapshot.
+    pub directory_users: usize,
+    pub directory_groups: usize,
+    pub directory_memberships: usize,
 }
 
 /// One generation of validated, indexed policy.
@@ -352,6 +356,8 @@ impl Snapshot {
         set.merge_copies(&mut copies, &mut diagnostics);
         copies.report(&mut diagnostics);
         snapshot.rbac = RbacIndex::build(&set, &mut diagnostics);
+        snapshot.directory =
+            super::directory_set::take_directory(&mut set, &mut diagnostics).map(Arc::new);
         diagnostics.extend(provider_mismatch(options));
         snapshot.index_cluster(options.cluster_resource_id.as_ref());
         snapshot.index_principals();
@@ -379,6 +385,9 @@ impl Snapshot {
             scopes: self.scopes.len(),
             k8s_roles: self.rbac.role_count(),
             k8s_bindings: self.rbac.binding_count(),
+            directory_users: self.directory.as_ref().map_or(0, |d| d.user_count()),
+            directory_groups: self.directory.as_ref().map_or(0, |d| d.group_count()),
+            directory_memberships: self.directory.as_ref().map_or(0, |d| d.membership_count()),
         }
     }
 

@@ -5,7 +5,9 @@
 //! keep the real files in `..data/` and `..<timestamp>/` and link them from the top, so
 //! reading both would load every object twice.
 
-use super::parse::{Format, Streamed, parse_json_reader, parse_json_str, parse_text};
+use super::parse::{
+    Format, Streamed, note_member_file, parse_json_reader, parse_json_str, parse_text,
+};
 use super::{Diagnostic, LoadError, Origin, PolicySet, pace};
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -515,6 +517,7 @@ fn read_streamed(
         let text = std::fs::read_to_string(path)?;
         parse_text(name, &text, format, &mut set, &mut diagnostics);
     }
+    note_member_file(name, &mut set);
     Ok(FileRead::Done(
         content.finish(),
         Part::Read(Box::new((set, diagnostics))),
@@ -530,6 +533,7 @@ fn parse_whole(name: &str, text: &str, format: Format) -> (PolicySet, Vec<Diagno
     {
         parse_text(name, text, format, &mut read, &mut found);
     }
+    note_member_file(name, &mut read);
     (read, found)
 }
 

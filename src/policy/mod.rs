@@ -7,6 +7,7 @@ pub mod condition;
 pub mod copies;
 pub mod diagnostic;
 pub mod directory;
+pub mod directory_set;
 pub mod filter;
 pub mod index;
 pub mod known_actions;

@@ -6,7 +6,7 @@
 //! Kubernetes RBAC objects are checked as the API server checks them (fields, subject and
 //! roleRef kinds, api groups); a problem inside an object of a YAML file names its line.
 
-use super::{Diagnostic, Origin, PolicySet};
+use super::{Diagnostic, Origin, PolicySet, directory};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -236,7 +236,9 @@ impl<'de> serde::de::Visitor<'de> for Document<'_> {
         let mut entries = serde_json::Map::new();
         let mut fits_container = true;
         let mut streamed = false;
+        let mut next_link = false;
         while let Some(key) = map.next_key::<String>()? {
+            next_link |= key == NEXT_LINK;
             if fits_container && CONTAINER_KEYS.contains(&key.as_str()) {
                 let list = List {
                     origin: self.origin.field(&key),
@@ -259,6 +261,9 @@ impl<'de> serde::de::Visitor<'de> for Document<'_> {
             entries.insert(key, value);
         }
         if streamed {
+            if fits_container && next_link {
+                self.diagnostics.push(incomplete_page(&self.origin));
+            }
             return Ok(if fits_container {
                 Streamed::Done
             } else {
@@ -406,9 +411,11 @@ const CONTAINER_KEYS: [&str; 7] = [
 ];
 
 /// Whether an entry may stand in a container document: a list under a container key, or a
-/// key lists carry beside them (`kind`, `apiVersion`, `metadata`, `_`-prefixed notes).
+/// key lists carry beside them (`kind`, `apiVersion`, `metadata`, `_`-prefixed notes, Graph's
+/// `@odata.` annotations).
 fn container_entry(key: &str, value: &Value) -> bool {
     key.starts_with('_')
+        || key.starts_with("@odata.")
         || key == "kind"
         || key == "apiVersion"
         || key == "metadata"
@@ -453,6 +460,10 @@ fn add_value_in(
                 && map.iter().all(|(k, v)| container_entry(k, v))
                 && map.keys().any(|k| CONTAINER_KEYS.contains(&k.as_str()));
             if is_container {
+                if map.contains_key(NEXT_LINK) {
+                    diagnostics.push(incomplete_page(origin));
+                    return;
+                }
                 for (key, inner) in map {
                     if CONTAINER_KEYS.contains(&key.as_str()) {
                         let path = below(Step::Key(key.clone()));
@@ -479,6 +490,21 @@ fn add_value_in(
     }
 }
 
+/// Graph's link to the next page of a list.
+const NEXT_LINK: &str = "@odata.nextLink";
+
+/// The error for a Graph page that more pages follow: loading it would drop every user,
+/// group or membership on the pages not exported.
+#[cold]
+fn incomplete_page(origin: &Origin) -> Diagnostic {
+    Diagnostic::error(
+        origin.field(NEXT_LINK),
+        "incomplete export: this Graph page still has `@odata.nextLink`, so more pages follow; \
+         export every page into the file (`az ad user list`, `az ad group list` and \
+         `az ad group member list` follow the links, `az rest` does not)",
+    )
+}
+
 fn kind_of(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -501,6 +527,10 @@ enum Shape {
     ClusterRole,
     RoleBinding,
     ClusterRoleBinding,
+    EntraUser,
+    EntraGroup,
+    /// An object of an `entra-group-members/<group id>.json` file.
+    EntraMember,
 }
 
 impl Shape {
@@ -515,6 +545,9 @@ impl Shape {
             Shape::ClusterRole => "ClusterRole",
             Shape::RoleBinding => "RoleBinding",
             Shape::ClusterRoleBinding => "ClusterRoleBinding",
+            Shape::EntraUser => "Entra user",
+            Shape::EntraGroup => "Entra group",
+            Shape::EntraMember => "Entra group member",
         }
     }
 
@@ -687,9 +720,15 @@ fn add_object(
 ) {
     let origin = at.origin;
     let object = flatten_properties(object);
-    let Some(shape) = shape_of(&object) else {
-        diagnostics.push(unknown_object(origin, &object));
-        return;
+    let shape = match directory_file(&origin.file) {
+        Some(file) => match directory_shape_in(file, &object) {
+            Ok(shape) => shape,
+            Err(message) => return diagnostics.push(Diagnostic::error(origin.clone(), message)),
+        },
+        None => match shape_of(&object).or_else(|| entra_shape(&object)) {
+            Some(shape) => shape,
+            None => return diagnostics.push(unknown_object(origin, &object)),
+        },
     };
     let mut findings = Vec::new();
     if let Some(fields) = shape.fields() {
@@ -730,6 +769,9 @@ fn add_object(
         Shape::RoleBinding | Shape::ClusterRoleBinding => {
             add_kubernetes_binding(origin, shape, value, &mut findings, set);
         }
+        Shape::EntraUser | Shape::EntraGroup | Shape::EntraMember => {
+            add_directory_object(origin, shape, value, &mut findings, set);
+        }
     }
     report(at, findings, diagnostics);
 }
@@ -745,9 +787,169 @@ fn unknown_object(origin: &Origin, object: &serde_json::Map<String, Value>) -> D
     Diagnostic::error(
         origin.clone(),
         format!(
-            "unknown policy object{hint}: expected a role definition, role assignment, deny assignment, management group entity, or a Kubernetes Role, ClusterRole, RoleBinding or ClusterRoleBinding"
+            "unknown policy object{hint}: expected a role definition, role assignment, deny assignment, management group entity, Entra user or group, or a Kubernetes Role, ClusterRole, RoleBinding or ClusterRoleBinding"
         ),
     )
+}
+
+/// The directory export a file holds, by its name (spec `identity.md` C2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectoryFile<'a> {
+    /// `entra-users.json`.
+    Users,
+    /// `entra-groups.json`.
+    Groups,
+    /// `entra-group-members/<group id>.json`: the direct members of that group.
+    Members { group: &'a str },
+}
+
+/// The directory export `file` is, if its name is one of them.
+pub fn directory_file(file: &str) -> Option<DirectoryFile<'_>> {
+    // Cheap test first: every policy object passes here.
+    if !file.contains("entra-") {
+        return None;
+    }
+    let path = std::path::Path::new(file);
+    match path.file_name()?.to_str()? {
+        "entra-users.json" => return Some(DirectoryFile::Users),
+        "entra-groups.json" => return Some(DirectoryFile::Groups),
+        _ => {}
+    }
+    let parent = path.parent()?.file_name()?.to_str()?;
+    let group = path.file_stem()?.to_str()?;
+    (parent == "entra-group-members" && path.extension()? == "json" && !group.is_empty())
+        .then_some(DirectoryFile::Members { group })
+}
+
+/// In a directory export every object is of the file's kind; an object of another known
+/// shape (an assignment in `entra-users.json`) is an error, not read as a user.
+fn directory_shape_in(
+    file: DirectoryFile<'_>,
+    object: &serde_json::Map<String, Value>,
+) -> Result<Shape, String> {
+    let (shape, file_name) = match file {
+        DirectoryFile::Users => (Shape::EntraUser, "entra-users.json"),
+        DirectoryFile::Groups => (Shape::EntraGroup, "entra-groups.json"),
+        DirectoryFile::Members { .. } => (Shape::EntraMember, "an entra-group-members file"),
+    };
+    let other = shape_of(object).or_else(|| match entra_shape(object) {
+        Some(found) if shape != Shape::EntraMember && found != shape => Some(found),
+        _ => None,
+    });
+    match other {
+        Some(other) => Err(format!(
+            "a {} in {file_name}, which holds only {}s",
+            other.name(),
+            shape.name()
+        )),
+        None => Ok(shape),
+    }
+}
+
+/// An Entra user or group outside the named export files, by its Graph `@odata.type` or,
+/// failing that, fields only that kind carries.
+fn entra_shape(object: &serde_json::Map<String, Value>) -> Option<Shape> {
+    match object.get("@odata.type").and_then(Value::as_str) {
+        Some("#microsoft.graph.user") => return Some(Shape::EntraUser),
+        Some("#microsoft.graph.group") => return Some(Shape::EntraGroup),
+        Some(_) => return None,
+        None => {}
+    }
+    let has = |k: &str| object.contains_key(k);
+    if !has("id") {
+        None
+    } else if has("userPrincipalName") || has("accountEnabled") {
+        Some(Shape::EntraUser)
+    } else if has("securityEnabled") || has("groupTypes") || has("mailEnabled") {
+        Some(Shape::EntraGroup)
+    } else {
+        None
+    }
+}
+
+/// Records that `file` is a group's member file, when it is one: the file states the
+/// group's whole direct membership, even when it lists nobody.
+pub fn note_member_file(file: &str, set: &mut PolicySet) {
+    if let Some(DirectoryFile::Members { group }) = directory_file(file) {
+        set.directory_member_files
+            .push((Origin::new(file, "-"), directory::canonical_id(group)));
+    }
+}
+
+/// An object id as the directory keeps it; empty is an error.
+fn directory_id(id: &str, findings: &mut Vec<Finding>) -> Option<Arc<str>> {
+    if id.trim().is_empty() {
+        findings.push(Finding::error(vec![key("id")], "`id` is empty".into()));
+        return None;
+    }
+    Some(directory::canonical_id(id.trim()))
+}
+
+fn member(m: &super::schema::EntraMember) -> Option<directory::Member> {
+    let id = m.id.trim();
+    (!id.is_empty()).then(|| directory::Member {
+        id: directory::canonical_id(id),
+        kind: directory::MemberType::from_odata_type(m.odata_type.as_deref().unwrap_or("")),
+    })
+}
+
+/// Adds an Entra user, group or member-file entry, ids lower-cased.
+fn add_directory_object(
+    origin: &Origin,
+    shape: Shape,
+    value: Value,
+    findings: &mut Vec<Finding>,
+    set: &mut PolicySet,
+) {
+    use super::schema::{EntraGroup, EntraMember, EntraUser};
+    match shape {
+        Shape::EntraUser => {
+            let Some(user) = typed::<EntraUser>(value, shape, findings) else {
+                return;
+            };
+            let Some(id) = directory_id(&user.id, findings) else {
+                return;
+            };
+            set.directory_users.push((
+                origin.clone(),
+                directory::User {
+                    id,
+                    user_principal_name: user.user_principal_name,
+                    account_enabled: user.account_enabled,
+                },
+            ));
+        }
+        Shape::EntraGroup => {
+            let Some(group) = typed::<EntraGroup>(value, shape, findings) else {
+                return;
+            };
+            let Some(id) = directory_id(&group.id, findings) else {
+                return;
+            };
+            set.directory_groups.push((
+                origin.clone(),
+                directory::Group {
+                    id,
+                    display_name: group.display_name,
+                    members: group.members.iter().filter_map(member).collect(),
+                },
+            ));
+        }
+        _ => {
+            let Some(DirectoryFile::Members { group }) = directory_file(&origin.file) else {
+                return;
+            };
+            let Some(entry) = typed::<EntraMember>(value, shape, findings) else {
+                return;
+            };
+            let Some(m) = member(&entry) else {
+                findings.push(Finding::error(vec![key("id")], "`id` is empty".into()));
+                return;
+            };
+            set.directory_members
+                .push((origin.clone(), (directory::canonical_id(group), m)));
+        }
+    }
 }
 
 /// No finding is an error: the object may be loaded.

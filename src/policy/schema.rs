@@ -298,3 +298,37 @@ pub const PRINCIPAL_TYPES: &[&str] = &[
 ];
 /// `type` values of a deny assignment principal; `SystemDefined` is Everyone.
 pub const DENY_PRINCIPAL_TYPES: &[&str] = &["User", "Group", "ServicePrincipal", "SystemDefined"];
+
+/// An Entra user as `az ad user list` or Graph `GET /users` prints it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntraUser {
+    pub id: String,
+    #[serde(default, rename = "@odata.type")]
+    pub odata_type: Option<String>,
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+    #[serde(default)]
+    pub account_enabled: Option<bool>,
+}
+
+/// An Entra group as `az ad group list` or Graph `GET /groups?$expand=members` prints it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntraGroup {
+    pub id: String,
+    #[serde(default, rename = "@odata.type")]
+    pub odata_type: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub members: Vec<EntraMember>,
+}
+
+/// A directory object listed as a group member (`az ad group member list`, `$expand`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct EntraMember {
+    pub id: String,
+    #[serde(default, rename = "@odata.type")]
+    pub odata_type: Option<String>,
+}

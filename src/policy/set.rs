@@ -5,8 +5,10 @@ use super::assignments::AssignmentSet;
 use super::copies::{Copies, Object, keep_first};
 use super::diagnostic::Diagnostic;
 use super::diagnostic::Origin;
+use super::directory::{Group, Member, User};
 use super::pace;
 use super::schema::{DenyAssignment, K8sBinding, K8sRole, ManagementGroupEntity, RoleDefinition};
+use std::sync::Arc;
 
 /// Every policy object read from the sources, before validation.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +24,14 @@ pub struct PolicySet {
     pub cluster_role_bindings: Vec<(Origin, K8sBinding)>,
     /// Subscription -> management groups, nearest first, given directly (vectors, tests).
     pub management_group_ancestry: Vec<(String, Vec<String>)>,
+    /// Entra users (`entra-users.json`, or objects of that shape), ids lower-cased.
+    pub directory_users: Vec<(Origin, User)>,
+    /// Entra groups with the members `$expand` gave them.
+    pub directory_groups: Vec<(Origin, Group)>,
+    /// Direct members read from `entra-group-members/<group id>.json`: (group id, member).
+    pub directory_members: Vec<(Origin, (Arc<str>, Member))>,
+    /// Groups that have a member file (even an empty one): it replaces their `members`.
+    pub directory_member_files: Vec<(Origin, Arc<str>)>,
 }
 
 /// Names every list of a [`PolicySet`] to `$each!`, once for all the operations on whole
@@ -38,7 +48,11 @@ macro_rules! policy_lists {
             cluster_roles,
             role_bindings,
             cluster_role_bindings,
-            management_group_ancestry
+            management_group_ancestry,
+            directory_users,
+            directory_groups,
+            directory_members,
+            directory_member_files
         )
     };
 }
