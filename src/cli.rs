@@ -191,7 +191,7 @@ fn check_token_review(args: &CheckArgs, body: &[u8]) -> Result<Verdict, UsageErr
             )
         })?;
     let now = decision_time(args.now.as_deref())?;
-    let (snapshot, _) = load(&args.engine)?;
+    let (snapshot, options) = load(&args.engine)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -206,13 +206,13 @@ fn check_token_review(args: &CheckArgs, body: &[u8]) -> Result<Verdict, UsageErr
             rules: settings.rules.clone(),
             keys: std::sync::Arc::new(keys),
             cache: crate::identity::cache::TokenCache::new(1 << 20),
-            groups_from: settings.groups_from,
+            groups_from: options.groups_from,
         };
         let digest = crate::identity::cache::digest(&review.token);
         Ok::<_, UsageError>(authn.verify(&review.token, &digest, now).await)
     })?;
     let answer = answer.as_deref().map_err(Clone::clone).and_then(|token| {
-        crate::identity::resolve(token, snapshot.directory.as_deref(), settings.groups_from)
+        crate::identity::resolve(token, snapshot.directory.as_deref(), options.groups_from)
             .map(|user| (token, user))
     });
     let (verdict, bytes) = match answer {

@@ -310,15 +310,6 @@ pub struct AuthnArgs {
         value_delimiter = ','
     )]
     pub algorithms: Vec<String>,
-    /// Where groups come from: `token` (the `groups` claim; the directory snapshot on
-    /// overage) or `directory` (current transitive membership from the directory snapshot).
-    #[arg(
-        long = "groups-from",
-        value_enum,
-        default_value = "token",
-        env = "SCOPEGATE_GROUPS_FROM"
-    )]
-    pub groups_from: crate::identity::GroupsFrom,
 }
 
 /// Token authentication, resolved.
@@ -326,7 +317,6 @@ pub struct AuthnArgs {
 pub struct AuthnSettings {
     pub rules: crate::identity::TokenRules,
     pub keys: crate::server::issuer_keys::KeySource,
-    pub groups_from: crate::identity::GroupsFrom,
 }
 
 impl AuthnArgs {
@@ -387,7 +377,6 @@ impl AuthnArgs {
                 ..crate::identity::TokenRules::default()
             },
             keys,
-            groups_from: self.groups_from,
         }))
     }
 }

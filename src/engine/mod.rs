@@ -57,17 +57,7 @@ pub enum SourceOrder {
     RbacFirst,
 }
 
-/// Where the Azure decision takes the requester's groups from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum GroupsFrom {
-    /// The request's groups (from the token), widened by their parent groups when the
-    /// policy holds a directory snapshot.
-    #[default]
-    Token,
-    /// The directory snapshot's transitive membership of the object id; the request's
-    /// groups are not read. Without a directory snapshot, no groups.
-    Directory,
-}
+pub use crate::model::GroupsFrom;
 
 /// Engine configuration: everything a decision reads besides the policy and the request
 /// (the cluster and the action prefix are the snapshot's, [`crate::policy::IndexOptions`]).

@@ -13,7 +13,8 @@ pub mod keys;
 pub mod token;
 pub mod user;
 
+pub use crate::model::GroupsFrom;
 pub use error::TokenError;
 pub use keys::KeySet;
-pub use token::{GroupsFrom, TokenRules, VerifiedToken, verify};
+pub use token::{TokenRules, VerifiedToken, verify};
 pub use user::{AuthenticatedUser, GroupsWarning, UserGroups, resolve};

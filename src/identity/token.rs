@@ -16,17 +16,6 @@ pub const MAX_TOKEN_BYTES: usize = 32 * 1024;
 /// Clock skew allowed on `exp` and `nbf`, in seconds.
 pub const DEFAULT_SKEW_SECONDS: u64 = 300;
 
-/// Where a token's groups come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GroupsFrom {
-    /// The token's `groups` claim (the directory only for overage).
-    #[default]
-    Token,
-    /// The directory snapshot's current transitive membership of the `oid`.
-    Directory,
-}
-
 /// What a token must satisfy.
 #[derive(Debug, Clone)]
 pub struct TokenRules {

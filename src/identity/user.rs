@@ -3,7 +3,8 @@
 //! The user borrows from the token and the directory: nothing is copied per review.
 
 use super::error::TokenError;
-use super::token::{GroupsFrom, TokenGroups, VerifiedToken};
+use super::token::{TokenGroups, VerifiedToken};
+use crate::model::GroupsFrom;
 use crate::policy::directory::Directory;
 use std::sync::Arc;
 

@@ -11,5 +11,7 @@ pub mod scope;
 
 pub use action::ActionPattern;
 pub use decision::{Decision, Source, Verdict};
-pub use request::{AccessRequest, GroupEntry, Groups, NonResourceAttributes, ResourceAttributes};
+pub use request::{
+    AccessRequest, GroupEntry, Groups, GroupsFrom, NonResourceAttributes, ResourceAttributes,
+};
 pub use scope::{ManagementGroups, Scope, ScopeError};

@@ -362,3 +362,17 @@ mod tests {
         }
     }
 }
+
+/// Where a requester's groups come from: the token (and so the request kube-apiserver sends),
+/// or the directory snapshot's current transitive membership of the object id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupsFrom {
+    /// The token's groups: the request's for a decision (widened by their parent groups when
+    /// the policy holds a directory snapshot), the `groups` claim for a TokenReview (the
+    /// directory on overage).
+    #[default]
+    Token,
+    /// The directory snapshot's transitive membership of the object id; the token's groups
+    /// are not read. Without a directory snapshot, no groups.
+    Directory,
+}

@@ -381,7 +381,9 @@ pub async fn start(
     let policy_watch = reload::watch_paths(&engine.policies);
     first_load(&reloader, &store, settings.policy_settle).await;
     let authn = match &settings.authn {
-        Some(authn) => Some(token_authentication(authn, &metrics).await?),
+        Some(authn) => {
+            Some(token_authentication(authn, engine.options.groups_from, &metrics).await?)
+        }
         None => None,
     };
     let state = webhook_state(
@@ -481,6 +483,7 @@ fn policy_reloader(
 /// the keys are read again on the first token naming one, and routinely).
 async fn token_authentication(
     settings: &crate::config::AuthnSettings,
+    groups_from: crate::model::GroupsFrom,
     metrics: &Metrics,
 ) -> anyhow::Result<Arc<authenticate::Authn>> {
     let keys = issuer_keys::IssuerKeys::new(settings.keys.clone(), Some(metrics.clone()))?;
@@ -499,7 +502,7 @@ async fn token_authentication(
         rules: settings.rules.clone(),
         keys: Arc::new(keys),
         cache: crate::identity::cache::TokenCache::new(authenticate::TOKEN_CACHE_BYTES),
-        groups_from: settings.groups_from,
+        groups_from,
     }))
 }
 
