@@ -85,7 +85,9 @@ fn write_directory(dir: &std::path::Path, users: usize, groups: usize) -> usize 
 }
 
 fn main() {
-    let mut numbers = std::env::args().skip(1).filter_map(|a| a.parse::<usize>().ok());
+    let mut numbers = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse::<usize>().ok());
     let users = numbers.next().unwrap_or(100_000);
     let groups = numbers.next().unwrap_or(20_000);
     let dir = tempfile::tempdir().expect("temp dir");
@@ -113,7 +115,10 @@ fn main() {
     }
     times.sort_by(f64::total_cmp);
     println!("users, groups:            {users}, {groups} (three levels of nesting)");
-    println!("export files:             {:.1} MiB", size as f64 / 1048576.0);
+    println!(
+        "export files:             {:.1} MiB",
+        size as f64 / 1048576.0
+    );
     println!("direct memberships:       {direct}");
     println!("resolved memberships:     {memberships} (transitive, groups included)");
     println!(

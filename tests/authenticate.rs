@@ -390,3 +390,93 @@ async fn without_issuers_the_endpoint_says_it_is_not_configured() {
     );
     running.stop().await;
 }
+
+/// ES256 is accepted only when allowed (`--authn-algorithm ES256`), with a P-256 key; RS256
+/// stays the only default.
+#[test]
+fn es256_is_accepted_only_when_allowed() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("ec.pem");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "openssl {args:?}");
+        out.stdout
+    };
+    run(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        key.to_str().unwrap(),
+    ]);
+    // The SubjectPublicKeyInfo ends with the uncompressed point 04 || x || y.
+    let spki = run(&[
+        "pkey",
+        "-in",
+        key.to_str().unwrap(),
+        "-pubout",
+        "-outform",
+        "DER",
+    ]);
+    let point = &spki[spki.len() - 64..];
+    let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "use": "sig", "kid": "ec1",
+        "x": b64.encode(&point[..32]), "y": b64.encode(&point[32..])}]});
+    std::fs::write(dir.path().join("jwks.json"), jwks.to_string()).unwrap();
+    let issuer = format!("https://login.microsoftonline.com/{TENANT}/v2.0");
+    let header = json!({"alg": "ES256", "typ": "JWT", "kid": "ec1"});
+    let signed = format!(
+        "{}.{}",
+        b64.encode(header.to_string()),
+        b64.encode(claims(&issuer, "alice@contoso.com").to_string())
+    );
+    let signing = jsonwebtoken::EncodingKey::from_ec_pem(&std::fs::read(&key).unwrap()).unwrap();
+    let signature =
+        jsonwebtoken::crypto::sign(signed.as_bytes(), &signing, jsonwebtoken::Algorithm::ES256)
+            .unwrap();
+    std::fs::write(
+        dir.path().join("review.json"),
+        tokens::token_review(&format!("{signed}.{signature}")).to_string(),
+    )
+    .unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    let check = |extra: &[&str]| {
+        let mut args: Vec<String> = vec![
+            "check".into(),
+            "-f".into(),
+            dir.path().join("review.json").display().to_string(),
+            "--policies".into(),
+            policies.display().to_string(),
+            "--authn-issuer".into(),
+            issuer.clone(),
+            "--authn-audience".into(),
+            AUDIENCE.into(),
+            "--authn-jwks-file".into(),
+            dir.path().join("jwks.json").display().to_string(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = support::scopegate(&args);
+        let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+        answer["status"].clone()
+    };
+    let refused = check(&[]);
+    assert_eq!(refused["authenticated"], false);
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("unsupported alg"),
+        "{refused}"
+    );
+    let accepted = check(&["--authn-algorithm", "RS256,ES256"]);
+    assert_eq!(accepted["authenticated"], true, "{accepted}");
+    assert_eq!(accepted["user"]["username"], "alice@contoso.com");
+}
