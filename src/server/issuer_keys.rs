@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 pub const UNKNOWN_KID_INTERVAL: Duration = Duration::from_secs(300);
 /// How often the keys are re-read anyway (Entra rotates keys; it advises a daily check).
 pub const ROUTINE_INTERVAL: Duration = Duration::from_secs(3600);
+/// How soon the keys are read again while none could be read (an issuer not up yet).
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(30);
 /// Time allowed for one HTTPS request.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest discovery or JWKS document read.

@@ -506,18 +506,22 @@ async fn token_authentication(
     }))
 }
 
-/// Reads the issuers' keys again every [`issuer_keys::ROUTINE_INTERVAL`]; verified tokens
-/// are forgotten when the keys change.
+/// Reads the issuers' keys again every [`issuer_keys::ROUTINE_INTERVAL`], or every
+/// [`issuer_keys::RETRY_INTERVAL`] while none could be read yet; verified tokens are
+/// forgotten when the keys change.
 async fn refresh_issuer_keys(
     keys: Arc<issuer_keys::IssuerKeys>,
     cache: crate::identity::cache::TokenCache,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let every = issuer_keys::ROUTINE_INTERVAL;
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
+        let wait = if keys.keys().is_empty() {
+            issuer_keys::RETRY_INTERVAL
+        } else {
+            issuer_keys::ROUTINE_INTERVAL
+        };
         tokio::select! {
-            _ = ticks.tick() => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return,
         }
         match keys.refresh().await {
