@@ -98,6 +98,20 @@ pub struct CheckArgs {
     /// Non-resource path such as `/metrics` (instead of --resource).
     #[arg(long, value_name = "PATH", conflicts_with = "resource")]
     pub path: Option<String>,
+    /// Decide at this time (RFC 3339, e.g. `2026-01-31T09:00:00Z`) instead of the system
+    /// clock's: time-bound (PIM) assignments grant only inside their window.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+    pub now: Option<crate::model::Timestamp>,
+}
+
+fn parse_now(text: &str) -> Result<crate::model::Timestamp, String> {
+    crate::model::Timestamp::parse_rfc3339(text).map_err(|e| e.to_string())
+}
+
+/// The decision time: `--now`, else the system clock.
+fn decision_time(args: &CheckArgs) -> crate::model::Timestamp {
+    args.now
+        .unwrap_or_else(|| crate::model::Timestamp::from_system(std::time::SystemTime::now()))
 }
 
 /// An error that ends a command with exit code 3 ([`EXIT_ERROR`]).
@@ -253,7 +267,8 @@ fn load_with_warnings(
 
 /// `check`: prints the review with its status; returns the verdict.
 pub fn run_check(args: &CheckArgs) -> Result<Verdict, UsageError> {
-    let (request, mut object) = read_review(args)?;
+    let (mut request, mut object) = read_review(args)?;
+    request.now = Some(decision_time(args));
     warn_unknown_resource(&request);
     let (snapshot, options) = load(&args.engine)?;
     let decision = engine::authorize(&snapshot, &options, &request);
@@ -269,7 +284,8 @@ pub fn run_check(args: &CheckArgs) -> Result<Verdict, UsageError> {
 
 /// `explain`: prints the decision path; returns the verdict.
 pub fn run_explain(args: &CheckArgs) -> Result<Verdict, UsageError> {
-    let (request, _) = read_review(args)?;
+    let (mut request, _) = read_review(args)?;
+    request.now = Some(decision_time(args));
     warn_unknown_resource(&request);
     let (snapshot, options) = load(&args.engine)?;
     let (decision, text) = explain::explain(&snapshot, &options, &request);

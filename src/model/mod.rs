@@ -8,8 +8,10 @@ pub mod mapping;
 pub mod name_hash;
 pub mod request;
 pub mod scope;
+pub mod time;
 
 pub use action::ActionPattern;
 pub use decision::{Decision, Source, Verdict};
 pub use request::{AccessRequest, GroupEntry, Groups, NonResourceAttributes, ResourceAttributes};
 pub use scope::{ManagementGroups, Scope, ScopeError};
+pub use time::Timestamp;

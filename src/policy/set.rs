@@ -6,7 +6,9 @@ use super::copies::{Copies, Object, keep_first};
 use super::diagnostic::Diagnostic;
 use super::diagnostic::Origin;
 use super::pace;
-use super::schema::{DenyAssignment, K8sBinding, K8sRole, ManagementGroupEntity, RoleDefinition};
+use super::schema::{
+    DenyAssignment, K8sBinding, K8sRole, ManagementGroupEntity, RoleDefinition, ScheduleInstance,
+};
 
 /// Every policy object read from the sources, before validation.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +24,10 @@ pub struct PolicySet {
     pub cluster_role_bindings: Vec<(Origin, K8sBinding)>,
     /// Subscription -> management groups, nearest first, given directly (vectors, tests).
     pub management_group_ancestry: Vec<(String, Vec<String>)>,
+    /// PIM role assignment schedule instances: role assignments with a validity window.
+    pub role_assignment_schedule_instances: Vec<(Origin, ScheduleInstance)>,
+    /// PIM role eligibility schedule instances: they grant nothing.
+    pub role_eligibility_schedule_instances: Vec<(Origin, ScheduleInstance)>,
 }
 
 /// Names every list of a [`PolicySet`] to `$each!`, once for all the operations on whole
@@ -38,7 +44,9 @@ macro_rules! policy_lists {
             cluster_roles,
             role_bindings,
             cluster_role_bindings,
-            management_group_ancestry
+            management_group_ancestry,
+            role_assignment_schedule_instances,
+            role_eligibility_schedule_instances
         )
     };
 }

@@ -186,7 +186,7 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
         Err(answered) => return answered,
     };
     let started = Instant::now();
-    let review = match sar::decode(&bytes) {
+    let mut review = match sar::decode(&bytes) {
         Ok(r) => {
             s.claim_watch
                 .observe(&s.options.principal_claim, &r.request);
@@ -203,6 +203,10 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
         return unavailable;
     }
     let snapshot = s.store.load();
+    // The engine has no clock: each review is decided at the time it arrives.
+    review.request.now = Some(crate::model::Timestamp::from_system(
+        std::time::SystemTime::now(),
+    ));
     let (decision, cached) = decide(s, &snapshot, &review.request);
     answer(
         s,
@@ -398,7 +402,11 @@ fn decide(
         );
     };
     let key = DecisionKey::new(snapshot.generation, request);
-    if let Some(hit) = key.as_ref().and_then(|k| cache.get(k)) {
+    let hit = match request.now {
+        Some(now) => key.as_ref().and_then(|k| cache.get_at(k, now)),
+        None => key.as_ref().and_then(|k| cache.get(k)),
+    };
+    if let Some(hit) = hit {
         s.metrics.cache_hits.inc();
         return (hit, true);
     }
