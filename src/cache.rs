@@ -225,6 +225,45 @@ mod tests {
         assert!(cache.entries() <= 10, "{} entries", cache.entries());
     }
 
+    /// An allow resting on a time-bound assignment is served until its window ends and not
+    /// from that millisecond on; one resting on nothing time-bound is served whenever asked.
+    #[test]
+    fn a_cached_allow_is_not_served_past_its_window_end() {
+        let cache = DecisionCache::new(100, 64 << 20, Duration::from_secs(3600));
+        let now = Timestamp::from_system(SystemTime::now());
+        let end = Timestamp::from_unix_millis(now.unix_millis() + 60_000);
+        let mut timed = Decision::new(Verdict::Allow, Source::AzureRbac, "time-bound grant");
+        timed.valid_until = Some(end);
+        let timed_key = DecisionKey::new(1, &request("timed")).unwrap();
+        cache.insert(timed_key.clone(), Arc::new(timed));
+        let lasting_key = DecisionKey::new(1, &request("lasting")).unwrap();
+        cache.insert(lasting_key.clone(), decision("lasting grant".into()));
+
+        let just_before = Timestamp::from_unix_millis(end.unix_millis() - 1);
+        let hit = cache
+            .get_at(&timed_key, just_before)
+            .expect("served inside the window");
+        assert_eq!(hit.verdict, Verdict::Allow);
+        assert!(cache.get_at(&timed_key, end).is_none(), "served at the end");
+        let later = Timestamp::from_unix_millis(end.unix_millis() + 3_600_000);
+        assert!(cache.get_at(&timed_key, later).is_none());
+        assert!(cache.get_at(&lasting_key, later).is_some());
+    }
+
+    /// The entry itself leaves at the boundary (its room is freed), not at the cache's TTL.
+    #[test]
+    fn an_entry_expires_at_its_boundary() {
+        let cache = DecisionCache::new(100, 64 << 20, Duration::from_secs(3600));
+        let now = Timestamp::from_system(SystemTime::now());
+        let mut timed = Decision::new(Verdict::Allow, Source::AzureRbac, "time-bound grant");
+        timed.valid_until = Some(Timestamp::from_unix_millis(now.unix_millis() + 50));
+        let key = DecisionKey::new(1, &request("timed")).unwrap();
+        cache.insert(key.clone(), Arc::new(timed));
+        assert!(cache.get(&key).is_some());
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(cache.get(&key).is_none(), "kept past its boundary");
+    }
+
     #[test]
     fn an_oversized_request_is_not_cached() {
         assert!(DecisionKey::new(1, &request(&"x".repeat(MAX_KEY_BYTES))).is_none());

@@ -8,7 +8,7 @@ pub mod azure_rbac;
 pub mod explain;
 pub mod k8s_rbac;
 #[cfg(test)]
-mod schedule_tests;
+pub(crate) mod schedule_tests;
 
 use crate::model::decision::Reason;
 use crate::model::excerpt::{QUOTED_BYTES, cut, excerpt};

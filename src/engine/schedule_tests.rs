@@ -11,10 +11,10 @@ use serde_json::{Value, json};
 const SUBSCRIPTION: &str = "/subscriptions/dfa2a084-766f-4003-8ae1-c4aeb893a99f";
 const ROLE: &str = "7f6c6a51-bcf8-42ba-9220-52d62157d7db";
 const ALICE: &str = "a3bb8764-cb92-4276-9d2a-ca1e895e55ea";
-const START: &str = "2026-01-31T09:00:00Z";
-const END: &str = "2026-01-31T17:00:00Z";
+pub(crate) const START: &str = "2026-01-31T09:00:00Z";
+pub(crate) const END: &str = "2026-01-31T17:00:00Z";
 
-fn at(text: &str) -> Timestamp {
+pub(crate) fn at(text: &str) -> Timestamp {
     Timestamp::parse_rfc3339(text).unwrap()
 }
 
@@ -27,7 +27,7 @@ fn role() -> Value {
 }
 
 /// A role assignment schedule instance as ARM lists it (`GetRoleAssignmentScheduleInstancesByScope`).
-fn instance(name: &str, status: &str, start: &str, end: Option<&str>) -> Value {
+pub(crate) fn instance(name: &str, status: &str, start: &str, end: Option<&str>) -> Value {
     let mut properties = json!({
         "originRoleAssignmentId": format!("{SUBSCRIPTION}/providers/Microsoft.Authorization/roleAssignments/{name}"),
         "assignmentType": "Activated",
@@ -68,7 +68,7 @@ fn role_assignment(name: &str) -> Value {
            "roleDefinitionId": format!("{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/{ROLE}")})
 }
 
-fn snapshot(objects: Vec<Value>) -> Arc<Snapshot> {
+pub(crate) fn snapshot(objects: Vec<Value>) -> Arc<Snapshot> {
     let mut all = vec![role()];
     all.extend(objects);
     let set = valid_set(Value::Array(all));
@@ -79,7 +79,7 @@ fn snapshot(objects: Vec<Value>) -> Arc<Snapshot> {
     Arc::new(Snapshot::build(set, &IndexOptions::for_cluster(cluster), 1).unwrap())
 }
 
-fn pods_read(now: Option<Timestamp>) -> AccessRequest {
+pub(crate) fn pods_read(now: Option<Timestamp>) -> AccessRequest {
     let mut request = AccessRequest {
         user: "alice@contoso.com".into(),
         resource_attributes: Some(Box::new(ResourceAttributes {

@@ -231,6 +231,15 @@ mod tests {
         })
     }
 
+    /// The window id lives in the padding: an assignment is no larger with it.
+    #[test]
+    fn a_window_costs_an_assignment_no_byte() {
+        assert_eq!(
+            std::mem::size_of::<Assignment>(),
+            std::mem::size_of::<(Arc<str>, Uuid, usize, ScopeId, Option<Box<u8>>)>()
+        );
+    }
+
     /// A wildcard request touches a deny block unless NotDataActions take away what the
     /// block's DataActions name (or the whole request).
     #[test]

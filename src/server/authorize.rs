@@ -425,6 +425,52 @@ fn decide(
 mod tests {
     use super::*;
 
+    /// A cached time-bound allow is served inside its window and never from its end on: the
+    /// request at the end is decided again, on the same snapshot, without a reload.
+    #[test]
+    fn a_cached_time_bound_allow_ends_with_its_window() {
+        use crate::engine::schedule_tests::{instance, pods_read, snapshot};
+        use crate::model::Timestamp;
+        // The window is around the real clock's time: the cache also evicts by that clock.
+        let clock = Timestamp::from_system(std::time::SystemTime::now()).unix_millis();
+        let at = |offset_ms: i64| Timestamp::from_unix_millis(clock + offset_ms);
+        let (start, end) = (at(-3_600_000), at(3_600_000));
+        let built = snapshot(vec![instance(
+            "a1",
+            "Provisioned",
+            &start.to_string(),
+            Some(&end.to_string()),
+        )]);
+        let store = Arc::new(PolicyStore::new());
+        drop(store.publish(Arc::unwrap_or_clone(built), 1));
+        let snapshot = store.load();
+        let shared = Shared {
+            store,
+            options: EngineOptions::default(),
+            metrics: Metrics::new(),
+            cache: Some(DecisionCache::new(100, 1 << 20, Duration::from_secs(3600))),
+            mode: Mode::Enforce,
+            max_body_bytes: 1 << 20,
+            read_timeout: Duration::from_secs(1),
+            allowed_client_names: Vec::new(),
+            cluster: None,
+            claim_watch: ClaimWatch::default(),
+        };
+        let asked = |now: Timestamp| decide(&shared, &snapshot, &pods_read(Some(now)));
+        let (first, cached) = asked(at(0));
+        assert!(first.allowed() && !cached, "{first:?} cached {cached}");
+        let (again, cached) = asked(Timestamp::from_unix_millis(end.unix_millis() - 1));
+        assert!(
+            again.allowed() && cached,
+            "the same question inside the window is a hit"
+        );
+        let (at_end, cached) = asked(end);
+        assert!(
+            !at_end.allowed() && !cached,
+            "a cached allow was served at the window end"
+        );
+    }
+
     /// A body arriving in the given pieces.
     fn pieces(parts: &[&'static str]) -> Body {
         let frames = parts
