@@ -344,3 +344,19 @@ fn bad_windows_are_errors_at_their_field() {
         "{diagnostics:?}"
     );
 }
+
+#[test]
+fn an_instance_read_twice_loads_once_unless_its_window_differs() {
+    let a1 = instance("a1", "Provisioned", START, Some(END));
+    let s = snapshot(vec![a1.clone(), a1.clone()]);
+    assert_eq!(s.assignments.len(), 1);
+    let mut later = a1.clone();
+    later["properties"]["endDateTime"] = json!("2026-01-31T18:00:00Z");
+    let set = valid_set(json!([role(), a1, later]));
+    let built = Snapshot::build(set, &IndexOptions::default(), 1);
+    let errors = built.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        errors.contains("duplicate schedule instance id"),
+        "{errors}"
+    );
+}

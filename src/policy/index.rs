@@ -620,7 +620,27 @@ impl Snapshot {
         let mut superseded = rustc_hash::FxHashSet::default();
         let instances = std::mem::take(&mut set.role_assignment_schedule_instances);
         let eligibilities = std::mem::take(&mut set.role_eligibility_schedule_instances);
-        for (origin, instance) in &instances {
+        // The first instance read of each id (lower-cased): a copy in another export is
+        // loaded once; another window or status under the same id is an error.
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (i, (origin, instance)) in instances.iter().enumerate() {
+            let first = *seen.entry(instance.id.to_ascii_lowercase()).or_insert(i);
+            if first != i {
+                if let Some((first_origin, earlier)) = instances.get(first)
+                    && (schedule_times(earlier) != schedule_times(instance)
+                        || earlier.status_grants() != instance.status_grants())
+                {
+                    diagnostics.push(Diagnostic::error(
+                        origin.field("id"),
+                        format!(
+                            "duplicate schedule instance id `{}`: also at {first_origin} with \
+                             another window or status; drop one of the two files",
+                            instance.id
+                        ),
+                    ));
+                }
+                continue;
+            }
             if let Some(ra) = instance
                 .origin_role_assignment_id
                 .as_deref()
