@@ -7,12 +7,16 @@
 //! bounds the entries by `max_entries` too. A request whose key would exceed [`MAX_KEY_BYTES`]
 //! is not cached at all: large requests are rare, and one of them would take the room of
 //! hundreds of ordinary ones.
+//!
+//! A decision that rests on a time-bound (PIM) assignment carries the next window boundary
+//! ([`Decision::valid_until`]): its entry expires then, and [`DecisionCache::get_at`] never
+//! serves it from then on, so an activation starts and ends to the second.
 
-use crate::model::{AccessRequest, Decision};
+use crate::model::{AccessRequest, Decision, Timestamp};
 use moka::sync::Cache;
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// The largest key (canonical request text) that is cached. Real reviews are a few hundred
 /// bytes; an Entra user with 200 groups makes about 8 KiB of groups, so such a user's
@@ -96,6 +100,22 @@ fn entry_bytes(key: &DecisionKey, decision: &Decision) -> usize {
         + decision.decided_by.iter().map(|id| id.len()).sum::<usize>()
 }
 
+/// Expires an entry at its decision's [`Decision::valid_until`] (the cache's TTL bounds the
+/// others), so entries past a window boundary leave rather than take room.
+struct UntilBoundary;
+
+impl moka::Expiry<DecisionKey, Arc<Decision>> for UntilBoundary {
+    fn expire_after_create(
+        &self,
+        _key: &DecisionKey,
+        decision: &Arc<Decision>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        let until = decision.valid_until?;
+        Some(Timestamp::from_system(SystemTime::now()).until(until))
+    }
+}
+
 /// Bounded decision cache.
 #[derive(Clone)]
 pub struct DecisionCache {
@@ -114,12 +134,21 @@ impl DecisionCache {
                     u32::try_from(bytes).unwrap_or(u32::MAX)
                 })
                 .time_to_live(ttl)
+                .expire_after(UntilBoundary)
                 .build(),
         }
     }
 
     pub fn get(&self, key: &DecisionKey) -> Option<Arc<Decision>> {
         self.inner.get(key)
+    }
+
+    /// The cached decision for a request decided at `now`, unless a window boundary it
+    /// rests on has come (then the request must be decided again).
+    pub fn get_at(&self, key: &DecisionKey, now: Timestamp) -> Option<Arc<Decision>> {
+        self.inner
+            .get(key)
+            .filter(|d| d.valid_until.is_none_or(|until| now < until))
     }
 
     pub fn insert(&self, key: DecisionKey, decision: Arc<Decision>) {
@@ -194,6 +223,45 @@ mod tests {
         }
         cache.inner.run_pending_tasks();
         assert!(cache.entries() <= 10, "{} entries", cache.entries());
+    }
+
+    /// An allow resting on a time-bound assignment is served until its window ends and not
+    /// from that millisecond on; one resting on nothing time-bound is served whenever asked.
+    #[test]
+    fn a_cached_allow_is_not_served_past_its_window_end() {
+        let cache = DecisionCache::new(100, 64 << 20, Duration::from_secs(3600));
+        let now = Timestamp::from_system(SystemTime::now());
+        let end = Timestamp::from_unix_millis(now.unix_millis() + 60_000);
+        let mut timed = Decision::new(Verdict::Allow, Source::AzureRbac, "time-bound grant");
+        timed.valid_until = Some(end);
+        let timed_key = DecisionKey::new(1, &request("timed")).unwrap();
+        cache.insert(timed_key.clone(), Arc::new(timed));
+        let lasting_key = DecisionKey::new(1, &request("lasting")).unwrap();
+        cache.insert(lasting_key.clone(), decision("lasting grant".into()));
+
+        let just_before = Timestamp::from_unix_millis(end.unix_millis() - 1);
+        let hit = cache
+            .get_at(&timed_key, just_before)
+            .expect("served inside the window");
+        assert_eq!(hit.verdict, Verdict::Allow);
+        assert!(cache.get_at(&timed_key, end).is_none(), "served at the end");
+        let later = Timestamp::from_unix_millis(end.unix_millis() + 3_600_000);
+        assert!(cache.get_at(&timed_key, later).is_none());
+        assert!(cache.get_at(&lasting_key, later).is_some());
+    }
+
+    /// The entry itself leaves at the boundary (its room is freed), not at the cache's TTL.
+    #[test]
+    fn an_entry_expires_at_its_boundary() {
+        let cache = DecisionCache::new(100, 64 << 20, Duration::from_secs(3600));
+        let now = Timestamp::from_system(SystemTime::now());
+        let mut timed = Decision::new(Verdict::Allow, Source::AzureRbac, "time-bound grant");
+        timed.valid_until = Some(Timestamp::from_unix_millis(now.unix_millis() + 50));
+        let key = DecisionKey::new(1, &request("timed")).unwrap();
+        cache.insert(key.clone(), Arc::new(timed));
+        assert!(cache.get(&key).is_some());
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(cache.get(&key).is_none(), "kept past its boundary");
     }
 
     #[test]

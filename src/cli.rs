@@ -98,11 +98,22 @@ pub struct CheckArgs {
     /// Non-resource path such as `/metrics` (instead of --resource).
     #[arg(long, value_name = "PATH", conflicts_with = "resource")]
     pub path: Option<String>,
-    /// Decision time (RFC 3339) instead of the system clock, to reproduce an answer.
-    #[arg(long, value_name = "RFC3339")]
-    pub now: Option<String>,
+    /// Decide at this time (RFC 3339, e.g. `2026-01-31T09:00:00Z`) instead of the system
+    /// clock's: time-bound (PIM) assignments grant only inside their window.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+    pub now: Option<crate::model::Timestamp>,
     #[command(flatten)]
     pub authn: crate::config::AuthnArgs,
+}
+
+fn parse_now(text: &str) -> Result<crate::model::Timestamp, String> {
+    crate::model::Timestamp::parse_rfc3339(text).map_err(|e| e.to_string())
+}
+
+/// The decision time: `--now`, else the system clock.
+fn decision_time(args: &CheckArgs) -> crate::model::Timestamp {
+    args.now
+        .unwrap_or_else(|| crate::model::Timestamp::from_system(std::time::SystemTime::now()))
 }
 
 /// An error that ends a command with exit code 3 ([`EXIT_ERROR`]).
@@ -155,24 +166,6 @@ fn kind_of(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<Kind>(body).ok()?.kind
 }
 
-/// `--now`, or the system clock, as Unix seconds.
-fn decision_time(now: Option<&str>) -> Result<u64, UsageError> {
-    match now {
-        None => Ok(std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())),
-        Some(text) => {
-            let at = time::OffsetDateTime::parse(
-                text,
-                &time::format_description::well_known::Rfc3339,
-            )
-            .map_err(|e| UsageError(format!("--now `{text}` is not an RFC 3339 time: {e}")))?;
-            u64::try_from(at.unix_timestamp())
-                .map_err(|_| UsageError(format!("--now `{text}` is before 1970")))
-        }
-    }
-}
-
 /// `check` of a TokenReview: verifies the token with the `--authn-*` flags (keys from the
 /// JWKS file or by discovery) against the policy's directory, and prints the answer.
 fn check_token_review(args: &CheckArgs, body: &[u8]) -> Result<Verdict, UsageError> {
@@ -190,7 +183,7 @@ fn check_token_review(args: &CheckArgs, body: &[u8]) -> Result<Verdict, UsageErr
                 "a TokenReview is checked with --authn-issuer and --authn-audience (and --authn-jwks-file offline)".into(),
             )
         })?;
-    let now = decision_time(args.now.as_deref())?;
+    let now = u64::try_from(decision_time(args).unix_millis() / 1000).unwrap_or(0);
     let (snapshot, options) = load(&args.engine)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -381,6 +374,8 @@ fn decide_and_print(
     request: AccessRequest,
     mut object: Value,
 ) -> Result<Verdict, UsageError> {
+    let mut request = request;
+    request.now = Some(decision_time(args));
     warn_unknown_resource(&request);
     let (snapshot, options) = load(&args.engine)?;
     let decision = engine::authorize(&snapshot, &options, &request);
@@ -396,7 +391,8 @@ fn decide_and_print(
 
 /// `explain`: prints the decision path; returns the verdict.
 pub fn run_explain(args: &CheckArgs) -> Result<Verdict, UsageError> {
-    let (request, _) = read_review(args)?;
+    let (mut request, _) = read_review(args)?;
+    request.now = Some(decision_time(args));
     warn_unknown_resource(&request);
     let (snapshot, options) = load(&args.engine)?;
     let (decision, text) = explain::explain(&snapshot, &options, &request);

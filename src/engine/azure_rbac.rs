@@ -1,12 +1,13 @@
 //! Azure RBAC over the index: deny assignments first, then role assignments at the request
 //! scope or an ancestor, for the requester's own principals only.
 
-use crate::model::ActionPattern;
 use crate::model::mapping::AttributeSource;
-use crate::policy::compiled::{Assignment, Deny, PermissionBlock};
+use crate::model::{ActionPattern, Timestamp};
+use crate::policy::compiled::{Assignment, Deny, PermissionBlock, WindowId};
 use crate::policy::index::{PrincipalEntry, ScopeId, Snapshot};
 use crate::policy::known_actions::KnownAction;
 use crate::policy::target::AzureTarget;
+use std::cell::Cell;
 
 /// What Azure RBAC says about a mapped request. Actions are named by their index in the
 /// target's actions, so the caller can move the one it reports instead of copying it.
@@ -62,12 +63,50 @@ impl<'s> ScopeChain<'s> {
     }
 }
 
+/// The decision time, and the next start or end of a time-bound assignment's window after
+/// it among the windows a decision considered: until then the answer stands.
+#[derive(Debug, Default)]
+pub struct DecisionTime {
+    now: Option<Timestamp>,
+    next_boundary: Cell<Option<Timestamp>>,
+}
+
+impl DecisionTime {
+    /// A decision taken at `now` (`None`: unknown, no time-bound assignment grants).
+    pub fn at(now: Option<Timestamp>) -> Self {
+        DecisionTime {
+            now,
+            next_boundary: Cell::new(None),
+        }
+    }
+
+    /// Whether the window `id` holds the decision time, noting its next boundary.
+    #[inline(never)]
+    pub fn admits(&self, snapshot: &Snapshot, id: WindowId) -> bool {
+        let (Some(now), Some(window)) = (self.now, snapshot.windows.get(id.index())) else {
+            return false;
+        };
+        if let Some(boundary) = window.next_boundary(now) {
+            let next = self.next_boundary.get();
+            self.next_boundary
+                .set(Some(next.map_or(boundary, |n| n.min(boundary))));
+        }
+        window.contains(now)
+    }
+
+    /// The earliest boundary noted (see [`crate::model::Decision::valid_until`]).
+    pub fn next_boundary(&self) -> Option<Timestamp> {
+        self.next_boundary.get()
+    }
+}
+
 /// Evaluates a mapped request for the requester's principals as the policy knows them
-/// (object id and groups that the policy names; see [`Snapshot::principal`]).
+/// (object id and groups that the policy names; see [`Snapshot::principal`]) at `time`.
 pub fn evaluate<'s>(
     snapshot: &'s Snapshot,
     principals: &[&'s PrincipalEntry],
     target: &AzureTarget<'_>,
+    time: &DecisionTime,
 ) -> AzureOutcome<'s> {
     let chain = ScopeChain::of(snapshot, target.namespace);
     if let Some((index, deny, action)) = find_deny(snapshot, principals, target, &chain) {
@@ -87,6 +126,7 @@ pub fn evaluate<'s>(
             interned,
             &target.attributes,
             &chain,
+            time,
         ) {
             Some(a) => by.push(a),
             None => return AzureOutcome::NotGranted { action: i },
@@ -168,6 +208,7 @@ fn find_grant<'s>(
     interned: Option<&KnownAction>,
     attributes: &dyn AttributeSource,
     chain: &ScopeChain<'_>,
+    time: &DecisionTime,
 ) -> Option<(u32, &'s Assignment)> {
     let applicable = || {
         principals
@@ -175,6 +216,8 @@ fn find_grant<'s>(
             .flat_map(|p| p.assignments.iter())
             .filter(|held| chain.contains(held.scope_id))
             .filter_map(|held| Some((held.index, snapshot.assignments.get(held.index as usize)?)))
+            // A time-bound (PIM) assignment applies only inside its window.
+            .filter(|(_, a)| a.window.is_none_or(|w| time.admits(snapshot, w)))
     };
     if !action.is_wildcard() {
         let text = action.as_str();

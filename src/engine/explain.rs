@@ -6,7 +6,7 @@ use super::azure_rbac::{assignment_grants, deny_covers};
 use super::k8s_rbac::{applies_to, describe, rule_allows};
 use super::{EngineOptions, Exclusion, GroupsFrom, authorize, azure_gate, target_of};
 use crate::model::name_hash::object_id;
-use crate::model::{AccessRequest, Decision, Scope};
+use crate::model::{AccessRequest, Decision, Scope, Timestamp};
 use crate::policy::Snapshot;
 use crate::policy::compiled::{Assignment, Deny, EVERYONE};
 use crate::policy::target::AzureTarget;
@@ -44,6 +44,17 @@ pub fn explain(
         let _ = writeln!(out, "           path `{}`", n.path);
     }
     let _ = writeln!(out, "policy:    generation {}", snapshot.generation);
+    match request.now {
+        Some(now) => {
+            let _ = writeln!(out, "time:      {now}");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "time:      unknown (time-bound assignments do not grant)"
+            );
+        }
+    }
     explain_azure(snapshot, options, request, &mut out);
     explain_rbac(snapshot, request, &mut out);
     let _ = writeln!(
@@ -55,6 +66,12 @@ pub fn explain(
     let _ = writeln!(out, "reason:    {}", decision.reason);
     if let Some(e) = &decision.evaluation_error {
         let _ = writeln!(out, "error:     {e}");
+    }
+    if let Some(until) = decision.valid_until {
+        let _ = writeln!(
+            out,
+            "holds:     until {until} (a time-bound assignment's window starts or ends then)"
+        );
     }
     (decision, out)
 }
@@ -110,8 +127,9 @@ fn explain_azure(
         chain: &chain,
     };
     let any_deny = explain_denies(snapshot, &principals, &at, out);
-    let any_assignment = explain_assignments(snapshot, &principals, &at, out);
-    if !any_deny && !any_assignment {
+    let any_assignment = explain_assignments(snapshot, &principals, &at, request.now, out);
+    let any_schedule = explain_inert_schedules(snapshot, &principals, &at, out);
+    if !any_deny && !any_assignment && !any_schedule {
         let _ = writeln!(
             out,
             "  no assignment or deny assignment names these principals"
@@ -251,6 +269,7 @@ fn explain_assignments(
     snapshot: &Snapshot,
     principals: &[Uuid],
     at: &RequestScope<'_>,
+    now: Option<Timestamp>,
     out: &mut String,
 ) -> bool {
     let target = at.target;
@@ -275,8 +294,12 @@ fn explain_assignments(
                 .scope(a.scope_id)
                 .cloned()
                 .unwrap_or_else(Scope::root);
+            let window = a.window.and_then(|w| snapshot.windows.get(w.index()));
+            let active = window.is_none_or(|w| now.is_some_and(|t| w.contains(t)));
             let why = if !at.chain.contains(&a_scope) {
                 "scope is not on the chain".to_string()
+            } else if !active {
+                "time-bound: not in force at the decision time".to_string()
             } else if matches!(a.condition.as_deref(), Some(Err(_))) {
                 "condition cannot be evaluated: never grants".to_string()
             } else if target.actions().iter().all(|act| {
@@ -293,6 +316,77 @@ fn explain_assignments(
                 out,
                 "  assignment `{}` of `{role_name}` to {p} at `{}`: {why}",
                 a.id, a_scope
+            );
+            if let Some(w) = window {
+                let _ = writeln!(
+                    out,
+                    "    PIM schedule instance `{}`, window {}",
+                    w.instance,
+                    window_text(Some(w.start), w.end)
+                );
+            }
+        }
+    }
+    any
+}
+
+/// `from S until E` (or `without end`, or `without start`).
+fn window_text(start: Option<Timestamp>, end: Option<Timestamp>) -> String {
+    let start = start.map_or("without start".to_string(), |s| format!("from {s}"));
+    match end {
+        Some(end) => format!("{start} until {end}"),
+        None => format!("{start} without end"),
+    }
+}
+
+/// Writes the PIM schedule instances of the principals that grant nothing: eligibilities
+/// (which could be activated) and assignment instances of a status that never grants;
+/// true if there was any.
+fn explain_inert_schedules(
+    snapshot: &Snapshot,
+    principals: &[Uuid],
+    at: &RequestScope<'_>,
+    out: &mut String,
+) -> bool {
+    let mut any = false;
+    for p in principals {
+        for s in snapshot
+            .inert_schedules
+            .iter()
+            .filter(|s| s.principal == *p)
+        {
+            any = true;
+            let role = snapshot.role_by_guid(&s.role_guid);
+            let role_name = role.map_or(&*s.role_guid, |r| &*r.name);
+            let window = window_text(s.start, s.end);
+            let why = if s.eligibility {
+                let would = if !at.chain.contains(&s.scope) {
+                    "; its scope is not on the chain"
+                } else if role.is_some_and(|r| {
+                    at.target.actions().iter().all(|act| {
+                        !act.is_wildcard() && r.blocks.iter().any(|b| b.grants(act.as_str()))
+                    })
+                }) {
+                    "; its role would grant the action"
+                } else {
+                    ""
+                };
+                format!("eligible, not activated: grants nothing (could activate {window}{would})")
+            } else {
+                format!(
+                    "status `{}`: grants nothing (window {window})",
+                    s.status.as_deref().unwrap_or("")
+                )
+            };
+            let kind = if s.eligibility {
+                "eligibility schedule instance"
+            } else {
+                "assignment schedule instance"
+            };
+            let _ = writeln!(
+                out,
+                "  {kind} `{}` of `{role_name}` to {p} at `{}`: {why}",
+                s.id, s.scope
             );
         }
     }

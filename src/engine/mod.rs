@@ -7,6 +7,8 @@
 pub mod azure_rbac;
 pub mod explain;
 pub mod k8s_rbac;
+#[cfg(test)]
+pub(crate) mod schedule_tests;
 
 use crate::model::decision::Reason;
 use crate::model::excerpt::{QUOTED_BYTES, cut, excerpt};
@@ -155,18 +157,32 @@ enum AzureStep {
     },
 }
 
-/// Decides one request. Pure; the same snapshot, options and request give the same answer.
+/// Decides one request at `request.now`. Pure; the same snapshot, options and request give
+/// the same answer. [`Decision::valid_until`] says when a time-bound assignment may change it.
 pub fn authorize(
     snapshot: &Arc<Snapshot>,
     options: &EngineOptions,
     request: &AccessRequest,
+) -> Decision {
+    let time = azure_rbac::DecisionTime::at(request.now);
+    let mut decision = decide(snapshot, options, request, &time);
+    decision.valid_until = time.next_boundary();
+    decision
+}
+
+/// [`authorize`], noting in `time` the window boundaries it meets.
+fn decide(
+    snapshot: &Arc<Snapshot>,
+    options: &EngineOptions,
+    request: &AccessRequest,
+    time: &azure_rbac::DecisionTime,
 ) -> Decision {
     let rbac_first = (options.order == SourceOrder::RbacFirst)
         .then(|| k8s_rbac::authorize(&snapshot.rbac, request));
     if let Some(decision) = rbac_first.as_ref().and_then(|r| r.decision.clone()) {
         return decision;
     }
-    let open = match azure_step(snapshot, options, request) {
+    let open = match azure_step(snapshot, options, request, time) {
         AzureStep::Final(d) => return d,
         AzureStep::Open {
             reason,
@@ -215,6 +231,7 @@ fn azure_step(
     snapshot: &Arc<Snapshot>,
     options: &EngineOptions,
     request: &AccessRequest,
+    time: &azure_rbac::DecisionTime,
 ) -> AzureStep {
     let oid = match azure_gate(options, request) {
         Ok(text) => text,
@@ -245,7 +262,7 @@ fn azure_step(
         };
     }
     let namespace = target.namespace.and_then(Label::new);
-    match azure_rbac::evaluate(snapshot, &principals, &target) {
+    match azure_rbac::evaluate(snapshot, &principals, &target, time) {
         AzureOutcome::Denied {
             deny,
             index,
@@ -455,7 +472,11 @@ fn allowed_decision(
                 ") for ",
             ],
         )?;
-        write_action_at_scope(f, &policy, &action, &namespace)
+        write_action_at_scope(f, &policy, &action, &namespace)?;
+        match a.window.and_then(|w| policy.windows.get(w.index())) {
+            Some(w) => write_window(f, w),
+            None => Ok(()),
+        }
     });
     let mut d = Decision::new(Verdict::Allow, Source::AzureRbac, reason);
     for (_, a) in by {
@@ -464,6 +485,22 @@ fn allowed_decision(
         }
     }
     d
+}
+
+/// Names the PIM schedule instance of a time-bound grant and its window.
+fn write_window(
+    f: &mut std::fmt::Formatter<'_>,
+    window: &crate::policy::compiled::Window,
+) -> std::fmt::Result {
+    write!(
+        f,
+        ", time-bound by PIM schedule instance `{}` from {}",
+        window.instance, window.start
+    )?;
+    match window.end {
+        Some(end) => write!(f, " until {end}"),
+        None => f.write_str(" without end"),
+    }
 }
 
 /// The open reason when some action is granted by no role assignment.

@@ -146,6 +146,10 @@ pub struct Decision {
     pub evaluation_error: Option<String>,
     /// Inline for the usual single id.
     pub decided_by: smallvec::SmallVec<[Arc<str>; 1]>,
+    /// The next time a time-bound role assignment of the requester starts or ends, after the
+    /// decision time: the answer may differ from then on, so it must not be reused past it.
+    /// `None`: no time-bound assignment was considered.
+    pub valid_until: Option<super::Timestamp>,
 }
 
 impl Decision {
@@ -156,6 +160,7 @@ impl Decision {
             reason: reason.into(),
             evaluation_error: None,
             decided_by: smallvec::SmallVec::new(),
+            valid_until: None,
         }
     }
 

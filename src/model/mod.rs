@@ -8,6 +8,7 @@ pub mod mapping;
 pub mod name_hash;
 pub mod request;
 pub mod scope;
+pub mod time;
 
 pub use action::ActionPattern;
 pub use decision::{Decision, Source, Verdict};
@@ -15,3 +16,4 @@ pub use request::{
     AccessRequest, GroupEntry, Groups, GroupsFrom, NonResourceAttributes, ResourceAttributes,
 };
 pub use scope::{ManagementGroups, Scope, ScopeError};
+pub use time::Timestamp;

@@ -40,6 +40,11 @@ pub struct AccessRequest {
     pub extra: BTreeMap<String, Vec<String>>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub uid: String,
+    /// The decision time: time-bound (PIM) role assignments grant only while it lies in their
+    /// window. Not part of the review on the wire (the server fills it from its clock per
+    /// request); `None` means no time is known and no time-bound assignment grants.
+    #[serde(skip)]
+    pub now: Option<super::Timestamp>,
 }
 
 /// The requester's groups, in one buffer, each with its [`name_hash`] worked out as it is

@@ -113,8 +113,28 @@ impl AssignmentSet {
             role,
             scope_id: self.scopes.intern(scope),
             condition: condition.map(Box::new),
+            window: None,
         });
         self.origins.push(origin.clone());
+    }
+
+    /// [`AssignmentSet::add`] for a PIM schedule instance, which grants only inside `window`.
+    /// Instances are added once every file is merged (when the snapshot is built), so window
+    /// ids are never renumbered.
+    pub fn add_windowed(
+        &mut self,
+        origin: &Origin,
+        ra: &RoleAssignment,
+        window: super::compiled::WindowId,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
+        let before = self.items.len();
+        self.add(origin, ra, diagnostics);
+        if self.items.len() > before
+            && let Some(last) = self.items.last_mut()
+        {
+            last.window = Some(window);
+        }
     }
 
     fn role_ref(&mut self, guid: String) -> usize {

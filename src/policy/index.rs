@@ -6,8 +6,8 @@
 
 use super::assignments::AssignmentSet;
 use super::compiled::{
-    Assignment, Deny, EVERYONE, MEMO_MIN_PATTERNS, PermissionBlock, Role, compile_condition,
-    parse_principal,
+    Assignment, Deny, EVERYONE, InertSchedule, MEMO_MIN_PATTERNS, PermissionBlock, Role, Window,
+    WindowId, compile_condition, parse_principal,
 };
 use super::condition::Condition;
 use super::copies::Copies;
@@ -17,7 +17,7 @@ use super::rbac::RbacIndex;
 use super::schema::{DenyAssignment, Permission, PrincipalRef, RoleDefinition};
 use super::{Diagnostic, LoadError, Origin, PolicySet, pace};
 use crate::model::name_hash::{folded_eq, short_eq};
-use crate::model::{ManagementGroups, Scope};
+use crate::model::{ManagementGroups, Scope, Timestamp};
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -225,6 +225,11 @@ pub struct Snapshot {
     pub rbac: RbacIndex,
     /// Entra users and groups, when the policy directories hold an export of them.
     pub directory: Option<std::sync::Arc<super::directory::Directory>>,
+    /// The windows of time-bound (PIM) assignments, by [`WindowId`].
+    pub windows: Vec<Window>,
+    /// PIM schedule instances that grant nothing (eligibilities, refused or ended
+    /// activations), for `explain`.
+    pub inert_schedules: Vec<InertSchedule>,
     pub warnings: Vec<Diagnostic>,
     role_by_guid: HashMap<String, usize>,
     /// Per-generation memo: action -> the set of roles whose permissions grant it. Bounded,
@@ -312,6 +317,22 @@ fn provider_mismatch(options: &IndexOptions) -> Option<Diagnostic> {
     )
 }
 
+/// A schedule instance's start and end (checked by the parser; unreadable ones are `None`).
+fn schedule_times(
+    instance: &super::schema::ScheduleInstance,
+) -> (Option<Timestamp>, Option<Timestamp>) {
+    let time = |t: &Option<String>| {
+        t.as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .and_then(|t| Timestamp::parse_rfc3339(t).ok())
+    };
+    (
+        time(&instance.start_date_time),
+        time(&instance.end_date_time),
+    )
+}
+
 fn names_an_operation(pattern: &str) -> bool {
     let p = pattern.trim().to_ascii_lowercase();
     p == "*"
@@ -345,11 +366,13 @@ impl Snapshot {
         // beside `bootstrap/`): one note per pair of files, whatever their kinds.
         let mut copies = Copies::default();
         snapshot.add_roles(&set.role_definitions, &mut copies, &mut diagnostics);
+        let superseded = snapshot.add_schedules(&mut set, &mut diagnostics);
         snapshot.add_assignments(
             std::mem::take(&mut set.role_assignments),
             &mut copies,
             &mut diagnostics,
         );
+        snapshot.drop_superseded(&superseded);
         snapshot.add_denies(&set, &mut copies, &mut diagnostics);
         snapshot.known_actions =
             KnownActions::build(&options.action_prefix, &snapshot.roles, &snapshot.denies);
@@ -590,6 +613,149 @@ impl Snapshot {
             principals.insert(a.principal);
         }
         self.principal_count = principals.len();
+    }
+
+    /// Compiles the PIM schedule instances: an assignment instance whose status may grant
+    /// becomes a role assignment in `set` that grants only inside its window; the others,
+    /// and every eligibility, are kept inert. Returns the lower-cased ids of the role
+    /// assignments the instances stand behind (`originRoleAssignmentId`): an export taken
+    /// during an activation lists the activation as an ordinary role assignment too, and it
+    /// must end with the window, not live on in the snapshot.
+    fn add_schedules(
+        &mut self,
+        set: &mut PolicySet,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> rustc_hash::FxHashSet<String> {
+        let mut superseded = rustc_hash::FxHashSet::default();
+        let instances = std::mem::take(&mut set.role_assignment_schedule_instances);
+        let eligibilities = std::mem::take(&mut set.role_eligibility_schedule_instances);
+        // The first instance read of each id (lower-cased): a copy in another export is
+        // loaded once; another window or status under the same id is an error.
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (i, (origin, instance)) in instances.iter().enumerate() {
+            let first = *seen.entry(instance.id.to_ascii_lowercase()).or_insert(i);
+            if first != i {
+                if let Some((first_origin, earlier)) = instances.get(first)
+                    && (schedule_times(earlier) != schedule_times(instance)
+                        || earlier.status_grants() != instance.status_grants())
+                {
+                    diagnostics.push(Diagnostic::error(
+                        origin.field("id"),
+                        format!(
+                            "duplicate schedule instance id `{}`: also at {first_origin} with \
+                             another window or status; drop one of the two files",
+                            instance.id
+                        ),
+                    ));
+                }
+                continue;
+            }
+            if let Some(ra) = instance
+                .origin_role_assignment_id
+                .as_deref()
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+            {
+                superseded.insert(ra.to_ascii_lowercase());
+            }
+            let (start, end) = schedule_times(instance);
+            let Some(start) = start else {
+                // Reported by the parser; an instance that reaches here without a start
+                // grants nothing.
+                continue;
+            };
+            if !instance.status_grants() {
+                self.add_inert(origin, instance, false, diagnostics);
+                continue;
+            }
+            let Some(id) = WindowId::new(self.windows.len()) else {
+                diagnostics.push(Diagnostic::error(
+                    origin.clone(),
+                    "too many schedule instances",
+                ));
+                continue;
+            };
+            self.windows.push(Window {
+                start,
+                end,
+                instance: Arc::from(instance.id.as_str()),
+            });
+            let ra = super::schema::RoleAssignment {
+                id: instance.id.clone(),
+                name: instance.name.clone(),
+                principal_id: instance.principal_id.clone(),
+                principal_type: instance.principal_type.clone(),
+                role_definition_id: instance.role_definition_id.clone(),
+                scope: instance.scope.clone(),
+                condition: instance.condition.clone(),
+                condition_version: instance.condition_version.clone(),
+            };
+            set.role_assignments
+                .add_windowed(origin, &ra, id, diagnostics);
+        }
+        for (origin, instance) in &eligibilities {
+            self.add_inert(origin, instance, true, diagnostics);
+        }
+        superseded
+    }
+
+    /// Keeps a schedule instance that grants nothing, checked like a role assignment.
+    fn add_inert(
+        &mut self,
+        origin: &Origin,
+        instance: &super::schema::ScheduleInstance,
+        eligibility: bool,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
+        let principal = parse_principal(
+            &instance.principal_id,
+            || origin.field("principalId"),
+            diagnostics,
+        );
+        let scope = match Scope::parse(&instance.scope) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                diagnostics.push(Diagnostic::error(origin.field("scope"), e.to_string()));
+                None
+            }
+        };
+        let (Some(principal), Some(scope)) = (principal, scope) else {
+            return;
+        };
+        let (start, end) = schedule_times(instance);
+        self.inert_schedules.push(InertSchedule {
+            id: Arc::from(instance.id.as_str()),
+            principal,
+            role_guid: instance
+                .role_definition_id
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+                .into(),
+            scope,
+            start,
+            end,
+            status: instance.status.as_deref().map(Box::from),
+            eligibility,
+        });
+    }
+
+    /// Leaves out the role assignments a schedule instance stands behind (see
+    /// [`Snapshot::add_schedules`]): they grant through the instance, inside its window.
+    fn drop_superseded(&mut self, superseded: &rustc_hash::FxHashSet<String>) {
+        if superseded.is_empty() {
+            return;
+        }
+        self.assignments.retain(|a| {
+            pace::point();
+            a.window.is_some() || !superseded.contains(&a.id.to_ascii_lowercase())
+        });
+    }
+
+    /// The role definition with a lower-cased GUID, if loaded.
+    pub fn role_by_guid(&self, guid: &str) -> Option<&Role> {
+        self.role_by_guid.get(guid).and_then(|i| self.roles.get(*i))
     }
 
     /// Checks and compiles the deny assignments; one read twice is loaded once (other content

@@ -332,3 +332,96 @@ pub struct EntraMember {
     #[serde(default, rename = "@odata.type")]
     pub odata_type: Option<String>,
 }
+
+/// A PIM role assignment or role eligibility schedule instance (ARM `2020-10-01`
+/// `roleAssignmentScheduleInstances` / `roleEligibilityScheduleInstances`, `properties`
+/// lifted). Fields scopegate does not decide by (`memberType`, `expandedProperties`, linked
+/// ids, `createdOn`) are read leniently and ignored.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleInstance {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub scope: String,
+    #[serde(default)]
+    pub role_definition_id: String,
+    #[serde(default)]
+    pub principal_id: String,
+    #[serde(default)]
+    pub principal_type: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub start_date_time: Option<String>,
+    #[serde(default)]
+    pub end_date_time: Option<String>,
+    /// The role assignment this instance stands behind (assignment instances only).
+    #[serde(default)]
+    pub origin_role_assignment_id: Option<String>,
+    /// `Activated` or `Assigned` (assignment instances only).
+    #[serde(default)]
+    pub assignment_type: Option<String>,
+    #[serde(default)]
+    pub member_type: Option<String>,
+    #[serde(default)]
+    pub condition: Option<String>,
+    #[serde(default)]
+    pub condition_version: Option<String>,
+    #[serde(default)]
+    pub role_assignment_schedule_id: Option<String>,
+    #[serde(default)]
+    pub role_eligibility_schedule_id: Option<String>,
+}
+
+impl ScheduleInstance {
+    /// Whether `status` lets the instance grant: every status but those PIM uses for a request
+    /// that was refused, withdrawn or broke off.
+    pub fn status_grants(&self) -> bool {
+        self.status.as_deref().is_none_or(|s| {
+            !SCHEDULE_STATUSES_NEVER_GRANTING
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(s.trim()))
+        })
+    }
+}
+
+/// `status` values of a schedule instance (ARM's `Status`).
+pub const SCHEDULE_STATUSES: &[&str] = &[
+    "Accepted",
+    "PendingEvaluation",
+    "Granted",
+    "Denied",
+    "PendingProvisioning",
+    "Provisioned",
+    "PendingRevocation",
+    "Revoked",
+    "Canceled",
+    "Failed",
+    "PendingApprovalProvisioning",
+    "PendingApproval",
+    "FailedAsResourceIsLocked",
+    "PendingAdminDecision",
+    "AdminApproved",
+    "AdminDenied",
+    "TimedOut",
+    "ProvisioningStarted",
+    "Invalid",
+    "PendingScheduleCreation",
+    "ScheduleCreated",
+    "PendingExternalProvisioning",
+];
+
+/// Statuses with which a schedule instance never grants.
+pub const SCHEDULE_STATUSES_NEVER_GRANTING: &[&str] = &[
+    "Denied",
+    "Revoked",
+    "Canceled",
+    "Failed",
+    "FailedAsResourceIsLocked",
+    "AdminDenied",
+    "TimedOut",
+    "Invalid",
+];

@@ -7,7 +7,9 @@ use super::diagnostic::Diagnostic;
 use super::diagnostic::Origin;
 use super::directory::{Group, Member, User};
 use super::pace;
-use super::schema::{DenyAssignment, K8sBinding, K8sRole, ManagementGroupEntity, RoleDefinition};
+use super::schema::{
+    DenyAssignment, K8sBinding, K8sRole, ManagementGroupEntity, RoleDefinition, ScheduleInstance,
+};
 use std::sync::Arc;
 
 /// Every policy object read from the sources, before validation.
@@ -32,6 +34,10 @@ pub struct PolicySet {
     pub directory_members: Vec<(Origin, (Arc<str>, Member))>,
     /// Groups that have a member file (even an empty one): it replaces their `members`.
     pub directory_member_files: Vec<(Origin, Arc<str>)>,
+    /// PIM role assignment schedule instances: role assignments with a validity window.
+    pub role_assignment_schedule_instances: Vec<(Origin, ScheduleInstance)>,
+    /// PIM role eligibility schedule instances: they grant nothing.
+    pub role_eligibility_schedule_instances: Vec<(Origin, ScheduleInstance)>,
 }
 
 /// Names every list of a [`PolicySet`] to `$each!`, once for all the operations on whole
@@ -52,7 +58,9 @@ macro_rules! policy_lists {
             directory_users,
             directory_groups,
             directory_members,
-            directory_member_files
+            directory_member_files,
+            role_assignment_schedule_instances,
+            role_eligibility_schedule_instances
         )
     };
 }

@@ -189,7 +189,7 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
         Err(answered) => return answered,
     };
     let started = Instant::now();
-    let review = match sar::decode(&bytes) {
+    let mut review = match sar::decode(&bytes) {
         Ok(r) => {
             s.claim_watch
                 .observe(&s.options.principal_claim, &r.request);
@@ -206,6 +206,10 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
         return unavailable;
     }
     let snapshot = s.store.load();
+    // The engine has no clock: each review is decided at the time it arrives.
+    review.request.now = Some(crate::model::Timestamp::from_system(
+        std::time::SystemTime::now(),
+    ));
     let (decision, cached) = decide(s, &snapshot, &review.request);
     answer(
         s,
@@ -401,7 +405,11 @@ fn decide(
         );
     };
     let key = DecisionKey::new(snapshot.generation, request);
-    if let Some(hit) = key.as_ref().and_then(|k| cache.get(k)) {
+    let hit = match request.now {
+        Some(now) => key.as_ref().and_then(|k| cache.get_at(k, now)),
+        None => key.as_ref().and_then(|k| cache.get(k)),
+    };
+    if let Some(hit) = hit {
         s.metrics.cache_hits.inc();
         return (hit, true);
     }
@@ -419,6 +427,53 @@ fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A cached time-bound allow is served inside its window and never from its end on: the
+    /// request at the end is decided again, on the same snapshot, without a reload.
+    #[test]
+    fn a_cached_time_bound_allow_ends_with_its_window() {
+        use crate::engine::schedule_tests::{instance, pods_read, snapshot};
+        use crate::model::Timestamp;
+        // The window is around the real clock's time: the cache also evicts by that clock.
+        let clock = Timestamp::from_system(std::time::SystemTime::now()).unix_millis();
+        let at = |offset_ms: i64| Timestamp::from_unix_millis(clock + offset_ms);
+        let (start, end) = (at(-3_600_000), at(3_600_000));
+        let built = snapshot(vec![instance(
+            "a1",
+            "Provisioned",
+            &start.to_string(),
+            Some(&end.to_string()),
+        )]);
+        let store = Arc::new(PolicyStore::new());
+        drop(store.publish(Arc::unwrap_or_clone(built), 1));
+        let snapshot = store.load();
+        let shared = Shared {
+            store,
+            options: EngineOptions::default(),
+            metrics: Metrics::new(),
+            cache: Some(DecisionCache::new(100, 1 << 20, Duration::from_secs(3600))),
+            mode: Mode::Enforce,
+            max_body_bytes: 1 << 20,
+            read_timeout: Duration::from_secs(1),
+            allowed_client_names: Vec::new(),
+            cluster: None,
+            claim_watch: ClaimWatch::default(),
+            authn: None,
+        };
+        let asked = |now: Timestamp| decide(&shared, &snapshot, &pods_read(Some(now)));
+        let (first, cached) = asked(at(0));
+        assert!(first.allowed() && !cached, "{first:?} cached {cached}");
+        let (again, cached) = asked(Timestamp::from_unix_millis(end.unix_millis() - 1));
+        assert!(
+            again.allowed() && cached,
+            "the same question inside the window is a hit"
+        );
+        let (at_end, cached) = asked(end);
+        assert!(
+            !at_end.allowed() && !cached,
+            "a cached allow was served at the window end"
+        );
+    }
 
     /// A body arriving in the given pieces.
     fn pieces(parts: &[&'static str]) -> Body {
