@@ -80,6 +80,14 @@ pub fn large_removal(serving: &SnapshotStats, next: &SnapshotStats) -> Option<St
             serving.k8s_bindings,
             next.k8s_bindings,
         ),
+        // A lost users file drops the disabled-account check; a lost groups file every
+        // membership read from the directory.
+        ("Entra users", serving.directory_users, next.directory_users),
+        (
+            "Entra groups",
+            serving.directory_groups,
+            next.directory_groups,
+        ),
     ];
     kinds.iter().find_map(|(kind, before, after)| {
         let removed = before.saturating_sub(*after);
@@ -640,5 +648,35 @@ pub async fn watch_tls(
             }
             Err(e) => tracing::error!(error = %e, "TLS reload task failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn losing_most_of_the_directory_export_is_a_large_removal() {
+        let serving = SnapshotStats {
+            directory_users: 100,
+            directory_groups: 10,
+            ..SnapshotStats::default()
+        };
+        let lost_users = SnapshotStats {
+            directory_users: 0,
+            ..serving
+        };
+        let why = large_removal(&serving, &lost_users).unwrap_or_default();
+        assert!(why.contains("100 of 100 Entra users"), "{why}");
+        let lost_groups = SnapshotStats {
+            directory_groups: 4,
+            ..serving
+        };
+        assert!(large_removal(&serving, &lost_groups).is_some());
+        let ordinary = SnapshotStats {
+            directory_users: 60,
+            ..serving
+        };
+        assert_eq!(large_removal(&serving, &ordinary), None);
     }
 }
