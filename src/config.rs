@@ -342,6 +342,16 @@ impl AuthnArgs {
                 "--authn-issuer needs --authn-audience (the audiences a token must name)".into(),
             ));
         }
+        if self
+            .issuers
+            .iter()
+            .chain(&self.audiences)
+            .any(|v| v.trim().is_empty())
+        {
+            return Err(ConfigError::Authn(
+                "an empty --authn-issuer or --authn-audience would match an empty claim".into(),
+            ));
+        }
         for issuer in &self.issuers {
             if !issuer.starts_with("https://") {
                 return Err(ConfigError::Authn(format!(

@@ -188,7 +188,9 @@ fn duplicates_and_members_of_unknown_types_warn() {
     write(
         dir.path(),
         "entra-users.json",
-        &json!([{"id": ALICE}, {"id": ALICE.to_uppercase()}]),
+        // `az ad user list` (no accountEnabled) beside a `$select=accountEnabled` export.
+        &json!([{"id": ALICE, "userPrincipalName": "alice@contoso.com"},
+                {"id": ALICE.to_uppercase(), "accountEnabled": false}]),
     );
     write(
         dir.path(),
@@ -197,6 +199,13 @@ fn duplicates_and_members_of_unknown_types_warn() {
                 {"id": TEAM}]),
     );
     let loaded = load_dir(dir.path()).unwrap();
+    let directory = loaded.snapshot.directory.as_ref().unwrap();
+    assert_eq!(directory.user_count(), 1);
+    assert_eq!(
+        directory.account_enabled(ALICE),
+        Some(false),
+        "a disabled copy is not hidden by the first one"
+    );
     let found = warnings(&loaded);
     assert!(
         found

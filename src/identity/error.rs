@@ -20,6 +20,8 @@ pub enum TokenError {
     InvalidSignature,
     #[error("issuer mismatch: `{0}` is not a configured issuer")]
     IssuerMismatch(String),
+    #[error("issuer mismatch: key `{kid}` is not one `{issuer}` publishes")]
+    KeyOfAnotherIssuer { issuer: String, kid: String },
     #[error("audience mismatch: `{0}` contains no configured audience")]
     AudienceMismatch(String),
     #[error("missing exp: the token has no expiry time")]
@@ -28,6 +30,8 @@ pub enum TokenError {
     Expired { exp: u64, now: u64 },
     #[error("token not yet valid: nbf {nbf}, now {now}")]
     NotYetValid { nbf: u64, now: u64 },
+    #[error("token not yet valid: `nbf` is not a NumericDate")]
+    InvalidNbf,
     #[error("tenant mismatch: tid `{tid}` is not the issuer's tenant `{issuer_tenant}`")]
     TenantMismatch { issuer_tenant: String, tid: String },
     #[error("missing oid: the token names no object id")]
@@ -53,11 +57,13 @@ impl TokenError {
             TokenError::MissingKid => "missing kid",
             TokenError::UnknownKid(_) => "unknown kid",
             TokenError::InvalidSignature => "invalid signature",
-            TokenError::IssuerMismatch(_) => "issuer mismatch",
+            TokenError::IssuerMismatch(_) | TokenError::KeyOfAnotherIssuer { .. } => {
+                "issuer mismatch"
+            }
             TokenError::AudienceMismatch(_) => "audience mismatch",
             TokenError::MissingExp => "missing exp",
             TokenError::Expired { .. } => "token expired",
-            TokenError::NotYetValid { .. } => "token not yet valid",
+            TokenError::NotYetValid { .. } | TokenError::InvalidNbf => "token not yet valid",
             TokenError::TenantMismatch { .. } => "tenant mismatch",
             TokenError::MissingOid => "missing oid",
             TokenError::InvalidOid(_) => "invalid oid",

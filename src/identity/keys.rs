@@ -19,25 +19,43 @@ pub enum KeyKind {
     EcP256,
 }
 
-/// One usable key.
+/// One usable key, with the issuers whose key set lists it.
 #[derive(Clone)]
 pub struct VerifyingKey {
     pub kind: KeyKind,
     pub key: DecodingKey,
+    /// The public key's parameters (`n`/`e` or `x`/`y`): two entries with one `kid` are the
+    /// same key only if these are equal.
+    material: String,
+    /// Issuers whose discovery listed this key; empty when the keys are not tied to an
+    /// issuer (an offline JWKS file serves every configured issuer).
+    pub issuers: Vec<String>,
+}
+
+impl VerifyingKey {
+    /// Whether tokens of `issuer` may be verified with this key.
+    pub fn serves(&self, issuer: &str) -> bool {
+        self.issuers.is_empty() || self.issuers.iter().any(|i| i == issuer)
+    }
 }
 
 impl std::fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VerifyingKey")
             .field("kind", &self.kind)
+            .field("issuers", &self.issuers)
             .finish_non_exhaustive()
     }
 }
 
-/// Keys by `kid`.
+/// Keys by `kid`. Two issuers may publish different keys under one `kid`: both are kept,
+/// each tied to its issuers.
 #[derive(Debug, Clone, Default)]
 pub struct KeySet {
-    keys: HashMap<String, Arc<VerifyingKey>>,
+    keys: HashMap<String, Vec<Arc<VerifyingKey>>>,
+    /// Which set of the source this is: a verification is remembered only as long as the
+    /// keys it used are the ones in use.
+    generation: u64,
 }
 
 /// A JWKS document that cannot be used at all.
@@ -53,7 +71,8 @@ struct Document {
 }
 
 impl KeySet {
-    /// Reads a JWKS document. Returns the usable keys and, for every key left out, why.
+    /// Reads a JWKS document, its keys tied to no issuer. Returns the usable keys and, for
+    /// every key left out, why.
     pub fn from_jwks(bytes: &[u8]) -> Result<(KeySet, Vec<String>), KeySetError> {
         let document: Document =
             serde_json::from_slice(bytes).map_err(|e| KeySetError::Malformed(e.to_string()))?;
@@ -61,29 +80,71 @@ impl KeySet {
         let mut skipped = Vec::new();
         for (i, value) in document.keys.into_iter().enumerate() {
             match usable_key(value) {
-                Ok((kid, key)) => {
-                    set.keys.insert(kid, Arc::new(key));
-                }
+                Ok((kid, key)) => set.add(kid, key),
                 Err(why) => skipped.push(format!("keys[{i}]: {why}")),
             }
         }
         Ok((set, skipped))
     }
 
-    /// The key with this `kid`.
-    pub fn get(&self, kid: &str) -> Option<&VerifyingKey> {
-        self.keys.get(kid).map(|k| &**k)
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
-    /// Adds every key of `other`; a `kid` in both takes `other`'s key.
-    pub fn extend(&mut self, other: &KeySet) {
-        for (kid, key) in &other.keys {
-            self.keys.insert(kid.clone(), key.clone());
+    /// This set as the successor of `previous`: its generation is the next one.
+    pub fn succeeding(mut self, previous: &KeySet) -> KeySet {
+        self.generation = previous.generation.wrapping_add(1);
+        self
+    }
+
+    /// Ties every key to `issuer` (the issuer whose discovery gave this set).
+    pub fn published_by(mut self, issuer: &str) -> KeySet {
+        for entries in self.keys.values_mut() {
+            for key in entries.iter_mut() {
+                Arc::make_mut(key).issuers = vec![issuer.to_string()];
+            }
+        }
+        self
+    }
+
+    fn add(&mut self, kid: String, key: VerifyingKey) {
+        let entries = self.keys.entry(kid).or_default();
+        match entries.iter_mut().find(|k| k.material == key.material) {
+            // The same key from another issuer (Entra's v1 and v2 key sets): one entry
+            // serving both.
+            Some(same) => {
+                let same = Arc::make_mut(same);
+                if same.issuers.is_empty() || key.issuers.is_empty() {
+                    same.issuers.clear();
+                } else {
+                    for issuer in key.issuers {
+                        if !same.issuers.contains(&issuer) {
+                            same.issuers.push(issuer);
+                        }
+                    }
+                }
+            }
+            None => entries.push(Arc::new(key)),
         }
     }
 
+    /// The keys published under this `kid`.
+    pub fn get(&self, kid: &str) -> &[Arc<VerifyingKey>] {
+        self.keys.get(kid).map_or(&[], Vec::as_slice)
+    }
+
+    /// Adds every key of `other`.
+    pub fn extend(&mut self, other: &KeySet) {
+        for (kid, entries) in &other.keys {
+            for key in entries {
+                self.add(kid.clone(), (**key).clone());
+            }
+        }
+    }
+
+    /// Keys held.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.keys.values().map(Vec::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -95,6 +156,22 @@ impl KeySet {
         let mut kids: Vec<&str> = self.keys.keys().map(String::as_str).collect();
         kids.sort_unstable();
         kids
+    }
+
+    /// Everything that decides what the set verifies, in a stable order: two sets with the
+    /// same fingerprint accept the same tokens.
+    pub fn fingerprint(&self) -> Vec<(&str, &str, &[String])> {
+        let mut all: Vec<(&str, &str, &[String])> = self
+            .keys
+            .iter()
+            .flat_map(|(kid, entries)| {
+                entries
+                    .iter()
+                    .map(move |k| (kid.as_str(), k.material.as_str(), k.issuers.as_slice()))
+            })
+            .collect();
+        all.sort_unstable();
+        all
     }
 }
 
@@ -111,7 +188,7 @@ fn usable_key(value: serde_json::Value) -> Result<(String, VerifyingKey), String
     {
         return Err(format!("`{kid}` is not a signing key (`use` is not `sig`)"));
     }
-    let kind = match &jwk.algorithm {
+    let (kind, material) = match &jwk.algorithm {
         AlgorithmParameters::RSA(rsa) => {
             let bits = modulus_bits(&rsa.n).ok_or_else(|| format!("`{kid}`: bad modulus"))?;
             if bits < MIN_RSA_BITS {
@@ -119,15 +196,23 @@ fn usable_key(value: serde_json::Value) -> Result<(String, VerifyingKey), String
                     "`{kid}`: RSA key of {bits} bits (at least {MIN_RSA_BITS})"
                 ));
             }
-            KeyKind::Rsa
+            (KeyKind::Rsa, format!("{}.{}", rsa.n, rsa.e))
         }
         AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
-            KeyKind::EcP256
+            (KeyKind::EcP256, format!("{}.{}", ec.x, ec.y))
         }
         _ => return Err(format!("`{kid}`: neither an RSA nor a P-256 key")),
     };
     let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("`{kid}`: {e}"))?;
-    Ok((kid, VerifyingKey { kind, key }))
+    Ok((
+        kid,
+        VerifyingKey {
+            kind,
+            key,
+            material,
+            issuers: Vec::new(),
+        },
+    ))
 }
 
 /// Bits of a base64url big-endian modulus, leading zero bytes not counted.

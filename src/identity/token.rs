@@ -78,7 +78,6 @@ pub struct VerifiedToken {
     pub audiences: Vec<String>,
     /// `exp` + skew: the first second at which the token is no longer accepted.
     pub valid_until: u64,
-    pub kid: String,
 }
 
 struct Header {
@@ -131,30 +130,38 @@ pub fn verify(
 
     let algorithm = parse_algorithm(&header.alg)
         .filter(|a| rules.algorithms.contains(a))
-        .ok_or_else(|| TokenError::UnsupportedAlg(header.alg.clone()))?;
+        .ok_or_else(|| TokenError::UnsupportedAlg(bounded(&header.alg)))?;
     match &header.typ {
         None => {}
         Some(Value::String(typ)) if typ.eq_ignore_ascii_case("JWT") => {}
         Some(other) => return Err(TokenError::UnsupportedType(plain(other))),
     }
     let kid = match &header.kid {
-        Some(Value::String(kid)) if !kid.is_empty() => kid.clone(),
+        Some(Value::String(kid)) if !kid.is_empty() => kid.as_str(),
         _ => return Err(TokenError::MissingKid),
     };
-    let key = keys
-        .get(&kid)
-        .ok_or_else(|| TokenError::UnknownKid(kid.clone()))?;
-    let fits = matches!(
-        (algorithm, key.kind),
-        (Algorithm::RS256, KeyKind::Rsa) | (Algorithm::ES256, KeyKind::EcP256)
-    );
-    let verified = fits
-        && jsonwebtoken::crypto::verify(signature, signed.as_bytes(), &key.key, algorithm)
-            .unwrap_or(false);
-    if !verified {
-        return Err(TokenError::InvalidSignature);
+    // Only keys of the algorithm's kind: an RSA key never checks an HMAC or an EC signature.
+    let mut candidates = keys
+        .get(kid)
+        .iter()
+        .filter(|key| {
+            matches!(
+                (algorithm, key.kind),
+                (Algorithm::RS256, KeyKind::Rsa) | (Algorithm::ES256, KeyKind::EcP256)
+            )
+        })
+        .peekable();
+    if candidates.peek().is_none() {
+        return Err(TokenError::UnknownKid(bounded(kid)));
     }
+    let key = candidates
+        .find(|key| {
+            jsonwebtoken::crypto::verify(signature, signed.as_bytes(), &key.key, algorithm)
+                .unwrap_or(false)
+        })
+        .ok_or(TokenError::InvalidSignature)?;
 
+    // The issuer must be configured, and the key one its own key set published.
     let issuer = match claims.get("iss") {
         Some(Value::String(iss)) if rules.issuers.iter().any(|i| i == iss) => iss.clone(),
         other => {
@@ -163,12 +170,18 @@ pub fn verify(
             ));
         }
     };
+    if !key.serves(&issuer) {
+        return Err(TokenError::KeyOfAnotherIssuer {
+            issuer: bounded(&issuer),
+            kid: bounded(kid),
+        });
+    }
     let audiences = audiences(claims.get("aud"));
     if !audiences
         .iter()
         .any(|aud| rules.audiences.iter().any(|a| a == aud))
     {
-        return Err(TokenError::AudienceMismatch(audiences.join(", ")));
+        return Err(TokenError::AudienceMismatch(bounded(&audiences.join(", "))));
     }
     let exp = match claims.get("exp") {
         None => return Err(TokenError::MissingExp),
@@ -179,7 +192,7 @@ pub fn verify(
         return Err(TokenError::Expired { exp, now });
     }
     if let Some(value) = claims.get("nbf") {
-        let nbf = numeric_date(value).ok_or(TokenError::NotYetValid { nbf: u64::MAX, now })?;
+        let nbf = numeric_date(value).ok_or(TokenError::InvalidNbf)?;
         if now.saturating_add(rules.skew_seconds) < nbf {
             return Err(TokenError::NotYetValid { nbf, now });
         }
@@ -222,7 +235,6 @@ pub fn verify(
         groups,
         audiences,
         valid_until,
-        kid,
     })
 }
 
@@ -232,11 +244,12 @@ fn token_groups(claims: &Map<String, Value>) -> Result<TokenGroups, TokenError> 
             return Err(TokenError::InvalidGroupsClaim);
         };
         let mut groups: Vec<String> = Vec::with_capacity(items.len());
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for item in items {
             let Value::String(group) = item else {
                 return Err(TokenError::InvalidGroupsClaim);
             };
-            if !groups.contains(group) {
+            if seen.insert(group) {
                 groups.push(group.clone());
             }
         }
@@ -311,11 +324,15 @@ fn json_object(segment: &str) -> Option<Map<String, Value>> {
 
 /// A claim value for a message, bounded.
 fn plain(value: &Value) -> String {
-    let text = match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    crate::model::excerpt::excerpt_of(&text, 128).to_string()
+    match value {
+        Value::String(s) => bounded(s),
+        other => bounded(&other.to_string()),
+    }
+}
+
+/// Token text for a message: at most 128 bytes of it.
+fn bounded(text: &str) -> String {
+    crate::model::excerpt::excerpt_of(text, 128).to_string()
 }
 
 #[cfg(test)]

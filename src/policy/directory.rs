@@ -78,18 +78,28 @@ pub fn canonical_id(id: &str) -> Arc<str> {
 impl Directory {
     /// Resolves users and groups (ids already canonical) into a directory.
     pub fn build(users: Vec<User>, groups: Vec<Group>) -> Directory {
-        // Direct parents: member id -> groups that list it.
+        // Direct parents: member id -> groups that list it, as any kind (the first step up)
+        // and as a group (every further step: only groups have members).
         let mut parents: HashMap<Arc<str>, Vec<Arc<str>>> = HashMap::new();
+        let mut group_parents: HashMap<Arc<str>, Vec<Arc<str>>> = HashMap::new();
         for group in &groups {
             for member in &group.members {
-                if member.kind == MemberType::Other {
-                    continue;
-                }
-                parents
+                let table = match member.kind {
+                    MemberType::Other => continue,
+                    MemberType::Group => &mut group_parents,
+                    MemberType::User | MemberType::ServicePrincipal => &mut parents,
+                };
+                table
                     .entry(member.id.clone())
                     .or_default()
                     .push(group.id.clone());
             }
+        }
+        for (member, groups) in &group_parents {
+            parents
+                .entry(member.clone())
+                .or_default()
+                .extend(groups.iter().cloned());
         }
         let mut member_of: HashMap<Arc<str>, Box<[Arc<str>]>> = HashMap::new();
         let mut membership_count = 0;
@@ -103,7 +113,7 @@ impl Directory {
             if member_of.contains_key(&principal) {
                 continue;
             }
-            let closure = transitive_parents(&principal, &parents);
+            let closure = transitive_parents(&principal, &parents, &group_parents);
             membership_count += closure.len();
             member_of.insert(principal, closure);
         }
@@ -146,15 +156,22 @@ impl Directory {
     }
 }
 
-/// Every group reachable upwards from `principal`, with a visited set so cycles end.
+/// Every group reachable upwards from `principal` (first step through any membership, then
+/// through group memberships only), with a visited set so cycles end.
 fn transitive_parents(
     principal: &Arc<str>,
     parents: &HashMap<Arc<str>, Vec<Arc<str>>>,
+    group_parents: &HashMap<Arc<str>, Vec<Arc<str>>>,
 ) -> Box<[Arc<str>]> {
     let mut seen: HashSet<Arc<str>> = HashSet::new();
-    let mut stack: Vec<&Arc<str>> = vec![principal];
+    let mut stack: Vec<&Arc<str>> = Vec::new();
+    for parent in parents.get(principal).into_iter().flatten() {
+        if seen.insert(parent.clone()) {
+            stack.push(parent);
+        }
+    }
     while let Some(next) = stack.pop() {
-        for parent in parents.get(next).into_iter().flatten() {
+        for parent in group_parents.get(next).into_iter().flatten() {
             if seen.insert(parent.clone()) {
                 stack.push(parent);
             }
@@ -201,6 +218,8 @@ mod tests {
             // g1 lists g3: a cycle g1 -> g2 -> g3 -> g1.
             group("g1b", &[("g3", MemberType::Group)]),
             group("dev", &[("u1", MemberType::Other)]),
+            // An inconsistent export lists g3 as a user: not a step up for g3's members.
+            group("odd", &[("g3", MemberType::User)]),
         ];
         let mut groups = groups;
         groups[0].members.push(Member {
@@ -220,5 +239,6 @@ mod tests {
         assert_eq!(directory.account_enabled("u1"), Some(false));
         // A member of an unknown type is never expanded.
         assert!(!ids(directory.member_of("u1")).contains(&"dev"));
+        assert!(!ids(directory.member_of("u1")).contains(&"odd"));
     }
 }

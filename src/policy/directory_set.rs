@@ -18,19 +18,31 @@ pub fn take_directory(set: &mut PolicySet, diagnostics: &mut Vec<Diagnostic>) ->
     if users.is_empty() && groups.is_empty() && members.is_empty() && files.is_empty() {
         return None;
     }
-    let mut seen: HashSet<Arc<str>> = HashSet::new();
+    // A user listed twice (`az ad user list`, which has no `accountEnabled`, beside a
+    // `$select=accountEnabled` export): one user, and a `false` from either copy holds.
+    let mut index: std::collections::HashMap<Arc<str>, usize> = std::collections::HashMap::new();
     let mut kept_users: Vec<User> = Vec::with_capacity(users.len());
     for (origin, user) in users {
-        if seen.insert(user.id.clone()) {
-            kept_users.push(user);
-        } else {
-            diagnostics.push(Diagnostic::warning(
-                origin,
-                format!(
-                    "user `{}` is listed more than once: the first is kept",
-                    user.id
-                ),
-            ));
+        match index.get(&user.id).and_then(|&i| kept_users.get_mut(i)) {
+            None => {
+                index.insert(user.id.clone(), kept_users.len());
+                kept_users.push(user);
+            }
+            Some(kept) => {
+                if user.account_enabled == Some(false) || kept.account_enabled.is_none() {
+                    kept.account_enabled = user.account_enabled.or(kept.account_enabled);
+                }
+                if kept.user_principal_name.is_none() {
+                    kept.user_principal_name = user.user_principal_name;
+                }
+                diagnostics.push(Diagnostic::note(
+                    origin,
+                    format!(
+                        "user `{}` is listed more than once: read as one (disabled if any copy says so)",
+                        user.id
+                    ),
+                ));
+            }
         }
     }
     // Member files by group, in id order (a group may have one per policy directory).

@@ -37,31 +37,30 @@ impl Authn {
         digest: &TokenDigest,
         now: u64,
     ) -> Result<Arc<VerifiedToken>, TokenError> {
-        if let Some(verified) = self.cache.get(token, digest, now) {
+        let keys = self.keys.keys();
+        if let Some(verified) = self.cache.get(token, digest, keys.generation(), now) {
             return Ok(verified);
         }
-        let verified = Arc::new(identity::verify(
-            token,
-            &self.keys.keys(),
-            &self.rules,
-            now,
-        )?);
-        self.cache.insert(token, *digest, verified.clone(), now);
+        let verified = Arc::new(identity::verify(token, &keys, &self.rules, now)?);
+        self.cache
+            .insert(token, *digest, verified.clone(), keys.generation(), now);
         Ok(verified)
     }
 
     /// As [`Authn::verify_with_keys_held`], reading the keys again (rate-limited) when the
-    /// token names one not held.
+    /// token names one not held; a token that arrived while another read them is tried again
+    /// with the keys that read brought.
     pub async fn verify(
         &self,
         token: &str,
         digest: &TokenDigest,
         now: u64,
     ) -> Result<Arc<VerifiedToken>, TokenError> {
+        let before = self.keys.keys().generation();
         match self.verify_with_keys_held(token, digest, now) {
             Err(TokenError::UnknownKid(kid)) => {
-                if self.keys.refresh_for_unknown_kid().await {
-                    self.cache.clear();
+                let refreshed = self.keys.refresh_for_unknown_kid().await;
+                if refreshed || self.keys.keys().generation() != before {
                     self.verify_with_keys_held(token, digest, now)
                 } else {
                     Err(TokenError::UnknownKid(kid))

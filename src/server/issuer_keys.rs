@@ -78,9 +78,9 @@ impl IssuerKeys {
         self.current.load_full()
     }
 
-    /// Reads the keys again. On success the new set replaces the old one (a rotated key
-    /// stays until the issuer drops it); on failure the keys held stay. Returns whether the
-    /// set changed.
+    /// Reads the keys again. On success a set that differs (keys, their material or their
+    /// issuers) replaces the one held, as its next generation; on failure the keys held stay.
+    /// Returns whether the set changed.
     pub async fn refresh(&self) -> Result<bool, String> {
         let _one = self.reading.lock().await;
         let read = match &self.source {
@@ -92,11 +92,14 @@ impl IssuerKeys {
         };
         let result = match read {
             Ok(set) => {
-                let changed = set.kids() != self.current.load().kids();
+                let current = self.current.load();
+                let changed = set.fingerprint() != current.fingerprint();
                 if let Some(m) = &self.metrics {
                     m.issuer_keys.set(set.len() as i64);
                 }
-                self.current.store(Arc::new(set));
+                if changed {
+                    self.current.store(Arc::new(set.succeeding(&current)));
+                }
                 Ok(changed)
             }
             Err(e) => Err(e),
@@ -149,7 +152,8 @@ async fn read_file(path: &std::path::Path) -> Result<KeySet, String> {
     Ok(set)
 }
 
-/// The union of every issuer's keys; any issuer failing fails the read (the keys held stay).
+/// The union of every issuer's keys, each tied to the issuers that publish it; any issuer
+/// failing fails the read (the keys held stay).
 async fn discover_all(client: &HttpsClient, issuers: &[String]) -> Result<KeySet, String> {
     let mut all = KeySet::default();
     for issuer in issuers {
@@ -197,7 +201,7 @@ async fn discover(client: &HttpsClient, issuer: &str) -> Result<KeySet, String> 
     for why in skipped {
         tracing::debug!(jwks_uri = %discovery.jwks_uri, "signing key left out: {why}");
     }
-    Ok(set)
+    Ok(set.published_by(issuer))
 }
 
 async fn get(client: &HttpsClient, url: &str) -> Result<Bytes, String> {
