@@ -170,7 +170,7 @@ fn kind_of(body: &[u8]) -> Option<String> {
 /// JWKS file or by discovery) against the policy's directory, and prints the answer.
 fn check_token_review(args: &CheckArgs, body: &[u8]) -> Result<Verdict, UsageError> {
     use crate::sar::token_review;
-    use crate::server::authenticate::Authn;
+    use crate::server::authenticate::{Authn, Outcome, review_token};
     use crate::server::issuer_keys::IssuerKeys;
     let source = args.file.as_deref().unwrap_or("-");
     let review = token_review::decode(body).map_err(|e| UsageError(format!("`{source}`: {e}")))?;
@@ -183,7 +183,8 @@ fn check_token_review(args: &CheckArgs, body: &[u8]) -> Result<Verdict, UsageErr
                 "a TokenReview is checked with --authn-issuer and --authn-audience (and --authn-jwks-file offline)".into(),
             )
         })?;
-    let now = u64::try_from(decision_time(args).unix_millis() / 1000).unwrap_or(0);
+    let now = u64::try_from(decision_time(args).unix_millis() / 1000)
+        .map_err(|_| UsageError("the decision time is before 1970".into()))?;
     let (snapshot, options) = load(&args.engine)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -202,27 +203,18 @@ fn check_token_review(args: &CheckArgs, body: &[u8]) -> Result<Verdict, UsageErr
             groups_from: options.groups_from,
         };
         let digest = crate::identity::cache::digest(&review.token);
-        Ok::<_, UsageError>(authn.verify(&review.token, &digest, now).await)
+        let directory = snapshot.directory.as_deref();
+        Ok::<_, UsageError>(review_token(&authn, &review, &digest, directory, now).await)
     })?;
-    let answer = answer.as_deref().map_err(Clone::clone).and_then(|token| {
-        crate::identity::resolve(token, snapshot.directory.as_deref(), options.groups_from)
-            .map(|user| (token, user))
-    });
-    let (verdict, bytes) = match answer {
-        Ok((token, user)) => {
-            if let Some(warning) = user.warning {
+    let (bytes, outcome) = answer;
+    let verdict = match outcome {
+        Outcome::Authenticated { warning, .. } => {
+            if let Some(warning) = warning {
                 eprintln!("warning: {}", warning.message());
             }
-            let audiences = token_review::answered_audiences(&review.audiences, &token.audiences);
-            (
-                Verdict::Allow,
-                token_review::encode_authenticated(review.api_version, &user, &audiences),
-            )
+            Verdict::Allow
         }
-        Err(e) => (
-            Verdict::Deny,
-            token_review::encode_rejected(review.api_version, &e),
-        ),
+        Outcome::Rejected(_) => Verdict::Deny,
     };
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| UsageError(e.to_string()))?;
     println!(

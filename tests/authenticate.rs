@@ -368,6 +368,56 @@ async fn bad_tokens_are_refused_with_their_reason_and_counted() {
     running.stop().await;
 }
 
+/// Two issuers, each with its own key: a token naming issuer A but signed with B's key is
+/// refused, though B's key is held and the signature is good.
+#[tokio::test]
+async fn a_key_of_one_issuer_never_verifies_another_issuers_token() {
+    let pki = Pki::new();
+    let a = provider(&pki, jwks_of(&["sg-test-k1"])).await;
+    let b = provider(&pki, jwks_of(&["sg-test-k2"])).await;
+    let policies = tempfile::tempdir().unwrap();
+    let ca = pki.path("ca.crt");
+    let running = serve_tls(
+        &pki,
+        policies.path(),
+        &[
+            "--authn-issuer",
+            &a.issuer,
+            "--authn-issuer",
+            &b.issuer,
+            "--authn-audience",
+            AUDIENCE,
+            "--authn-ca-file",
+            &ca,
+        ],
+    )
+    .await;
+    let mut conn = connect_apiserver(running.addr, &pki).await;
+    let own = tokens::mint(
+        &header("sg-test-k2"),
+        &claims(&b.issuer, "bob@contoso.com"),
+        None,
+        "valid",
+    );
+    assert_eq!(review(&mut conn, &own).await["authenticated"], true);
+    let forged = tokens::mint(
+        &header("sg-test-k2"),
+        &claims(&a.issuer, "alice@contoso.com"),
+        None,
+        "valid",
+    );
+    let status = review(&mut conn, &forged).await;
+    assert_eq!(status["authenticated"], false, "{status}");
+    assert!(
+        status["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("issuer mismatch"),
+        "{status}"
+    );
+    running.stop().await;
+}
+
 #[tokio::test]
 async fn without_issuers_the_endpoint_says_it_is_not_configured() {
     let pki = Pki::new();

@@ -8,7 +8,8 @@ use super::authorize::{AppState, PeerIdentity, Shared, client_refusal, error, re
 use super::issuer_keys::IssuerKeys;
 use crate::identity::cache::{TokenCache, TokenDigest, digest, log_name};
 use crate::identity::{self, GroupsFrom, TokenError, TokenRules, VerifiedToken};
-use crate::sar::token_review;
+use crate::policy::directory::Directory;
+use crate::sar::token_review::{self, TokenReview};
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
@@ -120,44 +121,101 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
             "scopegate has no policy loaded yet",
         );
     }
-    let now = unix_now();
-    let snapshot = s.store.load();
+    let Some(now) = unix_now() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "the system clock is before 1970: token lifetimes cannot be checked",
+        );
+    };
     let token_digest = digest(&review.token);
     let token_name = log_name(&token_digest);
-    let verified = authn.verify(&review.token, &token_digest, now).await;
-    let answer = verified.as_deref().map_err(Clone::clone).and_then(|token| {
-        identity::resolve(token, snapshot.directory.as_deref(), authn.groups_from)
-            .map(|user| (token, user))
-    });
-    let body = match answer {
-        Ok((token, user)) => {
-            let reason = user.warning.map_or("ok", |w| w.label());
+    let snapshot = s.store.load();
+    let (body, outcome) = review_token(
+        authn,
+        &review,
+        &token_digest,
+        snapshot.directory.as_deref(),
+        now,
+    )
+    .await;
+    match &outcome {
+        Outcome::Authenticated {
+            warning,
+            oid,
+            username,
+        } => {
+            let reason = warning.map_or("ok", |w| w.label());
             s.metrics
                 .token_reviews
                 .with_label_values(&["authenticated", reason])
                 .inc();
-            if let Some(warning) = user.warning {
-                tracing::warn!(token = %token_name, oid = %user.oid(), "{}", warning.message());
-            } else {
-                tracing::debug!(token = %token_name, user = %user.username(), "token authenticated");
+            match warning {
+                Some(warning) => {
+                    tracing::warn!(token = %token_name, oid = %oid, "{}", warning.message())
+                }
+                None => {
+                    tracing::debug!(token = %token_name, user = %username, "token authenticated")
+                }
             }
-            let audiences = token_review::answered_audiences(&review.audiences, &token.audiences);
-            token_review::encode_authenticated(review.api_version, &user, &audiences)
         }
-        Err(e) => {
+        Outcome::Rejected(e) => {
             s.metrics
                 .token_reviews
                 .with_label_values(&["rejected", e.tag()])
                 .inc();
             tracing::info!(token = %token_name, error = %e, "token rejected");
-            token_review::encode_rejected(review.api_version, &e)
         }
-    };
+    }
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn unix_now() -> u64 {
+/// What a review found, for the log and the metric.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Authenticated {
+        username: String,
+        oid: String,
+        warning: Option<identity::GroupsWarning>,
+    },
+    Rejected(TokenError),
+}
+
+/// Reviews a token at `now` against a directory (`digest` is the token's [`digest`]): the
+/// answer's bytes and what happened. Shared by `/authenticate` and `scopegate check`.
+pub async fn review_token(
+    authn: &Authn,
+    review: &TokenReview,
+    digest: &TokenDigest,
+    directory: Option<&Directory>,
+    now: u64,
+) -> (Vec<u8>, Outcome) {
+    let verified = authn.verify(&review.token, digest, now).await;
+    let answer = verified.as_deref().map_err(Clone::clone).and_then(|token| {
+        identity::resolve(token, directory, authn.groups_from).map(|user| (token, user))
+    });
+    match answer {
+        Ok((token, user)) => {
+            let audiences = token_review::answered_audiences(&review.audiences, &token.audiences);
+            let body = token_review::encode_authenticated(review.api_version, &user, &audiences);
+            let outcome = Outcome::Authenticated {
+                username: user.username().to_string(),
+                oid: user.oid().to_string(),
+                warning: user.warning,
+            };
+            (body, outcome)
+        }
+        Err(e) => (
+            token_review::encode_rejected(review.api_version, &e),
+            Outcome::Rejected(e),
+        ),
+    }
+}
+
+/// Unix seconds; `None` before 1970 (a clock that cannot judge `exp`).
+fn unix_now() -> Option<u64> {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+        .ok()
+        .map(|d| d.as_secs())
 }
