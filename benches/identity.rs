@@ -1,13 +1,15 @@
 //! TokenReview costs, without HTTP: a token seen before (SHA-256, cache lookup, the
 //! directory applied, the answer encoded), a token verified from scratch, and the JWT crate's
 //! own RS256 verification of the same token, which the uncached figure is compared with.
-//! Keys are RSA-2048 made by `openssl` for the run.
+//! Keys are RSA-2048 made by `openssl` for the run, tokens minted as the tests mint them.
 
 mod support;
+#[path = "../tests/support/tokens.rs"]
+#[allow(dead_code)]
+mod tokens;
 
-use base64::Engine;
 use criterion::{Criterion, criterion_group, criterion_main};
-use jsonwebtoken::{Algorithm, EncodingKey};
+use jsonwebtoken::Algorithm;
 use scopegate::identity::cache::TokenCache;
 use scopegate::identity::{self, GroupsFrom, KeySet, TokenRules};
 use scopegate::sar::token_review;
@@ -20,42 +22,8 @@ const ISSUER: &str = "https://sts.windows.net/11111111-2222-4333-8444-5555555555
 const AUDIENCE: &str = "6dae42f8-4368-4678-94ff-3960e28e3630";
 const NOW: u64 = 1_767_225_600;
 
-struct Fixture {
-    token: String,
-    jwks: Vec<u8>,
-}
-
-fn openssl(args: &[&str]) -> Vec<u8> {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(out.status.success(), "openssl {args:?}");
-    out.stdout
-}
-
-fn fixture(dir: &std::path::Path) -> Fixture {
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let key = dir.join("k1.pem");
-    let key = key.to_str().expect("path");
-    openssl(&[
-        "genpkey",
-        "-algorithm",
-        "RSA",
-        "-pkeyopt",
-        "rsa_keygen_bits:2048",
-        "-out",
-        key,
-    ]);
-    let modulus =
-        String::from_utf8(openssl(&["rsa", "-in", key, "-noout", "-modulus"])).expect("hex");
-    let hex = modulus.trim().trim_start_matches("Modulus=");
-    let n: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
-        .collect();
-    let jwks = serde_json::json!({"keys": [{"kty": "RSA", "use": "sig", "kid": "k1", "n": b64.encode(n), "e": "AQAB"}]});
-    // A typical Entra v1 access token with 20 groups.
+/// A typical Entra v1 access token with 20 groups, signed by the tests' `sg-test-k1`.
+fn entra_token() -> String {
     let groups: Vec<String> = (0..20)
         .map(|i| format!("bbbbbbbb-0000-4000-8000-{i:012}"))
         .collect();
@@ -65,45 +33,32 @@ fn fixture(dir: &std::path::Path) -> Fixture {
         "upn": "alice@contoso.com", "unique_name": "alice@contoso.com", "groups": groups, "ver": "1.0",
         "appid": "80faf920-1908-4b52-b5ef-a8e7bedfc67a", "scp": "user.read",
     });
-    let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "kid": "k1", "x5t": "k1"});
-    let signed = format!(
-        "{}.{}",
-        b64.encode(header.to_string()),
-        b64.encode(claims.to_string())
-    );
-    let private_pem = std::fs::read(key).expect("key");
-    let signature = jsonwebtoken::crypto::sign(
-        signed.as_bytes(),
-        &EncodingKey::from_rsa_pem(&private_pem).expect("pem"),
-        Algorithm::RS256,
-    )
-    .expect("sign");
-    Fixture {
-        token: format!("{signed}.{signature}"),
-        jwks: jwks.to_string().into_bytes(),
-    }
+    let header =
+        serde_json::json!({"typ": "JWT", "alg": "RS256", "kid": "sg-test-k1", "x5t": "sg-test-k1"});
+    tokens::mint(&header, &claims, None, "valid")
 }
 
 fn identity(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("dir");
-    let f = fixture(dir.path());
+    let token = entra_token();
+    let jwks = tokens::jwks().to_string().into_bytes();
     let rules = TokenRules {
         issuers: vec![ISSUER.to_string()],
         audiences: vec![AUDIENCE.to_string()],
         ..TokenRules::default()
     };
-    let (keys, _) = KeySet::from_jwks(&f.jwks).expect("jwks");
-    identity::verify(&f.token, &keys, &rules, NOW).expect("the token verifies");
+    let (keys, _) = KeySet::from_jwks(&jwks).expect("jwks");
+    identity::verify(&token, &keys, &rules, NOW).expect("the token verifies");
 
     let jwks_file = dir.path().join("jwks.json");
-    std::fs::write(&jwks_file, &f.jwks).expect("write");
+    std::fs::write(&jwks_file, &jwks).expect("write");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let issuer_keys = IssuerKeys::new(KeySource::File(jwks_file), None).expect("keys");
     runtime.block_on(issuer_keys.refresh()).expect("read keys");
-    let digest = scopegate::identity::cache::digest(&f.token);
+    let digest = scopegate::identity::cache::digest(&token);
     let authn = Authn {
         rules: rules.clone(),
         keys: Arc::new(issuer_keys),
@@ -111,13 +66,13 @@ fn identity(c: &mut Criterion) {
         groups_from: GroupsFrom::Token,
     };
     runtime
-        .block_on(authn.verify(&f.token, &digest, NOW))
+        .block_on(authn.verify(&token, &digest, NOW))
         .expect("verified");
 
     let mut group = c.benchmark_group("token_review");
     group.bench_function("cached_token", |b| {
         b.iter(|| {
-            let token = black_box(&f.token);
+            let token = black_box(&token);
             let digest = scopegate::identity::cache::digest(token);
             let verified = authn
                 .verify_with_keys_held(token, &digest, NOW)
@@ -127,10 +82,10 @@ fn identity(c: &mut Criterion) {
         })
     });
     group.bench_function("verify_uncached", |b| {
-        b.iter(|| identity::verify(black_box(&f.token), &keys, &rules, NOW).expect("valid"))
+        b.iter(|| identity::verify(black_box(&token), &keys, &rules, NOW).expect("valid"))
     });
-    let (message, signature) = f.token.rsplit_once('.').expect("three parts");
-    let key = keys.get("k1").first().expect("k1");
+    let (message, signature) = token.rsplit_once('.').expect("three parts");
+    let key = keys.get("sg-test-k1").first().expect("sg-test-k1");
     group.bench_function("jsonwebtoken_crypto_verify", |b| {
         b.iter(|| {
             jsonwebtoken::crypto::verify(
