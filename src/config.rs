@@ -288,27 +288,31 @@ pub struct AuthnArgs {
         env = "SCOPEGATE_AUTHN_CA_FILE"
     )]
     pub ca_file: Option<PathBuf>,
-    /// Claim read as the username; absent or empty falls back to `oid` (as AKS).
-    #[arg(
-        long = "authn-username-claim",
-        value_name = "CLAIM",
-        default_value = "upn"
-    )]
-    pub username_claim: String,
+    /// Claim read as the username [default: upn]; absent or empty falls back to `oid` (as AKS).
+    #[arg(long = "authn-username-claim", value_name = "CLAIM")]
+    pub username_claim: Option<String>,
     /// Prefix put before every username (none by default, as AKS).
-    #[arg(
-        long = "authn-username-prefix",
-        value_name = "PREFIX",
-        default_value = ""
-    )]
-    pub username_prefix: String,
-    /// Signature algorithm accepted (repeatable): RS256 (Entra's) and ES256.
-    #[arg(
-        long = "authn-algorithm",
-        value_name = "ALG",
-        default_value = "RS256",
-        value_delimiter = ','
-    )]
+    #[arg(long = "authn-username-prefix", value_name = "PREFIX")]
+    pub username_prefix: Option<String>,
+    /// Signature algorithm accepted (repeatable) [default: RS256]: RS256 (Entra's), ES256.
+    #[arg(long = "authn-algorithm", value_name = "ALG", value_delimiter = ',')]
+    pub algorithms: Vec<String>,
+}
+
+/// The `server.authentication` section of the config file: the same settings as the
+/// `--authn-*` flags, which take precedence.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthnFile {
+    #[serde(default)]
+    pub issuers: Vec<String>,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    pub jwks_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub username_claim: Option<String>,
+    pub username_prefix: Option<String>,
+    #[serde(default)]
     pub algorithms: Vec<String>,
 }
 
@@ -320,6 +324,35 @@ pub struct AuthnSettings {
 }
 
 impl AuthnArgs {
+    /// The flags over the config file's `server.authentication` section.
+    pub fn over(&self, file: Option<&AuthnFile>) -> AuthnArgs {
+        let Some(f) = file else {
+            return self.clone();
+        };
+        let pick = |flags: &Vec<String>, file: &Vec<String>| {
+            if flags.is_empty() {
+                file.clone()
+            } else {
+                flags.clone()
+            }
+        };
+        AuthnArgs {
+            issuers: pick(&self.issuers, &f.issuers),
+            audiences: pick(&self.audiences, &f.audiences),
+            jwks_file: self.jwks_file.clone().or_else(|| f.jwks_file.clone()),
+            ca_file: self.ca_file.clone().or_else(|| f.ca_file.clone()),
+            username_claim: self
+                .username_claim
+                .clone()
+                .or_else(|| f.username_claim.clone()),
+            username_prefix: self
+                .username_prefix
+                .clone()
+                .or_else(|| f.username_prefix.clone()),
+            algorithms: pick(&self.algorithms, &f.algorithms),
+        }
+    }
+
     /// The settings, or `None` when no issuer is configured (token authentication off).
     pub fn resolve(&self) -> Result<Option<AuthnSettings>, ConfigError> {
         if self.issuers.is_empty() {
@@ -360,7 +393,12 @@ impl AuthnArgs {
             }
         }
         let mut algorithms = Vec::new();
-        for name in &self.algorithms {
+        let named = if self.algorithms.is_empty() {
+            vec!["RS256".to_string()]
+        } else {
+            self.algorithms.clone()
+        };
+        for name in &named {
             let algorithm = crate::identity::token::parse_algorithm(name).ok_or_else(|| {
                 ConfigError::Authn(format!(
                     "--authn-algorithm `{name}` is not one of RS256, ES256"
@@ -382,8 +420,11 @@ impl AuthnArgs {
                 issuers: self.issuers.clone(),
                 audiences: self.audiences.clone(),
                 algorithms,
-                username_claim: self.username_claim.clone(),
-                username_prefix: self.username_prefix.clone(),
+                username_claim: self
+                    .username_claim
+                    .clone()
+                    .unwrap_or_else(|| "upn".to_string()),
+                username_prefix: self.username_prefix.clone().unwrap_or_default(),
                 ..crate::identity::TokenRules::default()
             },
             keys,

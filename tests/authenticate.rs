@@ -530,3 +530,54 @@ fn es256_is_accepted_only_when_allowed() {
     assert_eq!(accepted["authenticated"], true, "{accepted}");
     assert_eq!(accepted["user"]["username"], "alice@contoso.com");
 }
+
+/// The config file's `server.authentication` section sets token authentication; a flag
+/// takes precedence over it.
+#[test]
+fn the_config_file_sets_token_authentication_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = format!("https://login.microsoftonline.com/{TENANT}/v2.0");
+    std::fs::write(
+        dir.path().join("jwks.json"),
+        jwks_of(&["sg-test-k1"]).to_string(),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("policies")).unwrap();
+    let config = format!(
+        "policies: [{policies}]\nserver:\n  authentication:\n    issuers: [\"{issuer}\"]\n    audiences: [\"{AUDIENCE}\"]\n    jwksFile: {jwks}\n",
+        policies = dir.path().join("policies").display(),
+        jwks = dir.path().join("jwks.json").display(),
+    );
+    std::fs::write(dir.path().join("config.yaml"), config).unwrap();
+    let token = tokens::mint(
+        &header("sg-test-k1"),
+        &claims(&issuer, "alice@contoso.com"),
+        None,
+        "valid",
+    );
+    std::fs::write(
+        dir.path().join("review.json"),
+        tokens::token_review(&token).to_string(),
+    )
+    .unwrap();
+    let check = |extra: &[&str]| {
+        let review = dir.path().join("review.json").display().to_string();
+        let config = dir.path().join("config.yaml").display().to_string();
+        let mut args = vec!["check", "-f", &review, "--config", &config];
+        args.extend_from_slice(extra);
+        let out = support::scopegate(&args);
+        let answer: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", support::stderr(&out)));
+        answer["status"].clone()
+    };
+    let status = check(&[]);
+    assert_eq!(status["authenticated"], true, "{status}");
+    let status = check(&["--authn-audience", "api://another"]);
+    assert_eq!(status["authenticated"], false, "{status}");
+    assert!(
+        status["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("audience mismatch")
+    );
+}

@@ -179,6 +179,8 @@ pub struct ServerFile {
     pub decision_cache_max_bytes: Option<u64>,
     pub decision_cache_ttl_seconds: Option<u64>,
     pub advertise_url: Option<String>,
+    /// Token authentication (`POST /authenticate`); the `--authn-*` flags take precedence.
+    pub authentication: Option<crate::config::AuthnFile>,
 }
 
 /// Server settings after flags, environment, config file and defaults.
@@ -303,7 +305,7 @@ impl ServeArgs {
                 defaults::DECISION_CACHE_TTL,
             ),
             advertise_url: self.advertise_url.clone().or(f.advertise_url),
-            authn: self.authn.resolve()?,
+            authn: self.authn.over(f.authentication.as_ref()).resolve()?,
             #[cfg(feature = "bench-support")]
             empty_handler: self.benchmark_empty_handler,
         })
