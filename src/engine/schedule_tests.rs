@@ -346,7 +346,7 @@ fn bad_windows_are_errors_at_their_field() {
 }
 
 #[test]
-fn an_instance_read_twice_loads_once_unless_its_window_differs() {
+fn an_instance_read_twice_loads_once_unless_its_window_or_grant_differs() {
     let a1 = instance("a1", "Provisioned", START, Some(END));
     let s = snapshot(vec![a1.clone(), a1.clone()]);
     assert_eq!(s.assignments.len(), 1);
@@ -355,6 +355,18 @@ fn an_instance_read_twice_loads_once_unless_its_window_differs() {
     let set = valid_set(json!([role(), a1, later]));
     let built = Snapshot::build(set, &IndexOptions::default(), 1);
     let errors = built.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        errors.contains("duplicate schedule instance id"),
+        "{errors}"
+    );
+    // The same id and window for another principal: not one instance read twice.
+    let mut other = a1.clone();
+    other["properties"]["principalId"] = json!("bbbbbbbb-0000-4000-8000-000000000099");
+    let set = valid_set(json!([role(), a1, other]));
+    let errors = Snapshot::build(set, &IndexOptions::default(), 1)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(
         errors.contains("duplicate schedule instance id"),
         "{errors}"

@@ -318,6 +318,16 @@ fn provider_mismatch(options: &IndexOptions) -> Option<Diagnostic> {
 }
 
 /// A schedule instance's start and end (checked by the parser; unreadable ones are `None`).
+/// Whether two schedule instances grant the same role to the same principal at the same
+/// scope under the same condition (ids compared ignoring case, as Azure does).
+fn same_grant(a: &super::schema::ScheduleInstance, b: &super::schema::ScheduleInstance) -> bool {
+    a.principal_id.eq_ignore_ascii_case(&b.principal_id)
+        && a.role_definition_id
+            .eq_ignore_ascii_case(&b.role_definition_id)
+        && a.scope.eq_ignore_ascii_case(&b.scope)
+        && a.condition == b.condition
+}
+
 fn schedule_times(
     instance: &super::schema::ScheduleInstance,
 ) -> (Option<Timestamp>, Option<Timestamp>) {
@@ -630,20 +640,22 @@ impl Snapshot {
         let instances = std::mem::take(&mut set.role_assignment_schedule_instances);
         let eligibilities = std::mem::take(&mut set.role_eligibility_schedule_instances);
         // The first instance read of each id (lower-cased): a copy in another export is
-        // loaded once; another window or status under the same id is an error.
+        // loaded once; another window, status or grant under the same id is an error.
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (i, (origin, instance)) in instances.iter().enumerate() {
             let first = *seen.entry(instance.id.to_ascii_lowercase()).or_insert(i);
             if first != i {
                 if let Some((first_origin, earlier)) = instances.get(first)
                     && (schedule_times(earlier) != schedule_times(instance)
-                        || earlier.status_grants() != instance.status_grants())
+                        || earlier.status_grants() != instance.status_grants()
+                        || !same_grant(earlier, instance))
                 {
                     diagnostics.push(Diagnostic::error(
                         origin.field("id"),
                         format!(
                             "duplicate schedule instance id `{}`: also at {first_origin} with \
-                             another window or status; drop one of the two files",
+                             another window, status, principal, role, scope or condition; drop \
+                             one of the two files",
                             instance.id
                         ),
                     ));
