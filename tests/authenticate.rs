@@ -334,6 +334,15 @@ async fn bad_tokens_are_refused_with_their_reason_and_counted() {
                 "valid",
             ),
         ),
+        (
+            "invalid username claim",
+            tokens::mint(
+                &h,
+                &with("upn", json!("system:kube-controller-manager")),
+                None,
+                "valid",
+            ),
+        ),
     ];
     for (tag, token) in &cases {
         let status = review(&mut conn, token).await;
@@ -356,6 +365,15 @@ async fn bad_tokens_are_refused_with_their_reason_and_counted() {
             "{series}"
         );
     }
+    // Kubernetes' own groups never come from a token.
+    let groups = json!(["system:masters", "bbbbbbbb-0000-4000-8000-000000000011"]);
+    let masters = tokens::mint(&h, &with("groups", groups), None, "valid");
+    let status = review(&mut conn, &masters).await;
+    assert_eq!(status["authenticated"], true, "{status}");
+    assert_eq!(
+        status["user"]["groups"],
+        json!(["bbbbbbbb-0000-4000-8000-000000000011"])
+    );
     // Not a TokenReview at all: a bad request, not an answer.
     let (code, _) = conn
         .post_to(

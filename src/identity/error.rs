@@ -40,6 +40,8 @@ pub enum TokenError {
     InvalidOid(String),
     #[error("invalid username claim: `{0}` is not a string")]
     InvalidUsernameClaim(String),
+    #[error("invalid username claim: `{0}` is a Kubernetes system name")]
+    SystemUsername(String),
     #[error("invalid groups claim: `groups` is not an array of strings")]
     InvalidGroupsClaim,
     #[error("account disabled: the directory lists `{0}` with accountEnabled false")]
@@ -67,7 +69,9 @@ impl TokenError {
             TokenError::TenantMismatch { .. } => "tenant mismatch",
             TokenError::MissingOid => "missing oid",
             TokenError::InvalidOid(_) => "invalid oid",
-            TokenError::InvalidUsernameClaim(_) => "invalid username claim",
+            TokenError::InvalidUsernameClaim(_) | TokenError::SystemUsername(_) => {
+                "invalid username claim"
+            }
             TokenError::InvalidGroupsClaim => "invalid groups claim",
             TokenError::AccountDisabled(_) => "account disabled",
         }

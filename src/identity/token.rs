@@ -13,6 +13,9 @@ use serde_json::{Map, Value};
 /// Compact tokens longer than this are refused before any decoding (200 groups is ~10 KB).
 pub const MAX_TOKEN_BYTES: usize = 32 * 1024;
 
+/// Kubernetes' reserved prefix for users and groups.
+const SYSTEM_PREFIX: &str = "system:";
+
 /// Clock skew allowed on `exp` and `nbf`, in seconds.
 pub const DEFAULT_SKEW_SECONDS: u64 = 300;
 
@@ -219,6 +222,11 @@ pub fn verify(
     let username = match claims.get(&rules.username_claim) {
         None => oid.clone(),
         Some(Value::String(name)) if name.is_empty() => oid.clone(),
+        // `system:` names are Kubernetes' own (nodes, controllers, service accounts): a
+        // token claim never becomes one.
+        Some(Value::String(name)) if name.starts_with(SYSTEM_PREFIX) => {
+            return Err(TokenError::SystemUsername(bounded(name)));
+        }
         Some(Value::String(name)) => name.clone(),
         Some(_) => {
             return Err(TokenError::InvalidUsernameClaim(
@@ -249,7 +257,8 @@ fn token_groups(claims: &Map<String, Value>) -> Result<TokenGroups, TokenError> 
             let Value::String(group) = item else {
                 return Err(TokenError::InvalidGroupsClaim);
             };
-            if seen.insert(group) {
+            // `system:masters` and the like are granted by Kubernetes, never by a token.
+            if !group.starts_with(SYSTEM_PREFIX) && seen.insert(group) {
                 groups.push(group.clone());
             }
         }
