@@ -765,30 +765,58 @@ fn add_object(
         Shape::RoleAssignment => {
             return add_role_assignment(at, value, findings, set, diagnostics);
         }
-        Shape::DenyAssignment => {
-            if let Some(da) = typed::<super::schema::DenyAssignment>(value, shape, &mut findings) {
-                check_deny_principal_types(&da, &mut findings);
-                if clean(&findings) {
-                    set.deny_assignments.push((origin.clone(), da));
-                }
-            }
-        }
+        Shape::DenyAssignment => add_checked(
+            origin,
+            shape,
+            value,
+            &mut findings,
+            check_deny_principal_types,
+            &mut set.deny_assignments,
+        ),
         Shape::ManagementGroupEntity => {
             if let Some(entity) = typed(value, shape, &mut findings) {
                 set.management_groups.push((origin.clone(), entity));
             }
         }
         Shape::Role | Shape::ClusterRole => {
-            add_kubernetes_role(origin, shape, value, &mut findings, set);
+            let list = if shape == Shape::Role {
+                &mut set.roles
+            } else {
+                &mut set.cluster_roles
+            };
+            add_checked(origin, shape, value, &mut findings, check_role, list);
         }
         Shape::RoleBinding | Shape::ClusterRoleBinding => {
-            add_kubernetes_binding(origin, shape, value, &mut findings, set);
+            let list = if shape == Shape::RoleBinding {
+                &mut set.role_bindings
+            } else {
+                &mut set.cluster_role_bindings
+            };
+            let check = |binding: &_, findings: &mut _| check_binding(binding, shape, findings);
+            add_checked(origin, shape, value, &mut findings, check, list);
         }
         Shape::EntraUser | Shape::EntraGroup | Shape::EntraMember => {
             add_directory_object(origin, shape, value, &mut findings, set);
         }
         Shape::RoleAssignmentScheduleInstance | Shape::RoleEligibilityScheduleInstance => {
-            add_schedule_instance(origin, shape, value, in_properties, &mut findings, set);
+            let list = if shape == Shape::RoleAssignmentScheduleInstance {
+                &mut set.role_assignment_schedule_instances
+            } else {
+                &mut set.role_eligibility_schedule_instances
+            };
+            // Its times are checked here, where a problem gets a line; the rest as for role
+            // assignments when the snapshot is built. One whose status never grants is kept
+            // (inert), for `explain`. Problems point into ARM's `properties` when read there.
+            let check = |instance: &_, findings: &mut Vec<Finding>| {
+                let checked = findings.len();
+                check_schedule_instance(instance, shape, findings);
+                if in_properties {
+                    for finding in findings.iter_mut().skip(checked) {
+                        finding.path.insert(0, key("properties"));
+                    }
+                }
+            };
+            add_checked(origin, shape, value, &mut findings, check, list);
         }
     }
     report(at, findings, diagnostics);
@@ -997,51 +1025,23 @@ fn add_role_assignment(
     }
 }
 
-/// Adds a Kubernetes Role or ClusterRole (by `shape`) unless its findings hold an error.
-fn add_kubernetes_role(
+/// Reads an object of `shape` as `T`, checks it, and adds it to `list` unless a finding is
+/// an error.
+fn add_checked<T: DeserializeOwned>(
     origin: &Origin,
     shape: Shape,
     value: Value,
     findings: &mut Vec<Finding>,
-    set: &mut PolicySet,
+    check: impl FnOnce(&T, &mut Vec<Finding>),
+    list: &mut Vec<(Origin, T)>,
 ) {
-    let Some(role) = typed::<super::schema::K8sRole>(value, shape, findings) else {
+    let Some(object) = typed::<T>(value, shape, findings) else {
         return;
     };
-    check_role(&role, findings);
-    if !clean(findings) {
-        return;
+    check(&object, findings);
+    if clean(findings) {
+        list.push((origin.clone(), object));
     }
-    let list = if shape == Shape::Role {
-        &mut set.roles
-    } else {
-        &mut set.cluster_roles
-    };
-    list.push((origin.clone(), role));
-}
-
-/// Adds a Kubernetes RoleBinding or ClusterRoleBinding (by `shape`) unless its findings
-/// hold an error.
-fn add_kubernetes_binding(
-    origin: &Origin,
-    shape: Shape,
-    value: Value,
-    findings: &mut Vec<Finding>,
-    set: &mut PolicySet,
-) {
-    let Some(binding) = typed::<super::schema::K8sBinding>(value, shape, findings) else {
-        return;
-    };
-    check_binding(&binding, shape, findings);
-    if !clean(findings) {
-        return;
-    }
-    let list = if shape == Shape::RoleBinding {
-        &mut set.role_bindings
-    } else {
-        &mut set.cluster_role_bindings
-    };
-    list.push((origin.clone(), binding));
 }
 
 /// A schedule instance without `type`, by the field naming its schedule.
@@ -1056,39 +1056,6 @@ fn schedule_instance_shape(has: &dyn Fn(&str) -> bool) -> Option<Shape> {
     } else {
         None
     }
-}
-
-/// Adds a PIM schedule instance (by `shape`) unless its findings hold an error. Its times
-/// are checked here, where a problem gets a line; the rest as for role assignments when the
-/// snapshot is built. An instance whose status never grants is kept (inert), for `explain`.
-/// `in_properties`: the fields were read from ARM's `properties` (where problems are shown).
-fn add_schedule_instance(
-    origin: &Origin,
-    shape: Shape,
-    value: Value,
-    in_properties: bool,
-    findings: &mut Vec<Finding>,
-    set: &mut PolicySet,
-) {
-    let Some(instance) = typed::<super::schema::ScheduleInstance>(value, shape, findings) else {
-        return;
-    };
-    let checked = findings.len();
-    check_schedule_instance(&instance, shape, findings);
-    if in_properties {
-        for finding in findings.iter_mut().skip(checked) {
-            finding.path.insert(0, key("properties"));
-        }
-    }
-    if !clean(findings) {
-        return;
-    }
-    let list = if shape == Shape::RoleAssignmentScheduleInstance {
-        &mut set.role_assignment_schedule_instances
-    } else {
-        &mut set.role_eligibility_schedule_instances
-    };
-    list.push((origin.clone(), instance));
 }
 
 /// Checks a schedule instance's window and status: `startDateTime` required, both times
