@@ -4,7 +4,7 @@
 //! HTTP 200 with `authenticated: false` and the reason, so kube-apiserver logs it; a token is
 //! never logged, only the start of its SHA-256.
 
-use super::authorize::{AppState, PeerIdentity, Shared, client_refusal, error, receive_body};
+use super::authorize::{AppState, PeerIdentity, Shared, admitted_body, error};
 use super::issuer_keys::IssuerKeys;
 use crate::identity::cache::{TokenCache, TokenDigest, digest, log_name};
 use crate::identity::{self, GroupsFrom, TokenError, TokenRules, VerifiedToken};
@@ -90,12 +90,7 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
             "token authentication is not configured: start scopegate with --authn-issuer and --authn-audience",
         );
     };
-    if !s.allowed_client_names.is_empty()
-        && let Some(refused) = client_refusal(&s.allowed_client_names, peer.as_deref())
-    {
-        return refused;
-    }
-    let bytes = match receive_body(s, body).await {
+    let bytes = match admitted_body(s, peer, body).await {
         Ok(bytes) => bytes,
         Err(answered) => return answered,
     };

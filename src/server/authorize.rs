@@ -179,12 +179,7 @@ async fn authorize(
 /// Answers one SubjectAccessReview: the caller's certificate name, the body, the review,
 /// then the decision (from the cache or the engine).
 async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Response {
-    if !s.allowed_client_names.is_empty()
-        && let Some(refused) = client_refusal(&s.allowed_client_names, peer.as_deref())
-    {
-        return refused;
-    }
-    let bytes = match receive_body(s, body).await {
+    let bytes = match admitted_body(s, peer, body).await {
         Ok(bytes) => bytes,
         Err(answered) => return answered,
     };
@@ -221,9 +216,24 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
     )
 }
 
+/// The body of a request from an allowed caller (client certificate name), read within the
+/// limits; the answer to send instead otherwise. Every webhook endpoint starts here.
+pub(super) async fn admitted_body(
+    s: &Shared,
+    peer: Option<Arc<PeerIdentity>>,
+    body: Body,
+) -> Result<Bytes, Response> {
+    if !s.allowed_client_names.is_empty()
+        && let Some(refused) = client_refusal(&s.allowed_client_names, peer.as_deref())
+    {
+        return Err(refused);
+    }
+    receive_body(s, body).await
+}
+
 /// The refusal of a caller whose client certificate name is not among `allowed` (or could
 /// not be read): only the named kube-apiserver may ask.
-pub(super) fn client_refusal(allowed: &[String], peer: Option<&PeerIdentity>) -> Option<Response> {
+fn client_refusal(allowed: &[String], peer: Option<&PeerIdentity>) -> Option<Response> {
     if let Some(problem) = peer.and_then(|p| p.name_error.as_ref()) {
         return Some(error(
             StatusCode::FORBIDDEN,
@@ -247,7 +257,7 @@ pub(super) fn client_refusal(allowed: &[String], peer: Option<&PeerIdentity>) ->
 
 /// Reads the request body within the read timeout and the size limit; the error answer
 /// otherwise (a deny for a too large body that shows a SubjectAccessReview).
-pub(super) async fn receive_body(s: &Shared, body: Body) -> Result<Bytes, Response> {
+async fn receive_body(s: &Shared, body: Body) -> Result<Bytes, Response> {
     match tokio::time::timeout(s.read_timeout, read_body(body, s.max_body_bytes)).await {
         Err(_) => Err(error(
             StatusCode::REQUEST_TIMEOUT,
