@@ -182,7 +182,7 @@ fn check_token_review(args: &CheckArgs, body: &[u8]) -> Result<Verdict, UsageErr
         .server
         .get("authentication")
         .cloned()
-        .map(serde_json::from_value::<crate::config::AuthnFile>)
+        .map(serde_json::from_value::<crate::config::AuthnArgs>)
         .transpose()
         .map_err(|e| {
             UsageError(format!(

@@ -252,8 +252,10 @@ fn read_config(path: &Path) -> Result<ConfigFile, ConfigError> {
     serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse(name, e.to_string()))
 }
 
-/// Token authentication flags (`POST /authenticate`, and `check` of a TokenReview).
-#[derive(Debug, Clone, Default, Args)]
+/// Token authentication flags (`POST /authenticate`, and `check` of a TokenReview), and the
+/// config file's `server.authentication` section with the same settings in camelCase.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct AuthnArgs {
     /// Token issuer, exactly as the tokens' `iss` spells it (repeatable: the v1 form
     /// `https://sts.windows.net/<tenant>/` and the v2 form
@@ -299,23 +301,6 @@ pub struct AuthnArgs {
     pub algorithms: Vec<String>,
 }
 
-/// The `server.authentication` section of the config file: the same settings as the
-/// `--authn-*` flags, which take precedence.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AuthnFile {
-    #[serde(default)]
-    pub issuers: Vec<String>,
-    #[serde(default)]
-    pub audiences: Vec<String>,
-    pub jwks_file: Option<PathBuf>,
-    pub ca_file: Option<PathBuf>,
-    pub username_claim: Option<String>,
-    pub username_prefix: Option<String>,
-    #[serde(default)]
-    pub algorithms: Vec<String>,
-}
-
 /// Token authentication, resolved.
 #[derive(Debug, Clone)]
 pub struct AuthnSettings {
@@ -325,7 +310,7 @@ pub struct AuthnSettings {
 
 impl AuthnArgs {
     /// The flags over the config file's `server.authentication` section.
-    pub fn over(&self, file: Option<&AuthnFile>) -> AuthnArgs {
+    pub fn over(&self, file: Option<&AuthnArgs>) -> AuthnArgs {
         let Some(f) = file else {
             return self.clone();
         };

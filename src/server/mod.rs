@@ -180,7 +180,7 @@ pub struct ServerFile {
     pub decision_cache_ttl_seconds: Option<u64>,
     pub advertise_url: Option<String>,
     /// Token authentication (`POST /authenticate`); the `--authn-*` flags take precedence.
-    pub authentication: Option<crate::config::AuthnFile>,
+    pub authentication: Option<crate::config::AuthnArgs>,
 }
 
 /// Server settings after flags, environment, config file and defaults.
