@@ -430,9 +430,8 @@ fn azure_identity(
     let oid = azure_gate(options, request)?;
     let directory = snapshot.directory.as_deref();
     let parents = |id: &str| {
-        let id = crate::policy::directory::canonical_id(id);
         directory
-            .and_then(|d| d.member_of(&id))
+            .and_then(|d| d.member_of(id))
             .unwrap_or_default()
             .to_vec()
     };

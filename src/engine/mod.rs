@@ -369,16 +369,17 @@ fn directory_principals<'s>(
     let directory = snapshot.directory.as_deref();
     match groups_from {
         GroupsFrom::Directory => {
-            let id = crate::policy::directory::canonical_id(oid);
-            for group in directory.and_then(|d| d.member_of(&id)).unwrap_or_default() {
+            for group in directory.and_then(|d| d.member_of(oid)).unwrap_or_default() {
                 add(group);
             }
         }
         GroupsFrom::Token => {
             for group in request.groups.iter() {
                 add(group);
-                let id = crate::policy::directory::canonical_id(group);
-                for parent in directory.and_then(|d| d.member_of(&id)).unwrap_or_default() {
+                for parent in directory
+                    .and_then(|d| d.member_of(group))
+                    .unwrap_or_default()
+                {
                     add(parent);
                 }
             }

@@ -102,23 +102,15 @@ pub fn resolve<'a>(
     directory: Option<&'a Directory>,
     groups_from: GroupsFrom,
 ) -> Result<AuthenticatedUser<'a>, TokenError> {
-    // Entra object ids are GUIDs; the directory keeps them lower-case.
     let oid = token.oid.as_str();
-    let lower;
-    let key = if oid.bytes().any(|b| b.is_ascii_uppercase()) {
-        lower = oid.to_ascii_lowercase();
-        lower.as_str()
-    } else {
-        oid
-    };
     if let Some(d) = directory
-        && d.account_enabled(key) == Some(false)
+        && d.account_enabled(oid) == Some(false)
     {
         return Err(TokenError::AccountDisabled(token.oid.clone()));
     }
     let from_directory = || match directory {
         None => (UserGroups::Token(&[]), Some(GroupsWarning::NoDirectory)),
-        Some(d) => match d.member_of(key) {
+        Some(d) => match d.member_of(oid) {
             Some(groups) => (UserGroups::Directory(groups), None),
             None => (
                 UserGroups::Token(&[]),

@@ -68,10 +68,16 @@ pub struct Directory {
 
 /// Lower-cases an object id; ids compare case-insensitively in Entra.
 pub fn canonical_id(id: &str) -> Arc<str> {
+    Arc::from(lower_case(id))
+}
+
+/// An id in lower case, copied only when it has an upper-case letter (lookups on the
+/// request path take ids as sent).
+fn lower_case(id: &str) -> std::borrow::Cow<'_, str> {
     if id.bytes().any(|b| b.is_ascii_uppercase()) {
-        Arc::from(id.to_ascii_lowercase())
+        std::borrow::Cow::Owned(id.to_ascii_lowercase())
     } else {
-        Arc::from(id)
+        std::borrow::Cow::Borrowed(id)
     }
 }
 
@@ -126,20 +132,22 @@ impl Directory {
         }
     }
 
-    /// The user with this object id, if the directory lists one.
+    /// The user with this object id (any case), if the directory lists one.
     pub fn user(&self, id: &str) -> Option<&User> {
-        self.users.get(id)
+        self.users.get(&*lower_case(id))
     }
 
-    /// `accountEnabled` of the user with this object id; `None` when unknown.
+    /// `accountEnabled` of the user with this object id (any case); `None` when unknown.
     pub fn account_enabled(&self, id: &str) -> Option<bool> {
-        self.users.get(id).and_then(|u| u.account_enabled)
+        self.user(id).and_then(|u| u.account_enabled)
     }
 
-    /// The transitive groups of a principal (lower-case ids, sorted), or `None` when the
-    /// principal is neither a listed user nor a member of any group.
+    /// The transitive groups of a principal (its id in any case; lower-case ids, sorted), or
+    /// `None` when the principal is neither a listed user nor a member of any group.
     pub fn member_of(&self, id: &str) -> Option<&[Arc<str>]> {
-        self.member_of.get(id).map(|groups| &groups[..])
+        self.member_of
+            .get(&*lower_case(id))
+            .map(|groups| &groups[..])
     }
 
     pub fn user_count(&self) -> usize {
