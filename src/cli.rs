@@ -174,21 +174,13 @@ fn check_token_review(args: &CheckArgs, body: &[u8]) -> Result<Verdict, UsageErr
     use crate::server::issuer_keys::IssuerKeys;
     let source = args.file.as_deref().unwrap_or("-");
     let review = token_review::decode(body).map_err(|e| UsageError(format!("`{source}`: {e}")))?;
-    let in_file = args
+    let resolved = args
         .engine
         .resolve_offline()
-        .map_err(|e| UsageError(e.to_string()))?
-        .file
-        .server
-        .get("authentication")
-        .cloned()
-        .map(serde_json::from_value::<crate::config::AuthnArgs>)
-        .transpose()
-        .map_err(|e| {
-            UsageError(format!(
-                "invalid `server.authentication` in the config file: {e}"
-            ))
-        })?;
+        .map_err(|e| UsageError(e.to_string()))?;
+    let in_file = crate::server::ServerFile::read(&resolved.file.server)
+        .map_err(|e| UsageError(format!("{e:#}")))?
+        .authentication;
     let settings = args
         .authn
         .over(in_file.as_ref())

@@ -210,15 +210,21 @@ pub struct ServerSettings {
     pub empty_handler: bool,
 }
 
+impl ServerFile {
+    /// The config file's `server:` section (absent: every default).
+    pub fn read(section: &serde_json::Value) -> anyhow::Result<ServerFile> {
+        if section.is_null() {
+            return Ok(ServerFile::default());
+        }
+        serde_json::from_value(section.clone())
+            .context("invalid `server:` section in the config file")
+    }
+}
+
 impl ServeArgs {
     /// Merges flags over the config file's `server:` section over defaults.
     pub fn settings(&self, file: &serde_json::Value) -> anyhow::Result<ServerSettings> {
-        let f: ServerFile = if file.is_null() {
-            ServerFile::default()
-        } else {
-            serde_json::from_value(file.clone())
-                .context("invalid `server:` section in the config file")?
-        };
+        let f = ServerFile::read(file)?;
         let mut cert = self.tls_cert_file.clone().or(f.tls_cert_file);
         let mut key = self.tls_private_key_file.clone().or(f.tls_private_key_file);
         let mut client_cas = if self.client_ca_file.is_empty() {
