@@ -4,16 +4,21 @@
 
 use std::time::Duration;
 
-/// Turns transparent huge pages off for this process (`PR_SET_THP_DISABLE`).
-pub fn disable_transparent_huge_pages() -> std::io::Result<()> {
-    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours; it sets a
-    // flag of the process's address space that the kernel reads at page-fault time.
-    let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1 as libc::c_ulong, 0, 0, 0) };
+/// A call's result as the C convention gives it: 0, or the error in `errno`.
+fn status(rc: libc::c_int) -> std::io::Result<()> {
     if rc == 0 {
         Ok(())
     } else {
         Err(std::io::Error::last_os_error())
     }
+}
+
+/// Turns transparent huge pages off for this process (`PR_SET_THP_DISABLE`).
+pub fn disable_transparent_huge_pages() -> std::io::Result<()> {
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours; it sets a
+    // flag of the process's address space that the kernel reads at page-fault time.
+    let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1 as libc::c_ulong, 0, 0, 0) };
+    status(rc)
 }
 
 /// Raises the soft limit on open files to the hard limit; returns the soft limit in force,
@@ -46,11 +51,7 @@ pub fn lower_thread_priority() -> std::io::Result<()> {
     // SAFETY: setpriority takes plain integers and touches no memory of ours; who = 0 is the
     // calling thread.
     let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    status(rc)
 }
 
 /// The CPU time the calling thread has used, if the system can tell.
