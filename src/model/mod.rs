@@ -2,6 +2,7 @@
 //! Nothing here does I/O.
 
 pub mod action;
+pub mod check_access;
 pub mod decision;
 pub mod excerpt;
 pub mod mapping;
