@@ -138,6 +138,8 @@ pub enum ConfigError {
     NoPolicies,
     #[error("token authentication: {0}")]
     Authn(String),
+    #[error("workload identity: {0}")]
+    Workload(String),
 }
 
 /// Everything the engine and the loader need.
@@ -414,5 +416,119 @@ impl AuthnArgs {
             },
             keys,
         }))
+    }
+}
+
+/// Workload identity flags (CheckAccess questions about service accounts, on the endpoint and
+/// in `check`), and the config file's `server.workloadIdentity` section in camelCase.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct WorkloadArgs {
+    /// The cluster's service-account issuer, exactly as its tokens' `iss` and the federated
+    /// credentials spell it (AKS: `https://<region>.oic.prod-aks.azure.com/<tenant>/<id>/`,
+    /// trailing slash included). Questions that name no issuer assume it; projected tokens
+    /// must be issued by it.
+    #[arg(
+        long = "cluster-issuer",
+        value_name = "URL",
+        env = "SCOPEGATE_CLUSTER_ISSUER"
+    )]
+    pub cluster_issuer: Option<String>,
+    /// The audience of projected tokens [default: api://AzureADTokenExchange].
+    #[arg(long = "workload-audience", value_name = "AUD")]
+    pub audience: Option<String>,
+    /// The cluster issuer's signing keys from a JWKS file (`kubectl get --raw
+    /// /openid/v1/jwks`) instead of OIDC discovery at --cluster-issuer.
+    #[arg(
+        long = "cluster-jwks-file",
+        value_name = "FILE",
+        env = "SCOPEGATE_CLUSTER_JWKS_FILE"
+    )]
+    pub jwks_file: Option<PathBuf>,
+    /// CA certificates (PEM) for discovery at --cluster-issuer, instead of the system roots.
+    #[arg(long = "cluster-ca-file", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Workload identity, resolved.
+#[derive(Debug, Clone)]
+pub struct WorkloadSettings {
+    /// The issuer a question assumes when it names none.
+    pub cluster_issuer: Option<String>,
+    /// The audience a question assumes when it names none.
+    pub audience: String,
+    /// How projected tokens are checked, when a cluster issuer is configured.
+    pub tokens: Option<AuthnSettings>,
+}
+
+impl WorkloadArgs {
+    /// The flags over the config file's `server.workloadIdentity` section.
+    pub fn over(&self, file: Option<&WorkloadArgs>) -> WorkloadArgs {
+        let Some(f) = file else {
+            return self.clone();
+        };
+        WorkloadArgs {
+            cluster_issuer: self
+                .cluster_issuer
+                .clone()
+                .or_else(|| f.cluster_issuer.clone()),
+            audience: self.audience.clone().or_else(|| f.audience.clone()),
+            jwks_file: self.jwks_file.clone().or_else(|| f.jwks_file.clone()),
+            ca_file: self.ca_file.clone().or_else(|| f.ca_file.clone()),
+        }
+    }
+
+    pub fn resolve(&self) -> Result<WorkloadSettings, ConfigError> {
+        let audience = self
+            .audience
+            .clone()
+            .unwrap_or_else(|| crate::model::check_access::TOKEN_EXCHANGE_AUDIENCE.to_string());
+        if audience.trim().is_empty() {
+            return Err(ConfigError::Workload(
+                "an empty --workload-audience would match an empty claim".into(),
+            ));
+        }
+        let Some(issuer) = self.cluster_issuer.clone() else {
+            if self.jwks_file.is_some() {
+                return Err(ConfigError::Workload(
+                    "--cluster-jwks-file needs --cluster-issuer (the issuer of the keys)".into(),
+                ));
+            }
+            return Ok(WorkloadSettings {
+                cluster_issuer: None,
+                audience,
+                tokens: None,
+            });
+        };
+        if !issuer.starts_with("https://") {
+            return Err(ConfigError::Workload(format!(
+                "--cluster-issuer `{issuer}` is not an https:// URL"
+            )));
+        }
+        let keys = match &self.jwks_file {
+            Some(file) => crate::server::issuer_keys::KeySource::File(file.clone()),
+            None => crate::server::issuer_keys::KeySource::Discovery {
+                issuers: vec![issuer.clone()],
+                ca_file: self.ca_file.clone(),
+            },
+        };
+        let tokens = AuthnSettings {
+            rules: crate::identity::TokenRules {
+                issuers: vec![issuer.clone()],
+                audiences: vec![audience.clone()],
+                // kube-apiserver signs with the RSA or EC key it is given.
+                algorithms: vec![
+                    jsonwebtoken::Algorithm::RS256,
+                    jsonwebtoken::Algorithm::ES256,
+                ],
+                ..crate::identity::TokenRules::default()
+            },
+            keys,
+        };
+        Ok(WorkloadSettings {
+            cluster_issuer: Some(issuer),
+            audience,
+            tokens: Some(tokens),
+        })
     }
 }

@@ -44,6 +44,8 @@ pub enum TokenError {
     SystemUsername(String),
     #[error("invalid groups claim: `groups` is not an array of strings")]
     InvalidGroupsClaim,
+    #[error("invalid subject: `{0}` is not `system:serviceaccount:<namespace>:<name>`")]
+    InvalidSubject(String),
     #[error("account disabled: the directory lists `{0}` with accountEnabled false")]
     AccountDisabled(String),
 }
@@ -73,6 +75,7 @@ impl TokenError {
                 "invalid username claim"
             }
             TokenError::InvalidGroupsClaim => "invalid groups claim",
+            TokenError::InvalidSubject(_) => "invalid subject",
             TokenError::AccountDisabled(_) => "account disabled",
         }
     }

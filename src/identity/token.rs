@@ -89,13 +89,95 @@ struct Header {
     typ: Option<Value>,
 }
 
-/// Validates a compact token at Unix time `now`.
+/// A token whose signature, issuer, audience and lifetime passed, with its claims.
+struct SignedClaims {
+    claims: Map<String, Value>,
+    issuer: String,
+    audiences: Vec<String>,
+    valid_until: u64,
+}
+
+/// Validates a compact Entra access token at Unix time `now`.
 pub fn verify(
     token: &str,
     keys: &KeySet,
     rules: &TokenRules,
     now: u64,
 ) -> Result<VerifiedToken, TokenError> {
+    let SignedClaims {
+        claims,
+        issuer,
+        audiences,
+        valid_until,
+    } = verify_signed(token, keys, rules, now)?;
+    entra_claims(claims, &issuer, audiences, valid_until, rules)
+}
+
+/// A Kubernetes service account's projected token that passed: who it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAccountToken {
+    pub namespace: String,
+    pub name: String,
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub valid_until: u64,
+}
+
+/// Validates a projected service-account token (the one the workload identity webhook mounts)
+/// at Unix time `now`: signed by the cluster issuer's keys, `iss` and `aud` as `rules` say,
+/// `sub` = `system:serviceaccount:<ns>:<name>`, and the `kubernetes.io` claim, when present,
+/// naming the same account.
+pub fn verify_service_account(
+    token: &str,
+    keys: &KeySet,
+    rules: &TokenRules,
+    now: u64,
+) -> Result<ServiceAccountToken, TokenError> {
+    let SignedClaims {
+        claims,
+        issuer,
+        audiences,
+        valid_until,
+    } = verify_signed(token, keys, rules, now)?;
+    let subject = match claims.get("sub") {
+        Some(Value::String(sub)) => sub.as_str(),
+        other => {
+            return Err(TokenError::InvalidSubject(
+                other.map(plain).unwrap_or_default(),
+            ));
+        }
+    };
+    let (namespace, name) = crate::model::check_access::parse_service_account(subject)
+        .ok_or_else(|| TokenError::InvalidSubject(bounded(subject)))?;
+    if let Some(kubernetes) = claims.get("kubernetes.io") {
+        let said_namespace = kubernetes.get("namespace").and_then(Value::as_str);
+        let said_name = kubernetes
+            .get("serviceaccount")
+            .and_then(|sa| sa.get("name"))
+            .and_then(Value::as_str);
+        if said_namespace != Some(namespace) || said_name != Some(name) {
+            return Err(TokenError::InvalidSubject(format!(
+                "{} (the kubernetes.io claim names another account)",
+                bounded(subject)
+            )));
+        }
+    }
+    Ok(ServiceAccountToken {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        issuer,
+        audiences,
+        valid_until,
+    })
+}
+
+/// The checks every token passes, in the order of spec B4 up to `nbf`.
+fn verify_signed(
+    token: &str,
+    keys: &KeySet,
+    rules: &TokenRules,
+    now: u64,
+) -> Result<SignedClaims, TokenError> {
     if token.len() > rules.max_token_bytes {
         return Err(TokenError::TooLarge {
             bytes: token.len(),
@@ -200,11 +282,27 @@ pub fn verify(
             return Err(TokenError::NotYetValid { nbf, now });
         }
     }
+    Ok(SignedClaims {
+        claims,
+        issuer,
+        audiences,
+        valid_until,
+    })
+}
+
+/// The Entra claims of a signed token: tenant, object id, username and groups.
+fn entra_claims(
+    claims: Map<String, Value>,
+    issuer: &str,
+    audiences: Vec<String>,
+    valid_until: u64,
+    rules: &TokenRules,
+) -> Result<VerifiedToken, TokenError> {
     let tid = match claims.get("tid") {
         Some(Value::String(tid)) => Some(tid.clone()),
         _ => None,
     };
-    if let Some(tenant) = entra_tenant(&issuer)
+    if let Some(tenant) = entra_tenant(issuer)
         && !tid
             .as_deref()
             .is_some_and(|tid| tid.eq_ignore_ascii_case(tenant))
