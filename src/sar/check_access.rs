@@ -75,6 +75,85 @@ pub enum CheckAccessError {
     /// Not `configured` or `possible`.
     #[error("`{field}` is `{value}`; it is `configured` or `possible`")]
     Mode { field: &'static str, value: String },
+    /// The resource id before `/providers/Microsoft.Authorization/checkaccess` is not a scope.
+    #[error("the resource id in the path is not an Azure resource id: {0}")]
+    PathResource(ScopeError),
+    /// The path is not valid percent-encoded UTF-8.
+    #[error("the path `{0}` is not valid percent-encoded UTF-8")]
+    PathEncoding(String),
+    /// The path's resource id and the body's are different scopes.
+    #[error("the resource id in the path (`{path}`) is not the body's resource (`{body}`)")]
+    PathMismatch { path: String, body: String },
+}
+
+/// The path suffix of Azure's CheckAccess, compared in any case.
+pub const CHECK_ACCESS_SUFFIX: &str = "/providers/Microsoft.Authorization/checkaccess";
+
+/// Where a CheckAccess is posted: `{resourceId}/providers/Microsoft.Authorization/checkaccess`
+/// (Guard adds `/namespaces/{ns}` to the cluster's id), or the root form without a resource
+/// id, which asks about the body's resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckAccessPath {
+    /// `/providers/Microsoft.Authorization/checkaccess`: the body names the resource.
+    Root,
+    /// The resource id in the path; the body's must be the same scope.
+    Resource(Scope),
+}
+
+/// The CheckAccess target of a request path (percent-encoded, without the query), `None`
+/// when the path is not a CheckAccess path.
+pub fn parse_path(path: &str) -> Option<Result<CheckAccessPath, CheckAccessError>> {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let at = path.len().checked_sub(CHECK_ACCESS_SUFFIX.len())?;
+    let (prefix, suffix) = (path.get(..at)?, path.get(at..)?);
+    if !suffix.eq_ignore_ascii_case(CHECK_ACCESS_SUFFIX) {
+        return None;
+    }
+    if prefix.is_empty() {
+        return Some(Ok(CheckAccessPath::Root));
+    }
+    let Some(decoded) = percent_decode(prefix) else {
+        return Some(Err(CheckAccessError::PathEncoding(
+            excerpt(prefix).to_string(),
+        )));
+    };
+    Some(
+        Scope::parse(&decoded)
+            .map(CheckAccessPath::Resource)
+            .map_err(|e| CheckAccessError::PathResource(bounded(e))),
+    )
+}
+
+/// Checks that the path's resource is the question's, compared as ARM compares ids (any
+/// case, a trailing slash ignored); the root form takes the body's.
+pub fn check_path(path: &CheckAccessPath, question: &CheckAccess) -> Result<(), CheckAccessError> {
+    match path {
+        CheckAccessPath::Resource(scope) if *scope != question.resource => {
+            Err(CheckAccessError::PathMismatch {
+                path: excerpt(scope.key()).to_string(),
+                body: excerpt(question.resource.key()).to_string(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `%XX` escapes decoded; `None` when an escape is cut short or the result is not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Both shapes' fields: which are present tells the shape apart.
@@ -924,6 +1003,60 @@ mod tests {
             );
             assert!(!error.starts_with("decoded"), "{body} decoded");
         }
+    }
+
+    #[test]
+    fn checkaccess_paths() {
+        let suffix = "/providers/Microsoft.Authorization/checkaccess";
+        let resource = |path: &str| parse_path(path).map(|r| r.map_err(|e| e.to_string()));
+        assert_eq!(resource(suffix), Some(Ok(CheckAccessPath::Root)));
+        assert_eq!(
+            resource(&format!("{VAULT}{}/", suffix.to_ascii_uppercase())),
+            Some(Ok(CheckAccessPath::Resource(Scope::parse(VAULT).unwrap())))
+        );
+        let namespaced = format!("{VAULT}/namespaces/dev{suffix}");
+        assert_eq!(
+            resource(&namespaced),
+            Some(Ok(CheckAccessPath::Resource(
+                Scope::parse(&format!("{VAULT}/namespaces/dev")).unwrap()
+            )))
+        );
+        assert_eq!(
+            resource(&format!("/subscriptions/s/resourceGroups/rg%20one{suffix}")),
+            Some(Ok(CheckAccessPath::Resource(
+                Scope::parse("/subscriptions/s/resourceGroups/rg one").unwrap()
+            )))
+        );
+        assert_eq!(resource("/authorize"), None);
+        assert_eq!(
+            resource("/providers/Microsoft.Authorization/checkaccessx"),
+            None
+        );
+        assert_eq!(resource("checkaccess"), None);
+        let bad = resource(&format!("/subscriptions/s/resourceGroups{suffix}"));
+        assert!(
+            matches!(&bad, Some(Err(e)) if e.starts_with("the resource id in the path is not an Azure resource id")),
+            "{bad:?}"
+        );
+        let bad = resource(&format!("/subscriptions/s/resourceGroups/rg%2{suffix}"));
+        assert!(
+            matches!(&bad, Some(Err(e)) if e.contains("percent-encoded")),
+            "{bad:?}"
+        );
+
+        let question = decode(azure(1).to_string().as_bytes()).unwrap();
+        let same = CheckAccessPath::Resource(
+            Scope::parse(&format!("{}/", VAULT.to_ascii_uppercase())).unwrap(),
+        );
+        assert_eq!(check_path(&same, &question), Ok(()));
+        assert_eq!(check_path(&CheckAccessPath::Root, &question), Ok(()));
+        let other = CheckAccessPath::Resource(Scope::parse(&format!("{VAULT}/secrets/x")).unwrap());
+        let error = check_path(&other, &question).unwrap_err().to_string();
+        assert!(
+            error.starts_with("the resource id in the path (`/subscriptions/"),
+            "{error}"
+        );
+        assert!(error.contains("is not the body's resource"), "{error}");
     }
 
     #[test]
