@@ -1,6 +1,7 @@
 //! Azure RBAC over the index: deny assignments first, then role assignments at the request
 //! scope or an ancestor, for the requester's own principals only.
 
+use crate::model::action::ActionKind;
 use crate::model::mapping::AttributeSource;
 use crate::model::{ActionPattern, Timestamp};
 use crate::policy::compiled::{Assignment, Deny, PermissionBlock, WindowId};
@@ -188,7 +189,7 @@ pub fn deny_covers(deny: &Deny, action: &ActionPattern, attributes: &dyn Attribu
 }
 
 /// Whether a deny assignment's condition lets it apply to an action its permissions name.
-fn deny_condition_applies(
+pub(super) fn deny_condition_applies(
     deny: &Deny,
     action: &ActionPattern,
     attributes: &dyn AttributeSource,
@@ -236,7 +237,7 @@ fn find_grant<'s>(
     let only_blocks: Vec<&PermissionBlock> = blocks.iter().map(|(_, b)| *b).collect();
     blocks
         .iter()
-        .find(|(_, b)| covers_pattern(b, action, &only_blocks))
+        .find(|(_, b)| covers_pattern(b, ActionKind::Data, action, &only_blocks))
         .map(|(a, _)| *a)
 }
 
@@ -251,7 +252,7 @@ pub fn assignment_grants(
 }
 
 /// Whether an assignment's condition (if any) holds for a concrete action.
-fn condition_holds(
+pub(super) fn condition_holds(
     assignment: &Assignment,
     action: &str,
     attributes: &dyn AttributeSource,
@@ -264,24 +265,23 @@ fn condition_holds(
     }
 }
 
-/// Whether `block` grants every action of the wildcard `requested`, where the parts its
-/// NotDataActions cut out may be granted whole by another block of `all`.
+/// Whether `block` grants every operation of `kind` in the wildcard `requested`, where the
+/// parts its NotActions or NotDataActions cut out may be granted whole by another block of
+/// `all`.
 pub fn covers_pattern(
     block: &PermissionBlock,
+    kind: ActionKind,
     requested: &ActionPattern,
     all: &[&PermissionBlock],
 ) -> bool {
-    if !block.data_actions.iter().any(|d| d.covers(requested)) {
+    let (granted, cut) = block.lists(kind);
+    if !granted.iter().any(|d| d.covers(requested)) {
         return false;
     }
-    block
-        .not_data_actions
-        .iter()
-        .filter(|n| n.intersects(requested))
-        .all(|cut| {
-            all.iter().any(|other| {
-                other.data_actions.iter().any(|d| d.covers(cut))
-                    && !other.not_data_actions.iter().any(|n| n.intersects(cut))
-            })
+    cut.iter().filter(|n| n.intersects(requested)).all(|cut| {
+        all.iter().any(|other| {
+            let (granted, not) = other.lists(kind);
+            granted.iter().any(|d| d.covers(cut)) && !not.iter().any(|n| n.intersects(cut))
         })
+    })
 }

@@ -5,6 +5,7 @@
 //! assignment or Kubernetes RBAC binding), then the configured no-match answer.
 
 pub mod azure_rbac;
+pub mod check_access;
 pub mod explain;
 pub mod k8s_rbac;
 #[cfg(test)]

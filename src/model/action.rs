@@ -32,6 +32,25 @@ impl Clone for ActionPattern {
     }
 }
 
+/// The two kinds of Azure operation: control-plane ones on the resource (role definitions'
+/// `Actions`) and data ones inside it (`DataActions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActionKind {
+    Control,
+    Data,
+}
+
+impl ActionKind {
+    /// The kind CheckAccess's `IsDataAction` names.
+    pub fn of_data_flag(is_data_action: bool) -> Self {
+        if is_data_action {
+            ActionKind::Data
+        } else {
+            ActionKind::Control
+        }
+    }
+}
+
 impl ActionPattern {
     /// Compiles a pattern. Any number of `*` is accepted; Azure allows one, which validation reports.
     pub fn new(pattern: &str) -> Self {

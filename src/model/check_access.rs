@@ -163,7 +163,10 @@ mod tests {
             parse_service_account("system:serviceaccount:payments:api"),
             Some(("payments", "api"))
         );
-        assert_eq!(parse_service_account("system:serviceaccount:payments"), None);
+        assert_eq!(
+            parse_service_account("system:serviceaccount:payments"),
+            None
+        );
         assert_eq!(parse_service_account("system:serviceaccount::api"), None);
         assert_eq!(parse_service_account("system:serviceaccount:Pay:api"), None);
         assert_eq!(parse_service_account("system:serviceaccount:a:b:c"), None);

@@ -98,6 +98,11 @@ impl Scope {
         Some(rest.split('/').next().unwrap_or(rest))
     }
 
+    /// The scope of management group `name`.
+    pub fn of_management_group(name: &str) -> Scope {
+        management_group_scope(name)
+    }
+
     /// This scope's child `<kind>/<name>` (for `namespaces/<ns>` below a cluster).
     pub fn child(&self, kind: &str, name: &str) -> Scope {
         let base = if self.key == "/" { "" } else { &self.key };

@@ -9,6 +9,7 @@ use super::condition::Condition;
 use super::diagnostic::{Diagnostic, Origin};
 use super::schema::Permission;
 use super::scope_table::ScopeId;
+use crate::model::action::ActionKind;
 use crate::model::action::PatternSet;
 use crate::model::name_hash::object_id;
 use crate::model::{ActionPattern, Scope, Timestamp};
@@ -18,9 +19,13 @@ use uuid::Uuid;
 /// The principal id Azure uses for "Everyone" in deny assignments.
 pub const EVERYONE: Uuid = Uuid::nil();
 
-/// One permissions block, compiled: DataActions minus NotDataActions.
+/// One permissions block, compiled: Actions minus NotActions for control-plane operations,
+/// DataActions minus NotDataActions for data operations. The two never mix: a string in one
+/// list grants nothing of the other kind.
 #[derive(Debug, Clone)]
 pub struct PermissionBlock {
+    pub actions: PatternSet,
+    pub not_actions: PatternSet,
     pub data_actions: PatternSet,
     pub not_data_actions: PatternSet,
 }
@@ -30,28 +35,46 @@ impl PermissionBlock {
         let set =
             |list: &[String]| PatternSet::new(list.iter().map(|a| ActionPattern::new(a)).collect());
         PermissionBlock {
+            actions: set(&p.actions),
+            not_actions: set(&p.not_actions),
             data_actions: set(&p.data_actions),
             not_data_actions: set(&p.not_data_actions),
         }
     }
 
-    /// Whether the block grants a concrete, lower-cased action.
+    /// The granting and subtracting lists for operations of `kind`.
+    pub fn lists(&self, kind: ActionKind) -> (&PatternSet, &PatternSet) {
+        match kind {
+            ActionKind::Control => (&self.actions, &self.not_actions),
+            ActionKind::Data => (&self.data_actions, &self.not_data_actions),
+        }
+    }
+
+    /// Whether the block grants a concrete, lower-cased data action.
     pub fn grants(&self, action: &str) -> bool {
         self.data_actions.matches(action) && !self.not_data_actions.matches(action)
     }
 
-    /// Whether some action of `requested` falls in this block's effective set (for denies;
-    /// an approximation that errs towards "yes").
+    /// Whether the block grants a concrete, lower-cased operation of `kind`.
+    pub fn grants_as(&self, kind: ActionKind, action: &str) -> bool {
+        let (granted, cut) = self.lists(kind);
+        granted.matches(action) && !cut.matches(action)
+    }
+
+    /// Whether some data action of `requested` falls in this block's effective set (for
+    /// denies; an approximation that errs towards "yes").
     pub fn touches(&self, requested: &ActionPattern) -> bool {
+        self.touches_as(ActionKind::Data, requested)
+    }
+
+    /// [`PermissionBlock::touches`] for operations of `kind`.
+    pub fn touches_as(&self, kind: ActionKind, requested: &ActionPattern) -> bool {
         if !requested.is_wildcard() {
-            return self.grants(requested.as_str());
+            return self.grants_as(kind, requested.as_str());
         }
-        self.data_actions.iter().any(|d| {
-            d.intersects(requested)
-                && !self
-                    .not_data_actions
-                    .iter()
-                    .any(|n| n.covers(d) || n.covers(requested))
+        let (granted, cut) = self.lists(kind);
+        granted.iter().any(|d| {
+            d.intersects(requested) && !cut.iter().any(|n| n.covers(d) || n.covers(requested))
         })
     }
 }

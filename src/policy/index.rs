@@ -247,6 +247,11 @@ pub struct Snapshot {
     everyone: Option<PrincipalEntry>,
     /// Interned scopes: assignments keep only the id.
     scopes: ScopeTable,
+    /// Every principal's assignments and deny assignments at any scope, for questions about
+    /// any Azure resource (CheckAccess); the Kubernetes path reads `principal_index` instead.
+    anywhere: HashMap<Uuid, PrincipalEntry, rustc_hash::FxBuildHasher>,
+    /// Deny assignments for Everyone at any scope.
+    everyone_anywhere: Vec<u32>,
     /// Built-in resources' actions (and those roles name), with the roles granting each.
     pub known_actions: KnownActions,
 }
@@ -394,6 +399,7 @@ impl Snapshot {
         diagnostics.extend(provider_mismatch(options));
         snapshot.index_cluster(options.cluster_resource_id.as_ref());
         snapshot.index_principals();
+        snapshot.index_anywhere();
         if diagnostics.iter().any(Diagnostic::is_error) {
             diagnostics.sort_by_key(|d| !d.is_error());
             return Err(LoadError(diagnostics));
@@ -826,6 +832,104 @@ impl Snapshot {
                 condition: checked.condition,
             });
         }
+    }
+
+    /// Indexes, by principal, every assignment and deny assignment at any scope.
+    fn index_anywhere(&mut self) {
+        let mut anywhere: HashMap<Uuid, PrincipalEntry, rustc_hash::FxBuildHasher> =
+            HashMap::default();
+        fn entry<'m>(
+            map: &'m mut HashMap<Uuid, PrincipalEntry, rustc_hash::FxBuildHasher>,
+            id: &Uuid,
+        ) -> &'m mut PrincipalEntry {
+            map.entry(*id).or_insert_with(|| PrincipalEntry {
+                id: *id,
+                ..PrincipalEntry::default()
+            })
+        }
+        for (i, a) in self.assignments.iter().enumerate() {
+            pace::point();
+            entry(&mut anywhere, &a.principal)
+                .assignments
+                .push(HeldAssignment {
+                    scope_id: a.scope_id,
+                    index: i as u32,
+                });
+        }
+        let mut everyone = Vec::new();
+        for (i, d) in self.denies.iter().enumerate() {
+            for p in &d.principals {
+                if *p == EVERYONE {
+                    everyone.push(i as u32);
+                } else {
+                    entry(&mut anywhere, p).denies.push(i as u32);
+                }
+            }
+        }
+        self.anywhere = anywhere;
+        self.everyone_anywhere = everyone;
+    }
+
+    /// What the policy holds for a principal at any scope.
+    pub fn holdings(&self, principal: &Uuid) -> Option<&PrincipalEntry> {
+        self.anywhere.get(principal)
+    }
+
+    /// Deny assignments for Everyone at any scope, by index into [`Snapshot::denies`].
+    pub fn everyone_denies(&self) -> &[u32] {
+        &self.everyone_anywhere
+    }
+
+    /// The interned ids of a scope and its ancestors that anything is assigned at, nearest
+    /// first, ending at `/`: resource-id prefixes of whole type/name pairs, then the
+    /// management groups above its subscription. Builds no string for the resource part.
+    pub fn scope_chain(&self, scope: &Scope) -> smallvec::SmallVec<[ScopeId; 8]> {
+        let mut chain = smallvec::SmallVec::new();
+        let mut push = |key: &str| {
+            if let Some(id) = self.scopes.id(key) {
+                chain.push(id);
+            }
+        };
+        let key = scope.key();
+        if let Some(group) = scope.management_group() {
+            push(key);
+            for parent in self.management_groups.ancestors_of_group(group) {
+                push(Scope::of_management_group(parent).key());
+            }
+        } else if key != "/" {
+            // Where each segment starts (after its `/`), and the end of the key.
+            let starts: smallvec::SmallVec<[usize; 16]> = key
+                .match_indices('/')
+                .map(|(at, _)| at + 1)
+                .chain(std::iter::once(key.len() + 1))
+                .collect();
+            let segment = |n: usize| -> &str {
+                match (starts.get(n), starts.get(n + 1)) {
+                    (Some(from), Some(to)) => key.get(*from..to - 1).unwrap_or_default(),
+                    _ => "",
+                }
+            };
+            let mut len = starts.len() - 1;
+            while len >= 2 {
+                // `…/providers/<namespace>` is a path step, not a scope.
+                if segment(len - 2) != "providers"
+                    && let Some(end) = starts.get(len)
+                {
+                    push(key.get(..end - 1).unwrap_or_default());
+                }
+                len -= 2;
+            }
+            if let Some(subscription) = scope.subscription() {
+                for group in self
+                    .management_groups
+                    .ancestors_of_subscription(subscription)
+                {
+                    push(Scope::of_management_group(group).key());
+                }
+            }
+        }
+        push("/");
+        chain
     }
 
     /// Indexes, by principal, the assignments and deny assignments on the cluster's scope

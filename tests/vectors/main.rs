@@ -17,6 +17,7 @@
 mod support;
 
 mod azure;
+mod checkaccess;
 mod kubernetes;
 mod mapping;
 mod tokenreview;

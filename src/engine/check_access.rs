@@ -1,0 +1,262 @@
+//! Azure CheckAccess at any ARM scope: for each operation, Denied when a deny assignment
+//! blocks it, Allowed when a role assignment grants it, else NotAllowed. Control-plane
+//! operations are matched against `Actions`/`NotActions`, data operations against
+//! `DataActions`/`NotDataActions`; one kind never grants the other.
+
+use super::azure_rbac::{DecisionTime, condition_holds, covers_pattern, deny_condition_applies};
+use crate::model::action::ActionKind;
+use crate::model::check_access::{
+    AccessDecision, CheckAccess, DenyingAssignment, GrantingAssignment, OperationDecision,
+    OperationRequest, Subject,
+};
+use crate::model::mapping::Attributes;
+use crate::model::{ActionPattern, Scope, Timestamp};
+use crate::policy::Snapshot;
+use crate::policy::compiled::{Assignment, Deny, PermissionBlock};
+use crate::policy::index::ScopeId;
+use smallvec::SmallVec;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The answers to a CheckAccess question, one per operation in request order, and until
+/// when they stand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckAccessAnswer {
+    pub decisions: Vec<OperationDecision>,
+    /// The next start or end of a time-bound (PIM) assignment's window that could change an
+    /// answer; `None`: no window bounds them.
+    pub valid_until: Option<Timestamp>,
+}
+
+/// Answers a CheckAccess question at `now`.
+pub fn decide(snapshot: &Snapshot, question: &CheckAccess, now: Timestamp) -> CheckAccessAnswer {
+    match &question.subject {
+        Subject::Principal { object_id, groups } => {
+            let principals = principal_set(snapshot, *object_id, groups);
+            decide_for(
+                snapshot,
+                &principals,
+                &question.actions,
+                &question.resource,
+                now,
+            )
+        }
+        Subject::ServiceAccount(_) => CheckAccessAnswer {
+            decisions: question
+                .actions
+                .iter()
+                .map(|_| {
+                    OperationDecision::not_allowed(Some(Arc::from(
+                        "no workload identity policy is loaded",
+                    )))
+                })
+                .collect(),
+            valid_until: None,
+        },
+    }
+}
+
+/// The principals a subject acts as: its object id, the groups given, and with a directory
+/// snapshot the object's transitive groups and the given groups' parents (an assignment to
+/// a group applies to members of groups nested in it).
+pub fn principal_set(snapshot: &Snapshot, object_id: Uuid, groups: &[Uuid]) -> SmallVec<[Uuid; 8]> {
+    let mut set: SmallVec<[Uuid; 8]> = SmallVec::new();
+    let mut add = |id: Uuid| {
+        if !set.contains(&id) {
+            set.push(id);
+        }
+    };
+    add(object_id);
+    for g in groups {
+        add(*g);
+    }
+    if let Some(directory) = snapshot.directory.as_deref() {
+        let mut text = [0u8; 36];
+        let named: SmallVec<[Uuid; 8]> = std::iter::once(object_id)
+            .chain(groups.iter().copied())
+            .collect();
+        for id in named {
+            let text = id.hyphenated().encode_lower(&mut text);
+            for parent in directory.member_of(text).unwrap_or_default() {
+                if let Some(parent) = crate::model::name_hash::object_id(parent) {
+                    add(parent);
+                }
+            }
+        }
+    }
+    set
+}
+
+/// Answers each operation on `resource` for a subject acting as `principals` at `now`.
+pub fn decide_for(
+    snapshot: &Snapshot,
+    principals: &[Uuid],
+    operations: &[OperationRequest],
+    resource: &Scope,
+    now: Timestamp,
+) -> CheckAccessAnswer {
+    let applicable = Applicable::gather(snapshot, principals, resource);
+    let time = DecisionTime::at(Some(now));
+    let decisions = operations
+        .iter()
+        .map(|op| applicable.decide(snapshot, op, &time))
+        .collect();
+    CheckAccessAnswer {
+        decisions,
+        valid_until: time.next_boundary(),
+    }
+}
+
+/// The assignments and deny assignments that reach a resource for a set of principals,
+/// gathered once per question: each operation then reads only these.
+struct Applicable<'s> {
+    assignments: SmallVec<[&'s Assignment; 16]>,
+    denies: SmallVec<[(u32, &'s Deny); 4]>,
+}
+
+impl<'s> Applicable<'s> {
+    fn gather(snapshot: &'s Snapshot, principals: &[Uuid], resource: &Scope) -> Self {
+        let chain = snapshot.scope_chain(resource);
+        let exact = snapshot.scope_id(resource);
+        let mut assignments = SmallVec::new();
+        let mut denies: SmallVec<[(u32, &'s Deny); 4]> = SmallVec::new();
+        let reaches = |d: &Deny| {
+            chain.contains(&d.scope_id) && (d.applies_to_children || exact == Some(d.scope_id))
+        };
+        let mut add_deny = |index: u32| {
+            if let Some(d) = snapshot.denies.get(index as usize)
+                && reaches(d)
+                && !d.excluded.iter().any(|x| principals.contains(x))
+                && !denies.iter().any(|(i, _)| *i == index)
+            {
+                denies.push((index, d));
+            }
+        };
+        for index in snapshot.everyone_denies() {
+            add_deny(*index);
+        }
+        for principal in principals {
+            let Some(entry) = snapshot.holdings(principal) else {
+                continue;
+            };
+            for index in &entry.denies {
+                add_deny(*index);
+            }
+            assignments.extend(
+                entry
+                    .assignments
+                    .iter()
+                    .filter(|held| in_chain(&chain, held.scope_id))
+                    .filter_map(|held| snapshot.assignments.get(held.index as usize)),
+            );
+        }
+        Applicable {
+            assignments,
+            denies,
+        }
+    }
+
+    fn decide(
+        &self,
+        snapshot: &Snapshot,
+        op: &OperationRequest,
+        time: &DecisionTime,
+    ) -> OperationDecision {
+        let kind = ActionKind::of_data_flag(op.is_data_action);
+        let action = ActionPattern::new(&op.id);
+        if let Some(deny) = self
+            .denies
+            .iter()
+            .map(|(_, d)| *d)
+            .find(|d| deny_blocks(d, kind, &action, &op.attributes))
+        {
+            return OperationDecision {
+                decision: AccessDecision::Denied,
+                role_assignment: None,
+                deny_assignment: Some(DenyingAssignment {
+                    id: deny.id.clone(),
+                    name: deny.name.clone(),
+                    scope: Arc::from(deny.scope.key()),
+                }),
+                reason: None,
+            };
+        }
+        let in_force = self
+            .assignments
+            .iter()
+            .copied()
+            // A time-bound (PIM) assignment applies only inside its window.
+            .filter(|a| a.window.is_none_or(|w| time.admits(snapshot, w)));
+        let granting = if action.is_wildcard() {
+            let blocks: SmallVec<[(&Assignment, &PermissionBlock); 16]> = in_force
+                .filter(|a| a.condition.is_none())
+                .filter_map(|a| snapshot.roles.get(a.role).map(|r| (a, r)))
+                .flat_map(|(a, r)| r.blocks.iter().map(move |b| (a, b)))
+                .collect();
+            let all: SmallVec<[&PermissionBlock; 16]> = blocks.iter().map(|(_, b)| *b).collect();
+            blocks
+                .iter()
+                .find(|(_, b)| covers_pattern(b, kind, &action, &all))
+                .map(|(a, _)| *a)
+        } else {
+            let text = action.as_str();
+            in_force
+                .filter(|a| {
+                    snapshot
+                        .roles
+                        .get(a.role)
+                        .is_some_and(|r| r.blocks.iter().any(|b| b.grants_as(kind, text)))
+                })
+                .find(|a| condition_holds(a, text, &op.attributes))
+        };
+        match granting {
+            Some(a) => OperationDecision {
+                decision: AccessDecision::Allowed,
+                role_assignment: Some(granting_assignment(snapshot, a)),
+                deny_assignment: None,
+                reason: None,
+            },
+            None => OperationDecision::not_allowed(None),
+        }
+    }
+}
+
+fn in_chain(chain: &[ScopeId], id: ScopeId) -> bool {
+    chain.contains(&id)
+}
+
+/// Whether a deny assignment blocks an operation of `kind`.
+fn deny_blocks(
+    deny: &Deny,
+    kind: ActionKind,
+    action: &ActionPattern,
+    attributes: &Attributes,
+) -> bool {
+    deny.blocks.iter().any(|b| b.touches_as(kind, action))
+        && deny_condition_applies(deny, action, attributes)
+}
+
+/// The role assignment as CheckAccess reports it.
+fn granting_assignment(snapshot: &Snapshot, a: &Assignment) -> GrantingAssignment {
+    let role_definition_id = snapshot
+        .roles
+        .get(a.role)
+        .map(|r| {
+            if r.id.is_empty() {
+                Arc::from(format!(
+                    "/providers/Microsoft.Authorization/roleDefinitions/{}",
+                    r.guid
+                ))
+            } else {
+                Arc::from(r.id.as_str())
+            }
+        })
+        .unwrap_or_else(|| Arc::from(""));
+    GrantingAssignment {
+        id: a.id.clone(),
+        role_definition_id,
+        principal_id: a.principal,
+        scope: Arc::from(snapshot.scope(a.scope_id).map_or("", |s| s.key())),
+        condition: None,
+    }
+}
