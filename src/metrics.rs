@@ -43,6 +43,10 @@ pub struct Metrics {
     /// TokenReviews by `result` (`authenticated`, `rejected`, `error`) and `reason` (an error
     /// tag, a groups warning, or `ok`).
     pub token_reviews: IntCounterVec,
+    /// CheckAccess calls by `result` (`answered`, `bad_request`, `unavailable`, `error`).
+    pub check_access_requests: IntCounterVec,
+    /// CheckAccess answers per operation by `decision` (`Allowed`, `NotAllowed`, `Denied`).
+    pub check_access_decisions: IntCounterVec,
     /// Signing-key reads by `result` (`success`, `error`, `unchanged`).
     pub issuer_key_refreshes: IntCounterVec,
     /// Signing keys held for token validation.
@@ -317,6 +321,19 @@ impl Metrics {
                 "TokenReviews answered, by `result` (`authenticated`, `rejected`, `error`) and \
                  `reason` (the error tag, a groups warning such as `no_directory`, or `ok`).",
                 &["result", "reason"],
+            ),
+            check_access_requests: counter_vec(
+                &registry,
+                "scopegate_check_access_requests_total",
+                "CheckAccess calls, by `result` (`answered`, `bad_request`, `unavailable`, `error`).",
+                &["result"],
+            ),
+            check_access_decisions: counter_vec(
+                &registry,
+                "scopegate_check_access_decisions_total",
+                "CheckAccess answers, one per operation asked about, by `decision` \
+                 (`Allowed`, `NotAllowed`, `Denied`).",
+                &["decision"],
             ),
             issuer_key_refreshes: counter_vec(
                 &registry,

@@ -1,6 +1,7 @@
 //! Review adapters, without HTTP: SubjectAccessReview bytes -> [`Review`] -> engine -> bytes,
 //! and TokenReview bytes -> token -> identity -> bytes.
 
+pub mod check_access;
 pub mod decode;
 pub mod encode;
 pub mod token_review;

@@ -129,13 +129,9 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/authorize", post(authorize))
         .route("/authenticate", post(super::authenticate::authenticate))
-        .fallback(|| async {
-            error(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                "the webhook is served at POST /authorize (SubjectAccessReview) and POST /authenticate (TokenReview)",
-            )
-        })
+        // `{resourceId}/providers/Microsoft.Authorization/checkaccess` has a resource id of any
+        // length before a fixed tail, which no route pattern expresses.
+        .fallback(super::check_access::check_access_or_not_found)
         .with_state(state)
 }
 
@@ -290,19 +286,25 @@ async fn receive_body(s: &Shared, body: Body) -> Result<Bytes, Response> {
 /// policy the operator chose; an error status lets kube-apiserver's failure policy decide.
 #[inline]
 fn not_serving(s: &Shared) -> Option<Response> {
-    if s.store.is_ready() && s.cluster.as_ref().is_none_or(|c| c.is_served()) {
-        return None;
-    }
-    let message = if s.store.is_ready() {
-        "scopegate is not yet serving the cluster's RBAC objects"
-    } else {
-        "scopegate has no policy loaded yet"
-    };
+    let message = unavailable(s)?;
     Some(error(
         StatusCode::SERVICE_UNAVAILABLE,
         "ServiceUnavailable",
         message,
     ))
+}
+
+/// Why there is no whole policy to decide with yet, if there is none.
+#[inline]
+pub(super) fn unavailable(s: &Shared) -> Option<&'static str> {
+    if s.store.is_ready() && s.cluster.as_ref().is_none_or(|c| c.is_served()) {
+        return None;
+    }
+    Some(if s.store.is_ready() {
+        "scopegate is not yet serving the cluster's RBAC objects"
+    } else {
+        "scopegate has no policy loaded yet"
+    })
 }
 
 /// A request body read up to the limit.

@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod authenticate;
 pub mod authorize;
+pub mod check_access;
 pub mod defaults;
 pub mod exposure;
 pub mod issuer_keys;
