@@ -3,7 +3,12 @@
 
 use crate::config::EngineArgs;
 use crate::engine::{self, explain};
-use crate::model::{AccessRequest, NonResourceAttributes, ResourceAttributes, Verdict};
+use crate::model::check_access::{
+    AccessDecision, CheckAccess, MAX_ACTIONS, OperationRequest, Subject, WorkloadMode,
+    WorkloadSubject,
+};
+use crate::model::name_hash::object_id;
+use crate::model::{AccessRequest, NonResourceAttributes, ResourceAttributes, Scope, Verdict};
 use crate::sar;
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
@@ -83,8 +88,9 @@ pub struct CheckArgs {
     /// Verb (get, list, create, …).
     #[arg(long)]
     pub verb: Option<String>,
-    /// Resource, optionally with subresource: `pods` or `pods/exec`.
-    #[arg(long, value_name = "RESOURCE[/SUB]")]
+    /// Resource, optionally with subresource: `pods` or `pods/exec`; for a CheckAccess
+    /// question (--object-id, --service-account), the Azure resource id.
+    #[arg(long, value_name = "RESOURCE[/SUB]|ID")]
     pub resource: Option<String>,
     /// API group of the resource (empty for core).
     #[arg(long = "api-group", value_name = "GROUP", default_value = "")]
@@ -104,6 +110,36 @@ pub struct CheckArgs {
     pub now: Option<crate::model::Timestamp>,
     #[command(flatten)]
     pub authn: crate::config::AuthnArgs,
+    /// CheckAccess: the Entra object id asking (with --as-group for its groups).
+    #[arg(long, value_name = "OID", conflicts_with_all = ["file", "user", "verb", "path"])]
+    pub object_id: Option<String>,
+    /// CheckAccess: the Kubernetes service account asking, through workload identity.
+    #[arg(long, value_name = "NS/NAME", conflicts_with_all = ["file", "user", "verb", "path", "object_id"])]
+    pub service_account: Option<String>,
+    /// CheckAccess: a projected service-account token (file) instead of --service-account,
+    /// checked against the cluster issuer's keys.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["file", "user", "verb", "path", "object_id", "service_account"])]
+    pub service_account_token: Option<std::path::PathBuf>,
+    /// CheckAccess: an operation to ask about (repeatable), e.g.
+    /// `Microsoft.KeyVault/vaults/secrets/getSecret/action`.
+    #[arg(long = "action", value_name = "OPERATION")]
+    pub actions: Vec<String>,
+    /// CheckAccess: the operations are data actions (DataActions), not control-plane ones.
+    #[arg(long)]
+    pub data_action: bool,
+    /// CheckAccess about a service account: `configured` (the identity its annotation names)
+    /// or `possible` (every identity that trusts it).
+    #[arg(long, value_enum, default_value = "configured")]
+    pub mode: WorkloadModeArg,
+    #[command(flatten)]
+    pub workload: crate::config::WorkloadArgs,
+}
+
+/// [`crate::model::check_access::WorkloadMode`] on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum WorkloadModeArg {
+    Configured,
+    Possible,
 }
 
 fn parse_now(text: &str) -> Result<crate::model::Timestamp, String> {
@@ -355,10 +391,202 @@ pub fn run_check(args: &CheckArgs) -> Result<Verdict, UsageError> {
         if kind_of(&body).as_deref() == Some("TokenReview") {
             return check_token_review(args, &body);
         }
+        if sar::check_access::is_check_access(&body) {
+            let question = check_access_body(args, &body)?;
+            return answer_check_access(args, &question, false);
+        }
         return check_access_review(args, &body);
+    }
+    if let Some(question) = check_access_flags(args)? {
+        return answer_check_access(args, &question, false);
     }
     let (request, object) = read_review(args)?;
     decide_and_print(args, request, object)
+}
+
+/// The workload identity settings: the flags over the config file's `server.workloadIdentity`.
+fn workload_settings(args: &CheckArgs) -> Result<crate::config::WorkloadSettings, UsageError> {
+    let resolved = args
+        .engine
+        .resolve_offline()
+        .map_err(|e| UsageError(e.to_string()))?;
+    let in_file = crate::server::ServerFile::read(&resolved.file.server)
+        .map_err(|e| UsageError(format!("{e:#}")))?
+        .workload_identity;
+    args.workload
+        .over(in_file.as_ref())
+        .resolve()
+        .map_err(|e| UsageError(e.to_string()))
+}
+
+/// A CheckAccess body (Azure's, or a workload question), a service account's issuer and
+/// audience defaulting to the configured ones.
+fn check_access_body(args: &CheckArgs, body: &[u8]) -> Result<CheckAccess, UsageError> {
+    let source = args.file.as_deref().unwrap_or("-");
+    let settings = workload_settings(args)?;
+    sar::check_access::decode_with(body, &settings.defaults())
+        .map_err(|e| UsageError(format!("`{source}`: {e}")))
+}
+
+/// A CheckAccess question from the flags (--object-id, --service-account or
+/// --service-account-token with --resource and --action), if they ask one.
+fn check_access_flags(args: &CheckArgs) -> Result<Option<CheckAccess>, UsageError> {
+    if args.object_id.is_none()
+        && args.service_account.is_none()
+        && args.service_account_token.is_none()
+    {
+        return Ok(None);
+    }
+    let resource = args.resource.as_deref().ok_or_else(|| {
+        UsageError("a CheckAccess question needs --resource <Azure resource id>".into())
+    })?;
+    let resource = Scope::parse(resource).map_err(|e| UsageError(format!("--resource: {e}")))?;
+    if args.actions.is_empty() {
+        return Err(UsageError(
+            "a CheckAccess question needs --action <operation>".into(),
+        ));
+    }
+    if args.actions.len() > MAX_ACTIONS {
+        return Err(UsageError(format!(
+            "{} operations asked: CheckAccess takes at most {MAX_ACTIONS}",
+            args.actions.len()
+        )));
+    }
+    let actions = args
+        .actions
+        .iter()
+        .map(|id| OperationRequest {
+            id: id.clone(),
+            is_data_action: args.data_action,
+            attributes: Default::default(),
+        })
+        .collect();
+    let guid = |text: &str, flag: &str| {
+        object_id(text)
+            .ok_or_else(|| UsageError(format!("{flag} `{text}` is not an object id (GUID)")))
+    };
+    let mode = match args.mode {
+        WorkloadModeArg::Configured => WorkloadMode::Configured,
+        WorkloadModeArg::Possible => WorkloadMode::Possible,
+    };
+    let subject = if let Some(oid) = &args.object_id {
+        Subject::Principal {
+            object_id: guid(oid, "--object-id")?,
+            groups: args
+                .groups
+                .iter()
+                .map(|g| guid(g, "--as-group"))
+                .collect::<Result<_, _>>()?,
+        }
+    } else if let Some(account) = &args.service_account {
+        let settings = workload_settings(args)?;
+        let (namespace, name) = account
+            .split_once('/')
+            .filter(|(ns, name)| !ns.is_empty() && !name.is_empty() && !name.contains('/'))
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "--service-account `{account}` is not NAMESPACE/NAME"
+                ))
+            })?;
+        Subject::ServiceAccount(WorkloadSubject {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            issuer: settings.cluster_issuer.ok_or_else(|| {
+                UsageError("--service-account needs --cluster-issuer (the cluster's service-account issuer)".into())
+            })?,
+            audience: settings.audience,
+            mode,
+        })
+    } else {
+        let file = args
+            .service_account_token
+            .as_deref()
+            .unwrap_or(std::path::Path::new("-"));
+        let token = std::fs::read_to_string(file)
+            .map_err(|e| UsageError(format!("cannot read `{}`: {e}", file.display())))?;
+        Subject::ServiceAccount(projected_token_subject(args, token.trim(), mode)?)
+    };
+    Ok(Some(CheckAccess {
+        subject,
+        actions,
+        resource,
+    }))
+}
+
+/// The service account a projected token names, once it passes against the cluster issuer's
+/// keys (JWKS file or discovery) at the decision time.
+fn projected_token_subject(
+    args: &CheckArgs,
+    token: &str,
+    mode: WorkloadMode,
+) -> Result<WorkloadSubject, UsageError> {
+    use crate::server::issuer_keys::IssuerKeys;
+    let settings = workload_settings(args)?;
+    let tokens = settings.tokens.ok_or_else(|| {
+        UsageError(
+            "--service-account-token needs --cluster-issuer (and --cluster-jwks-file offline)"
+                .into(),
+        )
+    })?;
+    let now = u64::try_from(decision_time(args).unix_millis() / 1000)
+        .map_err(|_| UsageError("the decision time is before 1970".into()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| UsageError(format!("cannot start the runtime: {e}")))?;
+    let keys = runtime.block_on(async {
+        let keys =
+            IssuerKeys::new(tokens.keys.clone(), None).map_err(|e| UsageError(format!("{e:#}")))?;
+        keys.refresh()
+            .await
+            .map_err(|e| UsageError(format!("cluster issuer keys: {e}")))?;
+        Ok::<_, UsageError>(keys.keys())
+    })?;
+    let verified = crate::identity::token::verify_service_account(token, &keys, &tokens.rules, now)
+        .map_err(|e| UsageError(format!("service-account token refused: {e}")))?;
+    Ok(WorkloadSubject {
+        namespace: verified.namespace,
+        name: verified.name,
+        issuer: verified.issuer,
+        audience: settings.audience,
+        mode,
+    })
+}
+
+/// Answers a CheckAccess question on the policy files: the decisions as the endpoint writes
+/// them (or, for `explain`, the whole path). Allowed when every operation is.
+fn answer_check_access(
+    args: &CheckArgs,
+    question: &CheckAccess,
+    explain: bool,
+) -> Result<Verdict, UsageError> {
+    let (snapshot, _) = load(&args.engine)?;
+    let now = decision_time(args);
+    let answer = if explain {
+        let (answer, text) = engine::check_access::explain(&snapshot, question, now);
+        print!("{text}");
+        answer
+    } else {
+        let answer = engine::check_access::decide(&snapshot, question, now);
+        let bytes = sar::check_access::encode(question.actions.iter().zip(&answer.decisions));
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| UsageError(e.to_string()))?;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+        answer
+    };
+    Ok(
+        if answer
+            .decisions
+            .iter()
+            .all(|d| d.decision == AccessDecision::Allowed)
+        {
+            Verdict::Allow
+        } else {
+            Verdict::Deny
+        },
+    )
 }
 
 /// `check` of a SubjectAccessReview body.
@@ -391,7 +619,20 @@ fn decide_and_print(
 
 /// `explain`: prints the decision path; returns the verdict.
 pub fn run_explain(args: &CheckArgs) -> Result<Verdict, UsageError> {
-    let (mut request, _) = read_review(args)?;
+    let mut request = if let Some(file) = &args.file {
+        let body = read_input(file)?;
+        if sar::check_access::is_check_access(&body) {
+            let question = check_access_body(args, &body)?;
+            return answer_check_access(args, &question, true);
+        }
+        sar::decode(&body)
+            .map_err(|e| UsageError(format!("`{file}`: {e}")))?
+            .request
+    } else if let Some(question) = check_access_flags(args)? {
+        return answer_check_access(args, &question, true);
+    } else {
+        read_review(args)?.0
+    };
     request.now = Some(decision_time(args));
     warn_unknown_resource(&request);
     let (snapshot, options) = load(&args.engine)?;

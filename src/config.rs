@@ -461,6 +461,16 @@ pub struct WorkloadSettings {
     pub tokens: Option<AuthnSettings>,
 }
 
+impl WorkloadSettings {
+    /// What a CheckAccess body about a service account assumes when it does not say.
+    pub fn defaults(&self) -> crate::sar::check_access::Defaults {
+        crate::sar::check_access::Defaults {
+            issuer: self.cluster_issuer.clone(),
+            audience: self.audience.clone(),
+        }
+    }
+}
+
 impl WorkloadArgs {
     /// The flags over the config file's `server.workloadIdentity` section.
     pub fn over(&self, file: Option<&WorkloadArgs>) -> WorkloadArgs {

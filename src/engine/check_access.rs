@@ -41,6 +41,19 @@ pub fn decide(snapshot: &Snapshot, question: &CheckAccess, now: Timestamp) -> Ch
                 now,
             )
         }
+        // Verified by the caller first; an unverified token never grants.
+        Subject::ServiceAccountToken { .. } => CheckAccessAnswer {
+            decisions: question
+                .actions
+                .iter()
+                .map(|_| {
+                    OperationDecision::not_allowed(Some(Arc::from(
+                        "the service-account token was not verified",
+                    )))
+                })
+                .collect(),
+            valid_until: None,
+        },
         Subject::ServiceAccount(_) => CheckAccessAnswer {
             decisions: question
                 .actions

@@ -30,6 +30,13 @@ pub enum Subject {
     Principal { object_id: Uuid, groups: Vec<Uuid> },
     /// A Kubernetes service account, through the managed identities it is federated to.
     ServiceAccount(WorkloadSubject),
+    /// A projected service-account token, not yet verified: the server or `check` verifies
+    /// it against the cluster issuer's keys and asks about the account it names instead.
+    ServiceAccountToken {
+        token: String,
+        audience: String,
+        mode: WorkloadMode,
+    },
 }
 
 /// A Kubernetes service account as a workload identity sees it: the account, and the issuer

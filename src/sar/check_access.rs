@@ -168,6 +168,8 @@ struct Wire {
     azure_resource: Option<AzureEntity>,
     #[serde(rename = "serviceAccount")]
     service_account: Option<String>,
+    #[serde(rename = "serviceAccountToken")]
+    service_account_token: Option<String>,
     issuer: Option<String>,
     audience: Option<String>,
     resource: Option<String>,
@@ -201,6 +203,8 @@ struct SubjectAttributes {
     groups: Option<Vec<String>>,
     #[serde(rename = "ServiceAccount")]
     service_account: Option<String>,
+    #[serde(rename = "ServiceAccountToken")]
+    service_account_token: Option<String>,
     #[serde(rename = "Issuer")]
     issuer: Option<String>,
     #[serde(rename = "Audience")]
@@ -234,8 +238,51 @@ struct WorkloadAction {
     is_data_action: bool,
 }
 
-/// Decodes a CheckAccess body of either shape.
+/// What a question about a service account assumes when the body does not say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Defaults {
+    /// The cluster's service-account issuer (`--cluster-issuer`).
+    pub issuer: Option<String>,
+    pub audience: String,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            issuer: None,
+            audience: TOKEN_EXCHANGE_AUDIENCE.into(),
+        }
+    }
+}
+
+/// Whether a JSON body is a CheckAccess question (either shape) rather than a Kubernetes
+/// review: it has Azure's `Actions` or the workload question's `serviceAccount` or
+/// `serviceAccountToken`.
+pub fn is_check_access(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Shape {
+        #[serde(rename = "Actions")]
+        azure_actions: Option<serde::de::IgnoredAny>,
+        #[serde(rename = "serviceAccount")]
+        service_account: Option<serde::de::IgnoredAny>,
+        #[serde(rename = "serviceAccountToken")]
+        service_account_token: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Shape>(body).is_ok_and(|s| {
+        s.azure_actions.is_some()
+            || s.service_account.is_some()
+            || s.service_account_token.is_some()
+    })
+}
+
+/// Decodes a CheckAccess body of either shape, with no configured issuer.
 pub fn decode(body: &[u8]) -> Result<CheckAccess, CheckAccessError> {
+    decode_with(body, &Defaults::default())
+}
+
+/// Decodes a CheckAccess body of either shape; a service account's missing issuer or
+/// audience are taken from `defaults`.
+pub fn decode_with(body: &[u8], defaults: &Defaults) -> Result<CheckAccess, CheckAccessError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(CheckAccessError::TooLarge(body.len()));
     }
@@ -246,6 +293,7 @@ pub fn decode(body: &[u8]) -> Result<CheckAccess, CheckAccessError> {
     let azure =
         wire.subject.is_some() || wire.azure_actions.is_some() || wire.azure_resource.is_some();
     let workload = wire.service_account.is_some()
+        || wire.service_account_token.is_some()
         || wire.issuer.is_some()
         || wire.audience.is_some()
         || wire.resource.is_some()
@@ -258,8 +306,8 @@ pub fn decode(body: &[u8]) -> Result<CheckAccess, CheckAccessError> {
         (false, false) => Err(CheckAccessError::Shape(
             "body has neither Azure's fields (`Subject`, `Actions`, `Resource`) nor the workload question's (`serviceAccount`, `issuer`, `resource`, `actions`)",
         )),
-        (true, false) => azure_question(wire),
-        (false, true) => workload_question(wire),
+        (true, false) => azure_question(wire, defaults),
+        (false, true) => workload_question(wire, defaults),
     }
 }
 
@@ -279,13 +327,13 @@ fn required<T>(value: Option<T>, field: &'static str) -> Result<T, CheckAccessEr
     value.ok_or_else(|| CheckAccessError::Json(format!("`{field}` is missing or null")))
 }
 
-fn azure_question(wire: Wire) -> Result<CheckAccess, CheckAccessError> {
+fn azure_question(wire: Wire, defaults: &Defaults) -> Result<CheckAccess, CheckAccessError> {
     let subject = required(wire.subject, "Subject")?;
     let attributes = required(subject.attributes, "Subject.Attributes")?;
     let actions = required(wire.azure_actions, "Actions")?;
     let resource = required(wire.azure_resource, "Resource")?;
     let resource = scope(&resource.id, "Resource.Id")?;
-    let subject = azure_subject(attributes)?;
+    let subject = azure_subject(attributes, defaults)?;
     count(actions.len(), "Actions")?;
     let actions = actions
         .into_iter()
@@ -308,8 +356,33 @@ fn azure_question(wire: Wire) -> Result<CheckAccess, CheckAccessError> {
     })
 }
 
-fn azure_subject(attributes: SubjectAttributes) -> Result<Subject, CheckAccessError> {
+fn azure_subject(
+    attributes: SubjectAttributes,
+    defaults: &Defaults,
+) -> Result<Subject, CheckAccessError> {
     let object_id = attributes.object_id.filter(|id| !id.is_empty());
+    if let Some(token) = attributes.service_account_token {
+        if object_id.is_some()
+            || attributes.service_account.is_some()
+            || attributes.groups.is_some()
+            || attributes.issuer.is_some()
+        {
+            return Err(CheckAccessError::Subject(
+                "has `ServiceAccountToken` with `ObjectId`, `ServiceAccount`, `Groups` or `Issuer`: the token names the account and its issuer",
+            ));
+        }
+        return token_subject(
+            token,
+            attributes.audience,
+            attributes.mode,
+            defaults,
+            [
+                "Subject.Attributes.ServiceAccountToken",
+                "Subject.Attributes.Audience",
+                "Subject.Attributes.Mode",
+            ],
+        );
+    }
     match (object_id, attributes.service_account) {
         (Some(object_id), None) => {
             let workload_field = [
@@ -343,6 +416,7 @@ fn azure_subject(attributes: SubjectAttributes) -> Result<Subject, CheckAccessEr
                 attributes.issuer,
                 attributes.audience,
                 attributes.mode,
+                defaults,
                 [
                     "Subject.Attributes.ServiceAccount",
                     "Subject.Attributes.Issuer",
@@ -353,7 +427,7 @@ fn azure_subject(attributes: SubjectAttributes) -> Result<Subject, CheckAccessEr
             .map(Subject::ServiceAccount)
         }
         (None, None) => Err(CheckAccessError::Subject(
-            "has neither `ObjectId` nor `ServiceAccount`: name a principal or a service account",
+            "has neither `ObjectId` nor `ServiceAccount` (nor `ServiceAccountToken`): name a principal or a service account",
         )),
         (Some(_), Some(_)) => Err(CheckAccessError::Subject(
             "has both `ObjectId` and `ServiceAccount`: name one subject",
@@ -361,18 +435,44 @@ fn azure_subject(attributes: SubjectAttributes) -> Result<Subject, CheckAccessEr
     }
 }
 
-fn workload_question(wire: Wire) -> Result<CheckAccess, CheckAccessError> {
-    let service_account = required(wire.service_account, "serviceAccount")?;
+fn workload_question(wire: Wire, defaults: &Defaults) -> Result<CheckAccess, CheckAccessError> {
     let resource = required(wire.resource, "resource")?;
     let actions = required(wire.actions, "actions")?;
     let resource = scope(&resource, "resource")?;
-    let subject = workload_subject(
-        &service_account,
-        wire.issuer,
-        wire.audience,
-        wire.mode,
-        ["serviceAccount", "issuer", "audience", "mode"],
-    )?;
+    let subject = match (wire.service_account, wire.service_account_token) {
+        (Some(service_account), None) => Subject::ServiceAccount(workload_subject(
+            &service_account,
+            wire.issuer,
+            wire.audience,
+            wire.mode,
+            defaults,
+            ["serviceAccount", "issuer", "audience", "mode"],
+        )?),
+        (None, Some(token)) => {
+            if wire.issuer.is_some() {
+                return Err(CheckAccessError::Shape(
+                    "body has `issuer` with `serviceAccountToken`: the token names its issuer",
+                ));
+            }
+            token_subject(
+                token,
+                wire.audience,
+                wire.mode,
+                defaults,
+                ["serviceAccountToken", "audience", "mode"],
+            )?
+        }
+        (Some(_), Some(_)) => {
+            return Err(CheckAccessError::Shape(
+                "body has both `serviceAccount` and `serviceAccountToken`: name one subject",
+            ));
+        }
+        (None, None) => {
+            return Err(CheckAccessError::Json(
+                "`serviceAccount` is missing or null".into(),
+            ));
+        }
+    };
     count(actions.len(), "actions")?;
     let actions = actions
         .into_iter()
@@ -389,10 +489,46 @@ fn workload_question(wire: Wire) -> Result<CheckAccess, CheckAccessError> {
         })
         .collect::<Result<_, _>>()?;
     Ok(CheckAccess {
-        subject: Subject::ServiceAccount(subject),
+        subject,
         actions,
         resource,
     })
+}
+
+/// A projected service-account token as the subject, to be verified before deciding.
+fn token_subject(
+    token: String,
+    audience: Option<String>,
+    mode: Option<String>,
+    defaults: &Defaults,
+    [token_field, audience_field, mode_field]: [&'static str; 3],
+) -> Result<Subject, CheckAccessError> {
+    if token.trim().is_empty() {
+        return Err(CheckAccessError::Empty(token_field.into()));
+    }
+    let audience = audience.unwrap_or_else(|| defaults.audience.clone());
+    if audience.is_empty() {
+        return Err(CheckAccessError::Empty(audience_field.into()));
+    }
+    Ok(Subject::ServiceAccountToken {
+        token: token.trim().to_string(),
+        audience,
+        mode: workload_mode(mode.as_deref(), mode_field)?,
+    })
+}
+
+fn workload_mode(
+    mode: Option<&str>,
+    field: &'static str,
+) -> Result<WorkloadMode, CheckAccessError> {
+    match mode {
+        None | Some("configured") => Ok(WorkloadMode::Configured),
+        Some("possible") => Ok(WorkloadMode::Possible),
+        Some(other) => Err(CheckAccessError::Mode {
+            field,
+            value: excerpt(other).to_string(),
+        }),
+    }
 }
 
 /// A service account subject; `fields` are the names of the account, issuer, audience and
@@ -402,6 +538,7 @@ fn workload_subject(
     issuer: Option<String>,
     audience: Option<String>,
     mode: Option<String>,
+    defaults: &Defaults,
     [account_field, issuer_field, audience_field, mode_field]: [&'static str; 4],
 ) -> Result<WorkloadSubject, CheckAccessError> {
     let (namespace, name) =
@@ -410,24 +547,19 @@ fn workload_subject(
             value: excerpt(service_account).to_string(),
         })?;
     // The issuer is compared exactly, as Entra does: it is kept as written.
-    let issuer = required(issuer, issuer_field)?;
+    let issuer = issuer.or_else(|| defaults.issuer.clone()).ok_or_else(|| {
+        CheckAccessError::Json(format!(
+            "`{issuer_field}` is missing or null (and no --cluster-issuer is configured)"
+        ))
+    })?;
     if issuer.is_empty() {
         return Err(CheckAccessError::Empty(issuer_field.into()));
     }
-    let audience = audience.unwrap_or_else(|| TOKEN_EXCHANGE_AUDIENCE.into());
+    let audience = audience.unwrap_or_else(|| defaults.audience.clone());
     if audience.is_empty() {
         return Err(CheckAccessError::Empty(audience_field.into()));
     }
-    let mode = match mode.as_deref() {
-        None | Some("configured") => WorkloadMode::Configured,
-        Some("possible") => WorkloadMode::Possible,
-        Some(other) => {
-            return Err(CheckAccessError::Mode {
-                field: mode_field,
-                value: excerpt(other).to_string(),
-            });
-        }
-    };
+    let mode = workload_mode(mode.as_deref(), mode_field)?;
     Ok(WorkloadSubject {
         namespace: namespace.into(),
         name: name.into(),

@@ -149,6 +149,8 @@ pub struct ServeArgs {
     pub advertise_url: Option<String>,
     #[command(flatten)]
     pub authn: crate::config::AuthnArgs,
+    #[command(flatten)]
+    pub workload: crate::config::WorkloadArgs,
 }
 
 /// The `server:` section of the config file.
@@ -182,6 +184,9 @@ pub struct ServerFile {
     pub advertise_url: Option<String>,
     /// Token authentication (`POST /authenticate`); the `--authn-*` flags take precedence.
     pub authentication: Option<crate::config::AuthnArgs>,
+    /// Workload identity questions (CheckAccess about service accounts); the flags take
+    /// precedence.
+    pub workload_identity: Option<crate::config::WorkloadArgs>,
 }
 
 /// Server settings after flags, environment, config file and defaults.
@@ -206,6 +211,9 @@ pub struct ServerSettings {
     pub advertise_url: Option<String>,
     /// Token authentication (`POST /authenticate`), when issuers are configured.
     pub authn: Option<crate::config::AuthnSettings>,
+    /// Workload identity: the cluster issuer questions assume and projected tokens are
+    /// checked against.
+    pub workload: crate::config::WorkloadSettings,
     /// See `ServeArgs::benchmark_empty_handler`.
     #[cfg(feature = "bench-support")]
     pub empty_handler: bool,
@@ -313,6 +321,7 @@ impl ServeArgs {
             ),
             advertise_url: self.advertise_url.clone().or(f.advertise_url),
             authn: self.authn.over(f.authentication.as_ref()).resolve()?,
+            workload: self.workload.over(f.workload_identity.as_ref()).resolve()?,
             #[cfg(feature = "bench-support")]
             empty_handler: self.benchmark_empty_handler,
         })
