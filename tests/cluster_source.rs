@@ -4,6 +4,7 @@
 
 mod support;
 
+use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::runtime::watcher::Event;
 use scopegate::cluster::{ClusterSource, Kind};
@@ -30,6 +31,10 @@ macro_rules! by_kind {
             }
             Kind::ClusterRoleBinding => {
                 type $k = ClusterRoleBinding;
+                $body
+            }
+            Kind::ServiceAccount => {
+                type $k = ServiceAccount;
                 $body
             }
         }

@@ -19,6 +19,7 @@ pub(super) fn policy_set(stores: &Stores) -> Result<PolicySet, SourceError> {
     add_kind(&stores.cluster_roles, &mut set, &mut diagnostics)?;
     add_kind(&stores.role_bindings, &mut set, &mut diagnostics)?;
     add_kind(&stores.cluster_role_bindings, &mut set, &mut diagnostics)?;
+    add_kind(&stores.service_accounts, &mut set, &mut diagnostics)?;
     for d in diagnostics {
         tracing::warn!("cluster object skipped: {d}");
     }

@@ -1,20 +1,23 @@
-//! The four RBAC kinds the live source watches.
+//! The kinds the live source watches: the four RBAC kinds and ServiceAccounts (for workload
+//! identity).
 
-/// The four RBAC kinds.
+/// The watched kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
     Role,
     ClusterRole,
     RoleBinding,
     ClusterRoleBinding,
+    ServiceAccount,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [
+    pub const ALL: [Kind; 5] = [
         Kind::Role,
         Kind::ClusterRole,
         Kind::RoleBinding,
         Kind::ClusterRoleBinding,
+        Kind::ServiceAccount,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -23,6 +26,7 @@ impl Kind {
             Kind::ClusterRole => "ClusterRole",
             Kind::RoleBinding => "RoleBinding",
             Kind::ClusterRoleBinding => "ClusterRoleBinding",
+            Kind::ServiceAccount => "ServiceAccount",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The live Kubernetes RBAC source: a kube-rs watcher and reflector store per kind (Roles,
-//! ClusterRoles, RoleBindings, ClusterRoleBindings), holding the typed k8s-openapi objects.
+//! ClusterRoles, RoleBindings, ClusterRoleBindings, and ServiceAccounts for workload
+//! identity), holding the typed k8s-openapi objects.
 //! A store swaps a relist in whole at its end — never a half-built kind — and follows watch
 //! events after. The server publishes a snapshot with them as soon as every store has
 //! listed once, and is ready only once a serving snapshot holds that first full listing
@@ -117,7 +118,13 @@ impl ClusterSource {
         watch::spawn(self, w.roles, client.clone(), metrics.clone());
         watch::spawn(self, w.cluster_roles, client.clone(), metrics.clone());
         watch::spawn(self, w.role_bindings, client.clone(), metrics.clone());
-        watch::spawn(self, w.cluster_role_bindings, client, metrics);
+        watch::spawn(
+            self,
+            w.cluster_role_bindings,
+            client.clone(),
+            metrics.clone(),
+        );
+        watch::spawn(self, w.service_accounts, client, metrics);
     }
 
     /// Feeds one event into its kind's store, as a watcher would; bumps the version (waking

@@ -5,6 +5,7 @@
 use super::error::SourceError;
 use super::kind::Kind;
 use futures::FutureExt;
+use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::runtime::reflector::store::{self, Store, Writer};
 
@@ -15,6 +16,7 @@ pub struct Writers {
     pub(super) cluster_roles: Writer<ClusterRole>,
     pub(super) role_bindings: Writer<RoleBinding>,
     pub(super) cluster_role_bindings: Writer<ClusterRoleBinding>,
+    pub(super) service_accounts: Writer<ServiceAccount>,
 }
 
 /// The reading halves, one per kind.
@@ -24,6 +26,7 @@ pub(super) struct Stores {
     pub cluster_roles: Store<ClusterRole>,
     pub role_bindings: Store<RoleBinding>,
     pub cluster_role_bindings: Store<ClusterRoleBinding>,
+    pub service_accounts: Store<ServiceAccount>,
 }
 
 /// A fresh store per kind, nothing listed yet.
@@ -32,18 +35,21 @@ pub(super) fn stores() -> (Stores, Writers) {
     let (cluster_roles, cluster_roles_w) = store::store();
     let (role_bindings, role_bindings_w) = store::store();
     let (cluster_role_bindings, cluster_role_bindings_w) = store::store();
+    let (service_accounts, service_accounts_w) = store::store();
     (
         Stores {
             roles,
             cluster_roles,
             role_bindings,
             cluster_role_bindings,
+            service_accounts,
         },
         Writers {
             roles: roles_w,
             cluster_roles: cluster_roles_w,
             role_bindings: role_bindings_w,
             cluster_role_bindings: cluster_role_bindings_w,
+            service_accounts: service_accounts_w,
         },
     )
 }
@@ -67,7 +73,8 @@ impl Stores {
         Ok(listed(&self.roles)?
             & listed(&self.cluster_roles)?
             & listed(&self.role_bindings)?
-            & listed(&self.cluster_role_bindings)?)
+            & listed(&self.cluster_role_bindings)?
+            & listed(&self.service_accounts)?)
     }
 
     /// Number of objects held of a kind.
@@ -77,6 +84,7 @@ impl Stores {
             Kind::ClusterRole => self.cluster_roles.len(),
             Kind::RoleBinding => self.role_bindings.len(),
             Kind::ClusterRoleBinding => self.cluster_role_bindings.len(),
+            Kind::ServiceAccount => self.service_accounts.len(),
         }
     }
 }
@@ -87,9 +95,11 @@ mod sealed {
     impl Sealed for super::ClusterRole {}
     impl Sealed for super::RoleBinding {}
     impl Sealed for super::ClusterRoleBinding {}
+    impl Sealed for super::ServiceAccount {}
 }
 
-/// A typed RBAC object the source holds: one of the four k8s-openapi `rbac/v1` types.
+/// A typed object the source holds: one of the four k8s-openapi `rbac/v1` types, or a `v1`
+/// ServiceAccount.
 pub trait RbacObject:
     sealed::Sealed
     + kube::Resource<DynamicType = ()>
@@ -132,5 +142,12 @@ impl RbacObject for ClusterRoleBinding {
     const KIND: Kind = Kind::ClusterRoleBinding;
     fn writer(writers: &mut Writers) -> &mut Writer<Self> {
         &mut writers.cluster_role_bindings
+    }
+}
+
+impl RbacObject for ServiceAccount {
+    const KIND: Kind = Kind::ServiceAccount;
+    fn writer(writers: &mut Writers) -> &mut Writer<Self> {
+        &mut writers.service_accounts
     }
 }

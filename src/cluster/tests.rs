@@ -1,4 +1,5 @@
 use super::*;
+use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use serde_json::json;
 
@@ -25,6 +26,10 @@ fn list_all(source: &ClusterSource, except: Option<Kind>) {
             Kind::ClusterRoleBinding => {
                 source.apply(Event::<ClusterRoleBinding>::Init).unwrap();
                 source.apply(Event::<ClusterRoleBinding>::InitDone).unwrap();
+            }
+            Kind::ServiceAccount => {
+                source.apply(Event::<ServiceAccount>::Init).unwrap();
+                source.apply(Event::<ServiceAccount>::InitDone).unwrap();
             }
         }
     }
@@ -104,7 +109,8 @@ fn watch_events_apply_and_delete() {
             (Kind::Role, 0),
             (Kind::ClusterRole, 0),
             (Kind::RoleBinding, 1),
-            (Kind::ClusterRoleBinding, 0)
+            (Kind::ClusterRoleBinding, 0),
+            (Kind::ServiceAccount, 0)
         ]
     );
 }
@@ -203,4 +209,92 @@ fn events_cannot_be_fed_once_watchers_own_the_writers() {
         Err(SourceError::Watched)
     ));
     assert!(source.policy_set().is_ok(), "not a fault of the source");
+}
+
+fn service_account(name: &str, client_id: Option<&str>) -> ServiceAccount {
+    let annotations = match client_id {
+        Some(id) => {
+            json!({"azure.workload.identity/client-id": id, "kubectl.kubernetes.io/last-applied-configuration": "{}"})
+        }
+        None => json!({}),
+    };
+    serde_json::from_value(json!({"metadata": {"name": name, "namespace": "payments",
+        "annotations": annotations, "resourceVersion": "7"}}))
+    .unwrap()
+}
+
+/// ServiceAccounts from the API reach the policy set through the same parser as files, with
+/// their workload identity annotations; the source is ready only once they have listed.
+#[test]
+fn service_accounts_reach_the_policy_set_with_their_annotations() {
+    let source = ClusterSource::new();
+    list_all(&source, Some(Kind::ServiceAccount));
+    assert!(!source.is_ready(), "ServiceAccounts not listed yet");
+    source.apply(Event::<ServiceAccount>::Init).unwrap();
+    source
+        .apply(Event::InitApply(service_account(
+            "api",
+            Some("5e3f0c2a-7b1d-4e6f-9a80-1c2d3e4f5c1d"),
+        )))
+        .unwrap();
+    source
+        .apply(Event::InitApply(service_account("batch", None)))
+        .unwrap();
+    source.apply(Event::<ServiceAccount>::InitDone).unwrap();
+    assert!(source.is_ready());
+    let (set, _) = source.policy_set().unwrap();
+    let accounts: Vec<_> = set
+        .service_accounts
+        .iter()
+        .map(|(origin, a)| {
+            (
+                origin.position.clone(),
+                a.name.to_string(),
+                a.client_id.as_deref().map(str::to_string),
+            )
+        })
+        .collect();
+    assert_eq!(
+        accounts,
+        [
+            (
+                "ServiceAccount/payments/api".to_string(),
+                "api".to_string(),
+                Some("5e3f0c2a-7b1d-4e6f-9a80-1c2d3e4f5c1d".to_string())
+            ),
+            ("ServiceAccount/payments/batch".into(), "batch".into(), None),
+        ]
+    );
+    source
+        .apply(Event::Delete(service_account("batch", None)))
+        .unwrap();
+    assert_eq!(source.policy_set().unwrap().0.service_accounts.len(), 1);
+}
+
+/// The cluster's ServiceAccount replaces a file's copy of it.
+#[test]
+fn a_cluster_service_account_replaces_the_file_copy() {
+    let source = ClusterSource::new();
+    list_all(&source, None);
+    source
+        .apply(Event::Apply(service_account(
+            "api",
+            Some("5e3f0c2a-7b1d-4e6f-9a80-1c2d3e4f5c1d"),
+        )))
+        .unwrap();
+    let (cluster, _) = source.policy_set().unwrap();
+    let mut files = crate::policy::parse::valid_set(json!([
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "api", "namespace": "payments"}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "other", "namespace": "payments"}}
+    ]));
+    let replaced = files.overlay(cluster);
+    assert_eq!(replaced.len(), 1);
+    assert_eq!(replaced[0].1, "ServiceAccount `payments/api`");
+    let api: Vec<_> = files
+        .service_accounts
+        .iter()
+        .filter(|(_, a)| &*a.name == "api")
+        .collect();
+    assert_eq!(api.len(), 1);
+    assert!(api[0].1.client_id.is_some(), "the cluster's copy is kept");
 }

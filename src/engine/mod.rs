@@ -10,6 +10,7 @@ pub mod explain;
 pub mod k8s_rbac;
 #[cfg(test)]
 pub(crate) mod schedule_tests;
+pub mod workload;
 
 use crate::model::decision::Reason;
 use crate::model::excerpt::{QUOTED_BYTES, cut, excerpt};

@@ -10,6 +10,7 @@ pub mod name_hash;
 pub mod request;
 pub mod scope;
 pub mod time;
+pub mod workload;
 
 pub use action::ActionPattern;
 pub use decision::{Decision, Source, Verdict};
@@ -18,3 +19,4 @@ pub use request::{
 };
 pub use scope::{ManagementGroups, Scope, ScopeError};
 pub use time::Timestamp;
+pub use workload::{WorkloadMode, WorkloadQuestion};

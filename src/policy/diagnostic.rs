@@ -64,16 +64,20 @@ pub enum DiagnosticKind {
     /// A directory group with exactly the 20 members Graph's `$expand` returns at most, and
     /// no member file: its membership is likely cut short.
     TruncatedGroup,
+    /// A workload identity lint: a credential or annotation naming nothing loaded, too many
+    /// credentials on an identity, or a federated identity holding a broad role.
+    WorkloadIdentity,
 }
 
 impl DiagnosticKind {
     /// Every kind, in label order.
-    pub const ALL: [DiagnosticKind; 5] = [
+    pub const ALL: [DiagnosticKind; 6] = [
         DiagnosticKind::Other,
         DiagnosticKind::UnknownRole,
         DiagnosticKind::ProviderMismatch,
         DiagnosticKind::IdenticalCopy,
         DiagnosticKind::TruncatedGroup,
+        DiagnosticKind::WorkloadIdentity,
     ];
 
     /// The metric label.
@@ -84,6 +88,7 @@ impl DiagnosticKind {
             DiagnosticKind::ProviderMismatch => "provider_mismatch",
             DiagnosticKind::IdenticalCopy => "identical_copy",
             DiagnosticKind::TruncatedGroup => "truncated_group",
+            DiagnosticKind::WorkloadIdentity => "workload_identity",
         }
     }
 }

@@ -209,6 +209,10 @@ pub struct SnapshotStats {
     pub directory_users: usize,
     pub directory_groups: usize,
     pub directory_memberships: usize,
+    /// Managed identities, federated identity credentials and ServiceAccounts loaded.
+    pub managed_identities: usize,
+    pub federated_credentials: usize,
+    pub service_accounts: usize,
 }
 
 /// One generation of validated, indexed policy.
@@ -230,6 +234,9 @@ pub struct Snapshot {
     /// PIM schedule instances that grant nothing (eligibilities, refused or ended
     /// activations), for `explain`.
     pub inert_schedules: Vec<InertSchedule>,
+    /// Managed identities, their federated credentials and ServiceAccounts (workload
+    /// identity).
+    pub workload: Arc<super::workload::WorkloadIndex>,
     pub warnings: Vec<Diagnostic>,
     role_by_guid: HashMap<String, usize>,
     /// Per-generation memo: action -> the set of roles whose permissions grant it. Bounded,
@@ -392,6 +399,10 @@ impl Snapshot {
         snapshot.known_actions =
             KnownActions::build(&options.action_prefix, &snapshot.roles, &snapshot.denies);
         set.merge_copies(&mut copies, &mut diagnostics);
+        let workload =
+            super::workload::WorkloadIndex::build(&mut set, &mut copies, &mut diagnostics);
+        workload.lint_roles(&snapshot, &set.role_definitions, &mut diagnostics);
+        snapshot.workload = Arc::new(workload);
         copies.report(&mut diagnostics);
         snapshot.rbac = RbacIndex::build(&set, &mut diagnostics);
         snapshot.directory =
@@ -427,6 +438,9 @@ impl Snapshot {
             directory_users: self.directory.as_ref().map_or(0, |d| d.user_count()),
             directory_groups: self.directory.as_ref().map_or(0, |d| d.group_count()),
             directory_memberships: self.directory.as_ref().map_or(0, |d| d.membership_count()),
+            managed_identities: self.workload.identities().len(),
+            federated_credentials: self.workload.credentials().len(),
+            service_accounts: self.workload.service_accounts().len(),
         }
     }
 

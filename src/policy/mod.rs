@@ -20,6 +20,7 @@ pub mod scope_table;
 pub mod set;
 pub mod store;
 pub mod target;
+pub mod workload;
 pub mod yaml_budget;
 
 pub use index::{IndexOptions, Snapshot, SnapshotStats};

@@ -257,6 +257,7 @@ impl<'de> serde::de::Visitor<'de> for Document<'_> {
                 continue;
             }
             let value: Value = map.next_value()?;
+            next_link |= key == ARM_NEXT_LINK && value.is_string();
             fits_container &= container_entry(&key, &value);
             entries.insert(key, value);
         }
@@ -419,6 +420,7 @@ fn container_entry(key: &str, value: &Value) -> bool {
         || key == "kind"
         || key == "apiVersion"
         || key == "metadata"
+        || (key == ARM_NEXT_LINK && (value.is_string() || value.is_null()))
         || (CONTAINER_KEYS.contains(&key) && value.is_array())
 }
 
@@ -460,7 +462,9 @@ fn add_value_in(
                 && map.iter().all(|(k, v)| container_entry(k, v))
                 && map.keys().any(|k| CONTAINER_KEYS.contains(&k.as_str()));
             if is_container {
-                if map.contains_key(NEXT_LINK) {
+                if map.contains_key(NEXT_LINK)
+                    || map.get(ARM_NEXT_LINK).is_some_and(Value::is_string)
+                {
                     diagnostics.push(incomplete_page(origin));
                     return;
                 }
@@ -493,15 +497,19 @@ fn add_value_in(
 /// Graph's link to the next page of a list.
 const NEXT_LINK: &str = "@odata.nextLink";
 
-/// The error for a Graph page that more pages follow: loading it would drop every user,
-/// group or membership on the pages not exported.
+/// ARM's link to the next page of a list (`null` or absent on the last page).
+const ARM_NEXT_LINK: &str = "nextLink";
+
+/// The error for a Graph or ARM page that more pages follow: loading it would drop every
+/// object on the pages not exported.
 #[cold]
 fn incomplete_page(origin: &Origin) -> Diagnostic {
     Diagnostic::error(
         origin.field(NEXT_LINK),
-        "incomplete export: this Graph page still has `@odata.nextLink`, so more pages follow; \
-         export every page into the file (`az ad user list`, `az ad group list` and \
-         `az ad group member list` follow the links, `az rest` does not)",
+        "incomplete export: this page still has `@odata.nextLink` or `nextLink`, so more pages \
+         follow; export every page into the file (`az ad user list`, `az ad group list`, \
+         `az ad group member list`, `az identity list` and `az role assignment list` follow \
+         the links, `az rest` does not)",
     )
 }
 
@@ -535,6 +543,12 @@ enum Shape {
     RoleAssignmentScheduleInstance,
     /// A PIM role eligibility schedule instance: grants nothing until activated.
     RoleEligibilityScheduleInstance,
+    /// A user-assigned managed identity (`az identity list`).
+    ManagedIdentity,
+    /// A federated identity credential (`az identity federated-credential list`).
+    FederatedCredential,
+    /// A Kubernetes `v1` ServiceAccount.
+    ServiceAccount,
 }
 
 impl Shape {
@@ -554,6 +568,9 @@ impl Shape {
             Shape::EntraMember => "Entra group member",
             Shape::RoleAssignmentScheduleInstance => "role assignment schedule instance",
             Shape::RoleEligibilityScheduleInstance => "role eligibility schedule instance",
+            Shape::ManagedIdentity => "managed identity",
+            Shape::FederatedCredential => "federated identity credential",
+            Shape::ServiceAccount => "ServiceAccount",
         }
     }
 
@@ -580,6 +597,7 @@ fn shape_of(object: &serde_json::Map<String, Value>) -> Option<Shape> {
             "ClusterRole" => Some(Shape::ClusterRole),
             "RoleBinding" => Some(Shape::RoleBinding),
             "ClusterRoleBinding" => Some(Shape::ClusterRoleBinding),
+            "ServiceAccount" => Some(Shape::ServiceAccount),
             _ => None,
         };
     }
@@ -592,6 +610,12 @@ fn shape_of(object: &serde_json::Map<String, Value>) -> Option<Shape> {
         }
         "microsoft.authorization/roleeligibilityscheduleinstances" => {
             return Some(Shape::RoleEligibilityScheduleInstance);
+        }
+        "microsoft.managedidentity/userassignedidentities" => {
+            return Some(Shape::ManagedIdentity);
+        }
+        "microsoft.managedidentity/userassignedidentities/federatedidentitycredentials" => {
+            return Some(Shape::FederatedCredential);
         }
         "microsoft.management/managementgroups"
         | "/subscriptions"
@@ -608,6 +632,10 @@ fn shape_of(object: &serde_json::Map<String, Value>) -> Option<Shape> {
         Some(Shape::RoleAssignment)
     } else if has("principals") && has("permissions") {
         Some(Shape::DenyAssignment)
+    } else if has("clientId") && has("principalId") {
+        Some(Shape::ManagedIdentity)
+    } else if has("issuer") && has("audiences") {
+        Some(Shape::FederatedCredential)
     } else {
         None
     }
@@ -818,8 +846,251 @@ fn add_object(
             };
             add_checked(origin, shape, value, &mut findings, check, list);
         }
+        Shape::ManagedIdentity | Shape::FederatedCredential | Shape::ServiceAccount => {
+            add_workload_object(origin, shape, value, in_properties, &mut findings, set);
+        }
     }
     report(at, findings, diagnostics);
+}
+
+/// Adds a managed identity, federated identity credential or ServiceAccount, checked (see
+/// [`super::workload`]). Problems point into ARM's `properties` when read there.
+fn add_workload_object(
+    origin: &Origin,
+    shape: Shape,
+    value: Value,
+    in_properties: bool,
+    findings: &mut Vec<Finding>,
+    set: &mut PolicySet,
+) {
+    use super::schema::{FederatedCredential, K8sServiceAccount, ManagedIdentity};
+    let checked = findings.len();
+    match shape {
+        Shape::ManagedIdentity => {
+            if let Some(identity) = typed::<ManagedIdentity>(value, shape, findings)
+                && let Some(identity) = check_identity(identity, findings)
+            {
+                set.managed_identities.push((origin.clone(), identity));
+            }
+        }
+        Shape::FederatedCredential => {
+            if let Some(credential) = typed::<FederatedCredential>(value, shape, findings)
+                && let Some(credential) = check_credential(credential, findings)
+            {
+                set.federated_credentials.push((origin.clone(), credential));
+            }
+        }
+        _ => {
+            if let Some(account) = typed::<K8sServiceAccount>(value, shape, findings)
+                && let Some(account) = check_service_account(account, findings)
+            {
+                set.service_accounts.push((origin.clone(), account));
+            }
+        }
+    }
+    if in_properties {
+        for finding in findings.iter_mut().skip(checked) {
+            if !matches!(finding.path.first(), Some(Step::Key(k)) if k == "id" || k == "name") {
+                finding.path.insert(0, key("properties"));
+            }
+        }
+    }
+}
+
+/// A GUID field of a managed identity: required unless `optional`, hyphenated form.
+fn identity_guid(
+    field: &str,
+    text: Option<&str>,
+    optional: bool,
+    findings: &mut Vec<Finding>,
+) -> Option<Option<uuid::Uuid>> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        if optional {
+            return Some(None);
+        }
+        findings.push(Finding::error(
+            vec![key(field)],
+            format!("managed identity has no `{field}`"),
+        ));
+        return None;
+    };
+    match crate::model::name_hash::object_id(text) {
+        Some(id) => Some(Some(id)),
+        None => {
+            findings.push(Finding::error(
+                vec![key(field)],
+                format!("managed identity `{field}` `{text}` is not a GUID"),
+            ));
+            None
+        }
+    }
+}
+
+/// Checks a managed identity's id and GUIDs.
+fn check_identity(
+    identity: super::schema::ManagedIdentity,
+    findings: &mut Vec<Finding>,
+) -> Option<super::workload::ManagedIdentity> {
+    let client_id = identity_guid("clientId", identity.client_id.as_deref(), false, findings);
+    let principal_id = identity_guid(
+        "principalId",
+        identity.principal_id.as_deref(),
+        false,
+        findings,
+    );
+    let tenant_id = identity_guid("tenantId", identity.tenant_id.as_deref(), true, findings);
+    let id = identity.id.trim();
+    let marker = "/providers/microsoft.managedidentity/userassignedidentities/";
+    if !id.to_ascii_lowercase().contains(marker) {
+        findings.push(Finding::error(
+            vec![key("id")],
+            format!(
+                "managed identity id `{id}` is not `/subscriptions/<id>/resourcegroups/<group>/\
+                 providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>`"
+            ),
+        ));
+        return None;
+    }
+    let name = if identity.name.is_empty() {
+        id.rsplit('/').next().unwrap_or_default()
+    } else {
+        identity.name.as_str()
+    };
+    Some(super::workload::ManagedIdentity {
+        id: Arc::from(id),
+        name: Arc::from(name),
+        client_id: client_id??,
+        principal_id: principal_id??,
+        tenant_id: tenant_id?,
+    })
+}
+
+/// Checks a federated identity credential. One with a `claimsMatchingExpression` instead of
+/// a `subject` is not loaded (a warning): scopegate matches subjects only.
+fn check_credential(
+    credential: super::schema::FederatedCredential,
+    findings: &mut Vec<Finding>,
+) -> Option<super::workload::FederatedCredential> {
+    let id = credential.id.trim();
+    let Some(identity_id) = super::workload::credential_identity_id(id) else {
+        findings.push(Finding::error(
+            vec![key("id")],
+            format!(
+                "federated identity credential id `{id}` is not `<identity id>\
+                 {}<name>`",
+                super::workload::CREDENTIALS_SEGMENT
+            ),
+        ));
+        return None;
+    };
+    let subject = match credential.subject.as_deref() {
+        Some(subject) if !subject.is_empty() => subject,
+        _ if credential.claims_matching_expression.is_some() => {
+            findings.push(Finding::warning(
+                vec![key("claimsMatchingExpression")],
+                format!(
+                    "federated identity credential `{id}` matches by `claimsMatchingExpression`,                      which scopegate does not evaluate: not loaded, so it trusts no                      ServiceAccount here"
+                ),
+            ));
+            return None;
+        }
+        _ => {
+            findings.push(Finding::error(
+                vec![key("subject")],
+                format!("federated identity credential `{id}` has no `subject`"),
+            ));
+            return None;
+        }
+    };
+    let Some(issuer) = credential.issuer.as_deref().filter(|i| !i.is_empty()) else {
+        findings.push(Finding::error(
+            vec![key("issuer")],
+            format!("federated identity credential `{id}` has no `issuer`"),
+        ));
+        return None;
+    };
+    if credential.audiences.is_empty() {
+        findings.push(Finding::error(
+            vec![key("audiences")],
+            format!("federated identity credential `{id}` has no audience"),
+        ));
+        return None;
+    }
+    if issuer.chars().any(char::is_whitespace) {
+        findings.push(Finding::warning(
+            vec![key("issuer")],
+            format!(
+                "issuer `{issuer}` holds whitespace: Entra does not use such a credential and no                  token's issuer matches it"
+            ),
+        ));
+    }
+    for (field, text) in [("issuer", issuer), ("subject", subject)] {
+        if text.contains('*') {
+            findings.push(Finding::warning(
+                vec![key(field)],
+                format!(
+                    "`{text}` holds `*`: federated credentials take no wildcards, so it matches                      only that exact text"
+                ),
+            ));
+        }
+    }
+    Some(super::workload::FederatedCredential {
+        id: Arc::from(id),
+        name: Arc::from(if credential.name.is_empty() {
+            id.rsplit('/').next().unwrap_or_default()
+        } else {
+            credential.name.as_str()
+        }),
+        identity_id: Arc::from(identity_id),
+        issuer: Arc::from(issuer),
+        subject: Arc::from(subject),
+        audiences: credential
+            .audiences
+            .iter()
+            .map(|a| Arc::from(a.as_str()))
+            .collect(),
+    })
+}
+
+/// Checks a ServiceAccount's name and workload identity annotations. An annotation that is
+/// not a GUID is a warning only: the object may come from the live cluster, whose objects
+/// must not stop the policy from loading.
+fn check_service_account(
+    account: super::schema::K8sServiceAccount,
+    findings: &mut Vec<Finding>,
+) -> Option<super::workload::ServiceAccount> {
+    use super::workload::{CLIENT_ID_ANNOTATION, TENANT_ID_ANNOTATION};
+    let meta = account.metadata;
+    for (field, value) in [("name", &meta.name), ("namespace", &meta.namespace)] {
+        if value.is_empty() {
+            findings.push(Finding::error(
+                vec![key("metadata"), key(field)],
+                format!("ServiceAccount has no `metadata.{field}`"),
+            ));
+            return None;
+        }
+    }
+    let annotation = |name: &str, findings: &mut Vec<Finding>| -> Option<Arc<str>> {
+        let text = meta.annotations.get(name)?;
+        if crate::model::name_hash::object_id(text.trim()).is_none() {
+            findings.push(Finding::warning(
+                vec![key("metadata"), key("annotations"), key(name)],
+                format!(
+                    "ServiceAccount `{}/{}` annotation `{name}` is `{text}`, not a GUID: no                      identity matches it",
+                    meta.namespace, meta.name
+                ),
+            ));
+        }
+        Some(Arc::from(text.as_str()))
+    };
+    let client_id = annotation(CLIENT_ID_ANNOTATION, findings);
+    let tenant_id = annotation(TENANT_ID_ANNOTATION, findings);
+    Some(super::workload::ServiceAccount {
+        namespace: Arc::from(meta.namespace.as_str()),
+        name: Arc::from(meta.name.as_str()),
+        client_id,
+        tenant_id,
+    })
 }
 
 /// The error for an object of no known shape, naming its `kind` if it has one.
@@ -833,7 +1104,7 @@ fn unknown_object(origin: &Origin, object: &serde_json::Map<String, Value>) -> D
     Diagnostic::error(
         origin.clone(),
         format!(
-            "unknown policy object{hint}: expected a role definition, role assignment, deny assignment, management group entity, PIM schedule instance, Entra user or group, or a Kubernetes Role, ClusterRole, RoleBinding or ClusterRoleBinding"
+            "unknown policy object{hint}: expected a role definition, role assignment, deny assignment, management group entity, PIM schedule instance, Entra user or group, managed identity, federated identity credential, or a Kubernetes Role, ClusterRole, RoleBinding, ClusterRoleBinding or ServiceAccount"
         ),
     )
 }

@@ -425,3 +425,65 @@ pub const SCHEDULE_STATUSES_NEVER_GRANTING: &[&str] = &[
     "TimedOut",
     "Invalid",
 ];
+
+/// A user-assigned managed identity as `az identity list` prints it (REST nests the three ids
+/// under `properties`, lifted before this is read).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedIdentity {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub principal_id: Option<String>,
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+}
+
+/// A federated identity credential as `az identity federated-credential list` prints it
+/// (`properties` lifted).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FederatedCredential {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub audiences: Vec<String>,
+    /// Preview API versions' flexible matching, in place of `subject`.
+    #[serde(default)]
+    pub claims_matching_expression: Option<serde_json::Value>,
+}
+
+/// A `v1` ServiceAccount, as `kubectl get serviceaccount -o yaml` prints it: only its name
+/// and annotations are read.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct K8sServiceAccount {
+    #[serde(default)]
+    pub metadata: ServiceAccountMeta,
+}
+
+/// `metadata` of a ServiceAccount.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ServiceAccountMeta {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The ARM type of a user-assigned managed identity.
+pub const MANAGED_IDENTITY_TYPE: &str = "Microsoft.ManagedIdentity/userAssignedIdentities";
+/// The ARM type of a federated identity credential.
+pub const FEDERATED_CREDENTIAL_TYPE: &str =
+    "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials";

@@ -10,6 +10,7 @@ use super::pace;
 use super::schema::{
     DenyAssignment, K8sBinding, K8sRole, ManagementGroupEntity, RoleDefinition, ScheduleInstance,
 };
+use super::workload::{FederatedCredential, ManagedIdentity, ServiceAccount};
 use std::sync::Arc;
 
 /// Every policy object read from the sources, before validation.
@@ -38,6 +39,12 @@ pub struct PolicySet {
     pub role_assignment_schedule_instances: Vec<(Origin, ScheduleInstance)>,
     /// PIM role eligibility schedule instances: they grant nothing.
     pub role_eligibility_schedule_instances: Vec<(Origin, ScheduleInstance)>,
+    /// User-assigned managed identities (`az identity list`).
+    pub managed_identities: Vec<(Origin, ManagedIdentity)>,
+    /// Federated identity credentials (`az identity federated-credential list`).
+    pub federated_credentials: Vec<(Origin, FederatedCredential)>,
+    /// Kubernetes ServiceAccounts, with their workload identity annotations.
+    pub service_accounts: Vec<(Origin, ServiceAccount)>,
 }
 
 /// Names every list of a [`PolicySet`] to `$each!`, once for all the operations on whole
@@ -60,7 +67,10 @@ macro_rules! policy_lists {
             directory_members,
             directory_member_files,
             role_assignment_schedule_instances,
-            role_eligibility_schedule_instances
+            role_eligibility_schedule_instances,
+            managed_identities,
+            federated_credentials,
+            service_accounts
         )
     };
 }
@@ -132,6 +142,11 @@ impl PolicySet {
             false,
             &mut replaced,
         );
+        drop_same_accounts(
+            &mut self.service_accounts,
+            &cluster.service_accounts,
+            &mut replaced,
+        );
         self.extend(cluster);
         replaced
     }
@@ -200,6 +215,32 @@ fn drop_same<T: Object>(
             format!("{kind} `{name}`")
         };
         replaced.push((origin.clone(), id));
+        false
+    });
+}
+
+/// Removes from `files` every ServiceAccount `cluster` also has (same namespace and name),
+/// noting each in `replaced`.
+fn drop_same_accounts(
+    files: &mut Vec<(Origin, ServiceAccount)>,
+    cluster: &[(Origin, ServiceAccount)],
+    replaced: &mut Vec<(Origin, String)>,
+) {
+    if cluster.is_empty() || files.is_empty() {
+        return;
+    }
+    let live: std::collections::HashSet<(&str, &str)> = cluster
+        .iter()
+        .map(|(_, a)| (&*a.namespace, &*a.name))
+        .collect();
+    files.retain(|(origin, account)| {
+        if !live.contains(&(&*account.namespace, &*account.name)) {
+            return true;
+        }
+        replaced.push((
+            origin.clone(),
+            format!("ServiceAccount `{}/{}`", account.namespace, account.name),
+        ));
         false
     });
 }
