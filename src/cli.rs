@@ -4,10 +4,10 @@
 use crate::config::EngineArgs;
 use crate::engine::{self, explain};
 use crate::model::check_access::{
-    AccessDecision, CheckAccess, MAX_ACTIONS, OperationRequest, Subject, WorkloadMode,
-    WorkloadSubject,
+    AccessDecision, CheckAccess, MAX_ACTIONS, OperationRequest, Subject,
 };
 use crate::model::name_hash::object_id;
+use crate::model::workload::{WorkloadMode, WorkloadQuestion};
 use crate::model::{AccessRequest, NonResourceAttributes, ResourceAttributes, Scope, Verdict};
 use crate::sar;
 use clap::{Args, Parser, Subcommand};
@@ -135,7 +135,7 @@ pub struct CheckArgs {
     pub workload: crate::config::WorkloadArgs,
 }
 
-/// [`crate::model::check_access::WorkloadMode`] on the command line.
+/// [`WorkloadMode`] on the command line.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum WorkloadModeArg {
     Configured,
@@ -488,7 +488,7 @@ fn check_access_flags(args: &CheckArgs) -> Result<Option<CheckAccess>, UsageErro
                     "--service-account `{account}` is not NAMESPACE/NAME"
                 ))
             })?;
-        Subject::ServiceAccount(WorkloadSubject {
+        Subject::ServiceAccount(WorkloadQuestion {
             namespace: namespace.to_string(),
             name: name.to_string(),
             issuer: settings.cluster_issuer.ok_or_else(|| {
@@ -519,7 +519,7 @@ fn projected_token_subject(
     args: &CheckArgs,
     token: &str,
     mode: WorkloadMode,
-) -> Result<WorkloadSubject, UsageError> {
+) -> Result<WorkloadQuestion, UsageError> {
     use crate::server::issuer_keys::IssuerKeys;
     let settings = workload_settings(args)?;
     let tokens = settings.tokens.ok_or_else(|| {
@@ -544,7 +544,7 @@ fn projected_token_subject(
     })?;
     let verified = crate::identity::token::verify_service_account(token, &keys, &tokens.rules, now)
         .map_err(|e| UsageError(format!("service-account token refused: {e}")))?;
-    Ok(WorkloadSubject {
+    Ok(WorkloadQuestion {
         namespace: verified.namespace,
         name: verified.name,
         issuer: verified.issuer,

@@ -435,18 +435,23 @@ pub struct WorkloadArgs {
     )]
     pub cluster_issuer: Option<String>,
     /// The audience of projected tokens [default: api://AzureADTokenExchange].
-    #[arg(long = "workload-audience", value_name = "AUD")]
+    #[arg(
+        id = "workload_audience",
+        long = "workload-audience",
+        value_name = "AUD"
+    )]
     pub audience: Option<String>,
     /// The cluster issuer's signing keys from a JWKS file (`kubectl get --raw
     /// /openid/v1/jwks`) instead of OIDC discovery at --cluster-issuer.
     #[arg(
+        id = "cluster_jwks_file",
         long = "cluster-jwks-file",
         value_name = "FILE",
         env = "SCOPEGATE_CLUSTER_JWKS_FILE"
     )]
     pub jwks_file: Option<PathBuf>,
     /// CA certificates (PEM) for discovery at --cluster-issuer, instead of the system roots.
-    #[arg(long = "cluster-ca-file", value_name = "FILE")]
+    #[arg(id = "cluster_ca_file", long = "cluster-ca-file", value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
 }
 
@@ -492,7 +497,7 @@ impl WorkloadArgs {
         let audience = self
             .audience
             .clone()
-            .unwrap_or_else(|| crate::model::check_access::TOKEN_EXCHANGE_AUDIENCE.to_string());
+            .unwrap_or_else(|| crate::model::workload::TOKEN_EXCHANGE_AUDIENCE.to_string());
         if audience.trim().is_empty() {
             return Err(ConfigError::Workload(
                 "an empty --workload-audience would match an empty claim".into(),

@@ -4,12 +4,14 @@
 //! `DataActions`/`NotDataActions`; one kind never grants the other.
 
 use super::azure_rbac::{DecisionTime, condition_holds, covers_pattern, deny_condition_applies};
+use super::workload::WorkloadChain;
 use crate::model::action::ActionKind;
 use crate::model::check_access::{
     AccessDecision, CheckAccess, DenyingAssignment, GrantingAssignment, OperationDecision,
     OperationRequest, Subject,
 };
 use crate::model::mapping::Attributes;
+use crate::model::name_hash::object_id;
 use crate::model::{ActionPattern, Scope, Timestamp};
 use crate::policy::Snapshot;
 use crate::policy::compiled::{Assignment, Deny, PermissionBlock};
@@ -54,19 +56,82 @@ pub fn decide(snapshot: &Snapshot, question: &CheckAccess, now: Timestamp) -> Ch
                 .collect(),
             valid_until: None,
         },
-        Subject::ServiceAccount(_) => CheckAccessAnswer {
-            decisions: question
-                .actions
-                .iter()
-                .map(|_| {
-                    OperationDecision::not_allowed(Some(Arc::from(
-                        "no workload identity policy is loaded",
-                    )))
-                })
-                .collect(),
-            valid_until: None,
+        Subject::ServiceAccount(account) => match super::workload::resolve(snapshot, account) {
+            Ok(chain) => decide_for_chain(snapshot, &chain, question, now),
+            Err(broken) => {
+                let reason: Arc<str> = Arc::from(broken.to_string());
+                CheckAccessAnswer {
+                    decisions: question
+                        .actions
+                        .iter()
+                        .map(|_| OperationDecision::not_allowed(Some(reason.clone())))
+                        .collect(),
+                    valid_until: None,
+                }
+            }
         },
     }
+}
+
+/// Answers for a service account through its managed identities: each identity's principals
+/// decide on their own; an operation is Denied if any identity is denied it, else Allowed if
+/// one is allowed it (in configured mode there is one identity).
+fn decide_for_chain(
+    snapshot: &Snapshot,
+    chain: &WorkloadChain,
+    question: &CheckAccess,
+    now: Timestamp,
+) -> CheckAccessAnswer {
+    let mut combined: Option<CheckAccessAnswer> = None;
+    for link in &chain.links {
+        let principals: SmallVec<[Uuid; 8]> = link
+            .principals
+            .iter()
+            .filter_map(|p| object_id(p))
+            .collect();
+        let mut answer = decide_for(
+            snapshot,
+            &principals,
+            &question.actions,
+            &question.resource,
+            now,
+        );
+        let through: Arc<str> = Arc::from(format!(
+            "as managed identity `{}` (principal {}), federated by credential `{}`",
+            link.identity.name, link.identity.principal_id, link.credential.name
+        ));
+        for d in &mut answer.decisions {
+            d.reason = Some(through.clone());
+        }
+        combined = Some(match combined {
+            None => answer,
+            Some(mut so_far) => {
+                for (kept, other) in so_far.decisions.iter_mut().zip(answer.decisions) {
+                    let rank = |d: AccessDecision| match d {
+                        AccessDecision::Denied => 2,
+                        AccessDecision::Allowed => 1,
+                        AccessDecision::NotAllowed => 0,
+                    };
+                    if rank(other.decision) > rank(kept.decision) {
+                        *kept = other;
+                    }
+                }
+                so_far.valid_until = match (so_far.valid_until, answer.valid_until) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                so_far
+            }
+        });
+    }
+    combined.unwrap_or_else(|| CheckAccessAnswer {
+        decisions: question
+            .actions
+            .iter()
+            .map(|_| OperationDecision::not_allowed(None))
+            .collect(),
+        valid_until: None,
+    })
 }
 
 /// The principals a subject acts as: its object id, the groups given, and with a directory

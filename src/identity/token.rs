@@ -147,15 +147,15 @@ pub fn verify_service_account(
             ));
         }
     };
-    let (namespace, name) = crate::model::check_access::parse_service_account(subject)
-        .ok_or_else(|| TokenError::InvalidSubject(bounded(subject)))?;
+    let (namespace, name) = crate::model::workload::parse_service_account_user(subject)
+        .map_err(|_| TokenError::InvalidSubject(bounded(subject)))?;
     if let Some(kubernetes) = claims.get("kubernetes.io") {
         let said_namespace = kubernetes.get("namespace").and_then(Value::as_str);
         let said_name = kubernetes
             .get("serviceaccount")
             .and_then(|sa| sa.get("name"))
             .and_then(Value::as_str);
-        if said_namespace != Some(namespace) || said_name != Some(name) {
+        if said_namespace != Some(namespace.as_str()) || said_name != Some(name.as_str()) {
             return Err(TokenError::InvalidSubject(format!(
                 "{} (the kubernetes.io claim names another account)",
                 bounded(subject)
@@ -163,8 +163,8 @@ pub fn verify_service_account(
         }
     }
     Ok(ServiceAccountToken {
-        namespace: namespace.to_string(),
-        name: name.to_string(),
+        namespace,
+        name,
         issuer,
         audiences,
         valid_until,

@@ -3,6 +3,7 @@
 //! groups) or a Kubernetes service account, reached through workload identity.
 
 use super::Scope;
+use super::workload::{WorkloadMode, WorkloadQuestion};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -29,7 +30,7 @@ pub enum Subject {
     /// An Entra principal: its object id and the groups the caller says it is in.
     Principal { object_id: Uuid, groups: Vec<Uuid> },
     /// A Kubernetes service account, through the managed identities it is federated to.
-    ServiceAccount(WorkloadSubject),
+    ServiceAccount(WorkloadQuestion),
     /// A projected service-account token, not yet verified: the server or `check` verifies
     /// it against the cluster issuer's keys and asks about the account it names instead.
     ServiceAccountToken {
@@ -37,54 +38,6 @@ pub enum Subject {
         audience: String,
         mode: WorkloadMode,
     },
-}
-
-/// A Kubernetes service account as a workload identity sees it: the account, and the issuer
-/// and audience of the token it would present to Entra.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkloadSubject {
-    pub namespace: String,
-    pub name: String,
-    /// The cluster's OIDC issuer URL, compared exactly (a trailing slash counts).
-    pub issuer: String,
-    /// The token audience, `api://AzureADTokenExchange` unless configured otherwise.
-    pub audience: String,
-    pub mode: WorkloadMode,
-}
-
-/// The audience the workload identity webhook asks for in projected tokens.
-pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
-
-/// Which managed identities a service account's question is about.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum WorkloadMode {
-    /// The identity its `azure.workload.identity/client-id` annotation names: what its pods
-    /// get from the webhook.
-    #[default]
-    Configured,
-    /// Every identity whose federated credentials trust the account: what any of its pods
-    /// could obtain by naming a client id itself.
-    Possible,
-}
-
-impl WorkloadMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WorkloadMode::Configured => "configured",
-            WorkloadMode::Possible => "possible",
-        }
-    }
-}
-
-/// The Kubernetes username of a service account.
-pub const SERVICE_ACCOUNT_PREFIX: &str = "system:serviceaccount:";
-
-/// `(namespace, name)` of `system:serviceaccount:<ns>:<name>`, if the text is one.
-pub fn parse_service_account(text: &str) -> Option<(&str, &str)> {
-    let rest = text.strip_prefix(SERVICE_ACCOUNT_PREFIX)?;
-    let (namespace, name) = rest.split_once(':')?;
-    (super::scope::is_dns1123_label(namespace) && !name.is_empty() && !name.contains(':'))
-        .then_some((namespace, name))
 }
 
 /// One operation asked about.
@@ -157,26 +110,5 @@ impl OperationDecision {
             deny_assignment: None,
             reason,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn service_account_names() {
-        assert_eq!(
-            parse_service_account("system:serviceaccount:payments:api"),
-            Some(("payments", "api"))
-        );
-        assert_eq!(
-            parse_service_account("system:serviceaccount:payments"),
-            None
-        );
-        assert_eq!(parse_service_account("system:serviceaccount::api"), None);
-        assert_eq!(parse_service_account("system:serviceaccount:Pay:api"), None);
-        assert_eq!(parse_service_account("system:serviceaccount:a:b:c"), None);
-        assert_eq!(parse_service_account("payments:api"), None);
     }
 }

@@ -63,7 +63,7 @@ pub fn parse_service_account_user(text: &str) -> Result<(String, String), Servic
         .strip_prefix("system:serviceaccount:")
         .ok_or_else(bad)?;
     let (namespace, name) = rest.split_once(':').ok_or_else(bad)?;
-    if namespace.is_empty() || name.is_empty() || name.contains(':') {
+    if !super::scope::is_dns1123_label(namespace) || name.is_empty() || name.contains(':') {
         return Err(bad());
     }
     Ok((namespace.to_string(), name.to_string()))

@@ -21,10 +21,12 @@
 
 use crate::model::check_access::{
     CheckAccess, MAX_ACTIONS, OperationDecision, OperationRequest, Subject, TIME_TO_LIVE_MS,
-    TOKEN_EXCHANGE_AUDIENCE, WorkloadMode, WorkloadSubject, parse_service_account,
 };
 use crate::model::excerpt::{excerpt, excerpt_of};
 use crate::model::request::{object, optional_object};
+use crate::model::workload::{
+    TOKEN_EXCHANGE_AUDIENCE, WorkloadMode, WorkloadQuestion, parse_service_account_user,
+};
 use crate::model::{Scope, ScopeError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -540,12 +542,13 @@ fn workload_subject(
     mode: Option<String>,
     defaults: &Defaults,
     [account_field, issuer_field, audience_field, mode_field]: [&'static str; 4],
-) -> Result<WorkloadSubject, CheckAccessError> {
-    let (namespace, name) =
-        parse_service_account(service_account).ok_or_else(|| CheckAccessError::ServiceAccount {
+) -> Result<WorkloadQuestion, CheckAccessError> {
+    let (namespace, name) = parse_service_account_user(service_account).map_err(|_| {
+        CheckAccessError::ServiceAccount {
             field: account_field,
             value: excerpt(service_account).to_string(),
-        })?;
+        }
+    })?;
     // The issuer is compared exactly, as Entra does: it is kept as written.
     let issuer = issuer.or_else(|| defaults.issuer.clone()).ok_or_else(|| {
         CheckAccessError::Json(format!(
@@ -560,9 +563,9 @@ fn workload_subject(
         return Err(CheckAccessError::Empty(audience_field.into()));
     }
     let mode = workload_mode(mode.as_deref(), mode_field)?;
-    Ok(WorkloadSubject {
-        namespace: namespace.into(),
-        name: name.into(),
+    Ok(WorkloadQuestion {
+        namespace,
+        name,
         issuer,
         audience,
         mode,
@@ -873,7 +876,7 @@ mod tests {
         let q = decode(body.to_string().as_bytes()).unwrap();
         assert_eq!(
             q.subject,
-            Subject::ServiceAccount(WorkloadSubject {
+            Subject::ServiceAccount(WorkloadQuestion {
                 namespace: "payments".into(),
                 name: "api".into(),
                 issuer: ISSUER.into(),
