@@ -393,12 +393,12 @@ pub fn run_check(args: &CheckArgs) -> Result<Verdict, UsageError> {
         }
         if sar::check_access::is_check_access(&body) {
             let question = check_access_body(args, &body)?;
-            return answer_check_access(args, &question, false);
+            return answer_check_access(args, question, false);
         }
         return check_access_review(args, &body);
     }
     if let Some(question) = check_access_flags(args)? {
-        return answer_check_access(args, &question, false);
+        return answer_check_access(args, question, false);
     }
     let (request, object) = read_review(args)?;
     decide_and_print(args, request, object)
@@ -504,7 +504,11 @@ fn check_access_flags(args: &CheckArgs) -> Result<Option<CheckAccess>, UsageErro
             .unwrap_or(std::path::Path::new("-"));
         let token = std::fs::read_to_string(file)
             .map_err(|e| UsageError(format!("cannot read `{}`: {e}", file.display())))?;
-        Subject::ServiceAccount(projected_token_subject(args, token.trim(), mode)?)
+        Subject::ServiceAccountToken {
+            token: token.trim().to_string(),
+            audience: workload_settings(args)?.audience,
+            mode,
+        }
     };
     Ok(Some(CheckAccess {
         subject,
@@ -513,43 +517,29 @@ fn check_access_flags(args: &CheckArgs) -> Result<Option<CheckAccess>, UsageErro
     }))
 }
 
-/// The service account a projected token names, once it passes against the cluster issuer's
-/// keys (JWKS file or discovery) at the decision time.
-fn projected_token_subject(
+/// The question with a projected token's subject replaced by the account it names, once it
+/// passes against the cluster issuer's keys (JWKS file or discovery) at the decision time.
+fn verify_subject(
     args: &CheckArgs,
-    token: &str,
-    mode: WorkloadMode,
-) -> Result<WorkloadQuestion, UsageError> {
-    use crate::server::issuer_keys::IssuerKeys;
+    question: CheckAccess,
+    now: crate::model::Timestamp,
+) -> Result<CheckAccess, UsageError> {
+    if !matches!(question.subject, Subject::ServiceAccountToken { .. }) {
+        return Ok(question);
+    }
     let settings = workload_settings(args)?;
-    let tokens = settings.tokens.ok_or_else(|| {
-        UsageError(
-            "--service-account-token needs --cluster-issuer (and --cluster-jwks-file offline)"
-                .into(),
-        )
-    })?;
-    let now = u64::try_from(decision_time(args).unix_millis() / 1000)
-        .map_err(|_| UsageError("the decision time is before 1970".into()))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| UsageError(format!("cannot start the runtime: {e}")))?;
-    let keys = runtime.block_on(async {
-        let keys =
-            IssuerKeys::new(tokens.keys.clone(), None).map_err(|e| UsageError(format!("{e:#}")))?;
-        keys.refresh()
+    runtime.block_on(async {
+        let workload = crate::server::workload_identity(&settings, None)
             .await
-            .map_err(|e| UsageError(format!("cluster issuer keys: {e}")))?;
-        Ok::<_, UsageError>(keys.keys())
-    })?;
-    let verified = crate::identity::token::verify_service_account(token, &keys, &tokens.rules, now)
-        .map_err(|e| UsageError(format!("service-account token refused: {e}")))?;
-    Ok(WorkloadQuestion {
-        namespace: verified.namespace,
-        name: verified.name,
-        issuer: verified.issuer,
-        audience: settings.audience,
-        mode,
+            .map_err(|e| UsageError(format!("{e:#}")))?;
+        workload
+            .verify_subject(question, now)
+            .await
+            .map_err(UsageError)
     })
 }
 
@@ -557,11 +547,12 @@ fn projected_token_subject(
 /// them (or, for `explain`, the whole path). Allowed when every operation is.
 fn answer_check_access(
     args: &CheckArgs,
-    question: &CheckAccess,
+    question: CheckAccess,
     explain: bool,
 ) -> Result<Verdict, UsageError> {
-    let (snapshot, _) = load(&args.engine)?;
     let now = decision_time(args);
+    let question = &verify_subject(args, question, now)?;
+    let (snapshot, _) = load(&args.engine)?;
     let answer = if explain {
         let (answer, text) = engine::check_access::explain(&snapshot, question, now);
         print!("{text}");
@@ -623,13 +614,13 @@ pub fn run_explain(args: &CheckArgs) -> Result<Verdict, UsageError> {
         let body = read_input(file)?;
         if sar::check_access::is_check_access(&body) {
             let question = check_access_body(args, &body)?;
-            return answer_check_access(args, &question, true);
+            return answer_check_access(args, question, true);
         }
         sar::decode(&body)
             .map_err(|e| UsageError(format!("`{file}`: {e}")))?
             .request
     } else if let Some(question) = check_access_flags(args)? {
-        return answer_check_access(args, &question, true);
+        return answer_check_access(args, question, true);
     } else {
         read_review(args)?.0
     };

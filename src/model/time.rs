@@ -29,6 +29,11 @@ impl Timestamp {
         self.0
     }
 
+    /// Whole seconds since the Unix epoch (0 before it), as JWT times count.
+    pub fn unix_seconds(self) -> u64 {
+        u64::try_from(self.0.div_euclid(1000)).unwrap_or(0)
+    }
+
     /// Parses an RFC 3339 time (`2026-01-31T09:00:00Z`, `…T09:00:00.91+01:00`); fractions
     /// below a millisecond are dropped.
     pub fn parse_rfc3339(text: &str) -> Result<Self, TimeError> {

@@ -55,6 +55,8 @@ pub struct Shared {
     pub claim_watch: ClaimWatch,
     /// Token authentication (`POST /authenticate`), when issuers are configured.
     pub authn: Option<Arc<super::authenticate::Authn>>,
+    /// Workload identity questions on the CheckAccess endpoint.
+    pub workload: Arc<super::check_access::WorkloadIdentity>,
 }
 
 /// How often [`warn_missing_claim`] looks at [`ClaimWatch`].
@@ -471,6 +473,7 @@ mod tests {
             cluster: None,
             claim_watch: ClaimWatch::default(),
             authn: None,
+            workload: Arc::default(),
         };
         let asked = |now: Timestamp| decide(&shared, &snapshot, &pods_read(Some(now)));
         let (first, cached) = asked(at(0));

@@ -7,9 +7,12 @@
 //! Refusals carry ARM's error body `{"error":{"code","message"}}`.
 
 use super::authorize::{AppState, PeerIdentity, Shared, admitted_body, error, unavailable};
+use super::issuer_keys::IssuerKeys;
 use crate::engine::check_access;
+use crate::identity::{TokenError, TokenRules};
 use crate::model::Timestamp;
-use crate::model::check_access::AccessDecision;
+use crate::model::check_access::{AccessDecision, CheckAccess, Subject};
+use crate::model::workload::{WorkloadMode, WorkloadQuestion};
 use crate::sar::check_access::{self as wire, CheckAccessPath};
 use axum::Extension;
 use axum::body::Body;
@@ -62,12 +65,18 @@ async fn handle(
         Err(answered) => return answered,
     };
     let question = match path.and_then(|path| {
-        let question = wire::decode(&bytes)?;
+        let question = wire::decode_with(&bytes, &s.workload.defaults)?;
         wire::check_path(&path, &question)?;
         Ok(question)
     }) {
         Ok(question) => question,
         Err(e) => return bad_request(s, &e.to_string()),
+    };
+    // The engine has no clock: each question is decided at the time it arrives.
+    let now = Timestamp::from_system(std::time::SystemTime::now());
+    let question = match s.workload.verify_subject(question, now).await {
+        Ok(question) => question,
+        Err(message) => return bad_request(s, &message),
     };
     if let Some(message) = unavailable(s) {
         return arm_error(
@@ -78,8 +87,6 @@ async fn handle(
         );
     }
     let snapshot = s.store.load();
-    // The engine has no clock: each question is decided at the time it arrives.
-    let now = Timestamp::from_system(std::time::SystemTime::now());
     let answer = check_access::decide(&snapshot, &question, now);
     if answer.decisions.len() != question.actions.len() {
         tracing::error!(
@@ -126,6 +133,78 @@ async fn handle(
         body,
     )
         .into_response()
+}
+
+/// Workload identity on the endpoint: what a question about a service account assumes, and
+/// the cluster issuer's keys that projected tokens are checked against.
+#[derive(Default)]
+pub struct WorkloadIdentity {
+    pub defaults: wire::Defaults,
+    /// Rules and keys for projected tokens, when a cluster issuer is configured.
+    pub tokens: Option<(TokenRules, Arc<IssuerKeys>)>,
+}
+
+impl WorkloadIdentity {
+    /// The question with a projected token's subject replaced by the service account the
+    /// token names, once it passes at `now`; a refused token is an error, never an answer.
+    pub async fn verify_subject(
+        &self,
+        question: CheckAccess,
+        now: Timestamp,
+    ) -> Result<CheckAccess, String> {
+        let Subject::ServiceAccountToken {
+            token,
+            audience,
+            mode,
+        } = &question.subject
+        else {
+            return Ok(question);
+        };
+        let account = self
+            .verify_token(token, audience, *mode, now.unix_seconds())
+            .await?;
+        Ok(CheckAccess {
+            subject: Subject::ServiceAccount(account),
+            ..question
+        })
+    }
+
+    async fn verify_token(
+        &self,
+        token: &str,
+        audience: &str,
+        mode: WorkloadMode,
+        now: u64,
+    ) -> Result<WorkloadQuestion, String> {
+        let Some((rules, keys)) = &self.tokens else {
+            return Err("a service-account token is checked against the cluster issuer's keys: start scopegate with --cluster-issuer".into());
+        };
+        let rules = TokenRules {
+            audiences: vec![audience.to_string()],
+            ..rules.clone()
+        };
+        let before = keys.keys().generation();
+        let verify =
+            || crate::identity::token::verify_service_account(token, &keys.keys(), &rules, now);
+        let verified = match verify() {
+            Err(TokenError::UnknownKid(kid)) => {
+                if keys.refresh_for_unknown_kid().await || keys.keys().generation() != before {
+                    verify()
+                } else {
+                    Err(TokenError::UnknownKid(kid))
+                }
+            }
+            other => other,
+        }
+        .map_err(|e| format!("service-account token refused: {e}"))?;
+        Ok(WorkloadQuestion {
+            namespace: verified.namespace,
+            name: verified.name,
+            issuer: verified.issuer,
+            audience: audience.to_string(),
+            mode,
+        })
+    }
 }
 
 /// Every decision in declaration order, so `decision as usize` indexes it.

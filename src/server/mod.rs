@@ -404,6 +404,7 @@ pub async fn start(
         }
         None => None,
     };
+    let workload = Arc::new(workload_identity(&settings.workload, Some(&metrics)).await?);
     let state = webhook_state(
         &engine,
         &settings,
@@ -411,6 +412,7 @@ pub async fn start(
         &metrics,
         cluster.as_ref(),
         authn.clone(),
+        workload.clone(),
     );
     let tls = load_tls(settings.tls.as_ref(), &metrics)?;
     let listener = bind(settings.listen).await?;
@@ -448,7 +450,14 @@ pub async fn start(
     if let Some(authn) = authn {
         tasks.push(tokio::spawn(refresh_issuer_keys(
             authn.keys.clone(),
-            authn.cache.clone(),
+            Some(authn.cache.clone()),
+            shutdown_rx.clone(),
+        )));
+    }
+    if let Some((_, keys)) = &workload.tokens {
+        tasks.push(tokio::spawn(refresh_issuer_keys(
+            keys.clone(),
+            None,
             shutdown_rx.clone(),
         )));
     }
@@ -524,12 +533,43 @@ async fn token_authentication(
     }))
 }
 
+/// Workload identity on the CheckAccess endpoint: the defaults questions assume and, with a
+/// cluster issuer, its keys read once before listening (a failure is logged; they are read
+/// again on the first token naming one, and routinely).
+pub async fn workload_identity(
+    settings: &crate::config::WorkloadSettings,
+    metrics: Option<&Metrics>,
+) -> anyhow::Result<check_access::WorkloadIdentity> {
+    let tokens = match &settings.tokens {
+        Some(tokens) => {
+            let keys = issuer_keys::IssuerKeys::new(tokens.keys.clone(), metrics.cloned())?;
+            match keys.refresh().await {
+                Ok(_) => tracing::info!(
+                    keys = keys.keys().len(),
+                    issuer = ?settings.cluster_issuer,
+                    "service-account tokens accepted on CheckAccess"
+                ),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "cannot read the cluster issuer's signing keys yet; service-account tokens are refused until they are read"
+                ),
+            }
+            Some((tokens.rules.clone(), Arc::new(keys)))
+        }
+        None => None,
+    };
+    Ok(check_access::WorkloadIdentity {
+        defaults: settings.defaults(),
+        tokens,
+    })
+}
+
 /// Reads the issuers' keys again every [`issuer_keys::ROUTINE_INTERVAL`], or every
 /// [`issuer_keys::RETRY_INTERVAL`] while none could be read yet; verified tokens are
 /// forgotten when the keys change.
 async fn refresh_issuer_keys(
     keys: Arc<issuer_keys::IssuerKeys>,
-    cache: crate::identity::cache::TokenCache,
+    cache: Option<crate::identity::cache::TokenCache>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -543,7 +583,11 @@ async fn refresh_issuer_keys(
             _ = shutdown.changed() => return,
         }
         match keys.refresh().await {
-            Ok(true) => cache.clear(),
+            Ok(true) => {
+                if let Some(cache) = &cache {
+                    cache.clear();
+                }
+            }
             Ok(false) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the issuers' signing keys; the keys held stay in use")
@@ -561,6 +605,7 @@ fn webhook_state(
     metrics: &Metrics,
     cluster: Option<&Arc<crate::cluster::ClusterSource>>,
     authn: Option<Arc<authenticate::Authn>>,
+    workload: Arc<check_access::WorkloadIdentity>,
 ) -> AppState {
     AppState::new(Shared {
         store,
@@ -574,6 +619,7 @@ fn webhook_state(
         cluster: cluster.cloned(),
         claim_watch: authorize::ClaimWatch::default(),
         authn,
+        workload,
     })
 }
 
