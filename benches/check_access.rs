@@ -9,6 +9,7 @@ mod support;
 use criterion::{Criterion, criterion_group, criterion_main};
 use scopegate::engine::check_access;
 use scopegate::model::check_access::{AccessDecision, CheckAccess, OperationRequest, Subject};
+use scopegate::model::workload::{WorkloadMode, WorkloadQuestion};
 use scopegate::model::{Scope, Timestamp};
 use scopegate::policy::{IndexOptions, Origin, PolicySet, Snapshot};
 use serde_json::{Value, json};
@@ -61,6 +62,32 @@ const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
 /// The resource the questions are about, its user and the user's groups.
 const RESOURCE: usize = 1 + 4 * 7;
 
+/// Managed identities, each federated to one ServiceAccount; their principals are among the
+/// 10k that hold the assignments.
+const IDENTITIES: usize = 1_000;
+const ISSUER: &str = "https://westeurope.oic.prod-aks.azure.com/11111111-2222-4333-8444-555555555555/7c0e7d0a-1b2c-4d3e-8f40-5a6b7c8d9e01/";
+
+/// Identity `i`, its federated credential and its ServiceAccount `team-<i>/app`.
+fn workload(i: usize) -> [Value; 3] {
+    let id = format!(
+        "/subscriptions/{}/resourcegroups/rg-identities/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-{i}",
+        guid(0x5, 0)
+    );
+    let client_id = guid(0xf, i);
+    [
+        json!({"id": id, "name": format!("id-{i}"), "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+               "clientId": client_id, "principalId": guid(0xb, i), "tenantId": "11111111-2222-4333-8444-555555555555",
+               "location": "westeurope", "resourceGroup": "rg-identities"}),
+        json!({"id": format!("{id}/federatedIdentityCredentials/aks"), "name": "aks",
+               "type": "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+               "issuer": ISSUER, "subject": format!("system:serviceaccount:team-{i}:app"),
+               "audiences": ["api://AzureADTokenExchange"], "resourceGroup": "rg-identities"}),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount",
+               "metadata": {"name": "app", "namespace": format!("team-{i}"),
+                            "annotations": {"azure.workload.identity/client-id": client_id}}}),
+    ]
+}
+
 fn policy() -> (Snapshot, Vec<uuid::Uuid>) {
     let mut objects = support::builtin_roles()["roles"]
         .as_array()
@@ -109,6 +136,16 @@ fn policy() -> (Snapshot, Vec<uuid::Uuid>) {
         .next()
         .unwrap_or_default()
         .to_string();
+    for i in 0..IDENTITIES {
+        objects.extend(workload(i));
+    }
+    // The bench's ServiceAccount: identity 7's principal holds Secrets User at the vault.
+    objects.push(assignment(
+        ASSIGNMENTS + 100,
+        &guid(0xb, 7),
+        SECRETS_USER,
+        &resource,
+    ));
     for (i, (group, at)) in groups
         .iter()
         .zip([&resource, &rg, &sub].into_iter().cycle())
@@ -176,12 +213,31 @@ fn bench(c: &mut Criterion) {
             .iter()
             .any(|d| d.decision == AccessDecision::NotAllowed)
     );
+    let workload_question = CheckAccess {
+        subject: Subject::ServiceAccount(WorkloadQuestion {
+            namespace: "team-7".into(),
+            name: "app".into(),
+            issuer: ISSUER.into(),
+            audience: "api://AzureADTokenExchange".into(),
+            mode: WorkloadMode::Configured,
+        }),
+        ..question(1)
+    };
+    let answer = check_access::decide(&snapshot, &workload_question, now);
+    assert_eq!(
+        answer.decisions.first().map(|d| d.decision),
+        Some(AccessDecision::Allowed),
+        "the bench measures a workload identity's allow: {answer:?}"
+    );
     let mut group = c.benchmark_group("check_access");
     group.bench_function("1 operation", |b| {
         b.iter(|| check_access::decide(&snapshot, black_box(&one), now))
     });
     group.bench_function("200 operations", |b| {
         b.iter(|| check_access::decide(&snapshot, black_box(&many), now))
+    });
+    group.bench_function("workload identity", |b| {
+        b.iter(|| check_access::decide(&snapshot, black_box(&workload_question), now))
     });
     group.finish();
 }

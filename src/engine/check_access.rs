@@ -363,6 +363,44 @@ pub fn explain(
         );
         explain_principals(snapshot, &principals, &question.resource, &mut out);
     }
+    if let Subject::ServiceAccount(account) = &question.subject {
+        let _ = writeln!(out, "subject:   {account}");
+        match super::workload::resolve(snapshot, account) {
+            Ok(chain) => {
+                for link in &chain.links {
+                    let via = match chain.mode {
+                        crate::model::workload::WorkloadMode::Configured => {
+                            "its client-id annotation names"
+                        }
+                        crate::model::workload::WorkloadMode::Possible => {
+                            "a credential trusts it as"
+                        }
+                    };
+                    let _ = writeln!(
+                        out,
+                        "  chain:   ServiceAccount `{}/{}` -> {via} managed identity `{}` (client id {}, principal {})\n           -> federated credential `{}` (issuer `{}`, subject `{}`)",
+                        chain.namespace,
+                        chain.name,
+                        link.identity.name,
+                        link.identity.client_id,
+                        link.identity.principal_id,
+                        link.credential.name,
+                        link.credential.issuer,
+                        link.credential.subject,
+                    );
+                    let principals: SmallVec<[Uuid; 8]> = link
+                        .principals
+                        .iter()
+                        .filter_map(|p| object_id(p))
+                        .collect();
+                    explain_principals(snapshot, &principals, &question.resource, &mut out);
+                }
+            }
+            Err(broken) => {
+                let _ = writeln!(out, "  chain broken: {broken}");
+            }
+        }
+    }
     for (op, decision) in question.actions.iter().zip(&answer.decisions) {
         let kind = if op.is_data_action {
             "data action"
