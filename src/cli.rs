@@ -642,6 +642,12 @@ pub fn run_validate(args: &ValidateArgs) -> Result<(), UsageError> {
         "ok: {} role definitions, {} role assignments, {} deny assignments, {} Kubernetes roles, {} bindings",
         s.role_definitions, s.role_assignments, s.deny_assignments, s.k8s_roles, s.k8s_bindings
     );
+    if s.managed_identities + s.federated_credentials + s.service_accounts > 0 {
+        println!(
+            "workload identity: {} managed identities, {} federated credentials, {} service accounts",
+            s.managed_identities, s.federated_credentials, s.service_accounts
+        );
+    }
     if loaded.snapshot.directory.is_some() {
         println!(
             "directory: {} users, {} groups, {} memberships",
