@@ -88,7 +88,11 @@ if [[ -n "${SCOPEGATE_E2E_SCOPEGATE:-}" ]]; then
 else
   log "building scopegate (cargo build --bin scopegate) ..."
   (cd "${repo}" && cargo build --bin scopegate) || die "cargo build --bin scopegate failed (output above)"
-  scopegate="$(realpath "${CARGO_TARGET_DIR:-${repo}/target}")/debug/scopegate"
+  # cargo's own answer: a target dir set by CARGO_TARGET_DIR, .cargo/config.toml or a wrapper
+  target_dir="$(cd "${repo}" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')" ||
+    die "cargo metadata failed: cannot tell where cargo put the scopegate binary"
+  scopegate="${target_dir}/debug/scopegate"
 fi
 [[ -x "${scopegate}" ]] || die "scopegate binary ${scopegate} not found"
 t_built=${SECONDS}
@@ -318,6 +322,53 @@ cat >policies/azure/deny-assignments.json <<EOF
   }
 ]
 EOF
+# Scenario 11: workload identity. A user-assigned managed identity whose federated credential
+# trusts service account payments/api of this cluster's issuer (the apiserver's
+# --service-account-issuer), with Key Vault Secrets User at a vault; a second identity without
+# credentials. The service account itself only ever exists in the cluster (live source).
+sa_issuer=https://kubernetes.default.svc.cluster.local
+wi_rg_id="/subscriptions/${sub_id}/resourcegroups/rg-e2e"
+wi_identity="${wi_rg_id}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-payments-api"
+wi_client_id=c11e0000-0000-4000-8000-0000000e2e11
+wi_principal_id=a11e0000-0000-4000-8000-0000000e2e11
+kv_id="/subscriptions/${sub_id}/resourceGroups/rg-e2e/providers/Microsoft.KeyVault/vaults/kv-e2e-payments"
+kv_secrets_user=4633458b-17de-408a-b874-0445c86b69e6
+cat >policies/azure/managed-identities.json <<EOF
+[
+  {"clientId": "${wi_client_id}", "principalId": "${wi_principal_id}", "tenantId": "${tenant}",
+   "id": "${wi_identity}", "location": "westeurope", "name": "id-payments-api", "resourceGroup": "rg-e2e",
+   "tags": {}, "type": "Microsoft.ManagedIdentity/userAssignedIdentities"},
+  {"clientId": "c11e0000-0000-4000-8000-0000000e2e12", "principalId": "a11e0000-0000-4000-8000-0000000e2e12",
+   "tenantId": "${tenant}", "id": "${wi_rg_id}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-batch",
+   "location": "westeurope", "name": "id-batch", "resourceGroup": "rg-e2e", "tags": {},
+   "type": "Microsoft.ManagedIdentity/userAssignedIdentities"}
+]
+EOF
+cat >policies/azure/federated-credentials.json <<EOF
+[
+  {"id": "${wi_identity}/federatedIdentityCredentials/aks-e2e-payments-api", "name": "aks-e2e-payments-api",
+   "issuer": "${sa_issuer}", "subject": "system:serviceaccount:payments:api",
+   "audiences": ["api://AzureADTokenExchange"], "resourceGroup": "rg-e2e",
+   "type": "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials"}
+]
+EOF
+cat >policies/azure/key-vault-roles.json <<EOF
+[
+  {"assignableScopes": ["/"], "description": "Read secret contents.",
+   "id": "/providers/Microsoft.Authorization/roleDefinitions/${kv_secrets_user}", "name": "${kv_secrets_user}",
+   "permissions": [{"actions": [], "notActions": [], "notDataActions": [],
+     "dataActions": ["Microsoft.KeyVault/vaults/secrets/getSecret/action",
+                     "Microsoft.KeyVault/vaults/secrets/readMetadata/action"]}],
+   "roleName": "Key Vault Secrets User", "roleType": "BuiltInRole",
+   "type": "Microsoft.Authorization/roleDefinitions"}
+]
+EOF
+{
+  echo "["
+  assignment 0e2e0011-0000-4000-8000-000000000011 "${wi_principal_id}" ServicePrincipal "${kv_secrets_user}" \
+    "Key Vault Secrets User" "${kv_id}"
+  echo "]"
+} >policies/azure/key-vault-role-assignments.json
 "${scopegate}" validate --policies policies >scopegate/validate.log 2>&1 ||
   die "scopegate validate rejected the e2e policies: $(cat scopegate/validate.log)"
 log "policies: $(cat scopegate/validate.log)"
@@ -434,7 +485,7 @@ t_api=${SECONDS}
   --authentication-token-webhook-config-file="${work}/scopegate/token-webhook-kubeconfig.yaml" \
   --authentication-token-webhook-version=v1 --authentication-token-webhook-cache-ttl=10s \
   --authorization-config="${work}/scopegate/authorization-config.yaml" \
-  --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+  --service-account-issuer="${sa_issuer}" \
   --service-account-key-file="${work}/pki/sa.pub" \
   --service-account-signing-key-file="${work}/pki/sa.key" \
   --service-cluster-ip-range=10.0.0.0/24 \
@@ -696,6 +747,114 @@ expect_match "9 ... and the group object id" "\"${grp_finance_dev}\""
 expect ok "9 legacy-user runs kubectl auth whoami" legacy auth whoami
 grep -q "\"user\":\"${entra}${dev}\"" scopegate.log && pass "9 scopegate's decision log has the apiserver's reviews for ${dev}" ||
   fail "9 scopegate's decision log has the apiserver's reviews for ${dev}" "$(tail -n 3 scopegate.log)"
+
+# --- scenario 11: workload identity through the live source ---------------------------------------
+echo "== 11. CheckAccess about a service account created with kubectl (workload identity, live source)"
+# A workload question straight to scopegate's CheckAccess (mutual TLS, the apiserver's client
+# certificate), about the vault secret: getSecret (Key Vault Secrets User grants it) and
+# vaults/write (nothing grants it). Sets CA to "http=CODE DECISION DECISION | REASON | REASON"
+# or "http=CODE error: MESSAGE".
+kv_secret="${kv_id}/secrets/db-password"
+wi_actions='[{"id":"Microsoft.KeyVault/vaults/secrets/getSecret/action","isDataAction":true},
+             {"id":"Microsoft.KeyVault/vaults/write","isDataAction":false}]'
+wi_name="\"serviceAccount\":\"system:serviceaccount:payments:api\",\"issuer\":\"${sa_issuer}\""
+CA=""
+wi_ask() { # subject-fields mode
+  local body code
+  body="{$1,\"resource\":\"${kv_secret}\",\"actions\":${wi_actions},\"mode\":\"$2\"}"
+  code="$(curl -sS -o checkaccess-answer.json -w '%{http_code}' --cacert scopegate/ca.crt \
+    --cert scopegate/client.crt --key scopegate/client.key -H 'Content-Type: application/json' \
+    "https://127.0.0.1:${sg_port}${kv_secret}/providers/Microsoft.Authorization/checkaccess?api-version=2022-04-01" \
+    --data "${body}" 2>&1)"
+  CA="$(python3 -c '
+import json, sys
+code, raw = sys.argv[1], open(sys.argv[2]).read() if sys.argv[2] else ""
+try:
+    answer = json.loads(raw)
+except Exception:
+    print("http=%s unparseable: %s" % (code, raw[:300])); sys.exit(0)
+if isinstance(answer, list):
+    print("http=%s %s | %s" % (code, " ".join(d.get("accessDecision", "?") for d in answer),
+          " | ".join(d.get("reason", "") for d in answer)))
+else:
+    print("http=%s error: %s" % (code, (answer.get("error") or {}).get("message", raw[:300])))
+' "${code}" "$([[ -f checkaccess-answer.json ]] && echo checkaccess-answer.json)")"
+  rm -f checkaccess-answer.json
+  printf '$ POST %s/providers/Microsoft.Authorization/checkaccess\n%s\n-> %s\n\n' "${kv_secret}" "${body}" "${CA}" >>checkaccess.log
+}
+ca_expect() { # description regex subject-fields mode
+  wi_ask "$3" "$4"
+  if grep -Eq -- "$2" <<<"${CA}"; then pass "$1"; else fail "$1" "expected /$2/, mode $4: ${CA}"; fi
+}
+ca_wait() { # description regex subject-fields mode: poll for up to 30 s
+  local t0
+  t0=$(date +%s.%N)
+  while :; do
+    wi_ask "$3" "$4"
+    if grep -Eq -- "$2" <<<"${CA}"; then
+      pass "$1 (after $(python3 -c "print(round($(date +%s.%N) - ${t0}, 1))")s)"
+      return
+    fi
+    python3 -c "import sys; sys.exit(0 if $(date +%s.%N) - ${t0} < 30 else 1)" || break
+    sleep 0.2
+  done
+  fail "$1" "expected /$2/ within 30s, mode $4: ${CA}"
+}
+policy_state_11="$(stat -c '%n %Y %s' policies/azure/*)"
+ca_expect "11 before the service account exists: NotAllowed, the reason names payments/api" \
+  '^http=200 NotAllowed NotAllowed \| service account .payments/api. is not' "${wi_name}" configured
+expect ok "11 kubectl create serviceaccount api -n payments" admin create serviceaccount api -n payments
+expect ok "11 kubectl annotate it with the managed identity's client id" \
+  admin annotate serviceaccount api -n payments "azure.workload.identity/client-id=${wi_client_id}"
+ca_wait "11 live source: getSecret on the vault's secret Allowed, vaults/write NotAllowed" \
+  '^http=200 Allowed NotAllowed \| as managed identity .id-payments-api.' "${wi_name}" configured
+expect ok "11 kubectl annotate: client-id annotation removed" \
+  admin annotate serviceaccount api -n payments azure.workload.identity/client-id-
+ca_wait "11 configured mode: NotAllowed, the reason names the missing annotation" \
+  '^http=200 NotAllowed NotAllowed \| service account .payments/api. has no .azure\.workload\.identity/client-id. annotation' \
+  "${wi_name}" configured
+ca_expect "11 possible mode: still Allowed (the federated credential trusts the account)" \
+  '^http=200 Allowed NotAllowed' "${wi_name}" possible
+expect ok "11 kubectl annotate: client-id annotation back" \
+  admin annotate serviceaccount api -n payments "azure.workload.identity/client-id=${wi_client_id}"
+ca_wait "11 configured mode: Allowed again" '^http=200 Allowed NotAllowed' "${wi_name}" configured
+[[ "$(stat -c '%n %Y %s' policies/azure/*)" == "${policy_state_11}" ]] &&
+  pass "11 ... the policy files did not change meanwhile" || fail "11 ... the policy files did not change meanwhile"
+# Projected tokens: the apiserver's own service-account keys (its discovery JWKS; no
+# kube-controller-manager needed) become scopegate's cluster issuer keys.
+run admin get --raw /openid/v1/jwks
+if ((RC == 0)) && python3 -c 'import json, sys; assert json.loads(sys.argv[1])["keys"]' "${OUT}" 2>/dev/null; then
+  pass "11 kubectl get --raw /openid/v1/jwks serves the service-account signing key"
+  printf '%s\n' "${OUT}" >scopegate/cluster-jwks.json
+else
+  fail "11 kubectl get --raw /openid/v1/jwks serves the service-account signing key" "$(last)"
+fi
+stop "${scopegate_pid}" scopegate 10
+scopegate_pid=""
+sg_args+=(--cluster-issuer "${sa_issuer}" --cluster-jwks-file "${work}/scopegate/cluster-jwks.json")
+start_scopegate
+wi_ask "${wi_name}" configured
+by_name="${CA}"
+wi_ask '"serviceAccount":"system:serviceaccount:payments:api"' configured
+[[ ${CA} == "${by_name}" && ${CA} == "http=200 Allowed NotAllowed"* ]] &&
+  pass "11 restarted with --cluster-issuer: Allowed at once (listed at start); without issuer the same answer" ||
+  fail "11 restarted with --cluster-issuer: Allowed at once; without issuer the same answer" \
+    "without issuer: ${CA}"$'\n'"with issuer:    ${by_name}"
+token_for() { # audience -> TOKEN (kubectl create token as the admin)
+  run admin create token api -n payments --audience "$1" --duration=10m
+  TOKEN="${OUT##*$'\n'}"
+  ((RC == 0)) && pass "11 kubectl create token api -n payments --audience $1" ||
+    fail "11 kubectl create token api -n payments --audience $1" "$(last)"
+}
+token_for api://AzureADTokenExchange
+wi_ask "\"serviceAccountToken\":\"${TOKEN}\"" configured
+[[ ${CA} == "${by_name}" && ${CA} == "http=200 Allowed NotAllowed"* ]] &&
+  pass "11 the projected token (verified against the apiserver's keys) answers as the name: Allowed, NotAllowed" ||
+  fail "11 the projected token answers as the name" "by token: ${CA}"$'\n'"by name:  ${by_name}"
+ca_expect "11 ... also in possible mode" '^http=200 Allowed NotAllowed' "\"serviceAccountToken\":\"${TOKEN}\"" possible
+token_for e2e-another-audience
+ca_expect "11 a token for another audience: HTTP 400, refused (never an answer)" \
+  '^http=400 error: service-account token refused' "\"serviceAccountToken\":\"${TOKEN}\"" configured
 
 # --- scenario 7: scopegate stopped (last: it restarts scopegate at the end) -------------------
 echo "== 7. scopegate stopped (failurePolicy NoOpinion)"
