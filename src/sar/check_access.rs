@@ -347,7 +347,7 @@ fn azure_question(wire: Wire, defaults: &Defaults) -> Result<CheckAccess, CheckA
             Ok(OperationRequest {
                 id: a.id,
                 is_data_action: a.is_data_action,
-                attributes: a.attributes.unwrap_or_default(),
+                attributes: attribute_names_folded(a.attributes.unwrap_or_default(), i)?,
             })
         })
         .collect::<Result<_, _>>()?;
@@ -495,6 +495,26 @@ fn workload_question(wire: Wire, defaults: &Defaults) -> Result<CheckAccess, Che
         actions,
         resource,
     })
+}
+
+/// An action's attributes with their names lower-cased: ABAC conditions name attributes in
+/// any case (Guard sends `…/resources:subresource` with the provider's capitals). Two names
+/// that differ only in case are an error, not a silent choice of one value.
+fn attribute_names_folded(
+    attributes: BTreeMap<String, String>,
+    action: usize,
+) -> Result<BTreeMap<String, String>, CheckAccessError> {
+    let mut folded = BTreeMap::new();
+    for (name, value) in attributes {
+        let lower = name.to_ascii_lowercase();
+        if folded.insert(lower, value).is_some() {
+            return Err(CheckAccessError::Json(format!(
+                "`Actions[{action}].Attributes` names `{}` twice (names are compared ignoring case)",
+                excerpt(&name)
+            )));
+        }
+    }
+    Ok(folded)
 }
 
 /// A projected service-account token as the subject, to be verified before deciding.
