@@ -46,6 +46,8 @@ pub enum TokenError {
     InvalidGroupsClaim,
     #[error("invalid subject: `{0}` is not `system:serviceaccount:<namespace>:<name>`")]
     InvalidSubject(String),
+    #[error("invalid subject: `sub` is `{subject}` but the kubernetes.io claim names `{claimed}`")]
+    SubjectClaimMismatch { subject: String, claimed: String },
     #[error("account disabled: the directory lists `{0}` with accountEnabled false")]
     AccountDisabled(String),
 }
@@ -75,7 +77,9 @@ impl TokenError {
                 "invalid username claim"
             }
             TokenError::InvalidGroupsClaim => "invalid groups claim",
-            TokenError::InvalidSubject(_) => "invalid subject",
+            TokenError::InvalidSubject(_) | TokenError::SubjectClaimMismatch { .. } => {
+                "invalid subject"
+            }
             TokenError::AccountDisabled(_) => "account disabled",
         }
     }

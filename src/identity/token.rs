@@ -156,10 +156,14 @@ pub fn verify_service_account(
             .and_then(|sa| sa.get("name"))
             .and_then(Value::as_str);
         if said_namespace != Some(namespace.as_str()) || said_name != Some(name.as_str()) {
-            return Err(TokenError::InvalidSubject(format!(
-                "{} (the kubernetes.io claim names another account)",
-                bounded(subject)
-            )));
+            return Err(TokenError::SubjectClaimMismatch {
+                subject: bounded(subject),
+                claimed: bounded(&format!(
+                    "{}/{}",
+                    said_namespace.unwrap_or_default(),
+                    said_name.unwrap_or_default()
+                )),
+            });
         }
     }
     Ok(ServiceAccountToken {
