@@ -559,7 +559,10 @@ fn answer_check_access(
         answer
     } else {
         let answer = engine::check_access::decide(&snapshot, question, now);
-        let bytes = sar::check_access::encode(question.actions.iter().zip(&answer.decisions));
+        let bytes = sar::check_access::encode(
+            question.actions.iter().zip(&answer.decisions),
+            answer.time_to_live_ms(now),
+        );
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| UsageError(e.to_string()))?;
         println!(
             "{}",

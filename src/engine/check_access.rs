@@ -8,7 +8,7 @@ use super::workload::WorkloadChain;
 use crate::model::action::ActionKind;
 use crate::model::check_access::{
     AccessDecision, CheckAccess, DenyingAssignment, GrantingAssignment, OperationDecision,
-    OperationRequest, Subject,
+    OperationRequest, Subject, TIME_TO_LIVE_MS,
 };
 use crate::model::mapping::Attributes;
 use crate::model::name_hash::object_id;
@@ -28,6 +28,17 @@ pub struct CheckAccessAnswer {
     /// The next start or end of a time-bound (PIM) assignment's window that could change an
     /// answer; `None`: no window bounds them.
     pub valid_until: Option<Timestamp>,
+}
+
+impl CheckAccessAnswer {
+    /// How long a caller may keep the answers from `now`: Azure's five minutes, or less when
+    /// a time-bound assignment's window starts or ends before.
+    pub fn time_to_live_ms(&self, now: Timestamp) -> u64 {
+        let until_boundary = self
+            .valid_until
+            .map(|until| u64::try_from(until.unix_millis() - now.unix_millis()).unwrap_or(0));
+        until_boundary.map_or(TIME_TO_LIVE_MS, |ms| ms.min(TIME_TO_LIVE_MS))
+    }
 }
 
 /// Answers a CheckAccess question at `now`.
@@ -84,11 +95,12 @@ fn decide_for_chain(
 ) -> CheckAccessAnswer {
     let mut combined: Option<CheckAccessAnswer> = None;
     for link in &chain.links {
-        let principals: SmallVec<[Uuid; 8]> = link
-            .principals
-            .iter()
-            .filter_map(|p| object_id(p))
-            .collect();
+        let principals = sorted(
+            link.principals
+                .iter()
+                .filter_map(|p| object_id(p))
+                .collect(),
+        );
         let mut answer = decide_for(
             snapshot,
             &principals,
@@ -96,12 +108,23 @@ fn decide_for_chain(
             &question.resource,
             now,
         );
-        let through: Arc<str> = Arc::from(format!(
-            "as managed identity `{}` (principal {}), federated by credential `{}`",
+        let identity = format!(
+            "managed identity `{}` (principal {}, federated by credential `{}`)",
             link.identity.name, link.identity.principal_id, link.credential.name
-        ));
+        );
+        let allowed: Arc<str> = Arc::from(format!("as {identity}"));
+        let denied: Arc<str> = Arc::from(format!("denied to {identity}"));
+        let not_allowed: Arc<str> =
+            Arc::from(format!("no role assignment of {identity} grants it here"));
         for d in &mut answer.decisions {
-            d.reason = Some(through.clone());
+            d.reason = Some(
+                match d.decision {
+                    AccessDecision::Allowed => &allowed,
+                    AccessDecision::Denied => &denied,
+                    AccessDecision::NotAllowed => &not_allowed,
+                }
+                .clone(),
+            );
         }
         combined = Some(match combined {
             None => answer,
@@ -138,34 +161,38 @@ fn decide_for_chain(
 /// snapshot the object's transitive groups and the given groups' parents (an assignment to
 /// a group applies to members of groups nested in it).
 pub fn principal_set(snapshot: &Snapshot, object_id: Uuid, groups: &[Uuid]) -> SmallVec<[Uuid; 8]> {
-    let mut set: SmallVec<[Uuid; 8]> = SmallVec::new();
-    let mut add = |id: Uuid| {
-        if !set.contains(&id) {
-            set.push(id);
-        }
-    };
-    add(object_id);
-    for g in groups {
-        add(*g);
-    }
+    let mut set: SmallVec<[Uuid; 8]> = std::iter::once(object_id)
+        .chain(groups.iter().copied())
+        .collect();
     if let Some(directory) = snapshot.directory.as_deref() {
         let mut text = [0u8; 36];
-        let named: SmallVec<[Uuid; 8]> = std::iter::once(object_id)
-            .chain(groups.iter().copied())
-            .collect();
-        for id in named {
+        // The directory's groups are transitive: the named ids' are all there is to add.
+        let named = set.len();
+        for i in 0..named {
+            let Some(id) = set.get(i).copied() else {
+                break;
+            };
             let text = id.hyphenated().encode_lower(&mut text);
             for parent in directory.member_of(text).unwrap_or_default() {
                 if let Some(parent) = crate::model::name_hash::object_id(parent) {
-                    add(parent);
+                    set.push(parent);
                 }
             }
         }
     }
+    sorted(set)
+}
+
+/// Sorted and without repeats: membership is then a binary search, whatever the number of
+/// groups a caller sends.
+fn sorted(mut set: SmallVec<[Uuid; 8]>) -> SmallVec<[Uuid; 8]> {
+    set.sort_unstable();
+    set.dedup();
     set
 }
 
-/// Answers each operation on `resource` for a subject acting as `principals` at `now`.
+/// Answers each operation on `resource` for a subject acting as `principals` (sorted, no
+/// repeats: see [`principal_set`]) at `now`.
 pub fn decide_for(
     snapshot: &Snapshot,
     principals: &[Uuid],
@@ -204,7 +231,10 @@ impl<'s> Applicable<'s> {
         let mut add_deny = |index: u32| {
             if let Some(d) = snapshot.denies.get(index as usize)
                 && reaches(d)
-                && !d.excluded.iter().any(|x| principals.contains(x))
+                && !d
+                    .excluded
+                    .iter()
+                    .any(|x| principals.binary_search(x).is_ok())
                 && !denies.iter().any(|(i, _)| *i == index)
             {
                 denies.push((index, d));

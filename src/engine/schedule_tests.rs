@@ -372,3 +372,46 @@ fn an_instance_read_twice_loads_once_unless_its_window_or_grant_differs() {
         "{errors}"
     );
 }
+
+/// CheckAccess at any scope honours the window too, and the answer's time to live ends at
+/// the window's end, not five minutes later.
+#[test]
+fn check_access_keeps_an_activation_to_its_window() {
+    use crate::engine::check_access::decide;
+    use crate::model::check_access::{
+        AccessDecision, CheckAccess, OperationRequest, Subject, TIME_TO_LIVE_MS,
+    };
+    let s = snapshot(vec![instance("a1", "Provisioned", START, Some(END))]);
+    let question = CheckAccess {
+        subject: Subject::Principal {
+            object_id: ALICE.parse().unwrap(),
+            groups: Vec::new(),
+        },
+        actions: vec![OperationRequest {
+            id: "Microsoft.ContainerService/managedClusters/pods/read".into(),
+            is_data_action: true,
+            attributes: Default::default(),
+        }],
+        resource: Scope::parse(&format!("{SUBSCRIPTION}/resourceGroups/rg")).unwrap(),
+    };
+    let asked = |now: &str| {
+        let answer = decide(&s, &question, at(now));
+        (
+            answer.decisions[0].decision,
+            answer.time_to_live_ms(at(now)),
+        )
+    };
+    assert_eq!(
+        asked("2026-01-31T08:59:59Z"),
+        (AccessDecision::NotAllowed, 1_000)
+    );
+    assert_eq!(
+        asked("2026-01-31T12:00:00Z"),
+        (AccessDecision::Allowed, TIME_TO_LIVE_MS)
+    );
+    assert_eq!(
+        asked("2026-01-31T16:59:00Z"),
+        (AccessDecision::Allowed, 60_000)
+    );
+    assert_eq!(asked(END), (AccessDecision::NotAllowed, TIME_TO_LIVE_MS));
+}

@@ -151,7 +151,7 @@ impl fmt::Display for BrokenLink {
             BrokenLink::ServiceAccountNotFound { namespace, name } => {
                 write!(
                     f,
-                    "service account `{namespace}/{name}` is not in the policy"
+                    "service account `{namespace}/{name}` is not in the policy (neither the files nor, with the live source, the cluster)"
                 )
             }
             BrokenLink::NoClientIdAnnotation { namespace, name } => write!(

@@ -11,6 +11,10 @@ use uuid::Uuid;
 /// Most operations one CheckAccess call may ask about (Azure's limit, and Guard's batch).
 pub const MAX_ACTIONS: usize = 200;
 
+/// Most groups a CheckAccess subject may name: far above Entra's transitive memberships of a
+/// real user, and a bound on the work one request can ask for.
+pub const MAX_GROUPS: usize = 10_000;
+
 /// How long a caller may keep an answer: Azure's CheckAccess answers 5 minutes.
 pub const TIME_TO_LIVE_MS: u64 = 300_000;
 

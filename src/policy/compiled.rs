@@ -50,12 +50,15 @@ impl PermissionBlock {
         }
     }
 
-    /// Whether the block grants a concrete, lower-cased data action.
+    /// Whether the block grants a concrete, lower-cased data action (what a Kubernetes
+    /// request asks for).
+    #[inline]
     pub fn grants(&self, action: &str) -> bool {
-        self.data_actions.matches(action) && !self.not_data_actions.matches(action)
+        self.grants_as(ActionKind::Data, action)
     }
 
     /// Whether the block grants a concrete, lower-cased operation of `kind`.
+    #[inline]
     pub fn grants_as(&self, kind: ActionKind, action: &str) -> bool {
         let (granted, cut) = self.lists(kind);
         granted.matches(action) && !cut.matches(action)

@@ -989,7 +989,7 @@ fn check_credential(
             findings.push(Finding::warning(
                 vec![key("claimsMatchingExpression")],
                 format!(
-                    "federated identity credential `{id}` matches by `claimsMatchingExpression`,                      which scopegate does not evaluate: not loaded, so it trusts no                      ServiceAccount here"
+                    "federated identity credential `{id}` matches by `claimsMatchingExpression`, which scopegate does not evaluate: not loaded, so it trusts no ServiceAccount here"
                 ),
             ));
             return None;
@@ -1020,16 +1020,18 @@ fn check_credential(
         findings.push(Finding::warning(
             vec![key("issuer")],
             format!(
-                "issuer `{issuer}` holds whitespace: Entra does not use such a credential and no                  token's issuer matches it"
+                "issuer `{issuer}` holds whitespace: Entra does not use such a credential, so it \
+                 is not loaded"
             ),
         ));
+        return None;
     }
     for (field, text) in [("issuer", issuer), ("subject", subject)] {
         if text.contains('*') {
             findings.push(Finding::warning(
                 vec![key(field)],
                 format!(
-                    "`{text}` holds `*`: federated credentials take no wildcards, so it matches                      only that exact text"
+                    "`{text}` holds `*`: federated credentials take no wildcards, so it matches only that exact text"
                 ),
             ));
         }
@@ -1076,7 +1078,7 @@ fn check_service_account(
             findings.push(Finding::warning(
                 vec![key("metadata"), key("annotations"), key(name)],
                 format!(
-                    "ServiceAccount `{}/{}` annotation `{name}` is `{text}`, not a GUID: no                      identity matches it",
+                    "ServiceAccount `{}/{}` annotation `{name}` is `{text}`, not a GUID: no identity matches it",
                     meta.namespace, meta.name
                 ),
             ));

@@ -15,6 +15,7 @@ use super::copies::Copies;
 use super::diagnostic::{Diagnostic, DiagnosticKind, Origin};
 use super::schema::RoleDefinition;
 use super::{PolicySet, Snapshot};
+use crate::model::workload::parse_service_account_user;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -74,11 +75,6 @@ pub struct ServiceAccount {
     pub client_id: Option<Arc<str>>,
     /// `azure.workload.identity/tenant-id`, as written.
     pub tenant_id: Option<Arc<str>>,
-}
-
-/// The subject a ServiceAccount's projected token carries.
-pub fn service_account_subject(namespace: &str, name: &str) -> String {
-    format!("system:serviceaccount:{namespace}:{name}")
 }
 
 /// The identity id a credential id names (as written), if the id is
@@ -337,11 +333,10 @@ impl WorkloadIndex {
         }
         if self.has_service_accounts {
             for (credential, origin) in self.credentials.iter().zip(&self.credential_origins) {
-                let Some((namespace, name)) = parse_service_account_subject(&credential.subject)
-                else {
+                let Ok((namespace, name)) = parse_service_account_user(&credential.subject) else {
                     continue;
                 };
-                if self.service_account(namespace, name).is_none() {
+                if self.service_account(&namespace, &name).is_none() {
                     diagnostics.push(
                         Diagnostic::warning(
                             origin.field("subject"),
@@ -503,13 +498,6 @@ impl ManagedIdentity {
             &self.name
         }
     }
-}
-
-/// `(namespace, name)` of a `system:serviceaccount:<ns>:<name>` subject.
-pub fn parse_service_account_subject(subject: &str) -> Option<(&str, &str)> {
-    let rest = subject.strip_prefix("system:serviceaccount:")?;
-    let (namespace, name) = rest.split_once(':')?;
-    (!namespace.is_empty() && !name.is_empty() && !name.contains(':')).then_some((namespace, name))
 }
 
 /// Whether a scope key is the root, a management group or a subscription itself.

@@ -20,7 +20,7 @@
 //! malformed service account, an unknown mode, a body over [`MAX_BODY_BYTES`].
 
 use crate::model::check_access::{
-    CheckAccess, MAX_ACTIONS, OperationDecision, OperationRequest, Subject, TIME_TO_LIVE_MS,
+    CheckAccess, MAX_ACTIONS, MAX_GROUPS, OperationDecision, OperationRequest, Subject,
 };
 use crate::model::excerpt::{excerpt, excerpt_of};
 use crate::model::request::{object, optional_object};
@@ -68,6 +68,9 @@ pub enum CheckAccessError {
     /// More than [`MAX_ACTIONS`] actions.
     #[error("`{field}` has {count} actions; at most {MAX_ACTIONS} are allowed in one call")]
     TooManyActions { field: &'static str, count: usize },
+    /// More than [`MAX_GROUPS`] groups.
+    #[error("`Subject.Attributes.Groups` has {0} groups; at most {MAX_GROUPS} are allowed")]
+    TooManyGroups(usize),
     /// Neither an object id nor a service account, or both.
     #[error("`Subject.Attributes` {0}")]
     Subject(&'static str),
@@ -213,6 +216,10 @@ struct SubjectAttributes {
     audience: Option<String>,
     #[serde(rename = "Mode")]
     mode: Option<String>,
+    /// Guard's request that the PDP expand the subject's groups itself. scopegate always
+    /// adds the directory snapshot's groups when it has one, so the flag changes nothing.
+    #[serde(rename = "xms-pasrp-retrievegroupmemberships")]
+    _expand_group_membership: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -398,9 +405,11 @@ fn azure_subject(
                 ));
             }
             let object_id = guid(&object_id, || "Subject.Attributes.ObjectId".into())?;
-            let groups = attributes
-                .groups
-                .unwrap_or_default()
+            let groups = attributes.groups.unwrap_or_default();
+            if groups.len() > MAX_GROUPS {
+                return Err(CheckAccessError::TooManyGroups(groups.len()));
+            }
+            let groups = groups
                 .iter()
                 .enumerate()
                 .map(|(i, g)| guid(g, || format!("Subject.Attributes.Groups[{i}]")))
@@ -667,9 +676,11 @@ struct DenyAssignment<'a> {
 }
 
 /// The answer Guard reads: a JSON array with one decision per action, paired by position
-/// (the question's action and the engine's decision for it).
+/// (the question's action and the engine's decision for it), each to be kept at most
+/// `time_to_live_ms`.
 pub fn encode<'a>(
     answers: impl IntoIterator<Item = (&'a OperationRequest, &'a OperationDecision)>,
+    time_to_live_ms: u64,
 ) -> Vec<u8> {
     let answers: Vec<Answer<'a>> = answers
         .into_iter()
@@ -689,7 +700,7 @@ pub fn encode<'a>(
                 name: &d.name,
                 scope: &d.scope,
             }),
-            time_to_live_in_ms: TIME_TO_LIVE_MS,
+            time_to_live_in_ms: time_to_live_ms,
             reason: decision.reason.as_deref(),
         })
         .collect();
@@ -708,7 +719,9 @@ pub fn encode_error(code: &str, message: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::check_access::{AccessDecision, DenyingAssignment, GrantingAssignment};
+    use crate::model::check_access::{
+        AccessDecision, DenyingAssignment, GrantingAssignment, TIME_TO_LIVE_MS,
+    };
     use serde_json::{Value, json};
     use std::sync::Arc;
 
@@ -728,6 +741,56 @@ mod tests {
             .filter(|l| !l.trim().is_empty())
             .map(|l| serde_json::from_str::<Value>(l).unwrap()["request"].clone())
             .collect()
+    }
+
+    /// Guard's older request for group expansion is read and changes nothing; more groups
+    /// than the bound are refused; attribute names are folded to lower case, and two
+    /// spellings of one name are refused.
+    #[test]
+    fn guard_fields_groups_and_attribute_names() {
+        let body = |attributes: Value, action_attributes: Value| {
+            json!({"Subject": {"Attributes": attributes},
+                   "Actions": [{"Id": "Microsoft.ContainerService/managedClusters/pods/read",
+                                "IsDataAction": true, "Attributes": action_attributes}],
+                   "Resource": {"Id": "/subscriptions/00000000-0000-0000-0000-00000000aaaa"}})
+            .to_string()
+        };
+        let with_flag = decode(
+            body(
+                json!({"ObjectId": OID, "xms-pasrp-retrievegroupmemberships": true}),
+                Value::Null,
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let without = decode(body(json!({"ObjectId": OID}), Value::Null).as_bytes()).unwrap();
+        assert_eq!(with_flag, without);
+
+        let group = "bbbbbbbb-0000-4000-8000-000000000001";
+        let many = vec![group; MAX_GROUPS + 1];
+        let e = decode(body(json!({"ObjectId": OID, "Groups": many}), Value::Null).as_bytes())
+            .unwrap_err();
+        assert_eq!(e, CheckAccessError::TooManyGroups(MAX_GROUPS + 1));
+        assert!(e.to_string().contains("10000"), "{e}");
+
+        let name = "Microsoft.ContainerService/managedClusters/resources:subresource";
+        let q = decode(body(json!({"ObjectId": OID}), json!({name: "exec"})).as_bytes()).unwrap();
+        assert_eq!(
+            q.actions[0]
+                .attributes
+                .get(&name.to_ascii_lowercase())
+                .map(String::as_str),
+            Some("exec")
+        );
+        let e = decode(
+            body(
+                json!({"ObjectId": OID}),
+                json!({name: "exec", name.to_ascii_lowercase(): "log"}),
+            )
+            .as_bytes(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("twice"), "{e}");
     }
 
     /// Every vector's request decodes to the subject, resource and actions it writes.
@@ -1290,7 +1353,9 @@ mod tests {
                 reason: None,
             },
         ];
-        let body: Value = serde_json::from_slice(&encode(actions.iter().zip(&decisions))).unwrap();
+        let body: Value =
+            serde_json::from_slice(&encode(actions.iter().zip(&decisions), TIME_TO_LIVE_MS))
+                .unwrap();
         assert_eq!(
             body,
             json!([

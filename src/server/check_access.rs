@@ -126,7 +126,10 @@ async fn handle(
         generation = snapshot.generation,
         "CheckAccess answered"
     );
-    let body = wire::encode(question.actions.iter().zip(&answer.decisions));
+    let body = wire::encode(
+        question.actions.iter().zip(&answer.decisions),
+        answer.time_to_live_ms(now),
+    );
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],

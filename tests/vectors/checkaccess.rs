@@ -122,8 +122,10 @@ fn every_case_in_process() {
             .unwrap_or_else(|e| panic!("{}: {e}", name(case)));
         let now = Timestamp::from_system(std::time::SystemTime::now());
         let answer = check_access::decide(&loaded.snapshot, &question, now);
-        let encoded =
-            scopegate::sar::check_access::encode(question.actions.iter().zip(&answer.decisions));
+        let encoded = scopegate::sar::check_access::encode(
+            question.actions.iter().zip(&answer.decisions),
+            answer.time_to_live_ms(now),
+        );
         if let Err(e) = compare(case, &serde_json::from_slice(&encoded).unwrap()) {
             failures.push(e);
         }

@@ -119,7 +119,7 @@ fn a_missing_service_account_breaks_the_first_link_in_both_modes() {
         );
         assert_eq!(
             e.to_string(),
-            "service account `payments/batch` is not in the policy"
+            "service account `payments/batch` is not in the policy (neither the files nor, with the live source, the cluster)"
         );
     }
 }
