@@ -25,6 +25,7 @@ pub use stores::Writers;
 
 use crate::metrics::Metrics;
 use crate::policy::PolicySet;
+use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::runtime::watcher::Event;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -100,8 +101,21 @@ impl ClusterSource {
     }
 
     /// Spawns one watcher per kind, each owning its store's writer (once; a source without a
-    /// client watches nothing and keeps its writers for [`Self::apply`]).
-    pub fn start(self: &Arc<Self>, metrics: Option<Metrics>) {
+    /// client watches nothing and keeps its writers for [`Self::apply`]). ServiceAccounts are
+    /// watched only for workload identity (`watch_service_accounts`): otherwise their store is
+    /// listed empty at once, so a ClusterRole without `serviceaccounts` (one from before
+    /// workload identity) never holds back the RBAC kinds.
+    pub fn start(self: &Arc<Self>, metrics: Option<Metrics>, watch_service_accounts: bool) {
+        if !watch_service_accounts {
+            // An empty listing, fed before the watchers take the writers.
+            let listed = self
+                .apply(Event::<ServiceAccount>::Init)
+                .and_then(|()| self.apply(Event::<ServiceAccount>::InitDone));
+            if let Err(e) = listed {
+                self.set_fault(e);
+                return;
+            }
+        }
         let Some(client) = self.client.clone() else {
             return;
         };
@@ -124,7 +138,9 @@ impl ClusterSource {
             client.clone(),
             metrics.clone(),
         );
-        watch::spawn(self, w.service_accounts, client, metrics);
+        if watch_service_accounts {
+            watch::spawn(self, w.service_accounts, client, metrics);
+        }
     }
 
     /// Feeds one event into its kind's store, as a watcher would; bumps the version (waking

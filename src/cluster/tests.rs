@@ -298,3 +298,17 @@ fn a_cluster_service_account_replaces_the_file_copy() {
     assert_eq!(api.len(), 1);
     assert!(api[0].1.client_id.is_some(), "the cluster's copy is kept");
 }
+
+/// Without workload identity the ServiceAccounts are not watched: their store lists empty at
+/// start, so the source is ready once the four RBAC kinds have listed.
+#[test]
+fn unwatched_service_accounts_do_not_hold_back_readiness() {
+    let source = ClusterSource::new();
+    source.start(None, false);
+    list_all(&source, Some(Kind::ServiceAccount));
+    assert!(source.is_ready());
+    let watched = ClusterSource::new();
+    watched.start(None, true);
+    list_all(&watched, Some(Kind::ServiceAccount));
+    assert!(!watched.is_ready(), "a watched kind must list first");
+}

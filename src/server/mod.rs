@@ -391,7 +391,12 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     let metrics = Metrics::new();
     if let Some(c) = &cluster {
-        c.start(Some(metrics.clone()));
+        // ServiceAccounts matter only to workload identity questions, which need the
+        // cluster's issuer.
+        c.start(
+            Some(metrics.clone()),
+            settings.workload.cluster_issuer.is_some(),
+        );
     }
     let store = Arc::new(PolicyStore::new());
     let reloader = policy_reloader(&engine, &settings, &store, &metrics, cluster.as_ref());

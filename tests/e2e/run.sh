@@ -514,6 +514,10 @@ admin apply -f "${repo}/deploy/kubernetes/rbac-live-source.yaml"
 sa_token="$("${kubectl_bin}" --kubeconfig kubeconfigs/admin create token scopegate -n kube-system --duration=2h 2>>admin.log)" ||
   die "kubectl create token scopegate failed: $(tail -n 5 admin.log)"
 kubeconfig scopegate/live-rbac.kubeconfig "${sa_token}"
+# Workload identity: the apiserver's service-account issuer and its keys (its discovery JWKS)
+# are scopegate's cluster issuer; with it, the live source watches ServiceAccounts too.
+"${kubectl_bin}" --kubeconfig kubeconfigs/admin get --raw /openid/v1/jwks >scopegate/cluster-jwks.json 2>>admin.log ||
+  die "kubectl get --raw /openid/v1/jwks failed: $(tail -n 5 admin.log)"
 
 sg_args=(serve --policies "${work}/policies" --cluster-resource-id "${cluster_id}"
   --tls-cert-file "${work}/scopegate/server.crt" --tls-private-key-file "${work}/scopegate/server.key"
@@ -522,6 +526,7 @@ sg_args=(serve --policies "${work}/policies" --cluster-resource-id "${cluster_id
   --principal-claim scopegate.io/oid --reload-interval-seconds 2
   --authn-issuer "${entra_issuer}" --authn-audience "${aks_audience}" --authn-jwks-file "${work}/entra/jwks.json"
   --watch-cluster-rbac --kubeconfig "${work}/scopegate/live-rbac.kubeconfig"
+  --cluster-issuer "${sa_issuer}" --cluster-jwks-file "${work}/scopegate/cluster-jwks.json"
   --log-format json)
 start_scopegate() {
   RUST_LOG="${RUST_LOG:-info}" "${scopegate}" "${sg_args[@]}" >>scopegate.log 2>&1 &
@@ -822,23 +827,18 @@ ca_wait "11 configured mode: Allowed again" '^http=200 Allowed NotAllowed' "${wi
   pass "11 ... the policy files did not change meanwhile" || fail "11 ... the policy files did not change meanwhile"
 # Projected tokens: the apiserver's own service-account keys (its discovery JWKS; no
 # kube-controller-manager needed) become scopegate's cluster issuer keys.
-run admin get --raw /openid/v1/jwks
-if ((RC == 0)) && python3 -c 'import json, sys; assert json.loads(sys.argv[1])["keys"]' "${OUT}" 2>/dev/null; then
-  pass "11 kubectl get --raw /openid/v1/jwks serves the service-account signing key"
-  printf '%s\n' "${OUT}" >scopegate/cluster-jwks.json
-else
-  fail "11 kubectl get --raw /openid/v1/jwks serves the service-account signing key" "$(last)"
-fi
+python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["keys"]' scopegate/cluster-jwks.json 2>/dev/null &&
+  pass "11 kubectl get --raw /openid/v1/jwks serves the service-account signing key (scopegate's --cluster-jwks-file)" ||
+  fail "11 kubectl get --raw /openid/v1/jwks serves the service-account signing key" "$(cat scopegate/cluster-jwks.json)"
 stop "${scopegate_pid}" scopegate 10
 scopegate_pid=""
-sg_args+=(--cluster-issuer "${sa_issuer}" --cluster-jwks-file "${work}/scopegate/cluster-jwks.json")
 start_scopegate
 wi_ask "${wi_name}" configured
 by_name="${CA}"
 wi_ask '"serviceAccount":"system:serviceaccount:payments:api"' configured
 [[ ${CA} == "${by_name}" && ${CA} == "http=200 Allowed NotAllowed"* ]] &&
-  pass "11 restarted with --cluster-issuer: Allowed at once (listed at start); without issuer the same answer" ||
-  fail "11 restarted with --cluster-issuer: Allowed at once; without issuer the same answer" \
+  pass "11 restarted: Allowed at once (ServiceAccounts listed before ready); without issuer the same answer" ||
+  fail "11 restarted: Allowed at once; without issuer the same answer" \
     "without issuer: ${CA}"$'\n'"with issuer:    ${by_name}"
 token_for() { # audience -> TOKEN (kubectl create token as the admin)
   run admin create token api -n payments --audience "$1" --duration=10m
