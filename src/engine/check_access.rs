@@ -15,7 +15,7 @@ use crate::model::name_hash::object_id;
 use crate::model::{ActionPattern, Scope, Timestamp};
 use crate::policy::Snapshot;
 use crate::policy::compiled::{Assignment, Deny, PermissionBlock};
-use crate::policy::index::ScopeId;
+use crate::policy::index::Holdings;
 use smallvec::SmallVec;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -225,12 +225,9 @@ impl<'s> Applicable<'s> {
         let exact = snapshot.scope_id(resource);
         let mut assignments = SmallVec::new();
         let mut denies: SmallVec<[(u32, &'s Deny); 4]> = SmallVec::new();
-        let reaches = |d: &Deny| {
-            chain.contains(&d.scope_id) && (d.applies_to_children || exact == Some(d.scope_id))
-        };
         let mut add_deny = |index: u32| {
             if let Some(d) = snapshot.denies.get(index as usize)
-                && reaches(d)
+                && (d.applies_to_children || exact == Some(d.scope_id))
                 && !d
                     .excluded
                     .iter()
@@ -240,23 +237,21 @@ impl<'s> Applicable<'s> {
                 denies.push((index, d));
             }
         };
-        for index in snapshot.everyone_denies() {
-            add_deny(*index);
-        }
-        for principal in principals {
-            let Some(entry) = snapshot.holdings(principal) else {
-                continue;
-            };
-            for index in &entry.denies {
-                add_deny(*index);
+        let holdings: SmallVec<[&Holdings; 8]> = std::iter::once(snapshot.everyone_holdings())
+            .chain(principals.iter().filter_map(|p| snapshot.holdings(p)))
+            .collect();
+        // Nearest scope first: the assignment reported as granting is the nearest one.
+        for scope in &chain {
+            for held in &holdings {
+                for deny in held.denies_at(*scope) {
+                    add_deny(deny.index);
+                }
+                assignments.extend(
+                    held.assignments_at(*scope)
+                        .iter()
+                        .filter_map(|a| snapshot.assignments.get(a.index as usize)),
+                );
             }
-            assignments.extend(
-                entry
-                    .assignments
-                    .iter()
-                    .filter(|held| in_chain(&chain, held.scope_id))
-                    .filter_map(|held| snapshot.assignments.get(held.index as usize)),
-            );
         }
         Applicable {
             assignments,
@@ -327,10 +322,6 @@ impl<'s> Applicable<'s> {
             None => OperationDecision::not_allowed(None),
         }
     }
-}
-
-fn in_chain(chain: &[ScopeId], id: ScopeId) -> bool {
-    chain.contains(&id)
 }
 
 /// Whether a deny assignment blocks an operation of `kind`.

@@ -112,6 +112,41 @@ pub struct HeldAssignment {
     pub index: u32,
 }
 
+/// What the policy holds for one principal at any scope: its role assignments and deny
+/// assignments (`index` into [`Snapshot::assignments`] and [`Snapshot::denies`]), each list
+/// sorted by scope id. A question looks up each scope of its chain by binary search, so its
+/// cost follows the chain, not how much the principal holds elsewhere.
+#[derive(Debug, Clone, Default)]
+pub struct Holdings {
+    pub assignments: Vec<HeldAssignment>,
+    pub denies: Vec<HeldAssignment>,
+}
+
+impl Holdings {
+    /// The role assignments at `scope`, in load order.
+    pub fn assignments_at(&self, scope: ScopeId) -> &[HeldAssignment] {
+        at_scope(&self.assignments, scope)
+    }
+
+    /// The deny assignments at `scope`, in load order.
+    pub fn denies_at(&self, scope: ScopeId) -> &[HeldAssignment] {
+        at_scope(&self.denies, scope)
+    }
+
+    /// Orders both lists by scope (a stable sort: load order within a scope).
+    fn sort(&mut self) {
+        self.assignments.sort_by_key(|h| h.scope_id);
+        self.denies.sort_by_key(|h| h.scope_id);
+    }
+}
+
+/// The run of a list sorted by scope id that is at `scope`.
+fn at_scope(list: &[HeldAssignment], scope: ScopeId) -> &[HeldAssignment] {
+    let start = list.partition_point(|h| h.scope_id < scope);
+    let end = list.partition_point(|h| h.scope_id <= scope);
+    list.get(start..end).unwrap_or_default()
+}
+
 /// An object id as 36 lower-case bytes (the canonical text form).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GuidKey([u8; 36]);
@@ -256,9 +291,9 @@ pub struct Snapshot {
     scopes: ScopeTable,
     /// Every principal's assignments and deny assignments at any scope, for questions about
     /// any Azure resource (CheckAccess); the Kubernetes path reads `principal_index` instead.
-    anywhere: HashMap<Uuid, PrincipalEntry, rustc_hash::FxBuildHasher>,
+    anywhere: HashMap<Uuid, Holdings, rustc_hash::FxBuildHasher>,
     /// Deny assignments for Everyone at any scope.
-    everyone_anywhere: Vec<u32>,
+    everyone_anywhere: Holdings,
     /// Built-in resources' actions (and those roles name), with the roles granting each.
     pub known_actions: KnownActions,
 }
@@ -850,47 +885,47 @@ impl Snapshot {
 
     /// Indexes, by principal, every assignment and deny assignment at any scope.
     fn index_anywhere(&mut self) {
-        let mut anywhere: HashMap<Uuid, PrincipalEntry, rustc_hash::FxBuildHasher> =
-            HashMap::default();
-        fn entry<'m>(
-            map: &'m mut HashMap<Uuid, PrincipalEntry, rustc_hash::FxBuildHasher>,
-            id: &Uuid,
-        ) -> &'m mut PrincipalEntry {
-            map.entry(*id).or_insert_with(|| PrincipalEntry {
-                id: *id,
-                ..PrincipalEntry::default()
-            })
-        }
+        let mut anywhere: HashMap<Uuid, Holdings, rustc_hash::FxBuildHasher> = HashMap::default();
         for (i, a) in self.assignments.iter().enumerate() {
             pace::point();
-            entry(&mut anywhere, &a.principal)
+            anywhere
+                .entry(a.principal)
+                .or_default()
                 .assignments
                 .push(HeldAssignment {
                     scope_id: a.scope_id,
                     index: i as u32,
                 });
         }
-        let mut everyone = Vec::new();
+        let mut everyone = Holdings::default();
         for (i, d) in self.denies.iter().enumerate() {
+            let held = HeldAssignment {
+                scope_id: d.scope_id,
+                index: i as u32,
+            };
             for p in &d.principals {
                 if *p == EVERYONE {
-                    everyone.push(i as u32);
+                    everyone.denies.push(held);
                 } else {
-                    entry(&mut anywhere, p).denies.push(i as u32);
+                    anywhere.entry(*p).or_default().denies.push(held);
                 }
             }
         }
+        for holdings in anywhere.values_mut() {
+            holdings.sort();
+        }
+        everyone.sort();
         self.anywhere = anywhere;
         self.everyone_anywhere = everyone;
     }
 
     /// What the policy holds for a principal at any scope.
-    pub fn holdings(&self, principal: &Uuid) -> Option<&PrincipalEntry> {
+    pub fn holdings(&self, principal: &Uuid) -> Option<&Holdings> {
         self.anywhere.get(principal)
     }
 
-    /// Deny assignments for Everyone at any scope, by index into [`Snapshot::denies`].
-    pub fn everyone_denies(&self) -> &[u32] {
+    /// Deny assignments for Everyone at any scope.
+    pub fn everyone_holdings(&self) -> &Holdings {
         &self.everyone_anywhere
     }
 
