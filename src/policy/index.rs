@@ -434,9 +434,18 @@ impl Snapshot {
         snapshot.known_actions =
             KnownActions::build(&options.action_prefix, &snapshot.roles, &snapshot.denies);
         set.merge_copies(&mut copies, &mut diagnostics);
-        let workload =
-            super::workload::WorkloadIndex::build(&mut set, &mut copies, &mut diagnostics);
-        workload.lint_roles(&snapshot, &set.role_definitions, &mut diagnostics);
+        let workload = super::workload::WorkloadIndex::build(
+            std::mem::take(&mut set.managed_identities),
+            std::mem::take(&mut set.federated_credentials),
+            std::mem::take(&mut set.service_accounts),
+            &mut copies,
+            &mut diagnostics,
+        );
+        workload.lint_roles(
+            (&snapshot.assignments, &snapshot.roles, &snapshot.scopes),
+            &set.role_definitions,
+            &mut diagnostics,
+        );
         snapshot.workload = Arc::new(workload);
         copies.report(&mut diagnostics);
         snapshot.rbac = RbacIndex::build(&set, &mut diagnostics);

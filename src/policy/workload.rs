@@ -11,10 +11,11 @@
 //!
 //! Matching of a credential is exact and case-sensitive, as Entra matches it since August 2024.
 
+use super::compiled::{Assignment, Role};
 use super::copies::Copies;
 use super::diagnostic::{Diagnostic, DiagnosticKind, Origin};
 use super::schema::RoleDefinition;
-use super::{PolicySet, Snapshot};
+use super::scope_table::ScopeTable;
 use crate::model::workload::parse_service_account_user;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -116,21 +117,23 @@ pub struct WorkloadIndex {
 // === impl WorkloadIndex ===
 
 impl WorkloadIndex {
-    /// Takes the workload objects out of `set`, loading each once: an identical copy is
-    /// counted in `copies`, another object under the same id (or namespace and name, or an
-    /// identity under another id with the same client id) is an error.
+    /// Indexes the workload objects read, loading each once: an identical copy is counted in
+    /// `copies`, another object under the same id (or namespace and name, or an identity
+    /// under another id with the same client id) is an error.
     pub(super) fn build(
-        set: &mut PolicySet,
+        identities: Vec<(Origin, ManagedIdentity)>,
+        credentials: Vec<(Origin, FederatedCredential)>,
+        service_accounts: Vec<(Origin, ServiceAccount)>,
         copies: &mut Copies,
         diagnostics: &mut Vec<Diagnostic>,
     ) -> WorkloadIndex {
         let mut index = WorkloadIndex {
-            has_service_accounts: !set.service_accounts.is_empty(),
-            has_identities: !set.managed_identities.is_empty(),
+            has_service_accounts: !service_accounts.is_empty(),
+            has_identities: !identities.is_empty(),
             ..WorkloadIndex::default()
         };
         let mut origins: Vec<Origin> = Vec::new();
-        for (origin, identity) in std::mem::take(&mut set.managed_identities) {
+        for (origin, identity) in identities {
             let key = identity.id.to_ascii_lowercase();
             if let Some(&first) = index.by_id.get(&key) {
                 let (Some(kept), Some(kept_origin)) =
@@ -178,21 +181,21 @@ impl WorkloadIndex {
             index.credentials_of.push(Vec::new());
             origins.push(origin);
         }
-        index.add_credentials(set, copies, diagnostics);
-        index.add_service_accounts(set, copies, diagnostics);
+        index.add_credentials(credentials, copies, diagnostics);
+        index.add_service_accounts(service_accounts, copies, diagnostics);
         index
     }
 
     fn add_credentials(
         &mut self,
-        set: &mut PolicySet,
+        credentials: Vec<(Origin, FederatedCredential)>,
         copies: &mut Copies,
         diagnostics: &mut Vec<Diagnostic>,
     ) {
         let mut seen: HashMap<String, (usize, Origin)> = HashMap::new();
         let mut unattached = 0usize;
         let mut first_unattached: Option<(Origin, Arc<str>)> = None;
-        for (origin, credential) in std::mem::take(&mut set.federated_credentials) {
+        for (origin, credential) in credentials {
             let key = credential.id.to_ascii_lowercase();
             if let Some((first, kept_origin)) = seen.get(&key) {
                 if self.credentials.get(*first) == Some(&credential) {
@@ -278,12 +281,12 @@ impl WorkloadIndex {
 
     fn add_service_accounts(
         &mut self,
-        set: &mut PolicySet,
+        service_accounts: Vec<(Origin, ServiceAccount)>,
         copies: &mut Copies,
         diagnostics: &mut Vec<Diagnostic>,
     ) {
         let mut origins: Vec<Origin> = Vec::new();
-        for (origin, account) in std::mem::take(&mut set.service_accounts) {
+        for (origin, account) in service_accounts {
             let key = (account.namespace.clone(), account.name.clone());
             if let Some(&first) = self.by_account.get(&key) {
                 let (Some(kept), Some(kept_origin)) =
@@ -358,7 +361,7 @@ impl WorkloadIndex {
     /// Owner-like actions (`*`): any pod of a trusted ServiceAccount holds them too.
     pub(super) fn lint_roles(
         &self,
-        snapshot: &Snapshot,
+        (assignments, roles, scopes): (&[Assignment], &[Role], &ScopeTable),
         definitions: &[(Origin, RoleDefinition)],
         diagnostics: &mut Vec<Diagnostic>,
     ) {
@@ -382,17 +385,17 @@ impl WorkloadIndex {
             by_guid.entry(raw.to_ascii_lowercase()).or_insert(def);
         }
         let mut reported: HashSet<(Uuid, usize, u32)> = HashSet::new();
-        for assignment in &snapshot.assignments {
+        for assignment in assignments {
             let Some(identity) = federated.get(&assignment.principal) else {
                 continue;
             };
-            let Some(scope) = snapshot.scope(assignment.scope_id) else {
+            let Some(scope) = scopes.get(assignment.scope_id) else {
                 continue;
             };
             if !is_broad_scope(scope.key()) {
                 continue;
             }
-            let Some(role) = snapshot.roles.get(assignment.role) else {
+            let Some(role) = roles.get(assignment.role) else {
                 continue;
             };
             let Some(def) = by_guid.get(&*role.guid.to_ascii_lowercase()) else {
