@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 mod azure;
+pub mod check_access;
 mod condition;
 mod glob;
 mod rbac;
