@@ -100,12 +100,7 @@ impl AssignmentSet {
         if diagnostics.iter().skip(before).any(Diagnostic::is_error) {
             return;
         }
-        let guid = ra
-            .role_definition_id
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
+        let guid = super::schema::role_definition_guid(&ra.role_definition_id);
         let role = self.role_ref(guid);
         self.items.push(Assignment {
             id: Arc::from(ra.id.as_str()),

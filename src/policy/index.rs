@@ -758,13 +758,7 @@ impl Snapshot {
         self.inert_schedules.push(InertSchedule {
             id: Arc::from(instance.id.as_str()),
             principal,
-            role_guid: instance
-                .role_definition_id
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_ascii_lowercase()
-                .into(),
+            role_guid: super::schema::role_definition_guid(&instance.role_definition_id).into(),
             scope,
             start,
             end,
@@ -1177,12 +1171,11 @@ fn same_list<T>(a: &[T], b: &[T], same: impl Fn(&T, &T) -> bool) -> bool {
 
 /// A role definition's GUID: its `name`, or the last segment of its `id`, lower-cased.
 fn role_guid(def: &RoleDefinition) -> String {
-    let raw = if def.name.is_empty() {
-        def.id.rsplit('/').next().unwrap_or_default()
+    if def.name.is_empty() {
+        super::schema::role_definition_guid(&def.id)
     } else {
-        def.name.as_str()
-    };
-    raw.to_ascii_lowercase()
+        def.name.to_ascii_lowercase()
+    }
 }
 
 #[cfg(test)]

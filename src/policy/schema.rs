@@ -337,6 +337,16 @@ pub struct EntraMember {
 /// `roleAssignmentScheduleInstances` / `roleEligibilityScheduleInstances`, `properties`
 /// lifted). Fields scopegate does not decide by (`memberType`, `expandedProperties`, linked
 /// ids, `createdOn`) are read leniently and ignored.
+/// The role GUID a `roleDefinitionId` names: its last path segment, lower-cased (the
+/// subscription-scoped and the bare form of one role give the same GUID).
+pub fn role_definition_guid(role_definition_id: &str) -> String {
+    role_definition_id
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleInstance {
