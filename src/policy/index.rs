@@ -355,6 +355,29 @@ fn schedule_times(
     )
 }
 
+/// Role assignment ids, compared ignoring case as Azure does, without lower-cased copies.
+#[derive(Debug, Default)]
+struct IdSet(hashbrown::HashTable<Box<str>>);
+
+impl IdSet {
+    fn insert(&mut self, id: &str) {
+        let hash = super::assignments::folded_id_hash(id);
+        if !self.contains_hashed(id, hash) {
+            self.0.insert_unique(hash, Box::from(id), |k| {
+                super::assignments::folded_id_hash(k)
+            });
+        }
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.contains_hashed(id, super::assignments::folded_id_hash(id))
+    }
+
+    fn contains_hashed(&self, id: &str, hash: u64) -> bool {
+        self.0.find(hash, |k| k.eq_ignore_ascii_case(id)).is_some()
+    }
+}
+
 fn names_an_operation(pattern: &str) -> bool {
     let p = pattern.trim().to_ascii_lowercase();
     p == "*"
@@ -395,6 +418,7 @@ impl Snapshot {
             &mut diagnostics,
         );
         snapshot.drop_superseded(&superseded);
+        snapshot.count_principals();
         snapshot.add_denies(&set, &mut copies, &mut diagnostics);
         snapshot.known_actions =
             KnownActions::build(&options.action_prefix, &snapshot.roles, &snapshot.denies);
@@ -637,6 +661,10 @@ impl Snapshot {
         diagnostics: &mut Vec<Diagnostic>,
     ) {
         (self.assignments, self.scopes) = set.resolve(&self.role_by_guid, copies, diagnostics);
+    }
+
+    /// Counts the principals the role assignments name (once the superseded ones are gone).
+    fn count_principals(&mut self) {
         let mut principals = rustc_hash::FxHashSet::default();
         for a in &self.assignments {
             pace::point();
@@ -647,16 +675,12 @@ impl Snapshot {
 
     /// Compiles the PIM schedule instances: an assignment instance whose status may grant
     /// becomes a role assignment in `set` that grants only inside its window; the others,
-    /// and every eligibility, are kept inert. Returns the lower-cased ids of the role
-    /// assignments the instances stand behind (`originRoleAssignmentId`): an export taken
+    /// and every eligibility, are kept inert. Returns the ids of the role assignments the
+    /// instances stand behind (`originRoleAssignmentId`): an export taken
     /// during an activation lists the activation as an ordinary role assignment too, and it
     /// must end with the window, not live on in the snapshot.
-    fn add_schedules(
-        &mut self,
-        set: &mut PolicySet,
-        diagnostics: &mut Vec<Diagnostic>,
-    ) -> rustc_hash::FxHashSet<String> {
-        let mut superseded = rustc_hash::FxHashSet::default();
+    fn add_schedules(&mut self, set: &mut PolicySet, diagnostics: &mut Vec<Diagnostic>) -> IdSet {
+        let mut superseded = IdSet::default();
         let instances = std::mem::take(&mut set.role_assignment_schedule_instances);
         let eligibilities = std::mem::take(&mut set.role_eligibility_schedule_instances);
         // The first instance read of each id (lower-cased): a copy in another export is
@@ -688,7 +712,7 @@ impl Snapshot {
                 .map(str::trim)
                 .filter(|id| !id.is_empty())
             {
-                superseded.insert(ra.to_ascii_lowercase());
+                superseded.insert(ra);
             }
             let (start, end) = schedule_times(instance);
             let Some(start) = start else {
@@ -769,13 +793,13 @@ impl Snapshot {
 
     /// Leaves out the role assignments a schedule instance stands behind (see
     /// [`Snapshot::add_schedules`]): they grant through the instance, inside its window.
-    fn drop_superseded(&mut self, superseded: &rustc_hash::FxHashSet<String>) {
-        if superseded.is_empty() {
+    fn drop_superseded(&mut self, superseded: &IdSet) {
+        if superseded.0.is_empty() {
             return;
         }
         self.assignments.retain(|a| {
             pace::point();
-            a.window.is_some() || !superseded.contains(&a.id.to_ascii_lowercase())
+            a.window.is_some() || !superseded.contains(&a.id)
         });
     }
 
