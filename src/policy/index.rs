@@ -17,7 +17,7 @@ use super::rbac::RbacIndex;
 use super::schema::{DenyAssignment, Permission, PrincipalRef, RoleDefinition};
 use super::{Diagnostic, LoadError, Origin, PolicySet, pace};
 use crate::model::name_hash::{folded_eq, short_eq};
-use crate::model::{ManagementGroups, Scope, Timestamp};
+use crate::model::{ManagementGroups, Scope};
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -329,7 +329,6 @@ fn provider_mismatch(options: &IndexOptions) -> Option<Diagnostic> {
     )
 }
 
-/// A schedule instance's start and end (checked by the parser; unreadable ones are `None`).
 /// Whether two schedule instances grant the same role to the same principal at the same
 /// scope under the same condition (ids compared ignoring case, as Azure does).
 fn same_grant(a: &super::schema::ScheduleInstance, b: &super::schema::ScheduleInstance) -> bool {
@@ -338,21 +337,6 @@ fn same_grant(a: &super::schema::ScheduleInstance, b: &super::schema::ScheduleIn
             .eq_ignore_ascii_case(&b.role_definition_id)
         && a.scope.eq_ignore_ascii_case(&b.scope)
         && a.condition == b.condition
-}
-
-fn schedule_times(
-    instance: &super::schema::ScheduleInstance,
-) -> (Option<Timestamp>, Option<Timestamp>) {
-    let time = |t: &Option<String>| {
-        t.as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .and_then(|t| Timestamp::parse_rfc3339(t).ok())
-    };
-    (
-        time(&instance.start_date_time),
-        time(&instance.end_date_time),
-    )
 }
 
 /// Role assignment ids, compared ignoring case as Azure does, without lower-cased copies.
@@ -690,7 +674,7 @@ impl Snapshot {
             let first = *seen.entry(instance.id.to_ascii_lowercase()).or_insert(i);
             if first != i {
                 if let Some((first_origin, earlier)) = instances.get(first)
-                    && (schedule_times(earlier) != schedule_times(instance)
+                    && (earlier.window() != instance.window()
                         || earlier.status_grants() != instance.status_grants()
                         || !same_grant(earlier, instance))
                 {
@@ -714,7 +698,7 @@ impl Snapshot {
             {
                 superseded.insert(ra);
             }
-            let (start, end) = schedule_times(instance);
+            let (start, end) = instance.window();
             let Some(start) = start else {
                 // Reported by the parser; an instance that reaches here without a start
                 // grants nothing.
@@ -778,7 +762,7 @@ impl Snapshot {
         let (Some(principal), Some(scope)) = (principal, scope) else {
             return;
         };
-        let (start, end) = schedule_times(instance);
+        let (start, end) = instance.window();
         self.inert_schedules.push(InertSchedule {
             id: Arc::from(instance.id.as_str()),
             principal,
