@@ -186,6 +186,138 @@ impl PrincipalIndex {
     }
 }
 
+impl PrincipalIndex {
+    /// The entry in bucket `bucket` (see [`GroupExpansion`]).
+    #[inline]
+    fn at_bucket(&self, bucket: u32) -> Option<&PrincipalEntry> {
+        self.0.get_bucket(bucket as usize).map(|(_, e)| e)
+    }
+}
+
+/// With a directory snapshot, the policy principals each name stands for: its own entry, then
+/// those of its transitive groups (in the directory's order), each once. Worked out at load
+/// for every id the policy or the directory knows, so a decision looks each name of the
+/// request up once and reads no group's text. Lists hold bucket indexes of the snapshot's
+/// [`PrincipalIndex`], which is immutable once built (and cloned bucket for bucket).
+#[derive(Debug, Clone, Default)]
+struct GroupExpansion {
+    /// Names of 36 bytes (object ids), lower case, hashed as [`PrincipalIndex`] is.
+    by_id: hashbrown::HashTable<(GuidKey, Span)>,
+    /// Names of other lengths (the directory keeps ids as exported), lower case.
+    other: HashMap<Box<str>, Span>,
+    /// The keys of `by_id`, by [`filter::guid_hash`].
+    filter: BitFilter,
+    /// The lists, back to back; equal lists are stored once.
+    lists: Vec<u32>,
+}
+
+/// A list in [`GroupExpansion::lists`].
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl GroupExpansion {
+    /// The expansion of every principal `directory` knows and every principal `index` holds
+    /// (those the directory does not know stand for themselves).
+    fn build(directory: &super::directory::Directory, index: &PrincipalIndex) -> GroupExpansion {
+        let mut expansion = GroupExpansion::default();
+        let policy: rustc_hash::FxHashMap<&str, u32> = index
+            .0
+            .iter_buckets()
+            .filter_map(|b| {
+                let (key, _) = index.0.get_bucket(b)?;
+                Some((std::str::from_utf8(&key.0).ok()?, u32::try_from(b).ok()?))
+            })
+            .collect();
+        if policy.is_empty() {
+            return expansion;
+        }
+        let mut interned: rustc_hash::FxHashMap<Vec<u32>, Span> = Default::default();
+        let mut list: Vec<u32> = Vec::new();
+        let mut add = |expansion: &mut GroupExpansion, id: &str, list: &[u32]| {
+            let span = match interned.get(list) {
+                Some(span) => *span,
+                None => {
+                    let span = Span {
+                        start: expansion.lists.len() as u32,
+                        len: list.len() as u32,
+                    };
+                    expansion.lists.extend_from_slice(list);
+                    interned.insert(list.to_vec(), span);
+                    span
+                }
+            };
+            expansion.insert(id, span);
+        };
+        for (id, _) in directory.memberships() {
+            list.clear();
+            for name in directory.with_groups(id) {
+                if let Some(&bucket) = policy.get(name)
+                    && !list.contains(&bucket)
+                {
+                    list.push(bucket);
+                }
+            }
+            if !list.is_empty() {
+                add(&mut expansion, id, &list);
+            }
+        }
+        for (id, bucket) in &policy {
+            if directory.member_of(id).is_none() {
+                add(&mut expansion, id, &[*bucket]);
+            }
+        }
+        expansion.filter = BitFilter::new(
+            expansion.by_id.iter().map(|(k, _)| filter::guid_hash(&k.0)),
+            64,
+        );
+        expansion
+    }
+
+    /// Adds a lower-case name not added before.
+    fn insert(&mut self, id: &str, span: Span) {
+        match <[u8; 36]>::try_from(id.as_bytes()) {
+            Ok(text) => {
+                let key = GuidKey(text);
+                self.by_id
+                    .insert_unique(PrincipalIndex::slot_of(&key), (key, span), |(k, _)| {
+                        PrincipalIndex::slot_of(k)
+                    });
+            }
+            Err(_) => {
+                self.other.insert(Box::from(id), span);
+            }
+        }
+    }
+
+    /// The list of a name in any case, given its [`filter::name_hash`].
+    #[inline]
+    fn get(&self, text: &str, hash: u64) -> &[u32] {
+        let span = match <&[u8; 36]>::try_from(text.as_bytes()) {
+            Ok(text) => {
+                if !self.filter.may_contain(hash) {
+                    return &[];
+                }
+                self.by_id
+                    .find(PrincipalIndex::slot(hash), |(k, _)| {
+                        short_eq(&k.0, text)
+                            || (folded_eq(&k.0, text) && k.0.eq_ignore_ascii_case(text))
+                    })
+                    .map(|(_, span)| *span)
+            }
+            Err(_) if self.other.is_empty() => None,
+            Err(_) => self.other.get(&*text.to_ascii_lowercase()).copied(),
+        };
+        span.and_then(|s| {
+            self.lists
+                .get(s.start as usize..(s.start as usize).saturating_add(s.len as usize))
+        })
+        .unwrap_or_default()
+    }
+}
+
 /// [`EVERYONE`] as a key, worked out once.
 const EVERYONE_KEY: GuidKey = GuidKey(*b"00000000-0000-0000-0000-000000000000");
 
@@ -249,6 +381,8 @@ pub struct Snapshot {
     principal_index: PrincipalIndex,
     /// The principals of `principal_index`, by [`filter::guid_hash`].
     principal_filter: BitFilter,
+    /// With a directory snapshot, what each name stands for (see [`GroupExpansion`]).
+    group_expansion: GroupExpansion,
     /// Deny assignments for Everyone on the chain: every decision reads them, so they are
     /// taken out of the index at load rather than looked up per request.
     everyone: Option<PrincipalEntry>,
@@ -418,6 +552,9 @@ impl Snapshot {
         diagnostics.extend(provider_mismatch(options));
         snapshot.index_cluster(options.cluster_resource_id.as_ref());
         snapshot.index_principals();
+        if let Some(directory) = snapshot.directory.as_deref() {
+            snapshot.group_expansion = GroupExpansion::build(directory, &snapshot.principal_index);
+        }
         snapshot.index_anywhere();
         if diagnostics.iter().any(Diagnostic::is_error) {
             diagnostics.sort_by_key(|d| !d.is_error());
@@ -507,6 +644,25 @@ impl Snapshot {
         // Only the hyphenated spelling names a principal (Entra ID's; no other has 36 bytes).
         let text = <&[u8; 36]>::try_from(text.as_bytes()).ok()?;
         self.principal_index.get_text(text, hash)
+    }
+
+    /// The policy's entries for a name of a request together with its transitive groups in
+    /// the directory snapshot: its own entry, then those of its groups, each once (without a
+    /// directory snapshot, its own entry alone). `hash` is the name's [`filter::name_hash`].
+    #[inline]
+    pub fn principal_with_groups(
+        &self,
+        text: &str,
+        hash: u64,
+    ) -> impl Iterator<Item = &PrincipalEntry> {
+        let (own, list) = match self.directory {
+            None => (self.principal(text), &[][..]),
+            Some(_) => (None, self.group_expansion.get(text, hash)),
+        };
+        own.into_iter().chain(
+            list.iter()
+                .filter_map(|b| self.principal_index.at_bucket(*b)),
+        )
     }
 
     /// The interned id of a scope, if anything is assigned there.
