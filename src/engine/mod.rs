@@ -964,6 +964,17 @@ mod tests {
                         expected(groups_from, &oid, groups),
                         "{groups_from:?}, oid {oid}, groups {groups:?}"
                     );
+                    // `explain` names every object id among the same names.
+                    let options = EngineOptions {
+                        groups_from,
+                        ..EngineOptions::default()
+                    };
+                    let explained = explain::azure_identity(&snapshot, &options, &request)
+                        .expect("an object id");
+                    assert!(
+                        got.iter().all(|id| explained.contains(id)),
+                        "{got:?} {explained:?}"
+                    );
                 }
             }
         }
@@ -985,6 +996,22 @@ mod tests {
             &synthetic::request("allow", &[]),
         );
         assert_eq!(directory_mode.len(), 4, "the user, 1, 2 and 3");
+        let explained = explain::azure_identity(
+            &snapshot,
+            &EngineOptions {
+                groups_from: GroupsFrom::Directory,
+                ..EngineOptions::default()
+            },
+            &synthetic::request("allow", &[g(5)]),
+        )
+        .expect("an object id");
+        let mut groups: Vec<String> = explained.iter().skip(1).map(|id| id.to_string()).collect();
+        groups.sort();
+        assert_eq!(
+            groups,
+            [g(1), g(2), g(3), g(6)],
+            "the directory's groups, not the request's"
+        );
     }
 
     /// An action quoted in a reason is cut, and says how much was left out.
