@@ -4,7 +4,9 @@
 
 use super::azure_rbac::{assignment_grants, deny_covers};
 use super::k8s_rbac::{applies_to, describe, rule_allows};
-use super::{EngineOptions, Exclusion, GroupsFrom, authorize, azure_gate, target_of};
+use super::{
+    EngineOptions, Exclusion, GroupsFrom, authorize, azure_gate, requester_names, target_of,
+};
 use crate::model::name_hash::object_id;
 use crate::model::{AccessRequest, Decision, Scope, Timestamp};
 use crate::policy::Snapshot;
@@ -422,35 +424,23 @@ fn explain_rbac(snapshot: &Snapshot, request: &AccessRequest, out: &mut String) 
 /// The Azure principals of a request for an explanation: the object id (checked by the
 /// gate), then every group that is an object id, as the decision takes them (see
 /// [`GroupsFrom`]); or why Azure does not evaluate the request.
-fn azure_identity(
+pub(super) fn azure_identity(
     snapshot: &Snapshot,
     options: &EngineOptions,
     request: &AccessRequest,
 ) -> Result<Vec<Uuid>, Exclusion> {
     let oid = azure_gate(options, request)?;
     let directory = snapshot.directory.as_deref();
-    let parents = |id: &str| {
-        directory
-            .and_then(|d| d.member_of(id))
-            .unwrap_or_default()
-            .to_vec()
-    };
-    let groups: Vec<String> = match options.groups_from {
-        GroupsFrom::Directory => parents(oid).into_iter().map(|p| p.to_string()).collect(),
-        GroupsFrom::Token => request
-            .groups
-            .iter()
-            .flat_map(|g| {
-                std::iter::once(g.to_string()).chain(parents(g).into_iter().map(|p| p.to_string()))
-            })
-            .collect(),
-    };
     let mut principals: Vec<Uuid> = Vec::new();
-    for id in std::iter::once(oid).chain(groups.iter().map(String::as_str)) {
-        if let Some(id) = object_id(id)
-            && !principals.contains(&id)
-        {
-            principals.push(id);
+    for name in requester_names(options.groups_from, oid, request) {
+        let names: Box<dyn Iterator<Item = &str>> = match directory {
+            Some(d) if name.with_groups => Box::new(d.with_groups(name.text)),
+            _ => Box::new(std::iter::once(name.text)),
+        };
+        for id in names.filter_map(object_id) {
+            if !principals.contains(&id) {
+                principals.push(id);
+            }
         }
     }
     Ok(principals)

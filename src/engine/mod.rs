@@ -332,11 +332,11 @@ fn policy_principals<'s>(
     request: &AccessRequest,
 ) -> smallvec::SmallVec<[&'s PrincipalEntry; 8]> {
     let mut principals = smallvec::SmallVec::new();
-    principals.extend(snapshot.principal(oid));
     if snapshot.directory.is_some() || groups_from == GroupsFrom::Directory {
         directory_principals(snapshot, groups_from, oid, request, &mut principals);
         return principals;
     }
+    principals.extend(snapshot.principal(oid));
     // Groups by the hash they were decoded with: most are turned away by the prefilter
     // without reading their text.
     let groups = &request.groups;
@@ -350,10 +350,9 @@ fn policy_principals<'s>(
     principals
 }
 
-/// The groups of the requester with a directory snapshot (or `--groups-from directory`):
-/// the object id's transitive groups, or the request's groups and each one's parent groups
-/// (Azure honours a group's assignment for the members of groups nested in it).
-#[cold]
+/// The requester with a directory snapshot (or `--groups-from directory`), each policy
+/// principal once: the names [`requester_names`] gives, through the snapshot's expansion
+/// worked out at load (one lookup per name, no group's text read).
 fn directory_principals<'s>(
     snapshot: &'s Snapshot,
     groups_from: GroupsFrom,
@@ -361,32 +360,55 @@ fn directory_principals<'s>(
     request: &AccessRequest,
     principals: &mut smallvec::SmallVec<[&'s PrincipalEntry; 8]>,
 ) {
-    let mut add = |group: &str| {
-        if let Some(p) = snapshot.principal(group)
-            && !principals.iter().any(|q| std::ptr::eq(*q, p))
-        {
+    let mut add = |p: &'s PrincipalEntry| {
+        if !principals.iter().any(|q| std::ptr::eq(*q, p)) {
             principals.push(p);
         }
     };
-    let directory = snapshot.directory.as_deref();
-    match groups_from {
-        GroupsFrom::Directory => {
-            for group in directory.and_then(|d| d.member_of(oid)).unwrap_or_default() {
-                add(group);
-            }
-        }
-        GroupsFrom::Token => {
-            for group in request.groups.iter() {
-                add(group);
-                for parent in directory
-                    .and_then(|d| d.member_of(group))
-                    .unwrap_or_default()
-                {
-                    add(parent);
-                }
-            }
+    for name in requester_names(groups_from, oid, request) {
+        if name.with_groups {
+            snapshot
+                .principal_with_groups(name.text, name.hash)
+                .for_each(&mut add);
+        } else {
+            snapshot.principal(name.text).into_iter().for_each(&mut add);
         }
     }
+}
+
+/// A name the Azure decision reads for a requester, and whether the groups it is a member of
+/// in the directory snapshot count with it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequesterName<'r> {
+    pub text: &'r str,
+    /// [`crate::model::name_hash::name_hash`] of `text`.
+    pub hash: u64,
+    pub with_groups: bool,
+}
+
+/// The names the Azure decision takes for a requester (see [`GroupsFrom`]): with
+/// `--groups-from directory` the object id with its transitive groups (the request's groups
+/// are not read); otherwise the object id alone, then each of the request's groups with its
+/// parent groups (Azure honours a group's assignment for the members of groups nested in it).
+/// The decision and `explain` both expand these, so they cannot differ.
+pub(crate) fn requester_names<'r>(
+    groups_from: GroupsFrom,
+    oid: &'r str,
+    request: &'r AccessRequest,
+) -> impl Iterator<Item = RequesterName<'r>> {
+    let directory = groups_from == GroupsFrom::Directory;
+    let groups = &request.groups;
+    let from_token = if directory { &[][..] } else { groups.entries() };
+    std::iter::once(RequesterName {
+        text: oid,
+        hash: crate::model::name_hash::name_hash(oid.as_bytes()),
+        with_groups: directory,
+    })
+    .chain(from_token.iter().map(move |entry| RequesterName {
+        text: groups.name(entry),
+        hash: entry.hash,
+        with_groups: true,
+    }))
 }
 
 /// Guard's discovery rule: `get` on a discovery path is allowed to every Entra user when
@@ -816,6 +838,180 @@ mod tests {
             r.verb = "*".into();
         }
         assert_eq!(authorize(&deny, &options, &request).verdict, Verdict::Deny);
+    }
+
+    /// With a directory snapshot, the principals a decision reads (through the expansion
+    /// worked out at load) are those the directory's transitive groups give, looked up one
+    /// name at a time: nested groups, a cycle, names in upper case, ids that are not object
+    /// ids, policy principals the directory does not know, names listed twice.
+    #[test]
+    fn directory_principals_are_the_policy_principals_of_the_transitive_groups() {
+        use crate::policy::directory::{Group, Member, MemberType, User, canonical_id};
+        use crate::policy::{Origin, parse};
+        use serde_json::json;
+        let cluster = synthetic::CLUSTER;
+        let user = synthetic::USER_OID;
+        let g = |n: u32| format!("6a000000-0000-4000-8000-{n:012}");
+        let role = "c0000000-0000-4000-8000-0000000000aa";
+        let mut objects = vec![json!({
+            "id": format!("/providers/Microsoft.Authorization/roleDefinitions/{role}"),
+            "name": role, "roleName": "everything", "type": "Microsoft.Authorization/roleDefinitions",
+            "assignableScopes": ["/"],
+            "permissions": [{"dataActions": ["Microsoft.ContainerService/managedClusters/*"]}]})];
+        // The user and groups 1 to 5 hold an assignment; group 6 holds none.
+        let holders = [user.to_string(), g(1), g(2), g(3), g(4), g(5)];
+        for (i, principal) in holders.iter().enumerate() {
+            objects.push(json!({
+                "id": format!("{cluster}/providers/Microsoft.Authorization/roleAssignments/e0000000-0000-4000-8000-{i:012}"),
+                "principalId": principal, "principalType": "Group",
+                "roleDefinitionId": format!("/providers/Microsoft.Authorization/roleDefinitions/{role}"),
+                "scope": cluster, "type": "Microsoft.Authorization/roleAssignments",
+            }));
+        }
+        let mut set = parse::valid_set(json!(objects));
+        let group = |id: &str, members: &[(&str, MemberType)]| {
+            let members = members
+                .iter()
+                .map(|(id, kind)| Member {
+                    id: canonical_id(id),
+                    kind: *kind,
+                })
+                .collect();
+            let group = Group {
+                id: canonical_id(id),
+                display_name: None,
+                members,
+            };
+            (Origin::new("entra-groups.json", "-"), group)
+        };
+        set.directory_users.push((
+            Origin::new("entra-users.json", "-"),
+            User {
+                id: canonical_id(user),
+                ..User::default()
+            },
+        ));
+        // 6 lists the user; 1 lists 6; 2 lists 1; 3 lists 2 and 1 lists 3 (a cycle); 5 lists
+        // `Team-X`, a group whose id is no object id; 4 is not in the directory.
+        set.directory_groups.extend([
+            group(&g(6), &[(user, MemberType::User)]),
+            group(
+                &g(1),
+                &[(&g(6), MemberType::Group), (&g(3), MemberType::Group)],
+            ),
+            group(&g(2), &[(&g(1), MemberType::Group)]),
+            group(&g(3), &[(&g(2), MemberType::Group)]),
+            group(&g(5), &[("Team-X", MemberType::Group)]),
+            group("Team-X", &[]),
+        ]);
+        let options = IndexOptions::for_cluster(
+            Scope::parse(cluster).expect("the synthetic cluster id parses"),
+        );
+        let snapshot = Snapshot::build(set, &options, 1).expect("valid policy");
+        let directory = snapshot.directory.as_deref().expect("a directory snapshot");
+
+        // The oracle: the names expanded through the directory's own lookups, then each
+        // looked up by its text, first occurrence kept.
+        let expected = |groups_from: GroupsFrom, oid: &str, groups: &[String]| {
+            let mut names: Vec<String> = vec![oid.to_string()];
+            let parents = |name: &str| -> Vec<String> {
+                directory
+                    .member_of(name)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect()
+            };
+            match groups_from {
+                GroupsFrom::Directory => names.extend(parents(oid)),
+                GroupsFrom::Token => {
+                    for group in groups {
+                        names.push(group.clone());
+                        names.extend(parents(group));
+                    }
+                }
+            }
+            let mut ids: Vec<uuid::Uuid> = Vec::new();
+            for name in names {
+                if let Some(p) = snapshot.principal(&name)
+                    && !ids.contains(&p.id)
+                {
+                    ids.push(p.id);
+                }
+            }
+            ids
+        };
+        let cases: Vec<Vec<String>> = vec![
+            vec![],
+            vec![g(6)],
+            vec![g(6).to_uppercase()],
+            vec!["TEAM-X".into()],
+            vec![g(4), g(2), g(4)],
+            vec![g(3), "team-x".into(), g(7), "not-a-group".into()],
+        ];
+        for groups_from in [GroupsFrom::Token, GroupsFrom::Directory] {
+            for oid in [user.to_string(), user.to_uppercase(), g(8)] {
+                for groups in &cases {
+                    let mut request = synthetic::request("allow", groups);
+                    request.extra.insert("oid".into(), vec![oid.clone()]);
+                    let got: Vec<uuid::Uuid> =
+                        policy_principals(&snapshot, groups_from, &oid, &request)
+                            .iter()
+                            .map(|p| p.id)
+                            .collect();
+                    assert_eq!(
+                        got,
+                        expected(groups_from, &oid, groups),
+                        "{groups_from:?}, oid {oid}, groups {groups:?}"
+                    );
+                    // `explain` names every object id among the same names.
+                    let options = EngineOptions {
+                        groups_from,
+                        ..EngineOptions::default()
+                    };
+                    let explained = explain::azure_identity(&snapshot, &options, &request)
+                        .expect("an object id");
+                    assert!(
+                        got.iter().all(|id| explained.contains(id)),
+                        "{got:?} {explained:?}"
+                    );
+                }
+            }
+        }
+        // The cases reach every kind of expansion.
+        let token = |groups: &[String]| {
+            let request = synthetic::request("allow", groups);
+            policy_principals(&snapshot, GroupsFrom::Token, &g(8), &request).len()
+        };
+        assert_eq!(
+            token(&[g(6)]),
+            3,
+            "6 brings 1, 2 and 3, which hold assignments"
+        );
+        assert_eq!(token(&["TEAM-X".into()]), 1, "Team-X brings 5");
+        let directory_mode = policy_principals(
+            &snapshot,
+            GroupsFrom::Directory,
+            user,
+            &synthetic::request("allow", &[]),
+        );
+        assert_eq!(directory_mode.len(), 4, "the user, 1, 2 and 3");
+        let explained = explain::azure_identity(
+            &snapshot,
+            &EngineOptions {
+                groups_from: GroupsFrom::Directory,
+                ..EngineOptions::default()
+            },
+            &synthetic::request("allow", &[g(5)]),
+        )
+        .expect("an object id");
+        let mut groups: Vec<String> = explained.iter().skip(1).map(|id| id.to_string()).collect();
+        groups.sort();
+        assert_eq!(
+            groups,
+            [g(1), g(2), g(3), g(6)],
+            "the directory's groups, not the request's"
+        );
     }
 
     /// An action quoted in a reason is cut, and says how much was left out.

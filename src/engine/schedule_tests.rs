@@ -219,6 +219,12 @@ fn a_role_assignment_behind_an_instance_follows_its_window() {
         decide_at(&revoked, "2026-01-31T10:00:00Z").verdict,
         Verdict::NoOpinion
     );
+    assert_eq!(s.stats().principals, 1);
+    assert_eq!(
+        revoked.stats().principals,
+        0,
+        "the principal of a dropped role assignment is not counted"
+    );
     // Another role assignment is not touched.
     let other = snapshot(vec![
         role_assignment("ra-2"),

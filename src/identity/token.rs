@@ -6,15 +6,13 @@
 
 use super::error::TokenError;
 use super::keys::{KeyKind, KeySet};
+use crate::model::SYSTEM_PREFIX;
 use base64::Engine;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
 /// Compact tokens longer than this are refused before any decoding (200 groups is ~10 KB).
 pub const MAX_TOKEN_BYTES: usize = 32 * 1024;
-
-/// Kubernetes' reserved prefix for users and groups.
-const SYSTEM_PREFIX: &str = "system:";
 
 /// Clock skew allowed on `exp` and `nbf`, in seconds.
 pub const DEFAULT_SKEW_SECONDS: u64 = 300;

@@ -16,6 +16,7 @@ pub use action::ActionPattern;
 pub use decision::{Decision, Source, Verdict};
 pub use request::{
     AccessRequest, GroupEntry, Groups, GroupsFrom, NonResourceAttributes, ResourceAttributes,
+    SYSTEM_PREFIX,
 };
 pub use scope::{ManagementGroups, Scope, ScopeError};
 pub use time::Timestamp;

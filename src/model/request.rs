@@ -5,6 +5,10 @@ use super::name_hash::name_hash;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Kubernetes' reserved prefix for user and group names (`system:masters`,
+/// `system:serviceaccount:…`): names only Kubernetes gives.
+pub const SYSTEM_PREFIX: &str = "system:";
+
 /// The `spec` of a SubjectAccessReview (v1 field names; v1beta1's `group` is accepted too).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -280,8 +284,8 @@ impl AccessRequest {
     /// them no Azure opinion.
     pub fn is_system_user(&self) -> bool {
         self.user
-            .get(..7)
-            .is_some_and(|p| p.eq_ignore_ascii_case("system:"))
+            .get(..SYSTEM_PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(SYSTEM_PREFIX))
     }
 
     /// The request's verb, whichever attribute block carries it.

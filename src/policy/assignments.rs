@@ -100,12 +100,7 @@ impl AssignmentSet {
         if diagnostics.iter().skip(before).any(Diagnostic::is_error) {
             return;
         }
-        let guid = ra
-            .role_definition_id
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
+        let guid = super::schema::role_definition_guid(&ra.role_definition_id);
         let role = self.role_ref(guid);
         self.items.push(Assignment {
             id: Arc::from(ra.id.as_str()),
@@ -295,7 +290,7 @@ fn origin_at(origins: &[Origin], i: usize) -> Origin {
 /// The hash of an assignment id folded to lower case, eight bytes per step: byte by byte,
 /// this hash was a quarter of a 100k-assignment reload (`perf record`).
 #[inline]
-fn folded_id_hash(id: &str) -> u64 {
+pub(super) fn folded_id_hash(id: &str) -> u64 {
     let mut h = rustc_hash::FxBuildHasher.build_hasher();
     let mut chunks = id.as_bytes().chunks_exact(8);
     for chunk in &mut chunks {

@@ -150,6 +150,19 @@ impl Directory {
             .map(|groups| &groups[..])
     }
 
+    /// `id` (as given) then its transitive groups: the names a request naming `id` stands for
+    /// when the groups it is a member of count with it.
+    pub fn with_groups<'d>(&'d self, id: &'d str) -> impl Iterator<Item = &'d str> {
+        std::iter::once(id).chain(self.member_of(id).unwrap_or_default().iter().map(|g| &**g))
+    }
+
+    /// Every principal the directory knows (lower-case id) with its transitive groups.
+    pub fn memberships(&self) -> impl Iterator<Item = (&str, &[Arc<str>])> {
+        self.member_of
+            .iter()
+            .map(|(id, groups)| (&**id, &groups[..]))
+    }
+
     pub fn user_count(&self) -> usize {
         self.users.len()
     }

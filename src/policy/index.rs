@@ -17,7 +17,7 @@ use super::rbac::RbacIndex;
 use super::schema::{DenyAssignment, Permission, PrincipalRef, RoleDefinition};
 use super::{Diagnostic, LoadError, Origin, PolicySet, pace};
 use crate::model::name_hash::{folded_eq, short_eq};
-use crate::model::{ManagementGroups, Scope, Timestamp};
+use crate::model::{ManagementGroups, Scope};
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -221,6 +221,138 @@ impl PrincipalIndex {
     }
 }
 
+impl PrincipalIndex {
+    /// The entry in bucket `bucket` (see [`GroupExpansion`]).
+    #[inline]
+    fn at_bucket(&self, bucket: u32) -> Option<&PrincipalEntry> {
+        self.0.get_bucket(bucket as usize).map(|(_, e)| e)
+    }
+}
+
+/// With a directory snapshot, the policy principals each name stands for: its own entry, then
+/// those of its transitive groups (in the directory's order), each once. Worked out at load
+/// for every id the policy or the directory knows, so a decision looks each name of the
+/// request up once and reads no group's text. Lists hold bucket indexes of the snapshot's
+/// [`PrincipalIndex`], which is immutable once built (and cloned bucket for bucket).
+#[derive(Debug, Clone, Default)]
+struct GroupExpansion {
+    /// Names of 36 bytes (object ids), lower case, hashed as [`PrincipalIndex`] is.
+    by_id: hashbrown::HashTable<(GuidKey, Span)>,
+    /// Names of other lengths (the directory keeps ids as exported), lower case.
+    other: HashMap<Box<str>, Span>,
+    /// The keys of `by_id`, by [`filter::guid_hash`].
+    filter: BitFilter,
+    /// The lists, back to back; equal lists are stored once.
+    lists: Vec<u32>,
+}
+
+/// A list in [`GroupExpansion::lists`].
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl GroupExpansion {
+    /// The expansion of every principal `directory` knows and every principal `index` holds
+    /// (those the directory does not know stand for themselves).
+    fn build(directory: &super::directory::Directory, index: &PrincipalIndex) -> GroupExpansion {
+        let mut expansion = GroupExpansion::default();
+        let policy: rustc_hash::FxHashMap<&str, u32> = index
+            .0
+            .iter_buckets()
+            .filter_map(|b| {
+                let (key, _) = index.0.get_bucket(b)?;
+                Some((std::str::from_utf8(&key.0).ok()?, u32::try_from(b).ok()?))
+            })
+            .collect();
+        if policy.is_empty() {
+            return expansion;
+        }
+        let mut interned: rustc_hash::FxHashMap<Vec<u32>, Span> = Default::default();
+        let mut list: Vec<u32> = Vec::new();
+        let mut add = |expansion: &mut GroupExpansion, id: &str, list: &[u32]| {
+            let span = match interned.get(list) {
+                Some(span) => *span,
+                None => {
+                    let span = Span {
+                        start: expansion.lists.len() as u32,
+                        len: list.len() as u32,
+                    };
+                    expansion.lists.extend_from_slice(list);
+                    interned.insert(list.to_vec(), span);
+                    span
+                }
+            };
+            expansion.insert(id, span);
+        };
+        for (id, _) in directory.memberships() {
+            list.clear();
+            for name in directory.with_groups(id) {
+                if let Some(&bucket) = policy.get(name)
+                    && !list.contains(&bucket)
+                {
+                    list.push(bucket);
+                }
+            }
+            if !list.is_empty() {
+                add(&mut expansion, id, &list);
+            }
+        }
+        for (id, bucket) in &policy {
+            if directory.member_of(id).is_none() {
+                add(&mut expansion, id, &[*bucket]);
+            }
+        }
+        expansion.filter = BitFilter::new(
+            expansion.by_id.iter().map(|(k, _)| filter::guid_hash(&k.0)),
+            64,
+        );
+        expansion
+    }
+
+    /// Adds a lower-case name not added before.
+    fn insert(&mut self, id: &str, span: Span) {
+        match <[u8; 36]>::try_from(id.as_bytes()) {
+            Ok(text) => {
+                let key = GuidKey(text);
+                self.by_id
+                    .insert_unique(PrincipalIndex::slot_of(&key), (key, span), |(k, _)| {
+                        PrincipalIndex::slot_of(k)
+                    });
+            }
+            Err(_) => {
+                self.other.insert(Box::from(id), span);
+            }
+        }
+    }
+
+    /// The list of a name in any case, given its [`filter::name_hash`].
+    #[inline]
+    fn get(&self, text: &str, hash: u64) -> &[u32] {
+        let span = match <&[u8; 36]>::try_from(text.as_bytes()) {
+            Ok(text) => {
+                if !self.filter.may_contain(hash) {
+                    return &[];
+                }
+                self.by_id
+                    .find(PrincipalIndex::slot(hash), |(k, _)| {
+                        short_eq(&k.0, text)
+                            || (folded_eq(&k.0, text) && k.0.eq_ignore_ascii_case(text))
+                    })
+                    .map(|(_, span)| *span)
+            }
+            Err(_) if self.other.is_empty() => None,
+            Err(_) => self.other.get(&*text.to_ascii_lowercase()).copied(),
+        };
+        span.and_then(|s| {
+            self.lists
+                .get(s.start as usize..(s.start as usize).saturating_add(s.len as usize))
+        })
+        .unwrap_or_default()
+    }
+}
+
 /// [`EVERYONE`] as a key, worked out once.
 const EVERYONE_KEY: GuidKey = GuidKey(*b"00000000-0000-0000-0000-000000000000");
 
@@ -284,6 +416,8 @@ pub struct Snapshot {
     principal_index: PrincipalIndex,
     /// The principals of `principal_index`, by [`filter::guid_hash`].
     principal_filter: BitFilter,
+    /// With a directory snapshot, what each name stands for (see [`GroupExpansion`]).
+    group_expansion: GroupExpansion,
     /// Deny assignments for Everyone on the chain: every decision reads them, so they are
     /// taken out of the index at load rather than looked up per request.
     everyone: Option<PrincipalEntry>,
@@ -364,7 +498,6 @@ fn provider_mismatch(options: &IndexOptions) -> Option<Diagnostic> {
     )
 }
 
-/// A schedule instance's start and end (checked by the parser; unreadable ones are `None`).
 /// Whether two schedule instances grant the same role to the same principal at the same
 /// scope under the same condition (ids compared ignoring case, as Azure does).
 fn same_grant(a: &super::schema::ScheduleInstance, b: &super::schema::ScheduleInstance) -> bool {
@@ -375,19 +508,27 @@ fn same_grant(a: &super::schema::ScheduleInstance, b: &super::schema::ScheduleIn
         && a.condition == b.condition
 }
 
-fn schedule_times(
-    instance: &super::schema::ScheduleInstance,
-) -> (Option<Timestamp>, Option<Timestamp>) {
-    let time = |t: &Option<String>| {
-        t.as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .and_then(|t| Timestamp::parse_rfc3339(t).ok())
-    };
-    (
-        time(&instance.start_date_time),
-        time(&instance.end_date_time),
-    )
+/// Role assignment ids, compared ignoring case as Azure does, without lower-cased copies.
+#[derive(Debug, Default)]
+struct IdSet(hashbrown::HashTable<Box<str>>);
+
+impl IdSet {
+    fn insert(&mut self, id: &str) {
+        let hash = super::assignments::folded_id_hash(id);
+        if !self.contains_hashed(id, hash) {
+            self.0.insert_unique(hash, Box::from(id), |k| {
+                super::assignments::folded_id_hash(k)
+            });
+        }
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.contains_hashed(id, super::assignments::folded_id_hash(id))
+    }
+
+    fn contains_hashed(&self, id: &str, hash: u64) -> bool {
+        self.0.find(hash, |k| k.eq_ignore_ascii_case(id)).is_some()
+    }
 }
 
 fn names_an_operation(pattern: &str) -> bool {
@@ -430,6 +571,7 @@ impl Snapshot {
             &mut diagnostics,
         );
         snapshot.drop_superseded(&superseded);
+        snapshot.count_principals();
         snapshot.add_denies(&set, &mut copies, &mut diagnostics);
         snapshot.known_actions =
             KnownActions::build(&options.action_prefix, &snapshot.roles, &snapshot.denies);
@@ -454,6 +596,9 @@ impl Snapshot {
         diagnostics.extend(provider_mismatch(options));
         snapshot.index_cluster(options.cluster_resource_id.as_ref());
         snapshot.index_principals();
+        if let Some(directory) = snapshot.directory.as_deref() {
+            snapshot.group_expansion = GroupExpansion::build(directory, &snapshot.principal_index);
+        }
         snapshot.index_anywhere();
         if diagnostics.iter().any(Diagnostic::is_error) {
             diagnostics.sort_by_key(|d| !d.is_error());
@@ -543,6 +688,25 @@ impl Snapshot {
         // Only the hyphenated spelling names a principal (Entra ID's; no other has 36 bytes).
         let text = <&[u8; 36]>::try_from(text.as_bytes()).ok()?;
         self.principal_index.get_text(text, hash)
+    }
+
+    /// The policy's entries for a name of a request together with its transitive groups in
+    /// the directory snapshot: its own entry, then those of its groups, each once (without a
+    /// directory snapshot, its own entry alone). `hash` is the name's [`filter::name_hash`].
+    #[inline]
+    pub fn principal_with_groups(
+        &self,
+        text: &str,
+        hash: u64,
+    ) -> impl Iterator<Item = &PrincipalEntry> {
+        let (own, list) = match self.directory {
+            None => (self.principal(text), &[][..]),
+            Some(_) => (None, self.group_expansion.get(text, hash)),
+        };
+        own.into_iter().chain(
+            list.iter()
+                .filter_map(|b| self.principal_index.at_bucket(*b)),
+        )
     }
 
     /// The interned id of a scope, if anything is assigned there.
@@ -681,6 +845,10 @@ impl Snapshot {
         diagnostics: &mut Vec<Diagnostic>,
     ) {
         (self.assignments, self.scopes) = set.resolve(&self.role_by_guid, copies, diagnostics);
+    }
+
+    /// Counts the principals the role assignments name (once the superseded ones are gone).
+    fn count_principals(&mut self) {
         let mut principals = rustc_hash::FxHashSet::default();
         for a in &self.assignments {
             pace::point();
@@ -691,16 +859,12 @@ impl Snapshot {
 
     /// Compiles the PIM schedule instances: an assignment instance whose status may grant
     /// becomes a role assignment in `set` that grants only inside its window; the others,
-    /// and every eligibility, are kept inert. Returns the lower-cased ids of the role
-    /// assignments the instances stand behind (`originRoleAssignmentId`): an export taken
+    /// and every eligibility, are kept inert. Returns the ids of the role assignments the
+    /// instances stand behind (`originRoleAssignmentId`): an export taken
     /// during an activation lists the activation as an ordinary role assignment too, and it
     /// must end with the window, not live on in the snapshot.
-    fn add_schedules(
-        &mut self,
-        set: &mut PolicySet,
-        diagnostics: &mut Vec<Diagnostic>,
-    ) -> rustc_hash::FxHashSet<String> {
-        let mut superseded = rustc_hash::FxHashSet::default();
+    fn add_schedules(&mut self, set: &mut PolicySet, diagnostics: &mut Vec<Diagnostic>) -> IdSet {
+        let mut superseded = IdSet::default();
         let instances = std::mem::take(&mut set.role_assignment_schedule_instances);
         let eligibilities = std::mem::take(&mut set.role_eligibility_schedule_instances);
         // The first instance read of each id (lower-cased): a copy in another export is
@@ -710,7 +874,7 @@ impl Snapshot {
             let first = *seen.entry(instance.id.to_ascii_lowercase()).or_insert(i);
             if first != i {
                 if let Some((first_origin, earlier)) = instances.get(first)
-                    && (schedule_times(earlier) != schedule_times(instance)
+                    && (earlier.window() != instance.window()
                         || earlier.status_grants() != instance.status_grants()
                         || !same_grant(earlier, instance))
                 {
@@ -732,9 +896,9 @@ impl Snapshot {
                 .map(str::trim)
                 .filter(|id| !id.is_empty())
             {
-                superseded.insert(ra.to_ascii_lowercase());
+                superseded.insert(ra);
             }
-            let (start, end) = schedule_times(instance);
+            let (start, end) = instance.window();
             let Some(start) = start else {
                 // Reported by the parser; an instance that reaches here without a start
                 // grants nothing.
@@ -798,17 +962,11 @@ impl Snapshot {
         let (Some(principal), Some(scope)) = (principal, scope) else {
             return;
         };
-        let (start, end) = schedule_times(instance);
+        let (start, end) = instance.window();
         self.inert_schedules.push(InertSchedule {
             id: Arc::from(instance.id.as_str()),
             principal,
-            role_guid: instance
-                .role_definition_id
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_ascii_lowercase()
-                .into(),
+            role_guid: super::schema::role_definition_guid(&instance.role_definition_id).into(),
             scope,
             start,
             end,
@@ -819,13 +977,13 @@ impl Snapshot {
 
     /// Leaves out the role assignments a schedule instance stands behind (see
     /// [`Snapshot::add_schedules`]): they grant through the instance, inside its window.
-    fn drop_superseded(&mut self, superseded: &rustc_hash::FxHashSet<String>) {
-        if superseded.is_empty() {
+    fn drop_superseded(&mut self, superseded: &IdSet) {
+        if superseded.0.is_empty() {
             return;
         }
         self.assignments.retain(|a| {
             pace::point();
-            a.window.is_some() || !superseded.contains(&a.id.to_ascii_lowercase())
+            a.window.is_some() || !superseded.contains(&a.id)
         });
     }
 
@@ -1221,12 +1379,11 @@ fn same_list<T>(a: &[T], b: &[T], same: impl Fn(&T, &T) -> bool) -> bool {
 
 /// A role definition's GUID: its `name`, or the last segment of its `id`, lower-cased.
 fn role_guid(def: &RoleDefinition) -> String {
-    let raw = if def.name.is_empty() {
-        def.id.rsplit('/').next().unwrap_or_default()
+    if def.name.is_empty() {
+        super::schema::role_definition_guid(&def.id)
     } else {
-        def.name.as_str()
-    };
-    raw.to_ascii_lowercase()
+        def.name.to_ascii_lowercase()
+    }
 }
 
 #[cfg(test)]

@@ -1338,29 +1338,23 @@ fn check_schedule_instance(
     shape: Shape,
     findings: &mut Vec<Finding>,
 ) {
+    use super::schema::ScheduleTime;
     use super::schema::{PRINCIPAL_TYPES, SCHEDULE_STATUSES};
-    use crate::model::Timestamp;
     let what = shape.name();
-    let time = |field: &str, text: Option<&String>, findings: &mut Vec<Finding>| {
-        let text = text.map(|t| t.trim()).filter(|t| !t.is_empty())?;
-        match Timestamp::parse_rfc3339(text) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                findings.push(Finding::error(
-                    vec![key(field)],
-                    format!("invalid {what} `{field}`: {e}"),
-                ));
-                None
-            }
+    let time = |field: &str, time: &ScheduleTime, findings: &mut Vec<Finding>| match time {
+        Some(Ok(t)) => Some(*t),
+        Some(Err(e)) => {
+            findings.push(Finding::error(
+                vec![key(field)],
+                format!("invalid {what} `{field}`: {e}"),
+            ));
+            None
         }
+        None => None,
     };
-    let start = time("startDateTime", instance.start_date_time.as_ref(), findings);
-    let end = time("endDateTime", instance.end_date_time.as_ref(), findings);
-    if instance
-        .start_date_time
-        .as_deref()
-        .is_none_or(|t| t.trim().is_empty())
-    {
+    let start = time("startDateTime", &instance.start_date_time, findings);
+    let end = time("endDateTime", &instance.end_date_time, findings);
+    if instance.start_date_time.is_none() {
         findings.push(Finding::error(
             vec![key("startDateTime")],
             format!("{what} has no `startDateTime`: its window is unknown"),

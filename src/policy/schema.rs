@@ -9,6 +9,8 @@
 //! exports carry `managedFields`, `annotations` and more). Azure objects are read leniently:
 //! `az` and ARM add fields over time, and an export must keep loading.
 
+use crate::model::Timestamp;
+use crate::model::time::TimeError;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 
@@ -337,6 +339,16 @@ pub struct EntraMember {
 /// `roleAssignmentScheduleInstances` / `roleEligibilityScheduleInstances`, `properties`
 /// lifted). Fields scopegate does not decide by (`memberType`, `expandedProperties`, linked
 /// ids, `createdOn`) are read leniently and ignored.
+/// The role GUID a `roleDefinitionId` names: its last path segment, lower-cased (the
+/// subscription-scoped and the bare form of one role give the same GUID).
+pub fn role_definition_guid(role_definition_id: &str) -> String {
+    role_definition_id
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleInstance {
@@ -354,10 +366,11 @@ pub struct ScheduleInstance {
     pub principal_type: Option<String>,
     #[serde(default)]
     pub status: Option<String>,
-    #[serde(default)]
-    pub start_date_time: Option<String>,
-    #[serde(default)]
-    pub end_date_time: Option<String>,
+    /// Parsed as read, once: the parser reports a bad time, the index reads the good ones.
+    #[serde(default, deserialize_with = "schedule_time")]
+    pub start_date_time: ScheduleTime,
+    #[serde(default, deserialize_with = "schedule_time")]
+    pub end_date_time: ScheduleTime,
     /// The role assignment this instance stands behind (assignment instances only).
     #[serde(default)]
     pub origin_role_assignment_id: Option<String>,
@@ -376,7 +389,28 @@ pub struct ScheduleInstance {
     pub role_eligibility_schedule_id: Option<String>,
 }
 
+/// A schedule instance's `startDateTime` or `endDateTime`: `None` when absent or blank, else
+/// the time or why its text is not one.
+pub type ScheduleTime = Option<Result<Timestamp, TimeError>>;
+
+/// Reads a schedule time as text (a value of another type is a schema error) and parses it.
+fn schedule_time<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ScheduleTime, D::Error> {
+    let text = Option::<String>::deserialize(deserializer)?;
+    Ok(text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(Timestamp::parse_rfc3339))
+}
+
 impl ScheduleInstance {
+    /// The start and end of the instance's window; a missing or unreadable time (reported by
+    /// the parser) is `None`.
+    pub fn window(&self) -> (Option<Timestamp>, Option<Timestamp>) {
+        let time = |t: &ScheduleTime| t.as_ref().and_then(|t| t.as_ref().ok().copied());
+        (time(&self.start_date_time), time(&self.end_date_time))
+    }
+
     /// Whether `status` lets the instance grant: every status but those PIM uses for a request
     /// that was refused, withdrawn or broke off.
     pub fn status_grants(&self) -> bool {
