@@ -6,6 +6,7 @@
 
 use super::error::TokenError;
 use super::keys::{KeyKind, KeySet};
+use crate::model::name_hash::is_hyphenated_guid;
 use base64::Engine;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
@@ -318,7 +319,7 @@ fn entra_claims(
     }
     let oid = match claims.get("oid") {
         None => return Err(TokenError::MissingOid),
-        Some(Value::String(oid)) if is_guid(oid) => oid.clone(),
+        Some(Value::String(oid)) if is_hyphenated_guid(oid.as_bytes()) => oid.clone(),
         Some(other) => return Err(TokenError::InvalidOid(plain(other))),
     };
     let username = match claims.get(&rules.username_claim) {
@@ -390,12 +391,7 @@ pub fn entra_tenant(issuer: &str) -> Option<&str> {
     let rest = issuer.strip_prefix("https://")?;
     let (_host, path) = rest.split_once('/')?;
     let (tenant, tail) = path.split_once('/')?;
-    (is_guid(tenant) && (tail.is_empty() || tail == "v2.0")).then_some(tenant)
-}
-
-/// A GUID in its 36-character hyphenated form.
-pub fn is_guid(text: &str) -> bool {
-    text.len() == 36 && uuid::Uuid::try_parse(text).is_ok()
+    (is_hyphenated_guid(tenant.as_bytes()) && (tail.is_empty() || tail == "v2.0")).then_some(tenant)
 }
 
 fn audiences(value: Option<&Value>) -> Vec<String> {
