@@ -49,8 +49,8 @@ impl Authn {
     }
 
     /// As [`Authn::verify_with_keys_held`], reading the keys again (rate-limited) when the
-    /// token names one not held; a token that arrived while another read them is tried again
-    /// with the keys that read brought.
+    /// token names one not held; the token is tried again whenever the keys changed since it
+    /// arrived (by this read or by another one meanwhile).
     pub async fn verify(
         &self,
         token: &str,
@@ -60,8 +60,9 @@ impl Authn {
         let before = self.keys.keys().generation();
         match self.verify_with_keys_held(token, digest, now) {
             Err(TokenError::UnknownKid(kid)) => {
-                let refreshed = self.keys.refresh_for_unknown_kid().await;
-                if refreshed || self.keys.keys().generation() != before {
+                // A read that changed the keys gave them a new generation.
+                self.keys.refresh_for_unknown_kid().await;
+                if self.keys.keys().generation() != before {
                     self.verify_with_keys_held(token, digest, now)
                 } else {
                     Err(TokenError::UnknownKid(kid))

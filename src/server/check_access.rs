@@ -191,7 +191,9 @@ impl WorkloadIdentity {
             || crate::identity::token::verify_service_account(token, &keys.keys(), &rules, now);
         let verified = match verify() {
             Err(TokenError::UnknownKid(kid)) => {
-                if keys.refresh_for_unknown_kid().await || keys.keys().generation() != before {
+                // A read that changed the keys gave them a new generation.
+                keys.refresh_for_unknown_kid().await;
+                if keys.keys().generation() != before {
                     verify()
                 } else {
                     Err(TokenError::UnknownKid(kid))

@@ -116,23 +116,19 @@ impl IssuerKeys {
     }
 
     /// A token named a `kid` not held: reads the keys again unless that was done less than
-    /// [`UNKNOWN_KID_INTERVAL`] ago. Returns whether a read happened and changed the keys.
-    pub async fn refresh_for_unknown_kid(&self) -> bool {
+    /// [`UNKNOWN_KID_INTERVAL`] ago. Keys that changed carry a new generation.
+    pub async fn refresh_for_unknown_kid(&self) {
         {
             let Ok(mut last) = self.last_forced.lock() else {
-                return false;
+                return;
             };
             if last.is_some_and(|at| at.elapsed() < UNKNOWN_KID_INTERVAL) {
-                return false;
+                return;
             }
             *last = Some(Instant::now());
         }
-        match self.refresh().await {
-            Ok(changed) => changed,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the issuers' signing keys; the keys held stay in use");
-                false
-            }
+        if let Err(e) = self.refresh().await {
+            tracing::warn!(error = %e, "cannot read the issuers' signing keys; the keys held stay in use");
         }
     }
 }
