@@ -227,6 +227,47 @@ async fn keys_are_discovered_and_reread_on_an_unknown_kid_at_most_once_per_inter
     running.stop().await;
 }
 
+/// A key the issuer stopped publishing verifies nothing once the keys were read again, even
+/// a token verified (and cached) with it before: here the read is the one an unknown kid
+/// causes, not the routine one.
+#[tokio::test]
+async fn a_cached_token_of_a_removed_key_is_refused_after_an_unknown_kid_read() {
+    let pki = Pki::new();
+    let provider = provider(&pki, jwks_of(&["sg-test-k1"])).await;
+    let (_policies, running) = start(&pki, &provider).await;
+    let mut conn = connect_apiserver(running.addr, &pki).await;
+    let alice = tokens::mint(
+        &header("sg-test-k1"),
+        &claims(&provider.issuer, "alice@contoso.com"),
+        None,
+        "valid",
+    );
+    for _ in 0..2 {
+        let status = review(&mut conn, &alice).await;
+        assert_eq!(status["authenticated"], true, "{status}");
+    }
+
+    // k1 replaced by k2: a token naming k2 makes scopegate read the keys again.
+    *provider.jwks.lock().unwrap() = jwks_of(&["sg-test-k2"]);
+    let bob = tokens::mint(
+        &header("sg-test-k2"),
+        &claims(&provider.issuer, "bob@contoso.com"),
+        None,
+        "valid",
+    );
+    let status = review(&mut conn, &bob).await;
+    assert_eq!(status["authenticated"], true, "{status}");
+    assert_eq!(provider.jwks_reads.load(Ordering::SeqCst), 2);
+
+    let status = review(&mut conn, &alice).await;
+    assert_eq!(status["authenticated"], false, "{status}");
+    assert!(
+        status["error"].as_str().unwrap().starts_with("unknown kid"),
+        "{status}"
+    );
+    running.stop().await;
+}
+
 #[tokio::test]
 async fn bad_tokens_are_refused_with_their_reason_and_counted() {
     let pki = Pki::new();
