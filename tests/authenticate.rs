@@ -508,15 +508,7 @@ fn es256_is_accepted_only_when_allowed() {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("ec.pem");
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "openssl {args:?}");
-        out.stdout
-    };
-    run(&[
+    tokens::openssl(&[
         "genpkey",
         "-algorithm",
         "EC",
@@ -526,7 +518,7 @@ fn es256_is_accepted_only_when_allowed() {
         key.to_str().unwrap(),
     ]);
     // The SubjectPublicKeyInfo ends with the uncompressed point 04 || x || y.
-    let spki = run(&[
+    let spki = tokens::openssl(&[
         "pkey",
         "-in",
         key.to_str().unwrap(),
