@@ -381,7 +381,11 @@ impl AuthnArgs {
         }
         // What is not configured is as `TokenRules::default()` has it.
         let mut rules = crate::identity::TokenRules {
-            issuers: self.issuers.clone(),
+            issuers: self
+                .issuers
+                .iter()
+                .map(crate::identity::Issuer::new)
+                .collect(),
             audiences: self.audiences.clone(),
             ..crate::identity::TokenRules::default()
         };
@@ -525,7 +529,7 @@ impl WorkloadArgs {
         };
         let tokens = AuthnSettings {
             rules: crate::identity::TokenRules {
-                issuers: vec![issuer.clone()],
+                issuers: vec![crate::identity::Issuer::new(issuer.as_str())],
                 audiences: vec![audience.clone()],
                 // kube-apiserver signs with the RSA or EC key it is given.
                 algorithms: vec![

@@ -520,7 +520,7 @@ async fn token_authentication(
     match keys.refresh().await {
         Ok(_) => tracing::info!(
             keys = keys.keys().len(),
-            issuers = ?settings.rules.issuers,
+            issuers = ?settings.rules.issuers.iter().map(crate::identity::Issuer::name).collect::<Vec<_>>(),
             "token authentication on: POST /authenticate"
         ),
         Err(e) => tracing::warn!(
