@@ -477,6 +477,62 @@ async fn a_key_of_one_issuer_never_verifies_another_issuers_token() {
     running.stop().await;
 }
 
+/// A body larger than `--max-body-bytes` is HTTP 413 with a Kubernetes `Status`, counted as
+/// a TokenReview error, even when what was read shows a SubjectAccessReview (which
+/// `/authorize` would deny).
+#[tokio::test]
+async fn an_oversized_token_review_is_413_and_counted() {
+    let pki = Pki::new();
+    let provider = provider(&pki, jwks_of(&["sg-test-k1"])).await;
+    let policies = tempfile::tempdir().unwrap();
+    let ca = pki.path("ca.crt");
+    let running = serve_tls(
+        &pki,
+        policies.path(),
+        &[
+            "--authn-issuer",
+            &provider.issuer,
+            "--authn-audience",
+            AUDIENCE,
+            "--authn-ca-file",
+            &ca,
+            "--max-body-bytes",
+            "4096",
+        ],
+    )
+    .await;
+    let big_token = format!("{}.e30.c2ln", "A".repeat(8192));
+    let review = tokens::token_review(&big_token).to_string();
+    let sar = json!({
+        "kind": "SubjectAccessReview",
+        "apiVersion": "authorization.k8s.io/v1",
+        "spec": {"user": "alice", "groups": ["x".repeat(8192)]},
+    })
+    .to_string();
+    for body in [review, sar] {
+        assert!(body.len() > 4096);
+        // A new connection each time: the server stops reading a body at the limit.
+        let mut conn = connect_apiserver(running.addr, &pki).await;
+        let (code, answer) = conn
+            .post_to("/authenticate", body.into_bytes())
+            .await
+            .unwrap();
+        assert_eq!(code, 413, "{answer}");
+        assert_eq!(answer["kind"], "Status", "{answer}");
+        assert_eq!(answer["reason"], "RequestEntityTooLarge", "{answer}");
+    }
+    let counted = |series: &'static str| admin_metric(running.admin_addr, series);
+    assert_eq!(
+        counted(r#"scopegate_token_reviews_total{reason="too large",result="error"}"#).await,
+        Some(2.0)
+    );
+    assert_eq!(
+        counted(r#"scopegate_http_requests_total{code="413"}"#).await,
+        Some(2.0)
+    );
+    running.stop().await;
+}
+
 #[tokio::test]
 async fn without_issuers_the_endpoint_says_it_is_not_configured() {
     let pki = Pki::new();

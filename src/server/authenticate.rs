@@ -4,7 +4,7 @@
 //! HTTP 200 with `authenticated: false` and the reason, so kube-apiserver logs it; a token is
 //! never logged, only the start of its SHA-256.
 
-use super::authorize::{AppState, PeerIdentity, Shared, admitted_body, error};
+use super::authorize::{AppState, PeerIdentity, ReadBody, Shared, admitted_body, error, too_large};
 use super::issuer_keys::IssuerKeys;
 use crate::identity::cache::{TokenCache, TokenDigest, digest, log_name};
 use crate::identity::{self, GroupsFrom, TokenError, TokenRules, VerifiedToken};
@@ -92,7 +92,15 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
         );
     };
     let bytes = match admitted_body(s, peer, body).await {
-        Ok(bytes) => bytes,
+        Ok(ReadBody::Complete(bytes)) => bytes,
+        // A deny has no meaning for a TokenReview: too large is an error status.
+        Ok(ReadBody::TooLarge(_)) => {
+            s.metrics
+                .token_reviews
+                .with_label_values(&["error", "too large"])
+                .inc();
+            return too_large(s);
+        }
         Err(answered) => return answered,
     };
     let review = match token_review::decode(&bytes) {
