@@ -43,7 +43,7 @@ fn identity(c: &mut Criterion) {
     let token = entra_token();
     let jwks = tokens::jwks().to_string().into_bytes();
     let rules = TokenRules {
-        issuers: vec![ISSUER.to_string()],
+        issuers: vec![identity::Issuer::new(ISSUER)],
         audiences: vec![AUDIENCE.to_string()],
         ..TokenRules::default()
     };

@@ -229,7 +229,8 @@ fn check_token_review(args: &CheckArgs, body: &[u8]) -> Result<Verdict, UsageErr
         })?;
     let now = u64::try_from(decision_time(args).unix_millis() / 1000)
         .map_err(|_| UsageError("the decision time is before 1970".into()))?;
-    let (snapshot, options) = load(&args.engine)?;
+    refuse_live_source(&args.engine)?;
+    let (snapshot, options) = printing_warnings(load_resolved(resolved)?);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -349,11 +350,20 @@ fn load(
     ),
     UsageError,
 > {
-    let (loaded, options) = load_with_warnings(engine)?;
+    Ok(printing_warnings(load_with_warnings(engine)?))
+}
+
+/// The snapshot loaded, its warnings printed.
+fn printing_warnings(
+    (loaded, options): (crate::Loaded, engine::EngineOptions),
+) -> (
+    std::sync::Arc<crate::policy::Snapshot>,
+    engine::EngineOptions,
+) {
     for w in loaded.warnings {
         eprintln!("{w}");
     }
-    Ok((std::sync::Arc::new(loaded.snapshot), options))
+    (std::sync::Arc::new(loaded.snapshot), options)
 }
 
 /// Loads the policy the engine arguments name, its warnings and notes left to the caller.
@@ -364,6 +374,14 @@ fn load_with_warnings(
     let resolved = engine
         .resolve_offline()
         .map_err(|e| UsageError(e.to_string()))?;
+    load_resolved(resolved)
+}
+
+/// Loads the policy of engine arguments already resolved (offline), its warnings and notes
+/// left to the caller.
+fn load_resolved(
+    resolved: crate::config::Resolved,
+) -> Result<(crate::Loaded, engine::EngineOptions), UsageError> {
     if resolved.watch_cluster_rbac || resolved.kubeconfig.is_some() {
         eprintln!(
             "warning: the config file's `watchClusterRbac`/`kubeconfig` apply to `serve` only: \

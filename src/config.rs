@@ -379,21 +379,34 @@ impl AuthnArgs {
                 )));
             }
         }
-        let mut algorithms = Vec::new();
-        let named = if self.algorithms.is_empty() {
-            vec!["RS256".to_string()]
-        } else {
-            self.algorithms.clone()
+        // What is not configured is as `TokenRules::default()` has it.
+        let mut rules = crate::identity::TokenRules {
+            issuers: self
+                .issuers
+                .iter()
+                .map(crate::identity::Issuer::new)
+                .collect(),
+            audiences: self.audiences.clone(),
+            ..crate::identity::TokenRules::default()
         };
-        for name in &named {
+        if !self.algorithms.is_empty() {
+            rules.algorithms.clear();
+        }
+        for name in &self.algorithms {
             let algorithm = crate::identity::token::parse_algorithm(name).ok_or_else(|| {
                 ConfigError::Authn(format!(
                     "--authn-algorithm `{name}` is not one of RS256, ES256"
                 ))
             })?;
-            if !algorithms.contains(&algorithm) {
-                algorithms.push(algorithm);
+            if !rules.algorithms.contains(&algorithm) {
+                rules.algorithms.push(algorithm);
             }
+        }
+        if let Some(claim) = &self.username_claim {
+            rules.username_claim.clone_from(claim);
+        }
+        if let Some(prefix) = &self.username_prefix {
+            rules.username_prefix.clone_from(prefix);
         }
         let keys = match &self.jwks_file {
             Some(file) => crate::server::issuer_keys::KeySource::File(file.clone()),
@@ -402,20 +415,7 @@ impl AuthnArgs {
                 ca_file: self.ca_file.clone(),
             },
         };
-        Ok(Some(AuthnSettings {
-            rules: crate::identity::TokenRules {
-                issuers: self.issuers.clone(),
-                audiences: self.audiences.clone(),
-                algorithms,
-                username_claim: self
-                    .username_claim
-                    .clone()
-                    .unwrap_or_else(|| "upn".to_string()),
-                username_prefix: self.username_prefix.clone().unwrap_or_default(),
-                ..crate::identity::TokenRules::default()
-            },
-            keys,
-        }))
+        Ok(Some(AuthnSettings { rules, keys }))
     }
 }
 
@@ -529,7 +529,7 @@ impl WorkloadArgs {
         };
         let tokens = AuthnSettings {
             rules: crate::identity::TokenRules {
-                issuers: vec![issuer.clone()],
+                issuers: vec![crate::identity::Issuer::new(issuer.as_str())],
                 audiences: vec![audience.clone()],
                 // kube-apiserver signs with the RSA or EC key it is given.
                 algorithms: vec![

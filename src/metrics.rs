@@ -43,7 +43,8 @@ pub struct Metrics {
     /// TokenReviews by `result` (`authenticated`, `rejected`, `error`) and `reason` (an error
     /// tag, a groups warning, or `ok`).
     pub token_reviews: IntCounterVec,
-    /// CheckAccess calls by `result` (`answered`, `bad_request`, `unavailable`, `error`).
+    /// CheckAccess calls by `result` (`answered`, `bad_request`, `too_large`, `unavailable`,
+    /// `error`).
     pub check_access_requests: IntCounterVec,
     /// CheckAccess answers per operation by `decision` (`Allowed`, `NotAllowed`, `Denied`).
     pub check_access_decisions: IntCounterVec,
@@ -325,7 +326,8 @@ impl Metrics {
             check_access_requests: counter_vec(
                 &registry,
                 "scopegate_check_access_requests_total",
-                "CheckAccess calls, by `result` (`answered`, `bad_request`, `unavailable`, `error`).",
+                "CheckAccess calls, by `result` (`answered`, `bad_request`, `too_large`, `unavailable`, \
+                 `error`).",
                 &["result"],
             ),
             check_access_decisions: counter_vec(

@@ -227,6 +227,47 @@ async fn keys_are_discovered_and_reread_on_an_unknown_kid_at_most_once_per_inter
     running.stop().await;
 }
 
+/// A key the issuer stopped publishing verifies nothing once the keys were read again, even
+/// a token verified (and cached) with it before: here the read is the one an unknown kid
+/// causes, not the routine one.
+#[tokio::test]
+async fn a_cached_token_of_a_removed_key_is_refused_after_an_unknown_kid_read() {
+    let pki = Pki::new();
+    let provider = provider(&pki, jwks_of(&["sg-test-k1"])).await;
+    let (_policies, running) = start(&pki, &provider).await;
+    let mut conn = connect_apiserver(running.addr, &pki).await;
+    let alice = tokens::mint(
+        &header("sg-test-k1"),
+        &claims(&provider.issuer, "alice@contoso.com"),
+        None,
+        "valid",
+    );
+    for _ in 0..2 {
+        let status = review(&mut conn, &alice).await;
+        assert_eq!(status["authenticated"], true, "{status}");
+    }
+
+    // k1 replaced by k2: a token naming k2 makes scopegate read the keys again.
+    *provider.jwks.lock().unwrap() = jwks_of(&["sg-test-k2"]);
+    let bob = tokens::mint(
+        &header("sg-test-k2"),
+        &claims(&provider.issuer, "bob@contoso.com"),
+        None,
+        "valid",
+    );
+    let status = review(&mut conn, &bob).await;
+    assert_eq!(status["authenticated"], true, "{status}");
+    assert_eq!(provider.jwks_reads.load(Ordering::SeqCst), 2);
+
+    let status = review(&mut conn, &alice).await;
+    assert_eq!(status["authenticated"], false, "{status}");
+    assert!(
+        status["error"].as_str().unwrap().starts_with("unknown kid"),
+        "{status}"
+    );
+    running.stop().await;
+}
+
 #[tokio::test]
 async fn bad_tokens_are_refused_with_their_reason_and_counted() {
     let pki = Pki::new();
@@ -436,6 +477,62 @@ async fn a_key_of_one_issuer_never_verifies_another_issuers_token() {
     running.stop().await;
 }
 
+/// A body larger than `--max-body-bytes` is HTTP 413 with a Kubernetes `Status`, counted as
+/// a TokenReview error, even when what was read shows a SubjectAccessReview (which
+/// `/authorize` would deny).
+#[tokio::test]
+async fn an_oversized_token_review_is_413_and_counted() {
+    let pki = Pki::new();
+    let provider = provider(&pki, jwks_of(&["sg-test-k1"])).await;
+    let policies = tempfile::tempdir().unwrap();
+    let ca = pki.path("ca.crt");
+    let running = serve_tls(
+        &pki,
+        policies.path(),
+        &[
+            "--authn-issuer",
+            &provider.issuer,
+            "--authn-audience",
+            AUDIENCE,
+            "--authn-ca-file",
+            &ca,
+            "--max-body-bytes",
+            "4096",
+        ],
+    )
+    .await;
+    let big_token = format!("{}.e30.c2ln", "A".repeat(8192));
+    let review = tokens::token_review(&big_token).to_string();
+    let sar = json!({
+        "kind": "SubjectAccessReview",
+        "apiVersion": "authorization.k8s.io/v1",
+        "spec": {"user": "alice", "groups": ["x".repeat(8192)]},
+    })
+    .to_string();
+    for body in [review, sar] {
+        assert!(body.len() > 4096);
+        // A new connection each time: the server stops reading a body at the limit.
+        let mut conn = connect_apiserver(running.addr, &pki).await;
+        let (code, answer) = conn
+            .post_to("/authenticate", body.into_bytes())
+            .await
+            .unwrap();
+        assert_eq!(code, 413, "{answer}");
+        assert_eq!(answer["kind"], "Status", "{answer}");
+        assert_eq!(answer["reason"], "RequestEntityTooLarge", "{answer}");
+    }
+    let counted = |series: &'static str| admin_metric(running.admin_addr, series);
+    assert_eq!(
+        counted(r#"scopegate_token_reviews_total{reason="too large",result="error"}"#).await,
+        Some(2.0)
+    );
+    assert_eq!(
+        counted(r#"scopegate_http_requests_total{code="413"}"#).await,
+        Some(2.0)
+    );
+    running.stop().await;
+}
+
 #[tokio::test]
 async fn without_issuers_the_endpoint_says_it_is_not_configured() {
     let pki = Pki::new();
@@ -467,15 +564,7 @@ fn es256_is_accepted_only_when_allowed() {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("ec.pem");
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "openssl {args:?}");
-        out.stdout
-    };
-    run(&[
+    tokens::openssl(&[
         "genpkey",
         "-algorithm",
         "EC",
@@ -485,7 +574,7 @@ fn es256_is_accepted_only_when_allowed() {
         key.to_str().unwrap(),
     ]);
     // The SubjectPublicKeyInfo ends with the uncompressed point 04 || x || y.
-    let spki = run(&[
+    let spki = tokens::openssl(&[
         "pkey",
         "-in",
         key.to_str().unwrap(),

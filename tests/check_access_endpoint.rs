@@ -186,6 +186,40 @@ async fn guard_batches_of_200_are_answered_in_order() {
     running.stop().await;
 }
 
+/// A body larger than `--max-body-bytes` is refused with 413 and ARM's error body, never
+/// answered, and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_question_is_413_with_arms_error_body() {
+    let case = case();
+    let pki = Pki::new();
+    let policies = policy_dir(&case);
+    let running = serve_tls(&pki, policies.path(), &["--max-body-bytes", "4096"]).await;
+    assert!(readyz_becomes(running.admin_addr, 200, 10).await);
+    let many: Vec<(&str, bool)> = (0..100).map(|_| (RUNCOMMAND, false)).collect();
+    let request = body(CLUSTER, &many).to_string();
+    assert!(request.len() > 4096);
+    let mut conn = connect_apiserver(running.addr, &pki).await;
+    let (status, answer) = conn.post_to(&path(CLUSTER), request).await.unwrap();
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(answer["error"]["code"], "RequestEntityTooLarge", "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 4096 bytes"),
+        "{answer}"
+    );
+    assert_eq!(
+        admin_metric(
+            running.admin_addr,
+            r#"scopegate_check_access_requests_total{result="too_large"}"#
+        )
+        .await,
+        Some(1.0)
+    );
+    running.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_are_400_with_arms_error_body() {
     let case = case();

@@ -1,7 +1,9 @@
 //! Verified tokens, so a token presented again is not verified again. Only what the
 //! signature and claims establish is kept ([`VerifiedToken`]); the directory (groups,
 //! disabled accounts) is applied at every review, so a reload takes effect at once. An entry
-//! expires with its token, and the cache is bounded in bytes.
+//! expires with its token, and the cache is bounded in bytes. An entry is served only for the
+//! generation of signing keys that verified it, so a key no longer published stops working
+//! whatever read of the keys changed them; older entries are left to expire or be evicted.
 //!
 //! The key is the SHA-256 of the token's signature segment, and an entry keeps the signed
 //! part (`header.payload`) it was verified for, compared in full on every hit: a hit needs
@@ -131,11 +133,6 @@ impl TokenCache {
                 },
             );
         }
-    }
-
-    /// Forgets every token (the signing keys changed: a removed key must not keep working).
-    pub fn clear(&self) {
-        self.entries.invalidate_all();
     }
 }
 

@@ -16,5 +16,5 @@ pub mod user;
 pub use crate::model::GroupsFrom;
 pub use error::TokenError;
 pub use keys::KeySet;
-pub use token::{TokenRules, VerifiedToken, verify};
+pub use token::{Issuer, TokenRules, VerifiedToken, verify};
 pub use user::{AuthenticatedUser, GroupsWarning, UserGroups, resolve};

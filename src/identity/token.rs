@@ -7,6 +7,7 @@
 use super::error::TokenError;
 use super::keys::{KeyKind, KeySet};
 use crate::model::SYSTEM_PREFIX;
+use crate::model::name_hash::is_hyphenated_guid;
 use base64::Engine;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
@@ -21,7 +22,7 @@ pub const DEFAULT_SKEW_SECONDS: u64 = 300;
 #[derive(Debug, Clone)]
 pub struct TokenRules {
     /// Exact `iss` values accepted (e.g. the v1 and v2 forms of one tenant).
-    pub issuers: Vec<String>,
+    pub issuers: Vec<Issuer>,
     /// The token's `aud` must contain one of these.
     pub audiences: Vec<String>,
     /// Signature algorithms accepted; RS256 unless configured otherwise. Never `none` or HMAC.
@@ -44,6 +45,32 @@ impl Default for TokenRules {
             username_claim: "upn".to_string(),
             username_prefix: String::new(),
         }
+    }
+}
+
+/// An accepted issuer, with the tenant its URL names when it is an Entra issuer (read once,
+/// not at every token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuer {
+    name: String,
+    tenant: Option<String>,
+}
+
+impl Issuer {
+    pub fn new(name: impl Into<String>) -> Issuer {
+        let name = name.into();
+        let tenant = entra_tenant(&name).map(str::to_string);
+        Issuer { name, tenant }
+    }
+
+    /// The issuer exactly as tokens' `iss` spells it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The tenant GUID of an Entra issuer ([`entra_tenant`]).
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
     }
 }
 
@@ -88,9 +115,9 @@ struct Header {
 }
 
 /// A token whose signature, issuer, audience and lifetime passed, with its claims.
-struct SignedClaims {
+struct SignedClaims<'r> {
     claims: Map<String, Value>,
-    issuer: String,
+    issuer: &'r Issuer,
     audiences: Vec<String>,
     valid_until: u64,
 }
@@ -108,7 +135,7 @@ pub fn verify(
         audiences,
         valid_until,
     } = verify_signed(token, keys, rules, now)?;
-    entra_claims(claims, &issuer, audiences, valid_until, rules)
+    entra_claims(claims, issuer, audiences, valid_until, rules)
 }
 
 /// A Kubernetes service account's projected token that passed: who it names.
@@ -167,19 +194,19 @@ pub fn verify_service_account(
     Ok(ServiceAccountToken {
         namespace,
         name,
-        issuer,
+        issuer: issuer.name.clone(),
         audiences,
         valid_until,
     })
 }
 
 /// The checks every token passes, in the order of spec B4 up to `nbf`.
-fn verify_signed(
+fn verify_signed<'r>(
     token: &str,
     keys: &KeySet,
-    rules: &TokenRules,
+    rules: &'r TokenRules,
     now: u64,
-) -> Result<SignedClaims, TokenError> {
+) -> Result<SignedClaims<'r>, TokenError> {
     if token.len() > rules.max_token_bytes {
         return Err(TokenError::TooLarge {
             bytes: token.len(),
@@ -249,17 +276,18 @@ fn verify_signed(
         .ok_or(TokenError::InvalidSignature)?;
 
     // The issuer must be configured, and the key one its own key set published.
-    let issuer = match claims.get("iss") {
-        Some(Value::String(iss)) if rules.issuers.iter().any(|i| i == iss) => iss.clone(),
-        other => {
-            return Err(TokenError::IssuerMismatch(
-                other.map(plain).unwrap_or_default(),
-            ));
-        }
+    let claimed = claims.get("iss");
+    let Some(issuer) = claimed
+        .and_then(Value::as_str)
+        .and_then(|iss| rules.issuers.iter().find(|i| i.name == iss))
+    else {
+        return Err(TokenError::IssuerMismatch(
+            claimed.map(plain).unwrap_or_default(),
+        ));
     };
-    if !key.serves(&issuer) {
+    if !key.serves(&issuer.name) {
         return Err(TokenError::KeyOfAnotherIssuer {
-            issuer: bounded(&issuer),
+            issuer: bounded(&issuer.name),
             kid: bounded(kid),
         });
     }
@@ -295,7 +323,7 @@ fn verify_signed(
 /// The Entra claims of a signed token: tenant, object id, username and groups.
 fn entra_claims(
     claims: Map<String, Value>,
-    issuer: &str,
+    issuer: &Issuer,
     audiences: Vec<String>,
     valid_until: u64,
     rules: &TokenRules,
@@ -304,7 +332,7 @@ fn entra_claims(
         Some(Value::String(tid)) => Some(tid.clone()),
         _ => None,
     };
-    if let Some(tenant) = entra_tenant(issuer)
+    if let Some(tenant) = issuer.tenant()
         && !tid
             .as_deref()
             .is_some_and(|tid| tid.eq_ignore_ascii_case(tenant))
@@ -316,7 +344,7 @@ fn entra_claims(
     }
     let oid = match claims.get("oid") {
         None => return Err(TokenError::MissingOid),
-        Some(Value::String(oid)) if is_guid(oid) => oid.clone(),
+        Some(Value::String(oid)) if is_hyphenated_guid(oid.as_bytes()) => oid.clone(),
         Some(other) => return Err(TokenError::InvalidOid(plain(other))),
     };
     let username = match claims.get(&rules.username_claim) {
@@ -388,12 +416,7 @@ pub fn entra_tenant(issuer: &str) -> Option<&str> {
     let rest = issuer.strip_prefix("https://")?;
     let (_host, path) = rest.split_once('/')?;
     let (tenant, tail) = path.split_once('/')?;
-    (is_guid(tenant) && (tail.is_empty() || tail == "v2.0")).then_some(tenant)
-}
-
-/// A GUID in its 36-character hyphenated form.
-pub fn is_guid(text: &str) -> bool {
-    text.len() == 36 && uuid::Uuid::try_parse(text).is_ok()
+    (is_hyphenated_guid(tenant.as_bytes()) && (tail.is_empty() || tail == "v2.0")).then_some(tenant)
 }
 
 fn audiences(value: Option<&Value>) -> Vec<String> {
@@ -460,6 +483,11 @@ mod tests {
             Some(t)
         );
         assert_eq!(entra_tenant("https://accounts.example.com/"), None);
+        assert_eq!(
+            Issuer::new(format!("https://sts.windows.net/{t}/")).tenant(),
+            Some(t)
+        );
+        assert_eq!(Issuer::new("https://accounts.example.com/").tenant(), None);
         assert_eq!(entra_tenant(&format!("https://sts.windows.net/{t}")), None);
         assert_eq!(
             entra_tenant(&format!("https://login.microsoftonline.com/{t}/v2.0/x")),

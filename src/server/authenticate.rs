@@ -4,7 +4,7 @@
 //! HTTP 200 with `authenticated: false` and the reason, so kube-apiserver logs it; a token is
 //! never logged, only the start of its SHA-256.
 
-use super::authorize::{AppState, PeerIdentity, Shared, admitted_body, error};
+use super::authorize::{AppState, PeerIdentity, ReadBody, Shared, admitted_body, error, too_large};
 use super::issuer_keys::IssuerKeys;
 use crate::identity::cache::{TokenCache, TokenDigest, digest, log_name};
 use crate::identity::{self, GroupsFrom, TokenError, TokenRules, VerifiedToken};
@@ -49,8 +49,8 @@ impl Authn {
     }
 
     /// As [`Authn::verify_with_keys_held`], reading the keys again (rate-limited) when the
-    /// token names one not held; a token that arrived while another read them is tried again
-    /// with the keys that read brought.
+    /// token names one not held; the token is tried again whenever the keys changed since it
+    /// arrived (by this read or by another one meanwhile).
     pub async fn verify(
         &self,
         token: &str,
@@ -60,8 +60,9 @@ impl Authn {
         let before = self.keys.keys().generation();
         match self.verify_with_keys_held(token, digest, now) {
             Err(TokenError::UnknownKid(kid)) => {
-                let refreshed = self.keys.refresh_for_unknown_kid().await;
-                if refreshed || self.keys.keys().generation() != before {
+                // A read that changed the keys gave them a new generation.
+                self.keys.refresh_for_unknown_kid().await;
+                if self.keys.keys().generation() != before {
                     self.verify_with_keys_held(token, digest, now)
                 } else {
                     Err(TokenError::UnknownKid(kid))
@@ -91,7 +92,15 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
         );
     };
     let bytes = match admitted_body(s, peer, body).await {
-        Ok(bytes) => bytes,
+        Ok(ReadBody::Complete(bytes)) => bytes,
+        // A deny has no meaning for a TokenReview: too large is an error status.
+        Ok(ReadBody::TooLarge(_)) => {
+            s.metrics
+                .token_reviews
+                .with_label_values(&["error", "too large"])
+                .inc();
+            return too_large(s);
+        }
         Err(answered) => return answered,
     };
     let review = match token_review::decode(&bytes) {

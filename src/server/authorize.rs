@@ -178,7 +178,15 @@ async fn authorize(
 /// then the decision (from the cache or the engine).
 async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Response {
     let bytes = match admitted_body(s, peer, body).await {
-        Ok(bytes) => bytes,
+        Ok(ReadBody::Complete(bytes)) => bytes,
+        // Denied when what was read shows a SubjectAccessReview: an error status would hand
+        // the request to the next authorizer without the deny assignments.
+        Ok(ReadBody::TooLarge(prefix)) => {
+            return match sar::decode_truncated(&prefix, s.max_body_bytes) {
+                Some(review) => unevaluable(s, &review, Instant::now()),
+                None => too_large(s),
+            };
+        }
         Err(answered) => return answered,
     };
     let started = Instant::now();
@@ -215,12 +223,13 @@ async fn handle(s: &Shared, peer: Option<Arc<PeerIdentity>>, body: Body) -> Resp
 }
 
 /// The body of a request from an allowed caller (client certificate name), read within the
-/// limits; the answer to send instead otherwise. Every webhook endpoint starts here.
+/// time limit and cut at the size limit; the answer to send instead otherwise. Every webhook
+/// endpoint starts here, and decides itself what a body too large is answered with.
 pub(super) async fn admitted_body(
     s: &Shared,
     peer: Option<Arc<PeerIdentity>>,
     body: Body,
-) -> Result<Bytes, Response> {
+) -> Result<ReadBody, Response> {
     if !s.allowed_client_names.is_empty()
         && let Some(refused) = client_refusal(&s.allowed_client_names, peer.as_deref())
     {
@@ -253,9 +262,9 @@ fn client_refusal(allowed: &[String], peer: Option<&PeerIdentity>) -> Option<Res
     None
 }
 
-/// Reads the request body within the read timeout and the size limit; the error answer
-/// otherwise (a deny for a too large body that shows a SubjectAccessReview).
-async fn receive_body(s: &Shared, body: Body) -> Result<Bytes, Response> {
+/// Reads the request body within the read timeout, keeping at most the size limit; the error
+/// answer otherwise.
+async fn receive_body(s: &Shared, body: Body) -> Result<ReadBody, Response> {
     match tokio::time::timeout(s.read_timeout, read_body(body, s.max_body_bytes)).await {
         Err(_) => Err(error(
             StatusCode::REQUEST_TIMEOUT,
@@ -267,20 +276,22 @@ async fn receive_body(s: &Shared, body: Body) -> Result<Bytes, Response> {
             "BadRequest",
             &format!("cannot read request body: {e}"),
         )),
-        Ok(Ok(ReadBody::TooLarge(prefix))) => {
-            // Denied when what was read shows a SubjectAccessReview: an error status would
-            // hand the request to the next authorizer without the deny assignments.
-            Err(match sar::decode_truncated(&prefix, s.max_body_bytes) {
-                Some(review) => unevaluable(s, &review, Instant::now()),
-                None => error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "RequestEntityTooLarge",
-                    &format!("request body is larger than {} bytes", s.max_body_bytes),
-                ),
-            })
-        }
-        Ok(Ok(ReadBody::Complete(bytes))) => Ok(bytes),
+        Ok(Ok(read)) => Ok(read),
     }
+}
+
+/// The Kubernetes `Status` answer to a body larger than the limit.
+pub(super) fn too_large(s: &Shared) -> Response {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLarge",
+        &too_large_message(s),
+    )
+}
+
+/// Why a body larger than the limit is refused.
+pub(super) fn too_large_message(s: &Shared) -> String {
+    format!("request body is larger than {} bytes", s.max_body_bytes)
 }
 
 /// The error answer while there is no whole policy to decide with. A "no opinion" would
@@ -310,7 +321,7 @@ pub(super) fn unavailable(s: &Shared) -> Option<&'static str> {
 }
 
 /// A request body read up to the limit.
-enum ReadBody {
+pub(super) enum ReadBody {
     Complete(Bytes),
     /// The body is larger than the limit: its first `limit` bytes.
     TooLarge(Vec<u8>),

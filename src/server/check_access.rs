@@ -6,7 +6,9 @@
 //! takes the body's), decide on one snapshot, count, answer the JSON array of decisions.
 //! Refusals carry ARM's error body `{"error":{"code","message"}}`.
 
-use super::authorize::{AppState, PeerIdentity, Shared, admitted_body, error, unavailable};
+use super::authorize::{
+    AppState, PeerIdentity, ReadBody, Shared, admitted_body, error, too_large_message, unavailable,
+};
 use super::issuer_keys::IssuerKeys;
 use crate::engine::check_access;
 use crate::identity::{TokenError, TokenRules};
@@ -61,7 +63,15 @@ async fn handle(
         return refused;
     }
     let bytes = match admitted_body(s, peer, body).await {
-        Ok(bytes) => bytes,
+        Ok(ReadBody::Complete(bytes)) => bytes,
+        Ok(ReadBody::TooLarge(_)) => {
+            return arm_error(
+                s,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                &too_large_message(s),
+            );
+        }
         Err(answered) => return answered,
     };
     let question = match path.and_then(|path| {
@@ -191,7 +201,9 @@ impl WorkloadIdentity {
             || crate::identity::token::verify_service_account(token, &keys.keys(), &rules, now);
         let verified = match verify() {
             Err(TokenError::UnknownKid(kid)) => {
-                if keys.refresh_for_unknown_kid().await || keys.keys().generation() != before {
+                // A read that changed the keys gave them a new generation.
+                keys.refresh_for_unknown_kid().await;
+                if keys.keys().generation() != before {
                     verify()
                 } else {
                     Err(TokenError::UnknownKid(kid))
@@ -226,6 +238,7 @@ fn arm_error(s: &Shared, status: StatusCode, code: &str, message: &str) -> Respo
     let result = match status {
         StatusCode::SERVICE_UNAVAILABLE => "unavailable",
         StatusCode::INTERNAL_SERVER_ERROR => "error",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
         _ => "bad_request",
     };
     s.metrics

@@ -13,8 +13,6 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -116,23 +114,19 @@ impl IssuerKeys {
     }
 
     /// A token named a `kid` not held: reads the keys again unless that was done less than
-    /// [`UNKNOWN_KID_INTERVAL`] ago. Returns whether a read happened and changed the keys.
-    pub async fn refresh_for_unknown_kid(&self) -> bool {
+    /// [`UNKNOWN_KID_INTERVAL`] ago. Keys that changed carry a new generation.
+    pub async fn refresh_for_unknown_kid(&self) {
         {
             let Ok(mut last) = self.last_forced.lock() else {
-                return false;
+                return;
             };
             if last.is_some_and(|at| at.elapsed() < UNKNOWN_KID_INTERVAL) {
-                return false;
+                return;
             }
             *last = Some(Instant::now());
         }
-        match self.refresh().await {
-            Ok(changed) => changed,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the issuers' signing keys; the keys held stay in use");
-                false
-            }
+        if let Err(e) = self.refresh().await {
+            tracing::warn!(error = %e, "cannot read the issuers' signing keys; the keys held stay in use");
         }
     }
 }
@@ -247,15 +241,12 @@ fn https_client(ca_file: Option<&std::path::Path>) -> anyhow::Result<HttpsClient
             let pem = std::fs::read(path)
                 .map_err(|e| anyhow::anyhow!("--authn-ca-file `{}`: {e}", path.display()))?;
             let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert =
-                    cert.map_err(|e| anyhow::anyhow!("--authn-ca-file `{}`: {e}", path.display()))?;
+            for cert in super::tls::read_certs(path, &pem)
+                .map_err(|e| anyhow::anyhow!("--authn-ca-file: {e}"))?
+            {
                 roots
                     .add(cert)
                     .map_err(|e| anyhow::anyhow!("--authn-ca-file `{}`: {e}", path.display()))?;
-            }
-            if roots.is_empty() {
-                anyhow::bail!("--authn-ca-file `{}` holds no certificate", path.display());
             }
             let config = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()?
@@ -272,6 +263,24 @@ fn https_client(ca_file: Option<&std::path::Path>) -> anyhow::Result<HttpsClient
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ca_file_without_a_certificate_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.crt");
+        std::fs::write(&path, "not a certificate\n").unwrap();
+        let source = KeySource::Discovery {
+            issuers: Vec::new(),
+            ca_file: Some(path.clone()),
+        };
+        let Err(e) = IssuerKeys::new(source, None) else {
+            panic!("a CA file without a certificate was accepted");
+        };
+        let message = e.to_string();
+        assert!(message.starts_with("--authn-ca-file"), "{message}");
+        assert!(message.contains("holds no certificate"), "{message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+    }
 
     #[test]
     fn entra_v1_issuers_are_discovered_under_login_microsoftonline() {

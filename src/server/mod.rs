@@ -455,14 +455,12 @@ pub async fn start(
     if let Some(authn) = authn {
         tasks.push(tokio::spawn(refresh_issuer_keys(
             authn.keys.clone(),
-            Some(authn.cache.clone()),
             shutdown_rx.clone(),
         )));
     }
     if let Some((_, keys)) = &workload.tokens {
         tasks.push(tokio::spawn(refresh_issuer_keys(
             keys.clone(),
-            None,
             shutdown_rx.clone(),
         )));
     }
@@ -522,7 +520,7 @@ async fn token_authentication(
     match keys.refresh().await {
         Ok(_) => tracing::info!(
             keys = keys.keys().len(),
-            issuers = ?settings.rules.issuers,
+            issuers = ?settings.rules.issuers.iter().map(crate::identity::Issuer::name).collect::<Vec<_>>(),
             "token authentication on: POST /authenticate"
         ),
         Err(e) => tracing::warn!(
@@ -570,11 +568,11 @@ pub async fn workload_identity(
 }
 
 /// Reads the issuers' keys again every [`issuer_keys::ROUTINE_INTERVAL`], or every
-/// [`issuer_keys::RETRY_INTERVAL`] while none could be read yet; verified tokens are
-/// forgotten when the keys change.
+/// [`issuer_keys::RETRY_INTERVAL`] while none could be read yet. Keys that change take a
+/// new generation, and a verified token is served from the cache only for the generation
+/// that verified it.
 async fn refresh_issuer_keys(
     keys: Arc<issuer_keys::IssuerKeys>,
-    cache: Option<crate::identity::cache::TokenCache>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -587,16 +585,8 @@ async fn refresh_issuer_keys(
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return,
         }
-        match keys.refresh().await {
-            Ok(true) => {
-                if let Some(cache) = &cache {
-                    cache.clear();
-                }
-            }
-            Ok(false) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the issuers' signing keys; the keys held stay in use")
-            }
+        if let Err(e) = keys.refresh().await {
+            tracing::warn!(error = %e, "cannot read the issuers' signing keys; the keys held stay in use")
         }
     }
 }

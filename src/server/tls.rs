@@ -79,7 +79,11 @@ impl Contents {
     }
 }
 
-fn read_certs(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+/// The certificates of a PEM file's bytes (`path` names it in errors): at least one.
+pub(crate) fn read_certs(
+    path: &Path,
+    pem: &[u8],
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let name = path.display().to_string();
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()

@@ -39,7 +39,8 @@ pub fn keys() -> &'static TestKeys {
     })
 }
 
-fn openssl(args: &[&str]) -> Vec<u8> {
+/// Runs `openssl` with `args`: its standard output.
+pub fn openssl(args: &[&str]) -> Vec<u8> {
     let out = std::process::Command::new("openssl")
         .args(args)
         .output()
