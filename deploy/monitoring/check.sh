@@ -35,7 +35,7 @@ command -v python3 >/dev/null 2>&1 || { log "python3 not found (it reads the das
 t_all=${SECONDS}
 bin="$("${tools}/build-promtool.sh")"
 promtool="${bin}/promtool"
-"${promtool}" --version 2>&1 | head -1 >&2
+"${promtool}" --version 2>&1 | sed -n 1p >&2 # sed reads it all: no SIGPIPE under pipefail
 
 work="$(mktemp -d)"
 trap 'rm -rf "${work}"' EXIT
@@ -57,5 +57,9 @@ if ! diff -u prometheus-rules.yaml "${work}/prometheus-rules.yaml"; then
   log "ERROR: prometheus-rules.yaml differs from rules.yml; run deploy/monitoring/gen-prometheusrule.sh"
   exit 1
 fi
+
+# And the groups it embeds, taken back out of spec:, are a valid rule file.
+sed -e '1,/^spec:/d' -e 's/^  //' prometheus-rules.yaml >"${work}/prometheusrule-spec.yml"
+"${promtool}" check rules "${work}/prometheusrule-spec.yml"
 
 log "all monitoring checks passed in $((SECONDS - t_all))s"
