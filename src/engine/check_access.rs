@@ -11,7 +11,6 @@ use crate::model::check_access::{
     OperationRequest, Subject, TIME_TO_LIVE_MS,
 };
 use crate::model::mapping::Attributes;
-use crate::model::name_hash::object_id;
 use crate::model::{ActionPattern, Scope, Timestamp};
 use crate::policy::Snapshot;
 use crate::policy::compiled::{Assignment, Deny, PermissionBlock};
@@ -95,12 +94,7 @@ fn decide_for_chain(
 ) -> CheckAccessAnswer {
     let mut combined: Option<CheckAccessAnswer> = None;
     for link in &chain.links {
-        let principals = sorted(
-            link.principals
-                .iter()
-                .filter_map(|p| object_id(p))
-                .collect(),
-        );
+        let principals = link.principals(snapshot);
         let mut answer = decide_for(
             snapshot,
             &principals,
@@ -400,8 +394,8 @@ pub fn explain(
                     let _ = writeln!(
                         out,
                         "  chain:   ServiceAccount `{}/{}` -> {via} managed identity `{}` (client id {}, principal {})\n           -> federated credential `{}` (issuer `{}`, subject `{}`)",
-                        chain.namespace,
-                        chain.name,
+                        account.namespace,
+                        account.name,
                         link.identity.name,
                         link.identity.client_id,
                         link.identity.principal_id,
@@ -409,11 +403,7 @@ pub fn explain(
                         link.credential.issuer,
                         link.credential.subject,
                     );
-                    let principals: SmallVec<[Uuid; 8]> = link
-                        .principals
-                        .iter()
-                        .filter_map(|p| object_id(p))
-                        .collect();
+                    let principals = link.principals(snapshot);
                     explain_principals(snapshot, &principals, &question.resource, &mut out);
                 }
             }

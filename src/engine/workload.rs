@@ -16,37 +16,28 @@ use crate::policy::workload::{
 use std::fmt;
 use std::sync::Arc;
 
-/// A resolved chain: the identities the ServiceAccount's pods can act as.
+/// A resolved chain: the identities the ServiceAccount's pods can act as, borrowed from the
+/// snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkloadChain {
-    pub namespace: String,
-    pub name: String,
+pub struct WorkloadChain<'s> {
     pub mode: WorkloadMode,
     /// One per identity, in load order; never empty. Configured mode has exactly one.
-    pub links: Vec<IdentityLink>,
+    pub links: Vec<IdentityLink<'s>>,
 }
 
 /// One identity the ServiceAccount reaches, and how.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdentityLink {
-    pub identity: ManagedIdentity,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentityLink<'s> {
+    pub identity: &'s ManagedIdentity,
     /// The credential whose issuer, subject and audience matched the question.
-    pub credential: FederatedCredential,
-    /// The principals to evaluate for this identity: its `principalId` (lower-case,
-    /// hyphenated) first, then the directory's groups of it, when the directory lists it.
-    pub principals: Vec<Arc<str>>,
+    pub credential: &'s FederatedCredential,
 }
 
-impl WorkloadChain {
-    /// Every principal of every link (a principal shared by two links is listed once).
-    pub fn principals(&self) -> Vec<Arc<str>> {
-        let mut all: Vec<Arc<str>> = Vec::new();
-        for p in self.links.iter().flat_map(|l| &l.principals) {
-            if !all.contains(p) {
-                all.push(p.clone());
-            }
-        }
-        all
+impl IdentityLink<'_> {
+    /// The principals to evaluate for this identity: its `principalId` and, when the
+    /// directory lists it, its transitive groups (sorted, no repeats).
+    pub fn principals(&self, snapshot: &Snapshot) -> smallvec::SmallVec<[uuid::Uuid; 8]> {
+        super::check_access::principal_set(snapshot, self.identity.principal_id, &[])
     }
 }
 
@@ -213,10 +204,10 @@ impl fmt::Display for BrokenLink {
 impl std::error::Error for BrokenLink {}
 
 /// Resolves the chain of `question` on `snapshot` (spec `identity.md` E4, steps 1–4).
-pub fn resolve(
-    snapshot: &Snapshot,
+pub fn resolve<'s>(
+    snapshot: &'s Snapshot,
     question: &WorkloadQuestion,
-) -> Result<WorkloadChain, BrokenLink> {
+) -> Result<WorkloadChain<'s>, BrokenLink> {
     let index: &WorkloadIndex = &snapshot.workload;
     let Some(account) = index.service_account(&question.namespace, &question.name) else {
         return Err(BrokenLink::ServiceAccountNotFound {
@@ -225,10 +216,9 @@ pub fn resolve(
         });
     };
     let subject = question.subject();
-    let link = |identity: &ManagedIdentity, credential: &FederatedCredential| IdentityLink {
-        identity: identity.clone(),
-        credential: credential.clone(),
-        principals: principals_of(snapshot, identity),
+    let link = |identity, credential| IdentityLink {
+        identity,
+        credential,
     };
     let links = match question.mode {
         WorkloadMode::Configured => {
@@ -244,7 +234,7 @@ pub fn resolve(
                 });
             };
             check_tenant(account.tenant_id.as_deref(), identity)?;
-            let credentials = || index.credentials_of(&identity.id);
+            let credentials = || index.credentials_of(identity);
             let matched =
                 credentials().find(|c| c.trusts(&question.issuer, &subject, &question.audience));
             match matched {
@@ -278,8 +268,6 @@ pub fn resolve(
         }
     };
     Ok(WorkloadChain {
-        namespace: question.namespace.clone(),
-        name: question.name.clone(),
         mode: question.mode,
         links,
     })
@@ -299,16 +287,6 @@ fn check_tenant(annotation: Option<&str>, identity: &ManagedIdentity) -> Result<
         identity: identity.name_or_id().to_string(),
         identity_tenant: tenant.to_string(),
     })
-}
-
-/// The principal id and, when the directory lists it, its groups.
-fn principals_of(snapshot: &Snapshot, identity: &ManagedIdentity) -> Vec<Arc<str>> {
-    let id = identity.principal_id.hyphenated().to_string();
-    let mut principals: Vec<Arc<str>> = vec![Arc::from(id.as_str())];
-    if let Some(groups) = snapshot.directory.as_deref().and_then(|d| d.member_of(&id)) {
-        principals.extend(groups.iter().cloned());
-    }
-    principals
 }
 
 /// How close `credential` is to the question's token: its parts that match exactly, and the
@@ -406,7 +384,7 @@ fn nearest_anywhere(
 ) -> Option<(String, NearestCredential)> {
     let mut best: Option<(usize, String, NearestCredential)> = None;
     for identity in index.identities() {
-        for credential in index.credentials_of(&identity.id) {
+        for credential in index.credentials_of(identity) {
             if !credential.subject.eq_ignore_ascii_case(subject) {
                 continue;
             }

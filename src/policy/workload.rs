@@ -105,10 +105,10 @@ pub struct WorkloadIndex {
     by_id: HashMap<String, usize>,
     /// Per identity (same index), its credentials' indexes into `credentials`.
     credentials_of: Vec<Vec<usize>>,
-    /// (namespace, name) -> index into `service_accounts`.
-    by_account: HashMap<(Arc<str>, Arc<str>), usize>,
-    /// Subject -> indexes into `credentials` of credentials on a loaded identity.
-    by_subject: HashMap<Arc<str>, Vec<usize>>,
+    /// Namespace -> name -> index into `service_accounts` (looked up by `&str`, no key built).
+    by_account: HashMap<Arc<str>, HashMap<Arc<str>, usize>>,
+    /// Subject -> (credential, identity) indexes of credentials on a loaded identity.
+    by_subject: HashMap<Arc<str>, Vec<(usize, usize)>>,
     /// Whether the policy held any ServiceAccount or identity (the lints need to know).
     has_service_accounts: bool,
     has_identities: bool,
@@ -227,7 +227,7 @@ impl WorkloadIndex {
                     self.by_subject
                         .entry(credential.subject.clone())
                         .or_default()
-                        .push(i);
+                        .push((i, identity));
                 }
                 None => {
                     unattached += 1;
@@ -287,8 +287,11 @@ impl WorkloadIndex {
     ) {
         let mut origins: Vec<Origin> = Vec::new();
         for (origin, account) in service_accounts {
-            let key = (account.namespace.clone(), account.name.clone());
-            if let Some(&first) = self.by_account.get(&key) {
+            let first = self
+                .by_account
+                .get(&account.namespace)
+                .and_then(|names| names.get(&account.name));
+            if let Some(&first) = first {
                 let (Some(kept), Some(kept_origin)) =
                     (self.service_accounts.get(first), origins.get(first))
                 else {
@@ -308,7 +311,10 @@ impl WorkloadIndex {
                 }
                 continue;
             }
-            self.by_account.insert(key, self.service_accounts.len());
+            self.by_account
+                .entry(account.namespace.clone())
+                .or_default()
+                .insert(account.name.clone(), self.service_accounts.len());
             self.service_accounts.push(account);
             origins.push(origin);
         }
@@ -427,9 +433,9 @@ impl WorkloadIndex {
 
     /// The ServiceAccount `namespace/name` (exact), if loaded.
     pub fn service_account(&self, namespace: &str, name: &str) -> Option<&ServiceAccount> {
-        let key: (Arc<str>, Arc<str>) = (Arc::from(namespace), Arc::from(name));
         self.by_account
-            .get(&key)
+            .get(namespace)?
+            .get(name)
             .and_then(|i| self.service_accounts.get(*i))
     }
 
@@ -441,18 +447,14 @@ impl WorkloadIndex {
             .and_then(|i| self.identities.get(*i))
     }
 
-    /// The identity with this ARM id (any case), if loaded.
-    pub fn identity_by_id(&self, id: &str) -> Option<&ManagedIdentity> {
-        self.by_id
-            .get(&id.to_ascii_lowercase())
-            .and_then(|i| self.identities.get(*i))
-    }
-
-    /// The credentials of the identity with this ARM id (any case): those whose id starts
-    /// with `<identity id>/federatedIdentityCredentials/`.
-    pub fn credentials_of(&self, identity_id: &str) -> impl Iterator<Item = &FederatedCredential> {
-        self.by_id
-            .get(&identity_id.to_ascii_lowercase())
+    /// The credentials of a loaded identity: those whose id starts with
+    /// `<identity id>/federatedIdentityCredentials/` (found by its client id, unique).
+    pub fn credentials_of(
+        &self,
+        identity: &ManagedIdentity,
+    ) -> impl Iterator<Item = &FederatedCredential> {
+        self.by_client_id
+            .get(&identity.client_id)
             .and_then(|i| self.credentials_of.get(*i))
             .into_iter()
             .flatten()
@@ -461,19 +463,21 @@ impl WorkloadIndex {
 
     /// Every (identity, credential) whose credential trusts this issuer, subject and audience
     /// (exact, case-sensitive), identities in load order.
-    pub fn trusting<'a>(
+    pub fn trusting<'a, 'q>(
         &'a self,
-        issuer: &'a str,
+        issuer: &'q str,
         subject: &str,
-        audience: &'a str,
-    ) -> impl Iterator<Item = (&'a ManagedIdentity, &'a FederatedCredential)> {
+        audience: &'q str,
+    ) -> impl Iterator<Item = (&'a ManagedIdentity, &'a FederatedCredential)> + 'q
+    where
+        'a: 'q,
+    {
         self.by_subject
             .get(subject)
             .into_iter()
             .flatten()
-            .filter_map(|c| self.credentials.get(*c))
-            .filter(move |c| c.trusts(issuer, &c.subject, audience))
-            .filter_map(|c| Some((self.identity_by_id(&c.identity_id)?, c)))
+            .filter_map(|(c, i)| Some((self.identities.get(*i)?, self.credentials.get(*c)?)))
+            .filter(move |(_, c)| c.trusts(issuer, &c.subject, audience))
     }
 
     /// Every loaded identity, in load order.
