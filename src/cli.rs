@@ -214,9 +214,7 @@ fn check_token_review(args: &CheckArgs, body: &[u8]) -> Result<Verdict, UsageErr
         .engine
         .resolve_offline()
         .map_err(|e| UsageError(e.to_string()))?;
-    let in_file = crate::server::ServerFile::read(&resolved.file.server)
-        .map_err(|e| UsageError(format!("{e:#}")))?
-        .authentication;
+    let in_file = server_section(&resolved)?.authentication;
     let settings = args
         .authn
         .over(in_file.as_ref())
@@ -422,15 +420,20 @@ pub fn run_check(args: &CheckArgs) -> Result<Verdict, UsageError> {
     decide_and_print(args, request, object)
 }
 
+/// The config file's `server:` section, read as `serve` reads it.
+fn server_section(
+    resolved: &crate::config::Resolved,
+) -> Result<crate::server::ServerFile, UsageError> {
+    crate::server::ServerFile::read(&resolved.file.server).map_err(|e| UsageError(format!("{e:#}")))
+}
+
 /// The workload identity settings: the flags over the config file's `server.workloadIdentity`.
 fn workload_settings(args: &CheckArgs) -> Result<crate::config::WorkloadSettings, UsageError> {
     let resolved = args
         .engine
         .resolve_offline()
         .map_err(|e| UsageError(e.to_string()))?;
-    let in_file = crate::server::ServerFile::read(&resolved.file.server)
-        .map_err(|e| UsageError(format!("{e:#}")))?
-        .workload_identity;
+    let in_file = server_section(&resolved)?.workload_identity;
     args.workload
         .over(in_file.as_ref())
         .resolve()
