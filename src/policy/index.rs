@@ -774,7 +774,7 @@ impl Snapshot {
         // The first definition read of each GUID, by index into `roles`.
         let mut seen: HashMap<String, usize> = HashMap::with_capacity(roles.len());
         for (i, (origin, def)) in roles.iter().enumerate() {
-            let guid = role_guid(def);
+            let guid = super::schema::role_guid(def);
             if guid.is_empty() {
                 diagnostics.push(Diagnostic::error(
                     origin.clone(),
@@ -1378,13 +1378,6 @@ fn same_list<T>(a: &[T], b: &[T], same: impl Fn(&T, &T) -> bool) -> bool {
 }
 
 /// A role definition's GUID: its `name`, or the last segment of its `id`, lower-cased.
-fn role_guid(def: &RoleDefinition) -> String {
-    if def.name.is_empty() {
-        super::schema::role_definition_guid(&def.id)
-    } else {
-        def.name.to_ascii_lowercase()
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -335,10 +335,16 @@ pub struct EntraMember {
     pub odata_type: Option<String>,
 }
 
-/// A PIM role assignment or role eligibility schedule instance (ARM `2020-10-01`
-/// `roleAssignmentScheduleInstances` / `roleEligibilityScheduleInstances`, `properties`
-/// lifted). Fields scopegate does not decide by (`memberType`, `expandedProperties`, linked
-/// ids, `createdOn`) are read leniently and ignored.
+/// A role definition's lower-cased GUID: its `name`, or the last segment of its `id` when
+/// the export has no name.
+pub fn role_guid(def: &RoleDefinition) -> String {
+    if def.name.is_empty() {
+        role_definition_guid(&def.id)
+    } else {
+        def.name.to_ascii_lowercase()
+    }
+}
+
 /// The role GUID a `roleDefinitionId` names: its last path segment, lower-cased (the
 /// subscription-scoped and the bare form of one role give the same GUID).
 pub fn role_definition_guid(role_definition_id: &str) -> String {
@@ -349,6 +355,10 @@ pub fn role_definition_guid(role_definition_id: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// A PIM role assignment or role eligibility schedule instance (ARM `2020-10-01`
+/// `roleAssignmentScheduleInstances` / `roleEligibilityScheduleInstances`, `properties`
+/// lifted). Fields scopegate does not decide by (`memberType`, `expandedProperties`, linked
+/// ids, `createdOn`) are read leniently and ignored.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleInstance {

@@ -383,12 +383,7 @@ impl WorkloadIndex {
         }
         let mut by_guid: HashMap<String, &RoleDefinition> = HashMap::new();
         for (_, def) in definitions {
-            let raw = if def.name.is_empty() {
-                def.id.rsplit('/').next().unwrap_or_default()
-            } else {
-                def.name.as_str()
-            };
-            by_guid.entry(raw.to_ascii_lowercase()).or_insert(def);
+            by_guid.entry(super::schema::role_guid(def)).or_insert(def);
         }
         let mut reported: HashSet<(Uuid, usize, u32)> = HashSet::new();
         for assignment in assignments {
