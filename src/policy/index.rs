@@ -1377,8 +1377,6 @@ fn same_list<T>(a: &[T], b: &[T], same: impl Fn(&T, &T) -> bool) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
 }
 
-/// A role definition's GUID: its `name`, or the last segment of its `id`, lower-cased.
-
 #[cfg(test)]
 mod tests {
     use super::*;
