@@ -36,6 +36,10 @@ pub enum Command {
     Serve(Box<crate::server::ServeArgs>),
     /// Write a throwaway CA, serving and client certificate for trying scopegate out.
     Certs(CertsArgs),
+    /// Keep a policy directory current from Azure Resource Manager and Microsoft Graph.
+    /// With --once: exit 0 when every source published or was unchanged, 1 when one failed
+    /// or was held, 3 on a bad config.
+    Sync(Box<crate::sync::SyncArgs>),
 }
 
 #[derive(Debug, Args)]

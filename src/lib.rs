@@ -38,10 +38,12 @@ pub mod config;
 pub mod engine;
 pub mod identity;
 pub mod metrics;
+pub mod outbound;
 pub mod model;
 pub mod policy;
 pub mod sar;
 pub mod server;
+pub mod sync;
 #[cfg(any(test, feature = "bench-support"))]
 pub mod synthetic;
 pub mod sys;

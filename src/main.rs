@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         })
         .map_err(|e| cli::UsageError(format!("{e:#}"))),
         Command::Serve(args) => serve(*args),
+        Command::Sync(args) => sync(*args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -49,4 +50,14 @@ fn serve(args: scopegate::server::ServeArgs) -> Result<u8, cli::UsageError> {
         .block_on(scopegate::server::run(args))
         .map(|()| 0)
         .map_err(|e| cli::UsageError(format!("{e:#}")))
+}
+
+fn sync(args: scopegate::sync::SyncArgs) -> Result<u8, cli::UsageError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| cli::UsageError(format!("cannot start the runtime: {e}")))?;
+    runtime
+        .block_on(scopegate::sync::run(args))
+        .map_err(cli::UsageError)
 }

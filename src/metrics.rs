@@ -52,6 +52,8 @@ pub struct Metrics {
     pub issuer_key_refreshes: IntCounterVec,
     /// Signing keys held for token validation.
     pub issuer_keys: IntGauge,
+    /// `serve --sync-config`: the policy sync's metrics.
+    pub sync: SyncMetrics,
     /// `decisions` for every (verdict, source), looked up once: finding a labelled child
     /// hashes its labels and takes a lock, twice per request otherwise.
     decided: [[IntCounter; 4]; 3],
@@ -349,6 +351,7 @@ impl Metrics {
                 "scopegate_issuer_signing_keys",
                 "Signing keys held for token validation.",
             ),
+            sync: SyncMetrics::new(&registry),
             registry,
         }
     }
@@ -397,6 +400,70 @@ impl Metrics {
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// The metrics of `scopegate sync`, in the server's registry (`serve --sync-config`) or in
+/// the sync process's own.
+#[derive(Clone)]
+pub struct SyncMetrics {
+    /// Runs by `source` (`arm`, `graph`) and `result` (`success`, `error`, `held`).
+    pub runs: IntCounterVec,
+    /// Unix time of each source's last successful run.
+    pub last_success: IntGaugeVec,
+    /// Objects in the files each source last wrote, by `kind`.
+    pub objects: IntGaugeVec,
+    requests: IntCounterVec,
+    retries: IntCounterVec,
+}
+
+impl SyncMetrics {
+    pub fn new(registry: &Registry) -> SyncMetrics {
+        SyncMetrics {
+            runs: counter_vec(
+                registry,
+                "scopegate_sync_runs_total",
+                "Policy sync runs, by `source` (`arm`, `graph`) and `result`: `success` (files \
+                 written or unchanged), `error` (the last good files stay), `held` (it would \
+                 delete too many assignments at once; --allow-large-deletions).",
+                &["source", "result"],
+            ),
+            last_success: gauge_vec(
+                registry,
+                "scopegate_sync_last_success_timestamp_seconds",
+                "Unix time of each sync source's last successful run.",
+                &["source"],
+            ),
+            objects: gauge_vec(
+                registry,
+                "scopegate_sync_objects",
+                "Objects in the files each sync source last wrote, by `kind`.",
+                &["source", "kind"],
+            ),
+            requests: counter_vec(
+                registry,
+                "scopegate_sync_requests_total",
+                "HTTPS calls of the sync, by `api` (`arm`, `graph`, `token`) and `code` (the \
+                 HTTP status, or `error` when no answer came).",
+                &["api", "code"],
+            ),
+            retries: counter_vec(
+                registry,
+                "scopegate_sync_retries_total",
+                "Sync calls repeated or slowed, by `api` and `reason` (`throttled`: 429, \
+                 `server_error`: 5xx, `network`, `unauthorized`: a new token after a 401, \
+                 `rate_limit`: few calls remained).",
+                &["api", "reason"],
+            ),
+        }
+    }
+
+    pub fn request(&self, api: &str, code: &str) {
+        self.requests.with_label_values(&[api, code]).inc();
+    }
+
+    pub fn retry(&self, api: &str, reason: &str) {
+        self.retries.with_label_values(&[api, reason]).inc();
     }
 }
 

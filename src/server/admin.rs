@@ -60,6 +60,9 @@ async fn readyz(
         for reason in state.0.store.pending() {
             text.push_str(&format!("[!] {reason}\n"));
         }
+        if let Some(sync) = &state.0.sync {
+            text.push_str(&sync.detail());
+        }
     }
     (status, text)
 }
@@ -111,6 +114,13 @@ fn ready(state: &AppState, webhook: &Listener, verbose: bool) -> (StatusCode, St
 }
 
 fn ready_at(s: &super::authorize::Shared) -> (StatusCode, String) {
+    // The synced files are part of the policy: without them Azure's assignments are missing.
+    if let Some(Err(why)) = s.sync.as_ref().map(|sync| sync.readiness()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        );
+    }
     (
         StatusCode::OK,
         format!("ok: policy generation {}\n", s.store.load().generation),

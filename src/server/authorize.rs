@@ -57,6 +57,8 @@ pub struct Shared {
     pub authn: Option<Arc<super::authenticate::Authn>>,
     /// Workload identity questions on the CheckAccess endpoint.
     pub workload: Arc<super::check_access::WorkloadIdentity>,
+    /// The in-process sync's sources (`--sync-config`).
+    pub sync: Option<Arc<crate::sync::SyncStatus>>,
 }
 
 /// How often [`warn_missing_claim`] looks at [`ClaimWatch`].

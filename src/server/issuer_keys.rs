@@ -10,9 +10,7 @@ use crate::metrics::Metrics;
 use arc_swap::ArcSwap;
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use crate::outbound::{error_chain, https_client};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,7 +38,7 @@ pub enum KeySource {
     },
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+type HttpsClient = crate::outbound::HttpsClient<Empty<Bytes>>;
 
 /// The keys in use and how to read them again.
 pub struct IssuerKeys {
@@ -59,7 +57,7 @@ impl IssuerKeys {
     pub fn new(source: KeySource, metrics: Option<Metrics>) -> anyhow::Result<IssuerKeys> {
         let client = match &source {
             KeySource::File(_) => None,
-            KeySource::Discovery { ca_file, .. } => Some(https_client(ca_file.as_deref())?),
+            KeySource::Discovery { ca_file, .. } => Some(https_client(ca_file.as_deref(), "--authn-ca-file")?),
         };
         Ok(IssuerKeys {
             source,
@@ -220,44 +218,6 @@ async fn get(client: &HttpsClient, url: &str) -> Result<Bytes, String> {
     tokio::time::timeout(FETCH_TIMEOUT, request)
         .await
         .map_err(|_| format!("`{url}`: no answer in {}s", FETCH_TIMEOUT.as_secs()))?
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
-}
-
-fn https_client(ca_file: Option<&std::path::Path>) -> anyhow::Result<HttpsClient> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = hyper_rustls::HttpsConnectorBuilder::new();
-    let builder = match ca_file {
-        Some(path) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| anyhow::anyhow!("--authn-ca-file `{}`: {e}", path.display()))?;
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in super::tls::read_certs(path, &pem)
-                .map_err(|e| anyhow::anyhow!("--authn-ca-file: {e}"))?
-            {
-                roots
-                    .add(cert)
-                    .map_err(|e| anyhow::anyhow!("--authn-ca-file `{}`: {e}", path.display()))?;
-            }
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            builder.with_tls_config(config)
-        }
-        None => builder.with_provider_and_native_roots(provider)?,
-    };
-    let connector = builder.https_only().enable_http1().build();
-    Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
 #[cfg(test)]

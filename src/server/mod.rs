@@ -151,6 +151,10 @@ pub struct ServeArgs {
     pub authn: crate::config::AuthnArgs,
     #[command(flatten)]
     pub workload: crate::config::WorkloadArgs,
+    /// Keep policy current from Azure inside this process: the sync config file (README
+    /// "Keeping policy current: sync"); its `output` must be below a policy directory.
+    #[arg(long, value_name = "FILE", env = "SCOPEGATE_SERVE_SYNC_CONFIG")]
+    pub sync_config: Option<PathBuf>,
 }
 
 /// The `server:` section of the config file.
@@ -187,6 +191,8 @@ pub struct ServerFile {
     /// Workload identity questions (CheckAccess about service accounts); the flags take
     /// precedence.
     pub workload_identity: Option<crate::config::WorkloadArgs>,
+    /// The sync config file (as --sync-config).
+    pub sync_config: Option<PathBuf>,
 }
 
 /// Server settings after flags, environment, config file and defaults.
@@ -214,6 +220,8 @@ pub struct ServerSettings {
     /// Workload identity: the cluster issuer questions assume and projected tokens are
     /// checked against.
     pub workload: crate::config::WorkloadSettings,
+    /// In-process sync (`--sync-config`).
+    pub sync: Option<crate::sync::SyncConfig>,
     /// See `ServeArgs::benchmark_empty_handler`.
     #[cfg(feature = "bench-support")]
     pub empty_handler: bool,
@@ -322,6 +330,10 @@ impl ServeArgs {
             advertise_url: self.advertise_url.clone().or(f.advertise_url),
             authn: self.authn.over(f.authentication.as_ref()).resolve()?,
             workload: self.workload.over(f.workload_identity.as_ref()).resolve()?,
+            sync: match self.sync_config.clone().or(f.sync_config) {
+                Some(path) => Some(crate::sync::SyncConfig::read(&path).map_err(anyhow::Error::msg)?),
+                None => None,
+            },
             #[cfg(feature = "bench-support")]
             empty_handler: self.benchmark_empty_handler,
         })
@@ -410,6 +422,10 @@ pub async fn start(
         None => None,
     };
     let workload = Arc::new(workload_identity(&settings.workload, Some(&metrics)).await?);
+    let syncer = match &settings.sync {
+        Some(config) => Some(in_process_sync(config, &engine.policies, &metrics)?),
+        None => None,
+    };
     let state = webhook_state(
         &engine,
         &settings,
@@ -418,6 +434,7 @@ pub async fn start(
         cluster.as_ref(),
         authn.clone(),
         workload.clone(),
+        syncer.as_ref().map(|s| s.status.clone()),
     );
     let tls = load_tls(settings.tls.as_ref(), &metrics)?;
     let listener = bind(settings.listen).await?;
@@ -463,6 +480,12 @@ pub async fn start(
             keys.clone(),
             shutdown_rx.clone(),
         )));
+    }
+    if let Some(syncer) = syncer {
+        let mut stop = shutdown_rx.clone();
+        tasks.push(tokio::spawn(syncer.run_every(async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        })));
     }
     tasks.push(tokio::spawn(authorize::warn_missing_claim(
         state.clone(),
@@ -601,6 +624,7 @@ fn webhook_state(
     cluster: Option<&Arc<crate::cluster::ClusterSource>>,
     authn: Option<Arc<authenticate::Authn>>,
     workload: Arc<check_access::WorkloadIdentity>,
+    sync: Option<Arc<crate::sync::SyncStatus>>,
 ) -> AppState {
     AppState::new(Shared {
         store,
@@ -615,7 +639,34 @@ fn webhook_state(
         claim_watch: authorize::ClaimWatch::default(),
         authn,
         workload,
+        sync,
     })
+}
+
+/// The sync `serve --sync-config` runs: its output must be read as policy, so it must be a
+/// policy directory or below one.
+fn in_process_sync(
+    config: &crate::sync::SyncConfig,
+    policies: &[PathBuf],
+    metrics: &Metrics,
+) -> anyhow::Result<Arc<crate::sync::Syncer>> {
+    std::fs::create_dir_all(&config.output)
+        .with_context(|| format!("sync output `{}`", config.output.display()))?;
+    let output = std::fs::canonicalize(&config.output)?;
+    let read = policies
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .any(|p| output.starts_with(p));
+    anyhow::ensure!(
+        read,
+        "sync output `{}` is not below a policy directory (--policies): its files would never be read",
+        config.output.display()
+    );
+    let syncer = crate::sync::Syncer::new(config.clone(), metrics.sync.clone(), |name| {
+        std::env::var(name).ok()
+    })
+    .map_err(anyhow::Error::msg)?;
+    Ok(Arc::new(syncer))
 }
 
 /// The first load, before listening, so a good policy answers from the first request.
