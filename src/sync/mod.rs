@@ -526,7 +526,7 @@ pub struct SyncArgs {
     #[arg(long, value_name = "ADDR:PORT", env = "SCOPEGATE_SYNC_ADMIN_ADDRESS")]
     pub admin_address: Option<std::net::SocketAddr>,
     /// Log format.
-    #[arg(long, value_enum, default_value = "text", env = "SCOPEGATE_LOG_FORMAT")]
+    #[arg(long, value_enum, default_value = "plain", env = "SCOPEGATE_LOG_FORMAT")]
     pub log_format: crate::telemetry::LogFormat,
 }
 

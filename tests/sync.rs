@@ -1,0 +1,735 @@
+//! `scopegate sync` against loopback HTTPS services that speak the documented Entra token,
+//! Resource Manager and Graph protocols (`fake_azure`): Azure itself cannot be reached from
+//! here. The real sync code runs — client, retries, paging, delta queries, workload identity
+//! credential, atomic publication — and its files are loaded by the real policy loader.
+
+#[path = "support/mod.rs"]
+mod support;
+
+#[path = "fake_azure/mod.rs"]
+mod fake_azure;
+
+use fake_azure::{FakeAzure, World};
+use scopegate::engine::{EngineOptions, NoMatch};
+use scopegate::metrics::SyncMetrics;
+use scopegate::model::Scope;
+use scopegate::policy::IndexOptions;
+use scopegate::sync::{Outcome, SyncConfig, SyncError, Syncer};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+const SUBSCRIPTION: &str = "/subscriptions/3f2a6b1c-5d4e-4f70-8a9b-0c1d2e3f4a5b";
+
+/// An `az`-shaped object (flat) in Resource Manager's REST shape: everything but `id`,
+/// `name` and `type` under `properties`; a role definition's `roleType` is its `type` there.
+fn to_arm(object: &Value) -> Value {
+    let Some(map) = object.as_object() else {
+        return object.clone();
+    };
+    if map.contains_key("properties") {
+        return object.clone();
+    }
+    let mut outer = serde_json::Map::new();
+    let mut properties = serde_json::Map::new();
+    for (k, v) in map {
+        match k.as_str() {
+            "id" | "name" | "type" => {
+                outer.insert(k.clone(), v.clone());
+            }
+            "roleType" => {
+                properties.insert("type".into(), v.clone());
+            }
+            _ => {
+                properties.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    if !outer.contains_key("name")
+        && let Some(id) = map.get("id").and_then(Value::as_str)
+    {
+        outer.insert("name".into(), json!(id.rsplit('/').next().unwrap_or_default()));
+    }
+    outer.insert("properties".into(), Value::Object(properties));
+    Value::Object(outer)
+}
+
+fn read_list(path: &Path) -> Vec<Value> {
+    let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    match v {
+        Value::Array(items) => items,
+        Value::Object(ref o) if o.contains_key("value") => o["value"].as_array().unwrap().clone(),
+        Value::Object(ref o) if o.contains_key("roles") => o["roles"].as_array().unwrap().clone(),
+        other => vec![other],
+    }
+}
+
+fn syncer(azure: &FakeAzure, config: &str) -> (Syncer, prometheus::Registry) {
+    let config: SyncConfig = serde_yaml::from_str(config).unwrap();
+    let registry = prometheus::Registry::new();
+    let metrics = SyncMetrics::new(&registry);
+    (Syncer::new(config, metrics, azure.env()).unwrap(), registry)
+}
+
+fn metrics_text(registry: &prometheus::Registry) -> String {
+    use prometheus::Encoder;
+    let mut out = Vec::new();
+    prometheus::TextEncoder::new()
+        .encode(&registry.gather(), &mut out)
+        .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+fn result<'a>(
+    results: &'a [(&'static str, Result<Outcome, SyncError>)],
+    source: &str,
+) -> &'a Result<Outcome, SyncError> {
+    &results.iter().find(|(s, _)| *s == source).unwrap().1
+}
+
+/// The example policy's Azure objects, served by the fake Resource Manager.
+fn load_examples(w: &mut World) {
+    let azure = support::root().join("policies/azure");
+    for file in ["aks-builtin-roles.json", "arc-builtin-roles.json", "keyvault-builtin-roles.json"] {
+        w.role_definitions
+            .extend(read_list(&azure.join(file)).iter().map(to_arm));
+    }
+    w.role_assignments = read_list(&azure.join("role-assignments.json"))
+        .iter()
+        .map(to_arm)
+        .collect();
+    w.deny_assignments = read_list(&azure.join("deny-assignments.json"))
+        .iter()
+        .map(to_arm)
+        .collect();
+    w.entities = read_list(&azure.join("management-groups.json"))
+        .iter()
+        .map(to_arm)
+        .collect();
+}
+
+/// The requests to compare decisions on: the captured kube-apiserver bodies and the README's.
+fn request_bodies() -> Vec<(PathBuf, Vec<u8>)> {
+    let mut bodies = Vec::new();
+    for dir in [
+        support::root().join("../shared/fixtures/sar"),
+        support::root().join("tests/fixtures/sar"),
+        support::root().join("tests/fixtures/requests"),
+    ] {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                bodies.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    bodies
+}
+
+fn snapshot(dirs: &[PathBuf], options: &IndexOptions) -> Arc<scopegate::policy::Snapshot> {
+    let loaded = scopegate::load_snapshot(dirs, None, options, 1).unwrap();
+    Arc::new(loaded.snapshot)
+}
+
+#[tokio::test]
+async fn synced_files_validate_and_decide_as_the_hand_written_ones() {
+    let azure = FakeAzure::start().await;
+    azure.with(|w| {
+        load_examples(w);
+        w.page_size = 7;
+    });
+    let out = tempfile::tempdir().unwrap();
+    let synced = out.path().join("synced");
+    let (sync, registry) = syncer(&azure, &azure.config(&synced, &[SUBSCRIPTION], false));
+    let results = sync.run_once().await;
+    assert!(
+        matches!(result(&results, "arm"), Ok(Outcome::Published(_))),
+        "{results:?}"
+    );
+    // Built-in roles are listed under the subscription; each is written once.
+    let defs = read_list(&synced.join("arm/role-definitions.json"));
+    let served = azure.with(|w| w.role_definitions.len());
+    assert_eq!(defs.len(), served);
+
+    // `scopegate validate` accepts the synced directory beside the Kubernetes files.
+    let policies = out.path().join("policies");
+    support::copy_dir(&support::root().join("policies/kubernetes"), &{
+        let k = policies.join("kubernetes");
+        std::fs::create_dir_all(&k).unwrap();
+        k
+    });
+    for file in ["managed-identities.json", "federated-credentials.json"] {
+        std::fs::copy(
+            support::root().join("policies/azure").join(file),
+            policies.join(file),
+        )
+        .unwrap();
+    }
+    let validate = support::scopegate(&[
+        "validate",
+        "--policies",
+        policies.to_str().unwrap(),
+        "--policies",
+        synced.to_str().unwrap(),
+    ]);
+    assert!(validate.status.success(), "{}", support::stderr(&validate));
+    let printed = String::from_utf8_lossy(&validate.stdout).to_string();
+    let hand = support::scopegate(&["validate", "--policies", "policies"]);
+    let hand = String::from_utf8_lossy(&hand.stdout).to_string();
+    assert_eq!(
+        printed.lines().next(),
+        hand.lines().next(),
+        "object counts differ"
+    );
+
+    // Every request decides the same with the synced files as with the hand-written ones.
+    let options = IndexOptions::for_cluster(Scope::parse(support::CLUSTER).unwrap());
+    let by_hand = snapshot(&[support::root().join("policies")], &options);
+    let by_sync = snapshot(&[policies.clone(), synced.clone()], &options);
+    let engine = EngineOptions::default();
+    let bodies = request_bodies();
+    assert!(bodies.len() >= 19, "{} request bodies", bodies.len());
+    let mut allowed = 0;
+    for (path, body) in &bodies {
+        let Ok(review) = scopegate::sar::decode(body) else {
+            continue;
+        };
+        let a = scopegate::engine::authorize(&by_hand, &engine, &review.request);
+        let b = scopegate::engine::authorize(&by_sync, &engine, &review.request);
+        assert_eq!(
+            (a.verdict, a.source, &a.decided_by),
+            (b.verdict, b.source, &b.decided_by),
+            "{}",
+            path.display()
+        );
+        allowed += usize::from(a.allowed());
+    }
+    assert!(allowed > 0, "no request was allowed: the comparison shows nothing");
+
+    // Paging: every list was followed through its nextLink pages.
+    let log = azure.log();
+    let pages = log
+        .iter()
+        .filter(|l| l.service == "arm" && l.target.contains("roleDefinitions"))
+        .count();
+    assert_eq!(pages, served.div_ceil(7), "role definition pages");
+    let text = metrics_text(&registry);
+    assert_eq!(
+        support::metric(&text, "scopegate_sync_runs_total{result=\"success\",source=\"arm\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        support::metric(&text, "scopegate_sync_last_success_timestamp_seconds{source=\"arm\"}")
+            .unwrap()
+            > 1.7e9
+    );
+
+    // A second run with nothing changed publishes nothing new.
+    let before = std::fs::read_link(synced.join("arm")).unwrap();
+    let results = sync.run_once().await;
+    assert!(matches!(result(&results, "arm"), Ok(Outcome::Unchanged(_))), "{results:?}");
+    assert_eq!(std::fs::read_link(synced.join("arm")).unwrap(), before);
+}
+
+/// Each Azure RBAC conformance vector, its policy served by Resource Manager and synced,
+/// decides as the vector expects.
+#[tokio::test]
+async fn azure_rbac_vectors_decide_the_same_through_sync() {
+    let text = std::fs::read_to_string(support::root().join("tests/fixtures/vectors/azure-rbac.jsonl")).unwrap();
+    let cases: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(cases.len(), 38);
+    let azure = FakeAzure::start().await;
+    let out = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let name = case["name"].as_str().unwrap();
+        let cluster = case["cluster_resource_id"].as_str().unwrap();
+        let subscription: String = cluster.split('/').take(3).collect::<Vec<_>>().join("/");
+        let list = |key: &str, kind: &str| -> Vec<Value> {
+            case[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|o| at_its_scope(to_arm(o), kind))
+                .collect()
+        };
+        azure.with(|w| {
+            w.role_definitions = list("roles", "");
+            w.role_assignments = list("assignments", "roleAssignments");
+            w.deny_assignments = list("deny_assignments", "denyAssignments");
+            w.entities = ancestry_entities(case);
+            w.page_size = 2;
+        });
+        let synced = out.path().join(format!("case-{i}"));
+        let (sync, _) = syncer(&azure, &azure.config(&synced, &[&subscription], false));
+        let results = sync.run_once().await;
+        if let Err(e) = result(&results, "arm") {
+            failures.push(format!("{name}: sync failed: {e}"));
+            continue;
+        }
+        let options = IndexOptions::for_cluster(Scope::parse(cluster).unwrap());
+        let snapshot = snapshot(&[synced], &options);
+        let review = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": case["request"]});
+        let request = scopegate::sar::decode(review.to_string().as_bytes()).unwrap().request;
+        let engine = EngineOptions {
+            no_match: NoMatch::Deny,
+            ..EngineOptions::default()
+        };
+        let decision = scopegate::engine::authorize(&snapshot, &engine, &request);
+        let expected = &case["expected"];
+        if Some(decision.allowed()) != expected["allowed"].as_bool()
+            || Some(decision.denied()) != expected["denied"].as_bool()
+        {
+            failures.push(format!(
+                "{name}: expected allowed={} denied={}, got {:?} ({})",
+                expected["allowed"], expected["denied"], decision.verdict, decision.reason
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// An assignment as Resource Manager names it: `{scope}/providers/Microsoft.Authorization/
+/// {kind}/{name}` (a vector's short ids such as `ra-003` are its names).
+fn at_its_scope(mut object: Value, kind: &str) -> Value {
+    if kind.is_empty() {
+        return object;
+    }
+    let name = object["name"].as_str().unwrap_or_default().to_string();
+    let scope = object["properties"]["scope"].as_str().unwrap_or("/").trim_end_matches('/').to_string();
+    object["id"] = json!(format!("{scope}/providers/Microsoft.Authorization/{kind}/{name}"));
+    object
+}
+
+/// `getEntities` entries for a vector's management group ancestry.
+fn ancestry_entities(case: &Value) -> Vec<Value> {
+    let mut entities = Vec::new();
+    let Some(ancestry) = case["environment"]["management_group_ancestry"].as_object() else {
+        return entities;
+    };
+    let mg = |name: &str| format!("/providers/Microsoft.Management/managementGroups/{name}");
+    for (subscription, chain) in ancestry {
+        let chain: Vec<&str> = chain.as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        let mut child = (format!("/subscriptions/{subscription}"), subscription.clone(), "/subscriptions");
+        for parent in &chain {
+            entities.push(json!({"id": child.0, "name": child.1, "type": child.2,
+                "properties": {"displayName": child.1, "parent": {"id": mg(parent)}}}));
+            child = (mg(parent), parent.to_string(), "Microsoft.Management/managementGroups");
+        }
+        entities.push(json!({"id": child.0, "name": child.1, "type": child.2,
+            "properties": {"displayName": child.1, "parent": null}}));
+    }
+    entities
+}
+
+fn assignment(n: usize) -> Value {
+    let id = format!("{SUBSCRIPTION}/providers/Microsoft.Authorization/roleAssignments/00000000-0000-4000-8000-{n:012}");
+    json!({
+        "id": id,
+        "name": format!("00000000-0000-4000-8000-{n:012}"),
+        "type": "Microsoft.Authorization/roleAssignments",
+        "properties": {
+            "principalId": format!("11111111-0000-4000-8000-{n:012}"),
+            "principalType": "User",
+            "roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/7f6c6a51-bcf8-42ba-9220-52d62157d7db",
+            "scope": SUBSCRIPTION,
+        }
+    })
+}
+
+fn world_with_assignments(w: &mut World, n: usize) {
+    w.role_definitions = read_list(&support::root().join("policies/azure/aks-builtin-roles.json"))
+        .iter()
+        .map(to_arm)
+        .collect();
+    w.role_assignments = (0..n).map(assignment).collect();
+}
+
+#[tokio::test]
+async fn throttling_waits_as_retry_after_says() {
+    let azure = FakeAzure::start().await;
+    azure.with(|w| {
+        world_with_assignments(w, 3);
+        w.throttle_next = 2;
+        w.retry_after = "1".into();
+    });
+    let out = tempfile::tempdir().unwrap();
+    let (sync, registry) = syncer(&azure, &azure.config(out.path(), &[SUBSCRIPTION], false));
+    let results = sync.run_once().await;
+    assert!(matches!(result(&results, "arm"), Ok(Outcome::Published(_))), "{results:?}");
+    let arm: Vec<_> = azure.log().into_iter().filter(|l| l.service == "arm").collect();
+    assert_eq!(arm[0].status, 429);
+    assert_eq!(arm[1].status, 429);
+    assert_eq!(arm[2].status, 200);
+    for pair in arm.windows(2).take(2) {
+        let waited = pair[1].at.duration_since(pair[0].at);
+        assert!(waited >= Duration::from_millis(950), "waited only {waited:?} after a 429");
+    }
+    assert_eq!(arm[2].target, arm[0].target, "the throttled call is the one repeated");
+    let text = metrics_text(&registry);
+    assert_eq!(
+        support::metric(&text, "scopegate_sync_retries_total{api=\"arm\",reason=\"throttled\"}"),
+        Some(2.0)
+    );
+    assert_eq!(read_list(&out.path().join("arm/role-assignments.json")).len(), 3);
+}
+
+#[tokio::test]
+async fn few_remaining_reads_slow_the_next_call() {
+    let azure = FakeAzure::start().await;
+    azure.with(|w| {
+        world_with_assignments(w, 1);
+        w.remaining_reads = Some(3);
+    });
+    let out = tempfile::tempdir().unwrap();
+    let (sync, _) = syncer(&azure, &azure.config(out.path(), &[SUBSCRIPTION], false));
+    sync.run_once().await;
+    let arm: Vec<_> = azure.log().into_iter().filter(|l| l.service == "arm").collect();
+    assert!(arm.len() >= 5);
+    for pair in arm.windows(2) {
+        let gap = pair[1].at.duration_since(pair[0].at);
+        assert!(gap >= Duration::from_millis(290), "calls {gap:?} apart with 3 reads left");
+    }
+    // With plenty left, no pause.
+    azure.with(|w| {
+        w.log.clear();
+        w.remaining_reads = Some(11_999);
+    });
+    let started = std::time::Instant::now();
+    sync.run_once().await;
+    assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_5xx_storm_keeps_the_last_good_files_and_a_short_one_is_retried() {
+    let azure = FakeAzure::start().await;
+    azure.with(|w| world_with_assignments(w, 4));
+    let out = tempfile::tempdir().unwrap();
+    let config = azure.config(out.path(), &[SUBSCRIPTION], true);
+    let (sync, registry) = syncer(&azure, &config);
+    let results = sync.run_once().await;
+    assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
+    let good = std::fs::read(out.path().join("arm/role-assignments.json")).unwrap();
+
+    azure.with(|w| {
+        w.role_assignments.push(assignment(99));
+        w.unavailable_next = 1_000;
+    });
+    let results = sync.run_once().await;
+    let Err(e) = result(&results, "arm") else {
+        panic!("a 5xx storm published: {results:?}");
+    };
+    let message = e.to_string();
+    assert!(message.contains("503") && message.contains("after 6 tries"), "{message}");
+    assert!(matches!(result(&results, "graph"), Ok(_)), "graph is a source of its own");
+    assert_eq!(std::fs::read(out.path().join("arm/role-assignments.json")).unwrap(), good);
+    let status = sync.status.snapshot();
+    assert!(status["arm"].failure.as_deref().unwrap().contains("503"));
+    assert!(status["graph"].failure.is_none());
+    assert!(sync.status.readiness().is_ok(), "last good files serve");
+    assert!(sync.status.detail().contains("[!] sync arm: failing"));
+    let text = metrics_text(&registry);
+    assert_eq!(
+        support::metric(&text, "scopegate_sync_runs_total{result=\"error\",source=\"arm\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        support::metric(&text, "scopegate_sync_retries_total{api=\"arm\",reason=\"server_error\"}"),
+        Some(5.0)
+    );
+
+    // Three failures, then the service answers: retried with backoff, published.
+    azure.with(|w| w.unavailable_next = 3);
+    let results = sync.run_once().await;
+    assert!(matches!(result(&results, "arm"), Ok(Outcome::Published(_))), "{results:?}");
+    assert_eq!(read_list(&out.path().join("arm/role-assignments.json")).len(), 5);
+    assert!(sync.status.snapshot()["arm"].failure.is_none());
+}
+
+#[tokio::test]
+async fn a_token_expiring_mid_sync_is_renewed_once() {
+    let azure = FakeAzure::start().await;
+    azure.with(|w| {
+        world_with_assignments(w, 6);
+        w.page_size = 2;
+        w.expire_tokens_after = Some(2);
+    });
+    let out = tempfile::tempdir().unwrap();
+    let (sync, registry) = syncer(&azure, &azure.config(out.path(), &[SUBSCRIPTION], false));
+    let results = sync.run_once().await;
+    assert!(matches!(result(&results, "arm"), Ok(Outcome::Published(_))), "{results:?}");
+    let log = azure.log();
+    let tokens = log.iter().filter(|l| l.service == "token").count();
+    assert_eq!(tokens, 2, "one token, then one renewal");
+    let refused = log.iter().position(|l| l.status == 401).expect("a 401");
+    let retried = &log[refused + 2];
+    assert_eq!(log[refused + 1].service, "token");
+    assert_eq!(retried.target, log[refused].target);
+    assert_ne!(retried.bearer, log[refused].bearer, "the new token is used");
+    assert_eq!(read_list(&out.path().join("arm/role-assignments.json")).len(), 6);
+    let text = metrics_text(&registry);
+    assert_eq!(
+        support::metric(&text, "scopegate_sync_retries_total{api=\"arm\",reason=\"unauthorized\"}"),
+        Some(1.0)
+    );
+    // A token that stays refused is an error, not a loop.
+    azure.with(|w| {
+        w.federated_token = "another-token".into();
+        w.valid_tokens.clear();
+    });
+    let results = sync.run_once().await;
+    let message = result(&results, "arm").as_ref().unwrap_err().to_string();
+    assert!(message.contains("AADSTS700213"), "{message}");
+}
+
+#[tokio::test]
+async fn the_projected_token_file_is_read_for_each_new_token() {
+    let azure = FakeAzure::start().await;
+    azure.with(|w| {
+        world_with_assignments(w, 1);
+        w.expires_in = 1;
+    });
+    let out = tempfile::tempdir().unwrap();
+    let (sync, _) = syncer(&azure, &azure.config(out.path(), &[SUBSCRIPTION], false));
+    assert!(sync.run_once().await.iter().all(|(_, r)| r.is_ok()));
+    // The kubelet rotates the token: the next token request presents the new one.
+    std::fs::write(&azure.token_file, "rotated-projected-token").unwrap();
+    azure.with(|w| w.federated_token = "rotated-projected-token".into());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let results = sync.run_once().await;
+    assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
+    let tokens = azure.log().iter().filter(|l| l.service == "token").count();
+    assert!(tokens >= 2, "{tokens}");
+}
+
+#[tokio::test]
+async fn a_mass_deletion_is_held_until_allowed() {
+    let azure = FakeAzure::start().await;
+    azure.with(|w| world_with_assignments(w, 10));
+    let out = tempfile::tempdir().unwrap();
+    let config = azure.config(out.path(), &[SUBSCRIPTION], false);
+    let (sync, registry) = syncer(&azure, &config);
+    assert!(sync.run_once().await.iter().all(|(_, r)| r.is_ok()));
+    let file = out.path().join("arm/role-assignments.json");
+    let good = std::fs::read(&file).unwrap();
+
+    // Four of ten go: within the default half.
+    azure.with(|w| w.role_assignments.truncate(6));
+    let results = sync.run_once().await;
+    assert!(matches!(result(&results, "arm"), Ok(Outcome::Published(_))), "{results:?}");
+    assert_eq!(read_list(&file).len(), 6);
+    let six = std::fs::read(&file).unwrap();
+    assert_ne!(six, good);
+
+    // The scope answers empty: held, the six stay.
+    azure.with(|w| w.role_assignments.clear());
+    let results = sync.run_once().await;
+    let Err(SyncError::Held(message)) = result(&results, "arm") else {
+        panic!("not held: {results:?}");
+    };
+    assert!(message.contains("delete 6 of the 6 role assignments"), "{message}");
+    assert!(message.contains("--allow-large-deletions"), "{message}");
+    assert_eq!(std::fs::read(&file).unwrap(), six);
+    let text = metrics_text(&registry);
+    assert_eq!(
+        support::metric(&text, "scopegate_sync_runs_total{result=\"held\",source=\"arm\"}"),
+        Some(1.0)
+    );
+
+    // The operator confirms.
+    let (allowed, _) = syncer(&azure, &format!("{config}allowLargeDeletions: true\n"));
+    let results = allowed.run_once().await;
+    assert!(matches!(result(&results, "arm"), Ok(Outcome::Published(_))), "{results:?}");
+    assert_eq!(read_list(&file).len(), 0);
+}
+
+#[tokio::test]
+async fn a_next_link_to_another_host_is_not_followed() {
+    let azure = FakeAzure::start().await;
+    azure.with(|w| world_with_assignments(w, 1));
+    let out = tempfile::tempdir().unwrap();
+    // Resource Manager at `localhost` while its pages link to `127.0.0.1`: another origin,
+    // which must not see the token.
+    let config = azure
+        .config(out.path(), &[SUBSCRIPTION], false)
+        .replace(&azure.arm_origin, &azure.arm_origin.replace("127.0.0.1", "localhost"));
+    azure.with(|w| w.page_size = 1);
+    let (sync, _) = syncer(&azure, &config);
+    let results = sync.run_once().await;
+    // The certificate names only 127.0.0.1, so `localhost` fails the handshake first;
+    // either way nothing is published.
+    assert!(result(&results, "arm").is_err(), "{results:?}");
+    assert!(!out.path().join("arm").exists());
+}
+
+fn user(id: &str, upn: &str, enabled: bool) -> Value {
+    json!({"id": id, "userPrincipalName": upn, "accountEnabled": enabled, "displayName": upn})
+}
+
+const USER: &str = "#microsoft.graph.user";
+const GROUP: &str = "#microsoft.graph.group";
+
+fn version(
+    users: &[(&str, bool)],
+    groups: &[(&str, &[(&str, &str)])],
+) -> fake_azure::DirectoryVersion {
+    let mut v = fake_azure::DirectoryVersion::default();
+    for (id, enabled) in users {
+        v.users.insert(id.to_string(), user(id, &format!("{id}@contoso.example"), *enabled));
+    }
+    for (id, members) in groups {
+        v.groups.insert(
+            id.to_string(),
+            (
+                json!({"id": id, "displayName": format!("group {id}")}),
+                members.iter().map(|(t, m)| (t.to_string(), m.to_string())).collect(),
+            ),
+        );
+    }
+    v
+}
+
+fn members(dir: &Path, group: &str) -> Vec<String> {
+    let path = dir.join(format!("graph/entra-group-members/{group}.json"));
+    if !path.exists() {
+        return Vec::new();
+    }
+    let mut ids: Vec<String> = read_list(&path)
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+const U1: &str = "aaaaaaaa-0000-4000-8000-000000000001";
+const U2: &str = "aaaaaaaa-0000-4000-8000-000000000002";
+const U3: &str = "aaaaaaaa-0000-4000-8000-000000000003";
+const G1: &str = "bbbbbbbb-0000-4000-8000-000000000001";
+const G2: &str = "bbbbbbbb-0000-4000-8000-000000000002";
+
+#[tokio::test]
+async fn the_directory_is_read_once_then_by_delta() {
+    let azure = FakeAzure::start().await;
+    azure.with(|w| {
+        w.graph_page_size = 2;
+        w.versions = vec![version(
+            &[(U1, true), (U2, true), (U3, true)],
+            &[(G1, &[(USER, U1), (USER, U2), (GROUP, G2)]), (G2, &[(USER, U3)])],
+        )];
+    });
+    let out = tempfile::tempdir().unwrap();
+    let (sync, registry) = syncer(&azure, &azure.config(out.path(), &[], true));
+    let results = sync.run_once().await;
+    let Ok(Outcome::Published(summary)) = result(&results, "graph") else {
+        panic!("{results:?}");
+    };
+    assert!(summary.contains("3 users, 2 groups, 4 memberships (full read)"), "{summary}");
+    assert_eq!(members(out.path(), G1), [U1, U2, G2]);
+    let graph_calls = azure.log().iter().filter(|l| l.service == "graph").count();
+    assert!(graph_calls >= 4, "paged: {graph_calls} calls");
+
+    // The directory validates and expands nested groups.
+    let loaded = scopegate::load_snapshot(&[out.path().to_path_buf()], None, &IndexOptions::default(), 1).unwrap();
+    let stats = loaded.snapshot.stats();
+    assert_eq!(stats.directory_users, 3, "{stats:?}");
+    assert_eq!(stats.directory_groups, 2, "{stats:?}");
+
+    // Changes: U2 disabled, U1 leaves G1, U3 deleted from the tenant.
+    azure.with(|w| {
+        w.log.clear();
+        w.versions.push(version(
+            &[(U1, true), (U2, false)],
+            &[(G1, &[(USER, U2), (GROUP, G2)]), (G2, &[])],
+        ));
+    });
+    let results = sync.run_once().await;
+    let Ok(Outcome::Published(summary)) = result(&results, "graph") else {
+        panic!("{results:?}");
+    };
+    assert!(summary.contains("(delta)"), "{summary}");
+    let log = azure.log();
+    assert!(log.iter().filter(|l| l.service == "graph").all(|l| l.target.contains("$deltatoken=")));
+    assert_eq!(members(out.path(), G1), [U2, G2]);
+    assert!(members(out.path(), G2).is_empty());
+    let users = read_list(&out.path().join("graph/entra-users.json"));
+    assert_eq!(users.len(), 2);
+    let u2 = users.iter().find(|u| u["id"] == U2).unwrap();
+    assert_eq!(u2["accountEnabled"], false);
+
+    // Nothing changed: nothing published, the delta link moves on.
+    let results = sync.run_once().await;
+    assert!(matches!(result(&results, "graph"), Ok(Outcome::Unchanged(_))), "{results:?}");
+
+    // Graph forgot the delta state (410 Gone): a full read gives the same directory.
+    azure.with(|w| {
+        w.versions.push(version(&[(U1, true)], &[(G1, &[(USER, U1)])]));
+        w.oldest_delta_token = 2;
+    });
+    let results = sync.run_once().await;
+    let Ok(Outcome::Published(summary)) = result(&results, "graph") else {
+        panic!("{results:?}");
+    };
+    assert!(summary.contains("(full read)"), "{summary}");
+    assert_eq!(members(out.path(), G1), [U1]);
+    assert_eq!(read_list(&out.path().join("graph/entra-groups.json")).len(), 1);
+    let text = metrics_text(&registry);
+    assert_eq!(
+        support::metric(&text, "scopegate_sync_objects{kind=\"memberships\",source=\"graph\"}"),
+        Some(1.0)
+    );
+
+    // A restarted sync continues from the published files and delta links.
+    azure.with(|w| {
+        w.log.clear();
+        w.versions.push(version(&[(U1, true), (U2, true)], &[(G1, &[(USER, U1), (USER, U2)])]));
+    });
+    let (restarted, _) = syncer(&azure, &azure.config(out.path(), &[], true));
+    let results = restarted.run_once().await;
+    assert!(matches!(result(&results, "graph"), Ok(Outcome::Published(_))), "{results:?}");
+    assert!(azure.log().iter().filter(|l| l.service == "graph").all(|l| l.target.contains("$deltatoken=")));
+    assert_eq!(members(out.path(), G1), [U1, U2]);
+}
+
+#[test]
+fn bad_configs_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("output: /x\n", "nothing to sync"),
+        ("output: /x\narm:\n  scopes: []\n", "arm.scopes is empty"),
+        ("output: /x\narm:\n  scopes: [subscriptions/x]\n", "not an Azure resource id"),
+        ("output: /x\ngraph:\n  endpoint: http://graph\n", "not an https:// URL"),
+        ("output: /x\ngraph: {}\nmaxDeletionFraction: 2\n", "between 0 and 1"),
+        ("output: /x\ngraph: {}\ninterval: soon\n", "`soon` is not a duration"),
+        ("output: /x\ngraph: {}\nscopes: [a]\n", "unknown field `scopes`"),
+    ];
+    for (text, want) in cases {
+        let path = dir.path().join("sync.yaml");
+        std::fs::write(&path, text).unwrap();
+        let e = SyncConfig::read(&path).unwrap_err();
+        assert!(e.contains(want), "{text}: {e}");
+        assert!(e.contains("sync.yaml"), "{e}");
+    }
+}
+
+#[test]
+fn sync_once_from_the_command_line_reports_a_missing_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sync.yaml");
+    std::fs::write(&path, format!("output: {}\ngraph: {{}}\n", dir.path().display())).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scopegate"))
+        .args(["sync", "--once", "--config", path.to_str().unwrap()])
+        .env_remove("AZURE_TENANT_ID")
+        .env_remove("AZURE_CLIENT_ID")
+        .env_remove("AZURE_FEDERATED_TOKEN_FILE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(support::stderr(&out).contains("AZURE_TENANT_ID"), "{}", support::stderr(&out));
+}
