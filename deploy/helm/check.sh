@@ -8,7 +8,8 @@
 #      deploy/static-pod (flags, probes, securityContext, Service clusterIP, PDB, sync
 #      sidecar env and volumes, certificates)
 #   3. value combinations that cannot work are refused (helm template fails with the reason)
-#   4. files/aks-builtin-roles.json is policies/azure/aks-builtin-roles.json, byte for byte
+#   4. files/aks-builtin-roles.json is policies/azure/aks-builtin-roles.json, byte for byte, and
+#      the values table of the chart README is the one values-table.py makes from values.yaml
 #
 # helm is built from its Go module (helm.sh/helm/v3, the version tools/go.mod pins) through the
 # Go module proxy into ${SCOPEGATE_TOOLS_BIN:-$HOME/.cache/scopegate-tools/bin}, and rebuilt only
@@ -41,6 +42,14 @@ export HELM_CACHE_HOME="${work}/cache" HELM_CONFIG_HOME="${work}/config" HELM_DA
 log "files/aks-builtin-roles.json is policies/azure/aks-builtin-roles.json"
 if ! cmp -s "${chart}/files/aks-builtin-roles.json" "${repo}/policies/azure/aks-builtin-roles.json"; then
   log "ERROR: copy policies/azure/aks-builtin-roles.json to deploy/helm/scopegate/files/"
+  exit 1
+fi
+
+log "README.md's values table is values-table.py's (every value documented)"
+python3 "${here}/values-table.py" "${chart}/values.yaml" >"${work}/values-table.md"
+sed -n '/^<!-- values:begin -->$/,/^<!-- values:end -->$/p' "${chart}/README.md" | sed '1d;$d' >"${work}/readme-table.md"
+if ! diff -u "${work}/readme-table.md" "${work}/values-table.md"; then
+  log "ERROR: regenerate the table in deploy/helm/scopegate/README.md with deploy/helm/values-table.py"
   exit 1
 fi
 
