@@ -950,6 +950,76 @@ pim_wait "10 PIM: the window closes and access ends" closed "${pim_end}"
 [[ "$(stat -c '%n %Y %s' policies/azure/*)" == "${policy_state}" ]] && pass "10 ... the policy files did not change meanwhile" ||
   fail "10 ... the policy files did not change meanwhile"
 
+# --- scenario 12: the Helm chart's renders against the real kube-apiserver -------------------------
+echo "== 12. Helm chart: every value set rendered by helm and applied with server-side dry-run"
+# helm from its Go module (deploy/helm/tools, the build deploy/helm/check.sh caches), and
+# cert-manager's own CRDs from its Go module, so Issuer and Certificate are checked against their
+# real schemas. The chart goes to its own namespace and release so that nothing collides with the
+# objects of the scenarios above; the Service IP moves into this apiserver's
+# --service-cluster-ip-range (10.0.0.0/24), as every install must.
+helm_ns=scopegate-helm
+helm_bin="" crds=""
+if helm_dir="$("${repo}/deploy/helm/tools/build-helm.sh" 2>>admin.log)"; then
+  helm_bin="${helm_dir}/helm"
+  pass "12 helm built from its Go module ($("${helm_bin}" version --short 2>/dev/null))"
+else
+  fail "12 helm built from its Go module" "$(tail -n 5 admin.log)"
+fi
+if crds="$("${repo}/deploy/helm/tools/cert-manager-crds.sh" 2>>admin.log)"; then
+  run admin apply --server-side -f "${crds}/cert-manager.io_issuers.yaml" -f "${crds}/cert-manager.io_certificates.yaml"
+  if ((RC == 0)); then
+    run admin wait --for=condition=Established --timeout=30s crd/issuers.cert-manager.io crd/certificates.cert-manager.io
+  fi
+  ((RC == 0)) && pass "12 cert-manager's Issuer and Certificate CRDs (module ${crds%/deploy/crds}) established" ||
+    fail "12 cert-manager's Issuer and Certificate CRDs established" "$(last)"
+else
+  fail "12 cert-manager's CRDs from its Go module" "$(tail -n 5 admin.log)"
+fi
+admin create namespace "${helm_ns}"
+# No kube-controller-manager: the static Pod's dry run needs the namespace's default account.
+admin create serviceaccount default -n "${helm_ns}"
+mkdir -p helm
+helm_sets=(default "${repo}"/deploy/helm/ci/*.yaml)
+for values in "${helm_sets[@]}"; do
+  name="$(basename "${values}" .yaml)"
+  args=(template scopegate-helm "${repo}/deploy/helm/scopegate" -n "${helm_ns}" --set service.clusterIP=10.0.0.50)
+  [[ ${values} == default ]] || args+=(-f "${values}")
+  [[ -n "${helm_bin}" ]] || { fail "12 ${name}: rendered" "no helm"; continue; }
+  if ! "${helm_bin}" "${args[@]}" >"helm/${name}.yaml" 2>"helm/${name}.err"; then
+    fail "12 ${name}: helm template" "$(cat "helm/${name}.err")"
+    continue
+  fi
+  want="$(grep -c '^kind: ' "helm/${name}.yaml")"
+  run admin apply --server-side --dry-run=server -f "helm/${name}.yaml"
+  got="$(grep -c '(server dry run)' <<<"${OUT}")"
+  if ((RC == 0)) && ((got == want)) && ((want > 0)); then
+    pass "12 ${name}: all ${want} objects pass server-side dry-run ($(grep '^kind: ' "helm/${name}.yaml" | sort | uniq -c | awk '{printf "%s%s %s", sep, $1, $3; sep=", "}'))"
+  else
+    fail "12 ${name}: all ${want} objects pass server-side dry-run (${got} did)" "$(last)"
+  fi
+done
+# The staticPod command of the chart README, and a Service IP outside the range is refused (the
+# dry run validates, it is not a rubber stamp).
+if [[ -n "${helm_bin}" ]] &&
+  "${helm_bin}" template scopegate-helm "${repo}/deploy/helm/scopegate" -n "${helm_ns}" --set mode=staticPod \
+    --show-only templates/static-pod.yaml >helm/static-pod-show-only.yaml 2>helm/static-pod-show-only.err; then
+  expect ok "12 static-pod (--show-only): the static Pod passes server-side dry-run" admin apply --server-side --dry-run=server -f helm/static-pod-show-only.yaml
+  expect_match "12 ... as a Pod" 'pod/scopegate-helm serverside-applied \(server dry run\)'
+else
+  fail "12 static-pod (--show-only): helm template" "$(cat helm/static-pod-show-only.err 2>/dev/null)"
+fi
+if [[ -n "${helm_bin}" ]] &&
+  "${helm_bin}" template scopegate-helm "${repo}/deploy/helm/scopegate" -n "${helm_ns}" \
+    --show-only templates/service.yaml >helm/service-out-of-range.yaml 2>/dev/null; then
+  run admin apply --server-side --dry-run=server -f helm/service-out-of-range.yaml
+  ((RC != 0)) && [[ ${OUT} == *"10.96.0.50"* ]] &&
+    pass "12 the default clusterIP 10.96.0.50, outside this apiserver's range, is refused by the dry run" ||
+    fail "12 the default clusterIP 10.96.0.50, outside this apiserver's range, is refused by the dry run" "$(last)"
+fi
+run admin get deployments,daemonsets,services,pods,certificates,issuers -n "${helm_ns}" -o name
+[[ ${RC} == 0 && -z ${OUT} ]] && pass "12 ... and the dry runs created nothing in ${helm_ns}" ||
+  fail "12 ... and the dry runs created nothing in ${helm_ns}" "$(last)"
+
 # --- summary ---------------------------------------------------------------------------------
 log "scenarios done after $((SECONDS - t_start))s"
 echo "${passed} passed, ${failed} failed"

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Checks the Helm chart deploy/helm/scopegate:
+#
+#   1. helm lint --strict, with the default values and with every value set of ci/
+#   2. helm template for each value set (plus the defaults, the live RBAC source, and the
+#      documented static-pod command with --show-only), then check-renders.py asserts
+#      properties of the renders against the tested manifests in deploy/kubernetes and
+#      deploy/static-pod (flags, probes, securityContext, Service clusterIP, PDB, sync
+#      sidecar env and volumes, certificates)
+#   3. value combinations that cannot work are refused (helm template fails with the reason)
+#   4. files/aks-builtin-roles.json is policies/azure/aks-builtin-roles.json, byte for byte, and
+#      the values table of the chart README is the one values-table.py makes from values.yaml
+#
+# helm is built from its Go module (helm.sh/helm/v3, the version tools/go.mod pins) through the
+# Go module proxy into ${SCOPEGATE_TOOLS_BIN:-$HOME/.cache/scopegate-tools/bin}, and rebuilt only
+# when tools/ or the Go toolchain changed (see tools/build-helm.sh for the environment knobs).
+# Set HELM_RENDER_DIR=DIR to keep the renders there.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "${here}/../.." && pwd)"
+chart="${here}/scopegate"
+
+log() { printf '[helm] %s\n' "$*" >&2; }
+
+command -v go >/dev/null 2>&1 || { log "go not found in PATH (Go >= 1.26 is needed)"; exit 1; }
+command -v python3 >/dev/null 2>&1 || { log "python3 not found (it checks the renders)"; exit 1; }
+python3 -c 'import yaml' 2>/dev/null || { log "python3 has no yaml module (Debian: python3-yaml)"; exit 1; }
+
+t_all=${SECONDS}
+bin="$("${here}/tools/build-helm.sh")"
+helm="${bin}/helm"
+"${helm}" version --short >&2
+
+work="$(mktemp -d)"
+trap 'rm -rf "${work}"' EXIT
+out="${HELM_RENDER_DIR:-${work}/renders}"
+mkdir -p "${out}"
+# helm keeps its own caches and config; none of them is needed to lint and render a local chart.
+export HELM_CACHE_HOME="${work}/cache" HELM_CONFIG_HOME="${work}/config" HELM_DATA_HOME="${work}/data"
+
+log "files/aks-builtin-roles.json is policies/azure/aks-builtin-roles.json"
+if ! cmp -s "${chart}/files/aks-builtin-roles.json" "${repo}/policies/azure/aks-builtin-roles.json"; then
+  log "ERROR: copy policies/azure/aks-builtin-roles.json to deploy/helm/scopegate/files/"
+  exit 1
+fi
+
+log "README.md's values table is values-table.py's (every value documented)"
+python3 "${here}/values-table.py" "${chart}/values.yaml" >"${work}/values-table.md"
+sed -n '/^<!-- values:begin -->$/,/^<!-- values:end -->$/p' "${chart}/README.md" | sed '1d;$d' >"${work}/readme-table.md"
+if ! diff -u "${work}/readme-table.md" "${work}/values-table.md"; then
+  log "ERROR: regenerate the table in deploy/helm/scopegate/README.md with deploy/helm/values-table.py"
+  exit 1
+fi
+
+log "helm lint --strict (defaults and every ci/ value set)"
+"${helm}" lint --strict "${chart}" -n kube-system >"${work}/lint.log" 2>&1 || { cat "${work}/lint.log" >&2; exit 1; }
+for values in "${here}"/ci/*.yaml; do
+  "${helm}" lint --strict "${chart}" -n kube-system -f "${values}" >"${work}/lint.log" 2>&1 ||
+    { log "ERROR: helm lint with ${values#"${repo}/"}"; cat "${work}/lint.log" >&2; exit 1; }
+done
+
+log "helm template (renders in ${out})"
+render() { # name helm-template-args...
+  local name=$1
+  shift
+  "${helm}" template scopegate "${chart}" -n kube-system "$@" >"${out}/${name}.yaml" ||
+    { log "ERROR: helm template for ${name} failed"; exit 1; }
+}
+render default
+render default-live --set liveSource.enabled=true
+for values in "${here}"/ci/*.yaml; do
+  name="$(basename "${values}" .yaml)"
+  render "${name}" -f "${values}"
+done
+# The command the chart README gives for the static Pod manifest.
+render static-pod-show-only --set mode=staticPod --show-only templates/static-pod.yaml
+
+log "render assertions (check-renders.py)"
+python3 "${here}/check-renders.py" "${out}" "${repo}"
+
+log "value combinations that cannot work are refused"
+refused=0
+refuse() { # expected-message helm-template-args...
+  local want=$1
+  shift
+  if "${helm}" template scopegate "${chart}" -n kube-system "$@" >"${work}/refused.yaml" 2>"${work}/refused.log"; then
+    log "ERROR: helm template $* rendered; expected a refusal mentioning '${want}'"
+    refused=1
+  elif ! grep -qF -- "${want}" "${work}/refused.log"; then
+    log "ERROR: helm template $* failed without '${want}':"
+    cat "${work}/refused.log" >&2
+    refused=1
+  fi
+}
+refuse "workloadIdentity.clientId" --set sync.enabled=true --set 'sync.arm.scopes={/subscriptions/x}'
+refuse "sync.arm.scopes" --set sync.enabled=true --set workloadIdentity.clientId=x
+refuse "fallback credential" --set sync.enabled=true --set 'sync.arm.scopes={/subscriptions/x}' --set workloadIdentity.enabled=false
+refuse "static pod" --set mode=staticPod --set sync.enabled=true --set 'sync.arm.scopes={/subscriptions/x}' --set workloadIdentity.clientId=x
+refuse "/mode" --set mode=pod
+refuse "/sync/mode" --set sync.mode=cron
+refuse "clusterIP" --set service.clusterIP=
+refuse "tls.existingSecret" --set tls.existingSecret=
+refuse "policy.files or policy.existingConfigMap" --set policy.existingConfigMap=x --set policy.files.a\\.json='[]'
+((refused == 0)) || exit 1
+
+log "all chart checks passed in $((SECONDS - t_all))s"
