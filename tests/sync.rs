@@ -49,7 +49,10 @@ fn to_arm(object: &Value) -> Value {
     if !outer.contains_key("name")
         && let Some(id) = map.get("id").and_then(Value::as_str)
     {
-        outer.insert("name".into(), json!(id.rsplit('/').next().unwrap_or_default()));
+        outer.insert(
+            "name".into(),
+            json!(id.rsplit('/').next().unwrap_or_default()),
+        );
     }
     outer.insert("properties".into(), Value::Object(properties));
     Value::Object(outer)
@@ -91,7 +94,11 @@ fn result<'a>(
 /// The example policy's Azure objects, served by the fake Resource Manager.
 fn load_examples(w: &mut World) {
     let azure = support::root().join("policies/azure");
-    for file in ["aks-builtin-roles.json", "arc-builtin-roles.json", "keyvault-builtin-roles.json"] {
+    for file in [
+        "aks-builtin-roles.json",
+        "arc-builtin-roles.json",
+        "keyvault-builtin-roles.json",
+    ] {
         w.role_definitions
             .extend(read_list(&azure.join(file)).iter().map(to_arm));
     }
@@ -205,7 +212,10 @@ async fn synced_files_validate_and_decide_as_the_hand_written_ones() {
         );
         allowed += usize::from(a.allowed());
     }
-    assert!(allowed > 0, "no request was allowed: the comparison shows nothing");
+    assert!(
+        allowed > 0,
+        "no request was allowed: the comparison shows nothing"
+    );
 
     // Paging: every list was followed through its nextLink pages.
     let log = azure.log();
@@ -216,20 +226,29 @@ async fn synced_files_validate_and_decide_as_the_hand_written_ones() {
     assert_eq!(pages, served.div_ceil(7), "role definition pages");
     let text = metrics_text(&registry);
     assert_eq!(
-        support::metric(&text, "scopegate_sync_runs_total{result=\"success\",source=\"arm\"}"),
+        support::metric(
+            &text,
+            "scopegate_sync_runs_total{result=\"success\",source=\"arm\"}"
+        ),
         Some(1.0),
         "{text}"
     );
     assert!(
-        support::metric(&text, "scopegate_sync_last_success_timestamp_seconds{source=\"arm\"}")
-            .unwrap()
+        support::metric(
+            &text,
+            "scopegate_sync_last_success_timestamp_seconds{source=\"arm\"}"
+        )
+        .unwrap()
             > 1.7e9
     );
 
     // A second run with nothing changed publishes nothing new.
     let before = std::fs::read_link(synced.join("arm")).unwrap();
     let results = sync.run_once().await;
-    assert!(matches!(result(&results, "arm"), Ok(Outcome::Unchanged(_))), "{results:?}");
+    assert!(
+        matches!(result(&results, "arm"), Ok(Outcome::Unchanged(_))),
+        "{results:?}"
+    );
     assert_eq!(std::fs::read_link(synced.join("arm")).unwrap(), before);
 }
 
@@ -237,7 +256,9 @@ async fn synced_files_validate_and_decide_as_the_hand_written_ones() {
 /// decides as the vector expects.
 #[tokio::test]
 async fn azure_rbac_vectors_decide_the_same_through_sync() {
-    let text = std::fs::read_to_string(support::root().join("tests/fixtures/vectors/azure-rbac.jsonl")).unwrap();
+    let text =
+        std::fs::read_to_string(support::root().join("tests/fixtures/vectors/azure-rbac.jsonl"))
+            .unwrap();
     let cases: Vec<Value> = text
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -276,7 +297,9 @@ async fn azure_rbac_vectors_decide_the_same_through_sync() {
         let options = IndexOptions::for_cluster(Scope::parse(cluster).unwrap());
         let snapshot = snapshot(&[synced], &options);
         let review = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": case["request"]});
-        let request = scopegate::sar::decode(review.to_string().as_bytes()).unwrap().request;
+        let request = scopegate::sar::decode(review.to_string().as_bytes())
+            .unwrap()
+            .request;
         let engine = EngineOptions {
             no_match: NoMatch::Deny,
             ..EngineOptions::default()
@@ -302,8 +325,14 @@ fn at_its_scope(mut object: Value, kind: &str) -> Value {
         return object;
     }
     let name = object["name"].as_str().unwrap_or_default().to_string();
-    let scope = object["properties"]["scope"].as_str().unwrap_or("/").trim_end_matches('/').to_string();
-    object["id"] = json!(format!("{scope}/providers/Microsoft.Authorization/{kind}/{name}"));
+    let scope = object["properties"]["scope"]
+        .as_str()
+        .unwrap_or("/")
+        .trim_end_matches('/')
+        .to_string();
+    object["id"] = json!(format!(
+        "{scope}/providers/Microsoft.Authorization/{kind}/{name}"
+    ));
     object
 }
 
@@ -315,12 +344,25 @@ fn ancestry_entities(case: &Value) -> Vec<Value> {
     };
     let mg = |name: &str| format!("/providers/Microsoft.Management/managementGroups/{name}");
     for (subscription, chain) in ancestry {
-        let chain: Vec<&str> = chain.as_array().unwrap().iter().filter_map(Value::as_str).collect();
-        let mut child = (format!("/subscriptions/{subscription}"), subscription.clone(), "/subscriptions");
+        let chain: Vec<&str> = chain
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let mut child = (
+            format!("/subscriptions/{subscription}"),
+            subscription.clone(),
+            "/subscriptions",
+        );
         for parent in &chain {
             entities.push(json!({"id": child.0, "name": child.1, "type": child.2,
                 "properties": {"displayName": child.1, "parent": {"id": mg(parent)}}}));
-            child = (mg(parent), parent.to_string(), "Microsoft.Management/managementGroups");
+            child = (
+                mg(parent),
+                parent.to_string(),
+                "Microsoft.Management/managementGroups",
+            );
         }
         entities.push(json!({"id": child.0, "name": child.1, "type": child.2,
             "properties": {"displayName": child.1, "parent": null}}));
@@ -329,7 +371,9 @@ fn ancestry_entities(case: &Value) -> Vec<Value> {
 }
 
 fn assignment(n: usize) -> Value {
-    let id = format!("{SUBSCRIPTION}/providers/Microsoft.Authorization/roleAssignments/00000000-0000-4000-8000-{n:012}");
+    let id = format!(
+        "{SUBSCRIPTION}/providers/Microsoft.Authorization/roleAssignments/00000000-0000-4000-8000-{n:012}"
+    );
     json!({
         "id": id,
         "name": format!("00000000-0000-4000-8000-{n:012}"),
@@ -362,22 +406,41 @@ async fn throttling_waits_as_retry_after_says() {
     let out = tempfile::tempdir().unwrap();
     let (sync, registry) = syncer(&azure, &azure.config(out.path(), &[SUBSCRIPTION], false));
     let results = sync.run_once().await;
-    assert!(matches!(result(&results, "arm"), Ok(Outcome::Published(_))), "{results:?}");
-    let arm: Vec<_> = azure.log().into_iter().filter(|l| l.service == "arm").collect();
+    assert!(
+        matches!(result(&results, "arm"), Ok(Outcome::Published(_))),
+        "{results:?}"
+    );
+    let arm: Vec<_> = azure
+        .log()
+        .into_iter()
+        .filter(|l| l.service == "arm")
+        .collect();
     assert_eq!(arm[0].status, 429);
     assert_eq!(arm[1].status, 429);
     assert_eq!(arm[2].status, 200);
     for pair in arm.windows(2).take(2) {
         let waited = pair[1].at.duration_since(pair[0].at);
-        assert!(waited >= Duration::from_millis(950), "waited only {waited:?} after a 429");
+        assert!(
+            waited >= Duration::from_millis(950),
+            "waited only {waited:?} after a 429"
+        );
     }
-    assert_eq!(arm[2].target, arm[0].target, "the throttled call is the one repeated");
+    assert_eq!(
+        arm[2].target, arm[0].target,
+        "the throttled call is the one repeated"
+    );
     let text = metrics_text(&registry);
     assert_eq!(
-        support::metric(&text, "scopegate_sync_retries_total{api=\"arm\",reason=\"throttled\"}"),
+        support::metric(
+            &text,
+            "scopegate_sync_retries_total{api=\"arm\",reason=\"throttled\"}"
+        ),
         Some(2.0)
     );
-    assert_eq!(read_list(&out.path().join("arm/role-assignments.json")).len(), 3);
+    assert_eq!(
+        read_list(&out.path().join("arm/role-assignments.json")).len(),
+        3
+    );
 }
 
 #[tokio::test]
@@ -390,11 +453,18 @@ async fn few_remaining_reads_slow_the_next_call() {
     let out = tempfile::tempdir().unwrap();
     let (sync, _) = syncer(&azure, &azure.config(out.path(), &[SUBSCRIPTION], false));
     sync.run_once().await;
-    let arm: Vec<_> = azure.log().into_iter().filter(|l| l.service == "arm").collect();
+    let arm: Vec<_> = azure
+        .log()
+        .into_iter()
+        .filter(|l| l.service == "arm")
+        .collect();
     assert!(arm.len() >= 5);
     for pair in arm.windows(2) {
         let gap = pair[1].at.duration_since(pair[0].at);
-        assert!(gap >= Duration::from_millis(290), "calls {gap:?} apart with 3 reads left");
+        assert!(
+            gap >= Duration::from_millis(290),
+            "calls {gap:?} apart with 3 reads left"
+        );
     }
     // With plenty left, no pause.
     azure.with(|w| {
@@ -403,7 +473,11 @@ async fn few_remaining_reads_slow_the_next_call() {
     });
     let started = std::time::Instant::now();
     sync.run_once().await;
-    assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -426,9 +500,18 @@ async fn a_5xx_storm_keeps_the_last_good_files_and_a_short_one_is_retried() {
         panic!("a 5xx storm published: {results:?}");
     };
     let message = e.to_string();
-    assert!(message.contains("503") && message.contains("after 6 tries"), "{message}");
-    assert!(matches!(result(&results, "graph"), Ok(_)), "graph is a source of its own");
-    assert_eq!(std::fs::read(out.path().join("arm/role-assignments.json")).unwrap(), good);
+    assert!(
+        message.contains("503") && message.contains("after 6 tries"),
+        "{message}"
+    );
+    assert!(
+        result(&results, "graph").is_ok(),
+        "graph is a source of its own"
+    );
+    assert_eq!(
+        std::fs::read(out.path().join("arm/role-assignments.json")).unwrap(),
+        good
+    );
     let status = sync.status.snapshot();
     assert!(status["arm"].failure.as_deref().unwrap().contains("503"));
     assert!(status["graph"].failure.is_none());
@@ -436,19 +519,31 @@ async fn a_5xx_storm_keeps_the_last_good_files_and_a_short_one_is_retried() {
     assert!(sync.status.detail().contains("[!] sync arm: failing"));
     let text = metrics_text(&registry);
     assert_eq!(
-        support::metric(&text, "scopegate_sync_runs_total{result=\"error\",source=\"arm\"}"),
+        support::metric(
+            &text,
+            "scopegate_sync_runs_total{result=\"error\",source=\"arm\"}"
+        ),
         Some(1.0)
     );
     assert_eq!(
-        support::metric(&text, "scopegate_sync_retries_total{api=\"arm\",reason=\"server_error\"}"),
+        support::metric(
+            &text,
+            "scopegate_sync_retries_total{api=\"arm\",reason=\"server_error\"}"
+        ),
         Some(5.0)
     );
 
     // Three failures, then the service answers: retried with backoff, published.
     azure.with(|w| w.unavailable_next = 3);
     let results = sync.run_once().await;
-    assert!(matches!(result(&results, "arm"), Ok(Outcome::Published(_))), "{results:?}");
-    assert_eq!(read_list(&out.path().join("arm/role-assignments.json")).len(), 5);
+    assert!(
+        matches!(result(&results, "arm"), Ok(Outcome::Published(_))),
+        "{results:?}"
+    );
+    assert_eq!(
+        read_list(&out.path().join("arm/role-assignments.json")).len(),
+        5
+    );
     assert!(sync.status.snapshot()["arm"].failure.is_none());
 }
 
@@ -463,7 +558,10 @@ async fn a_token_expiring_mid_sync_is_renewed_once() {
     let out = tempfile::tempdir().unwrap();
     let (sync, registry) = syncer(&azure, &azure.config(out.path(), &[SUBSCRIPTION], false));
     let results = sync.run_once().await;
-    assert!(matches!(result(&results, "arm"), Ok(Outcome::Published(_))), "{results:?}");
+    assert!(
+        matches!(result(&results, "arm"), Ok(Outcome::Published(_))),
+        "{results:?}"
+    );
     let log = azure.log();
     let tokens = log.iter().filter(|l| l.service == "token").count();
     assert_eq!(tokens, 2, "one token, then one renewal");
@@ -472,10 +570,16 @@ async fn a_token_expiring_mid_sync_is_renewed_once() {
     assert_eq!(log[refused + 1].service, "token");
     assert_eq!(retried.target, log[refused].target);
     assert_ne!(retried.bearer, log[refused].bearer, "the new token is used");
-    assert_eq!(read_list(&out.path().join("arm/role-assignments.json")).len(), 6);
+    assert_eq!(
+        read_list(&out.path().join("arm/role-assignments.json")).len(),
+        6
+    );
     let text = metrics_text(&registry);
     assert_eq!(
-        support::metric(&text, "scopegate_sync_retries_total{api=\"arm\",reason=\"unauthorized\"}"),
+        support::metric(
+            &text,
+            "scopegate_sync_retries_total{api=\"arm\",reason=\"unauthorized\"}"
+        ),
         Some(1.0)
     );
     // A token that stays refused is an error, not a loop.
@@ -522,7 +626,10 @@ async fn a_mass_deletion_is_held_until_allowed() {
     // Four of ten go: within the default half.
     azure.with(|w| w.role_assignments.truncate(6));
     let results = sync.run_once().await;
-    assert!(matches!(result(&results, "arm"), Ok(Outcome::Published(_))), "{results:?}");
+    assert!(
+        matches!(result(&results, "arm"), Ok(Outcome::Published(_))),
+        "{results:?}"
+    );
     assert_eq!(read_list(&file).len(), 6);
     let six = std::fs::read(&file).unwrap();
     assert_ne!(six, good);
@@ -533,19 +640,28 @@ async fn a_mass_deletion_is_held_until_allowed() {
     let Err(SyncError::Held(message)) = result(&results, "arm") else {
         panic!("not held: {results:?}");
     };
-    assert!(message.contains("delete 6 of the 6 role assignments"), "{message}");
+    assert!(
+        message.contains("delete 6 of the 6 role assignments"),
+        "{message}"
+    );
     assert!(message.contains("--allow-large-deletions"), "{message}");
     assert_eq!(std::fs::read(&file).unwrap(), six);
     let text = metrics_text(&registry);
     assert_eq!(
-        support::metric(&text, "scopegate_sync_runs_total{result=\"held\",source=\"arm\"}"),
+        support::metric(
+            &text,
+            "scopegate_sync_runs_total{result=\"held\",source=\"arm\"}"
+        ),
         Some(1.0)
     );
 
     // The operator confirms.
     let (allowed, _) = syncer(&azure, &format!("{config}allowLargeDeletions: true\n"));
     let results = allowed.run_once().await;
-    assert!(matches!(result(&results, "arm"), Ok(Outcome::Published(_))), "{results:?}");
+    assert!(
+        matches!(result(&results, "arm"), Ok(Outcome::Published(_))),
+        "{results:?}"
+    );
     assert_eq!(read_list(&file).len(), 0);
 }
 
@@ -556,9 +672,10 @@ async fn a_next_link_to_another_host_is_not_followed() {
     let out = tempfile::tempdir().unwrap();
     // Resource Manager at `localhost` while its pages link to `127.0.0.1`: another origin,
     // which must not see the token.
-    let config = azure
-        .config(out.path(), &[SUBSCRIPTION], false)
-        .replace(&azure.arm_origin, &azure.arm_origin.replace("127.0.0.1", "localhost"));
+    let config = azure.config(out.path(), &[SUBSCRIPTION], false).replace(
+        &azure.arm_origin,
+        &azure.arm_origin.replace("127.0.0.1", "localhost"),
+    );
     azure.with(|w| w.page_size = 1);
     let (sync, _) = syncer(&azure, &config);
     let results = sync.run_once().await;
@@ -581,14 +698,20 @@ fn version(
 ) -> fake_azure::DirectoryVersion {
     let mut v = fake_azure::DirectoryVersion::default();
     for (id, enabled) in users {
-        v.users.insert(id.to_string(), user(id, &format!("{id}@contoso.example"), *enabled));
+        v.users.insert(
+            id.to_string(),
+            user(id, &format!("{id}@contoso.example"), *enabled),
+        );
     }
     for (id, members) in groups {
         v.groups.insert(
             id.to_string(),
             (
                 json!({"id": id, "displayName": format!("group {id}")}),
-                members.iter().map(|(t, m)| (t.to_string(), m.to_string())).collect(),
+                members
+                    .iter()
+                    .map(|(t, m)| (t.to_string(), m.to_string()))
+                    .collect(),
             ),
         );
     }
@@ -621,7 +744,10 @@ async fn the_directory_is_read_once_then_by_delta() {
         w.graph_page_size = 2;
         w.versions = vec![version(
             &[(U1, true), (U2, true), (U3, true)],
-            &[(G1, &[(USER, U1), (USER, U2), (GROUP, G2)]), (G2, &[(USER, U3)])],
+            &[
+                (G1, &[(USER, U1), (USER, U2), (GROUP, G2)]),
+                (G2, &[(USER, U3)]),
+            ],
         )];
     });
     let out = tempfile::tempdir().unwrap();
@@ -630,13 +756,22 @@ async fn the_directory_is_read_once_then_by_delta() {
     let Ok(Outcome::Published(summary)) = result(&results, "graph") else {
         panic!("{results:?}");
     };
-    assert!(summary.contains("3 users, 2 groups, 4 memberships (full read)"), "{summary}");
+    assert!(
+        summary.contains("3 users, 2 groups, 4 memberships (full read)"),
+        "{summary}"
+    );
     assert_eq!(members(out.path(), G1), [U1, U2, G2]);
     let graph_calls = azure.log().iter().filter(|l| l.service == "graph").count();
     assert!(graph_calls >= 4, "paged: {graph_calls} calls");
 
     // The directory validates and expands nested groups.
-    let loaded = scopegate::load_snapshot(&[out.path().to_path_buf()], None, &IndexOptions::default(), 1).unwrap();
+    let loaded = scopegate::load_snapshot(
+        &[out.path().to_path_buf()],
+        None,
+        &IndexOptions::default(),
+        1,
+    )
+    .unwrap();
     let stats = loaded.snapshot.stats();
     assert_eq!(stats.directory_users, 3, "{stats:?}");
     assert_eq!(stats.directory_groups, 2, "{stats:?}");
@@ -655,7 +790,11 @@ async fn the_directory_is_read_once_then_by_delta() {
     };
     assert!(summary.contains("(delta)"), "{summary}");
     let log = azure.log();
-    assert!(log.iter().filter(|l| l.service == "graph").all(|l| l.target.contains("$deltatoken=")));
+    assert!(
+        log.iter()
+            .filter(|l| l.service == "graph")
+            .all(|l| l.target.contains("$deltatoken="))
+    );
     assert_eq!(members(out.path(), G1), [U2, G2]);
     assert!(members(out.path(), G2).is_empty());
     let users = read_list(&out.path().join("graph/entra-users.json"));
@@ -665,11 +804,15 @@ async fn the_directory_is_read_once_then_by_delta() {
 
     // Nothing changed: nothing published, the delta link moves on.
     let results = sync.run_once().await;
-    assert!(matches!(result(&results, "graph"), Ok(Outcome::Unchanged(_))), "{results:?}");
+    assert!(
+        matches!(result(&results, "graph"), Ok(Outcome::Unchanged(_))),
+        "{results:?}"
+    );
 
     // Graph forgot the delta state (410 Gone): a full read gives the same directory.
     azure.with(|w| {
-        w.versions.push(version(&[(U1, true)], &[(G1, &[(USER, U1)])]));
+        w.versions
+            .push(version(&[(U1, true)], &[(G1, &[(USER, U1)])]));
         w.oldest_delta_token = 2;
     });
     let results = sync.run_once().await;
@@ -678,22 +821,40 @@ async fn the_directory_is_read_once_then_by_delta() {
     };
     assert!(summary.contains("(full read)"), "{summary}");
     assert_eq!(members(out.path(), G1), [U1]);
-    assert_eq!(read_list(&out.path().join("graph/entra-groups.json")).len(), 1);
+    assert_eq!(
+        read_list(&out.path().join("graph/entra-groups.json")).len(),
+        1
+    );
     let text = metrics_text(&registry);
     assert_eq!(
-        support::metric(&text, "scopegate_sync_objects{kind=\"memberships\",source=\"graph\"}"),
+        support::metric(
+            &text,
+            "scopegate_sync_objects{kind=\"memberships\",source=\"graph\"}"
+        ),
         Some(1.0)
     );
 
     // A restarted sync continues from the published files and delta links.
     azure.with(|w| {
         w.log.clear();
-        w.versions.push(version(&[(U1, true), (U2, true)], &[(G1, &[(USER, U1), (USER, U2)])]));
+        w.versions.push(version(
+            &[(U1, true), (U2, true)],
+            &[(G1, &[(USER, U1), (USER, U2)])],
+        ));
     });
     let (restarted, _) = syncer(&azure, &azure.config(out.path(), &[], true));
     let results = restarted.run_once().await;
-    assert!(matches!(result(&results, "graph"), Ok(Outcome::Published(_))), "{results:?}");
-    assert!(azure.log().iter().filter(|l| l.service == "graph").all(|l| l.target.contains("$deltatoken=")));
+    assert!(
+        matches!(result(&results, "graph"), Ok(Outcome::Published(_))),
+        "{results:?}"
+    );
+    assert!(
+        azure
+            .log()
+            .iter()
+            .filter(|l| l.service == "graph")
+            .all(|l| l.target.contains("$deltatoken="))
+    );
     assert_eq!(members(out.path(), G1), [U1, U2]);
 }
 
@@ -703,11 +864,26 @@ fn bad_configs_are_refused_with_the_reason() {
     let cases = [
         ("output: /x\n", "nothing to sync"),
         ("output: /x\narm:\n  scopes: []\n", "arm.scopes is empty"),
-        ("output: /x\narm:\n  scopes: [subscriptions/x]\n", "not an Azure resource id"),
-        ("output: /x\ngraph:\n  endpoint: http://graph\n", "not an https:// URL"),
-        ("output: /x\ngraph: {}\nmaxDeletionFraction: 2\n", "between 0 and 1"),
-        ("output: /x\ngraph: {}\ninterval: soon\n", "`soon` is not a duration"),
-        ("output: /x\ngraph: {}\nscopes: [a]\n", "unknown field `scopes`"),
+        (
+            "output: /x\narm:\n  scopes: [subscriptions/x]\n",
+            "not an Azure resource id",
+        ),
+        (
+            "output: /x\ngraph:\n  endpoint: http://graph\n",
+            "not an https:// URL",
+        ),
+        (
+            "output: /x\ngraph: {}\nmaxDeletionFraction: 2\n",
+            "between 0 and 1",
+        ),
+        (
+            "output: /x\ngraph: {}\ninterval: soon\n",
+            "`soon` is not a duration",
+        ),
+        (
+            "output: /x\ngraph: {}\nscopes: [a]\n",
+            "unknown field `scopes`",
+        ),
     ];
     for (text, want) in cases {
         let path = dir.path().join("sync.yaml");
@@ -722,7 +898,11 @@ fn bad_configs_are_refused_with_the_reason() {
 fn sync_once_from_the_command_line_reports_a_missing_credential() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sync.yaml");
-    std::fs::write(&path, format!("output: {}\ngraph: {{}}\n", dir.path().display())).unwrap();
+    std::fs::write(
+        &path,
+        format!("output: {}\ngraph: {{}}\n", dir.path().display()),
+    )
+    .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_scopegate"))
         .args(["sync", "--once", "--config", path.to_str().unwrap()])
         .env_remove("AZURE_TENANT_ID")
@@ -731,5 +911,9 @@ fn sync_once_from_the_command_line_reports_a_missing_credential() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
-    assert!(support::stderr(&out).contains("AZURE_TENANT_ID"), "{}", support::stderr(&out));
+    assert!(
+        support::stderr(&out).contains("AZURE_TENANT_ID"),
+        "{}",
+        support::stderr(&out)
+    );
 }

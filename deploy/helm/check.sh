@@ -79,6 +79,31 @@ render static-pod-show-only --set mode=staticPod --show-only templates/static-po
 log "render assertions (check-renders.py)"
 python3 "${here}/check-renders.py" "${out}" "${repo}"
 
+log "the rendered sync configs are read by scopegate itself (sync --check)"
+scopegate="${SCOPEGATE_BIN:-${repo}/target/debug/scopegate}"
+[ -x "${scopegate}" ] || (cd "${repo}" && cargo build --locked --bin scopegate >&2)
+checked=0
+for render in "${out}"/*.yaml; do
+  python3 - "${render}" "${work}/sync.yaml" <<'PY' || continue
+import sys, yaml
+for doc in yaml.safe_load_all(open(sys.argv[1])):
+    if doc and doc.get("kind") == "ConfigMap" and "sync.yaml" in (doc.get("data") or {}):
+        open(sys.argv[2], "w").write(doc["data"]["sync.yaml"])
+        sys.exit(0)
+sys.exit(1)
+PY
+  # The variables the workload identity webhook (or the chart, for a fallback secret) sets.
+  if ! AZURE_TENANT_ID=72f988bf-86f1-41af-91ab-2d7cd011db47 AZURE_CLIENT_ID=9c1c1a6e-0b7e-4b8e-9f1e-5a0f0c1d2e3f \
+    AZURE_FEDERATED_TOKEN_FILE=/var/run/secrets/azure/tokens/azure-identity-token \
+    "${scopegate}" sync --check --config "${work}/sync.yaml" >"${work}/sync-check.log" 2>&1; then
+    log "ERROR: scopegate refuses the sync config of $(basename "${render}"):"
+    cat "${work}/sync-check.log" >&2
+    exit 1
+  fi
+  checked=$((checked + 1))
+done
+((checked >= 2)) || { log "ERROR: only ${checked} renders hold a sync config"; exit 1; }
+
 log "value combinations that cannot work are refused"
 refused=0
 refuse() { # expected-message helm-template-args...

@@ -487,6 +487,7 @@ mod tests {
             claim_watch: ClaimWatch::default(),
             authn: None,
             workload: Arc::default(),
+            sync: None,
         };
         let asked = |now: Timestamp| decide(&shared, &snapshot, &pods_read(Some(now)));
         let (first, cached) = asked(at(0));

@@ -7,10 +7,10 @@
 use crate::identity::KeySet;
 use crate::identity::token::entra_tenant;
 use crate::metrics::Metrics;
+use crate::outbound::{error_chain, https_client};
 use arc_swap::ArcSwap;
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
-use crate::outbound::{error_chain, https_client};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,7 +57,9 @@ impl IssuerKeys {
     pub fn new(source: KeySource, metrics: Option<Metrics>) -> anyhow::Result<IssuerKeys> {
         let client = match &source {
             KeySource::File(_) => None,
-            KeySource::Discovery { ca_file, .. } => Some(https_client(ca_file.as_deref(), "--authn-ca-file")?),
+            KeySource::Discovery { ca_file, .. } => {
+                Some(https_client(ca_file.as_deref(), "--authn-ca-file")?)
+            }
         };
         Ok(IssuerKeys {
             source,

@@ -331,7 +331,9 @@ impl ServeArgs {
             authn: self.authn.over(f.authentication.as_ref()).resolve()?,
             workload: self.workload.over(f.workload_identity.as_ref()).resolve()?,
             sync: match self.sync_config.clone().or(f.sync_config) {
-                Some(path) => Some(crate::sync::SyncConfig::read(&path).map_err(anyhow::Error::msg)?),
+                Some(path) => {
+                    Some(crate::sync::SyncConfig::read(&path).map_err(anyhow::Error::msg)?)
+                }
                 None => None,
             },
             #[cfg(feature = "bench-support")]
@@ -432,9 +434,11 @@ pub async fn start(
         store,
         &metrics,
         cluster.as_ref(),
-        authn.clone(),
-        workload.clone(),
-        syncer.as_ref().map(|s| s.status.clone()),
+        Services {
+            authn: authn.clone(),
+            workload: workload.clone(),
+            sync: syncer.as_ref().map(|s| s.status.clone()),
+        },
     );
     let tls = load_tls(settings.tls.as_ref(), &metrics)?;
     let listener = bind(settings.listen).await?;
@@ -616,16 +620,27 @@ async fn refresh_issuer_keys(
 
 /// What the webhook's requests are answered with: the policy store, the engine options,
 /// the decision cache and the request limits.
+/// What serves beside the authorizer: token authentication, workload identity questions,
+/// the in-process sync.
+struct Services {
+    authn: Option<Arc<authenticate::Authn>>,
+    workload: Arc<check_access::WorkloadIdentity>,
+    sync: Option<Arc<crate::sync::SyncStatus>>,
+}
+
 fn webhook_state(
     engine: &crate::config::Resolved,
     settings: &ServerSettings,
     store: Arc<PolicyStore>,
     metrics: &Metrics,
     cluster: Option<&Arc<crate::cluster::ClusterSource>>,
-    authn: Option<Arc<authenticate::Authn>>,
-    workload: Arc<check_access::WorkloadIdentity>,
-    sync: Option<Arc<crate::sync::SyncStatus>>,
+    services: Services,
 ) -> AppState {
+    let Services {
+        authn,
+        workload,
+        sync,
+    } = services;
     AppState::new(Shared {
         store,
         options: engine.options.clone(),

@@ -31,7 +31,10 @@ async fn readyz(
 ) -> impl IntoResponse {
     let (status, mut text) = match admin.status.readiness() {
         Ok(()) => (StatusCode::OK, "ok\n".to_string()),
-        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        ),
     };
     if query.contains_key("verbose") {
         text.push_str(&admin.status.detail());

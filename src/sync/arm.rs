@@ -68,12 +68,17 @@ impl ArmConfig {
             ));
         }
         if self.scopes.is_empty() {
-            return Err("arm.scopes is empty: name the subscriptions or management groups to read".into());
+            return Err(
+                "arm.scopes is empty: name the subscriptions or management groups to read".into(),
+            );
         }
         for scope in &self.scopes {
             let fine = scope.starts_with('/')
                 && !scope.ends_with('/')
-                && scope.split('/').skip(1).all(|s| !s.is_empty() && s != "." && s != "..")
+                && scope
+                    .split('/')
+                    .skip(1)
+                    .all(|s| !s.is_empty() && s != "." && s != "..")
                 && scope
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"/-_.()".contains(&b));
@@ -126,7 +131,8 @@ impl ArmObjects {
 pub async fn fetch(api: &Api, auth: Auth<'_>, config: &ArmConfig) -> Result<ArmObjects, ApiError> {
     let base = config.endpoint.trim_end_matches('/');
     let list = |scope: &str, kind: &str, version: &str, filter: Option<&str>| {
-        let mut url = format!("{base}{scope}/providers/Microsoft.Authorization/{kind}?api-version={version}");
+        let mut url =
+            format!("{base}{scope}/providers/Microsoft.Authorization/{kind}?api-version={version}");
         if let Some(filter) = filter {
             url.push('&');
             url.push_str(
@@ -137,11 +143,11 @@ pub async fn fetch(api: &Api, auth: Auth<'_>, config: &ArmConfig) -> Result<ArmO
         }
         url
     };
-    let mut definitions = ById::by_name();
-    let mut assignments = ById::by_id();
-    let mut denies = ById::by_id();
-    let mut activations = ById::by_id();
-    let mut eligibilities = ById::by_id();
+    let mut definitions = Unique::by_name();
+    let mut assignments = Unique::by_id();
+    let mut denies = Unique::by_id();
+    let mut activations = Unique::by_id();
+    let mut eligibilities = Unique::by_id();
     for scope in &config.scopes {
         let filter = match config.role_definitions {
             RoleDefinitions::All => Some(None),
@@ -159,13 +165,19 @@ pub async fn fetch(api: &Api, auth: Auth<'_>, config: &ArmConfig) -> Result<ArmO
         if config.pim {
             let url = list(scope, "roleAssignmentScheduleInstances", "2020-10-01", None);
             activations.extend(pages(api, auth, Method::GET, &url, base).await?);
-            let url = list(scope, "roleEligibilityScheduleInstances", "2020-10-01", None);
+            let url = list(
+                scope,
+                "roleEligibilityScheduleInstances",
+                "2020-10-01",
+                None,
+            );
             eligibilities.extend(pages(api, auth, Method::GET, &url, base).await?);
         }
     }
-    let mut groups = ById::by_id();
+    let mut groups = Unique::by_id();
     if config.management_groups {
-        let url = format!("{base}/providers/Microsoft.Management/getEntities?api-version=2020-05-01");
+        let url =
+            format!("{base}/providers/Microsoft.Management/getEntities?api-version=2020-05-01");
         groups.extend(pages(api, auth, Method::POST, &url, base).await?);
     }
     Ok(ArmObjects {
@@ -202,7 +214,9 @@ async fn pages(
             Method::POST => Body::Json(b"{}".to_vec()),
             _ => Body::Empty,
         };
-        let page: Page = api.json("arm", method.clone(), &url, body, Some(auth)).await?;
+        let page: Page = api
+            .json("arm", method.clone(), &url, body, Some(auth))
+            .await?;
         objects.extend(page.value);
         match page.next_link.filter(|l| !l.is_empty()) {
             None => return Ok(objects),
@@ -244,21 +258,21 @@ pub fn same_origin(url: &str, origin: &str) -> bool {
 
 /// Objects without duplicates (listed at two scopes), keyed by their lower-cased id (or, for
 /// role definitions, GUID: a built-in role has an id per subscription).
-struct ById {
+struct Unique {
     objects: BTreeMap<String, Value>,
     by_name: bool,
 }
 
-impl ById {
-    fn by_id() -> ById {
-        ById {
+impl Unique {
+    fn by_id() -> Unique {
+        Unique {
             objects: BTreeMap::new(),
             by_name: false,
         }
     }
 
-    fn by_name() -> ById {
-        ById {
+    fn by_name() -> Unique {
+        Unique {
             objects: BTreeMap::new(),
             by_name: true,
         }
@@ -311,9 +325,24 @@ mod tests {
             management_groups: true,
             pim: true,
         };
-        assert!(config(&["/subscriptions/3f2a6b1c-5d4e-4f70-8a9b-0c1d2e3f4a5b"]).check().is_ok());
-        assert!(config(&["/providers/Microsoft.Management/managementGroups/mg-platform"]).check().is_ok());
-        for bad in ["", "subscriptions/x", "/subscriptions/x/", "/subscriptions/../x", "/subscriptions/x?y", "/a b"] {
+        assert!(
+            config(&["/subscriptions/3f2a6b1c-5d4e-4f70-8a9b-0c1d2e3f4a5b"])
+                .check()
+                .is_ok()
+        );
+        assert!(
+            config(&["/providers/Microsoft.Management/managementGroups/mg-platform"])
+                .check()
+                .is_ok()
+        );
+        for bad in [
+            "",
+            "subscriptions/x",
+            "/subscriptions/x/",
+            "/subscriptions/../x",
+            "/subscriptions/x?y",
+            "/a b",
+        ] {
             assert!(config(&[bad]).check().is_err(), "{bad}");
         }
         assert!(config(&[]).check().is_err());
@@ -325,22 +354,28 @@ mod tests {
     #[test]
     fn links_stay_on_the_endpoint() {
         let arm = "https://management.azure.com";
-        assert!(same_origin("https://management.azure.com/subscriptions/x?$skiptoken=1", arm));
-        assert!(!same_origin("https://management.azure.com.evil.example/x", arm));
+        assert!(same_origin(
+            "https://management.azure.com/subscriptions/x?$skiptoken=1",
+            arm
+        ));
+        assert!(!same_origin(
+            "https://management.azure.com.evil.example/x",
+            arm
+        ));
         assert!(!same_origin("https://evil.example/x", arm));
         assert!(!same_origin("http://management.azure.com/x", arm));
     }
 
     #[test]
     fn duplicates_across_scopes_are_kept_once() {
-        let mut defs = ById::by_name();
+        let mut defs = Unique::by_name();
         defs.extend(vec![
             serde_json::json!({"id": "/subscriptions/a/providers/Microsoft.Authorization/roleDefinitions/G1", "name": "G1"}),
             serde_json::json!({"id": "/subscriptions/b/providers/Microsoft.Authorization/roleDefinitions/g1", "name": "g1"}),
             serde_json::json!({"id": "/providers/Microsoft.Authorization/roleDefinitions/g2"}),
         ]);
         assert_eq!(defs.into_values().len(), 2);
-        let mut assignments = ById::by_id();
+        let mut assignments = Unique::by_id();
         assignments.extend(vec![
             serde_json::json!({"id": "/subscriptions/a/providers/Microsoft.Authorization/roleAssignments/X"}),
             serde_json::json!({"id": "/subscriptions/A/providers/Microsoft.Authorization/roleAssignments/x"}),

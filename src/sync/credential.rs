@@ -100,7 +100,9 @@ impl Credential {
             .or_else(|| var("AZURE_AUTHORITY_HOST"))
             .unwrap_or_else(|| DEFAULT_AUTHORITY.to_string());
         if !authority.starts_with("https://") {
-            return Err(format!("authority host `{authority}` is not an https:// URL"));
+            return Err(format!(
+                "authority host `{authority}` is not an https:// URL"
+            ));
         }
         let proof = if let Some(file) = config
             .federated_token_file
@@ -117,10 +119,12 @@ impl Credential {
         {
             Proof::Certificate(file)
         } else {
-            return Err("no credential: run with workload identity (AZURE_FEDERATED_TOKEN_FILE, \
+            return Err(
+                "no credential: run with workload identity (AZURE_FEDERATED_TOKEN_FILE, \
                         injected by the azure-workload-identity webhook), or set \
                         credential.clientSecretFile or credential.certificateFile"
-                .into());
+                    .into(),
+            );
         };
         Ok(Credential {
             token_url: format!(
@@ -174,9 +178,7 @@ impl Credential {
                 "the token endpoint answered without an access token or its lifetime".into(),
             ));
         }
-        let keep = lifetime
-            .saturating_sub(EXPIRY_MARGIN)
-            .max(lifetime / 2);
+        let keep = lifetime.saturating_sub(EXPIRY_MARGIN).max(lifetime / 2);
         Ok(Token {
             value: answer.access_token,
             renew_at: Instant::now() + keep,
@@ -265,7 +267,11 @@ fn certificate_assertion(
     let label = match &key {
         PrivateKeyDer::Pkcs1(_) => "RSA PRIVATE KEY",
         PrivateKeyDer::Pkcs8(_) => "PRIVATE KEY",
-        _ => return Err(format!("`{name}`: the private key must be RSA (PKCS#1 or PKCS#8)")),
+        _ => {
+            return Err(format!(
+                "`{name}`: the private key must be RSA (PKCS#1 or PKCS#8)"
+            ));
+        }
     };
     let key_pem = pem_block(label, key.secret_der());
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(key_pem.as_bytes())
@@ -328,7 +334,10 @@ mod tests {
             env(&[
                 ("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
                 ("AZURE_CLIENT_ID", "9c1c1a6e-0b7e-4b8e-9f1e-000000000001"),
-                ("AZURE_FEDERATED_TOKEN_FILE", "/var/run/secrets/azure/tokens/azure-identity-token"),
+                (
+                    "AZURE_FEDERATED_TOKEN_FILE",
+                    "/var/run/secrets/azure/tokens/azure-identity-token",
+                ),
                 ("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.us/"),
             ]),
         )
@@ -354,8 +363,8 @@ mod tests {
         let c = Credential::from_config(&config, env(&[])).unwrap();
         assert_eq!(c.proof, Proof::Secret("/s".into()));
         assert!(c.token_url.starts_with(DEFAULT_AUTHORITY));
-        let c = Credential::from_config(&config, env(&[("AZURE_FEDERATED_TOKEN_FILE", "/t")]))
-            .unwrap();
+        let c =
+            Credential::from_config(&config, env(&[("AZURE_FEDERATED_TOKEN_FILE", "/t")])).unwrap();
         assert_eq!(c.proof, Proof::FederatedToken("/t".into()));
         let bare = CredentialConfig {
             tenant_id: Some("t".into()),
@@ -364,18 +373,24 @@ mod tests {
         };
         let e = Credential::from_config(&bare, env(&[])).err().unwrap();
         assert!(e.starts_with("no credential"), "{e}");
-        let e = Credential::from_config(&CredentialConfig::default(), env(&[])).err().unwrap();
+        let e = Credential::from_config(&CredentialConfig::default(), env(&[]))
+            .err()
+            .unwrap();
         assert!(e.contains("AZURE_TENANT_ID"), "{e}");
         let slash = CredentialConfig {
             tenant_id: Some("../evil".into()),
             ..bare.clone()
         };
-        assert!(Credential::from_config(&slash, env(&[("AZURE_FEDERATED_TOKEN_FILE", "/t")])).is_err());
+        assert!(
+            Credential::from_config(&slash, env(&[("AZURE_FEDERATED_TOKEN_FILE", "/t")])).is_err()
+        );
         let plain = CredentialConfig {
             authority_host: Some("http://login".into()),
             ..bare
         };
-        assert!(Credential::from_config(&plain, env(&[("AZURE_FEDERATED_TOKEN_FILE", "/t")])).is_err());
+        assert!(
+            Credential::from_config(&plain, env(&[("AZURE_FEDERATED_TOKEN_FILE", "/t")])).is_err()
+        );
     }
 
     #[test]

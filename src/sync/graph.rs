@@ -106,7 +106,9 @@ pub async fn fetch(
                 });
             }
             Err(e) if resync_needed(&e) => {
-                tracing::info!("Graph no longer honours the delta links ({e}): reading the whole directory");
+                tracing::info!(
+                    "Graph no longer honours the delta links ({e}): reading the whole directory"
+                );
             }
             Err(e) => return Err(e),
         }
@@ -323,7 +325,10 @@ impl Directory {
                 let members = read(&format!("{MEMBERS_DIR}/{name}"))?;
                 let group = directory.groups.get_mut(&id)?;
                 for m in members {
-                    let kind = m.get("@odata.type").and_then(Value::as_str).unwrap_or_default();
+                    let kind = m
+                        .get("@odata.type")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
                     group.members.insert(id_of(&m)?, kind.to_string());
                 }
             }
@@ -354,35 +359,62 @@ mod tests {
     #[test]
     fn delta_changes_add_update_and_remove() {
         let mut d = Directory::default();
-        apply_user(&mut d, object(json!({"id": "U1", "userPrincipalName": "a@x", "accountEnabled": true})));
-        apply_user(&mut d, object(json!({"id": "u2", "userPrincipalName": "b@x", "accountEnabled": true})));
+        apply_user(
+            &mut d,
+            object(json!({"id": "U1", "userPrincipalName": "a@x", "accountEnabled": true})),
+        );
+        apply_user(
+            &mut d,
+            object(json!({"id": "u2", "userPrincipalName": "b@x", "accountEnabled": true})),
+        );
         apply_user(&mut d, object(json!({"id": "u1", "accountEnabled": false})));
-        apply_user(&mut d, object(json!({"id": "u2", "@removed": {"reason": "changed"}})));
+        apply_user(
+            &mut d,
+            object(json!({"id": "u2", "@removed": {"reason": "changed"}})),
+        );
         assert_eq!(d.users.len(), 1);
         assert_eq!(d.users["u1"]["userPrincipalName"], "a@x");
         assert_eq!(d.users["u1"]["accountEnabled"], false);
 
-        apply_group(&mut d, object(json!({"id": "g1", "displayName": "devs", "members@delta": [
-            {"@odata.type": "#microsoft.graph.user", "id": "u1"}]})));
+        apply_group(
+            &mut d,
+            object(json!({"id": "g1", "displayName": "devs", "members@delta": [
+            {"@odata.type": "#microsoft.graph.user", "id": "u1"}]})),
+        );
         // The same group again on a later page with more members.
-        apply_group(&mut d, object(json!({"id": "g1", "members@delta": [
-            {"@odata.type": "#microsoft.graph.group", "id": "g2"}]})));
+        apply_group(
+            &mut d,
+            object(json!({"id": "g1", "members@delta": [
+            {"@odata.type": "#microsoft.graph.group", "id": "g2"}]})),
+        );
         apply_group(&mut d, object(json!({"id": "g2", "displayName": "ops"})));
         assert_eq!(d.groups["g1"].members.len(), 2);
         assert_eq!(d.groups["g1"].properties["displayName"], "devs");
-        apply_group(&mut d, object(json!({"id": "g1", "members@delta": [
-            {"@odata.type": "#microsoft.graph.user", "id": "u1", "@removed": {"reason": "deleted"}}]})));
+        apply_group(
+            &mut d,
+            object(json!({"id": "g1", "members@delta": [
+            {"@odata.type": "#microsoft.graph.user", "id": "u1", "@removed": {"reason": "deleted"}}]})),
+        );
         assert_eq!(d.groups["g1"].members.keys().collect::<Vec<_>>(), ["g2"]);
-        apply_group(&mut d, object(json!({"id": "g2", "@removed": {"reason": "deleted"}})));
+        apply_group(
+            &mut d,
+            object(json!({"id": "g2", "@removed": {"reason": "deleted"}})),
+        );
         assert!(!d.groups.contains_key("g2"));
     }
 
     #[test]
     fn published_files_restore_the_same_directory() {
         let mut d = Directory::default();
-        apply_user(&mut d, object(json!({"id": "u1", "userPrincipalName": "a@x", "accountEnabled": true})));
-        apply_group(&mut d, object(json!({"id": "g1", "displayName": "devs", "members@delta": [
-            {"@odata.type": "#microsoft.graph.user", "id": "u1"}]})));
+        apply_user(
+            &mut d,
+            object(json!({"id": "u1", "userPrincipalName": "a@x", "accountEnabled": true})),
+        );
+        apply_group(
+            &mut d,
+            object(json!({"id": "g1", "displayName": "devs", "members@delta": [
+            {"@odata.type": "#microsoft.graph.user", "id": "u1"}]})),
+        );
         apply_group(&mut d, object(json!({"id": "g3", "displayName": "empty"})));
         d.delta = DeltaLinks {
             users: Some("https://graph/users?$deltatoken=1".into()),

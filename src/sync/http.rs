@@ -62,7 +62,9 @@ pub mod humantime_serde {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
         humantime::parse_duration(&text).map_err(|e| {
-            serde::de::Error::custom(format!("`{text}` is not a duration (like 500ms, 30s, 5m): {e}"))
+            serde::de::Error::custom(format!(
+                "`{text}` is not a duration (like 500ms, 30s, 5m): {e}"
+            ))
         })
     }
 }
@@ -162,10 +164,7 @@ impl Api {
         })?;
         let (content_type, payload) = match body {
             Body::Empty => (None, Bytes::new()),
-            Body::Form(text) => (
-                Some("application/x-www-form-urlencoded"),
-                Bytes::from(text),
-            ),
+            Body::Form(text) => (Some("application/x-www-form-urlencoded"), Bytes::from(text)),
             Body::Json(bytes) => (Some("application/json"), Bytes::from(bytes)),
         };
         let fail = |status: Option<StatusCode>, code: Option<String>, message: String| ApiError {
@@ -188,7 +187,10 @@ impl Api {
                 .method(method.clone())
                 .uri(uri.clone())
                 .header(header::ACCEPT, "application/json")
-                .header(header::USER_AGENT, concat!("scopegate/", env!("CARGO_PKG_VERSION")));
+                .header(
+                    header::USER_AGENT,
+                    concat!("scopegate/", env!("CARGO_PKG_VERSION")),
+                );
             if let Some(ct) = content_type {
                 request = request.header(header::CONTENT_TYPE, ct);
             }
@@ -404,8 +406,7 @@ mod tests {
         assert_eq!(retry_after(&h, now), Some(Duration::from_secs(7)));
         h.insert(
             header::RETRY_AFTER,
-            HeaderValue::from_str(&httpdate::fmt_http_date(now + Duration::from_secs(30)))
-                .unwrap(),
+            HeaderValue::from_str(&httpdate::fmt_http_date(now + Duration::from_secs(30))).unwrap(),
         );
         assert_eq!(retry_after(&h, now), Some(Duration::from_secs(30)));
         h.insert("x-ms-retry-after-ms", HeaderValue::from_static("1500"));
@@ -413,8 +414,7 @@ mod tests {
         let mut past = HeaderMap::new();
         past.insert(
             header::RETRY_AFTER,
-            HeaderValue::from_str(&httpdate::fmt_http_date(now - Duration::from_secs(30)))
-                .unwrap(),
+            HeaderValue::from_str(&httpdate::fmt_http_date(now - Duration::from_secs(30))).unwrap(),
         );
         assert_eq!(retry_after(&past, now), Some(Duration::ZERO));
     }
@@ -446,7 +446,10 @@ mod tests {
             let ceiling = (Duration::from_millis(100) * (1 << (attempt - 1))).min(retry.max_delay);
             for _ in 0..50 {
                 let wait = backoff(&retry, attempt);
-                assert!(wait >= ceiling / 2 && wait <= ceiling, "{attempt}: {wait:?}");
+                assert!(
+                    wait >= ceiling / 2 && wait <= ceiling,
+                    "{attempt}: {wait:?}"
+                );
             }
         }
         let spread: std::collections::HashSet<_> =

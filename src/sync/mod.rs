@@ -70,7 +70,9 @@ impl SyncConfig {
             std::fs::read_to_string(path).map_err(|e| format!("sync config `{name}`: {e}"))?;
         let config: SyncConfig =
             serde_yaml::from_str(&text).map_err(|e| format!("sync config `{name}`: {e}"))?;
-        config.check().map_err(|e| format!("sync config `{name}`: {e}"))?;
+        config
+            .check()
+            .map_err(|e| format!("sync config `{name}`: {e}"))?;
         Ok(config)
     }
 
@@ -186,7 +188,10 @@ impl SyncStatus {
         if waiting.is_empty() {
             Ok(())
         } else {
-            Err(format!("sync has not published yet: {}", waiting.join("; ")))
+            Err(format!(
+                "sync has not published yet: {}",
+                waiting.join("; ")
+            ))
         }
     }
 
@@ -226,8 +231,12 @@ impl Syncer {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Syncer, String> {
         let credential = Credential::from_config(&config.credential, env)?;
-        let api = Api::new(config.ca_file.as_deref(), config.retry.clone(), metrics.clone())
-            .map_err(|e| format!("{e:#}"))?;
+        let api = Api::new(
+            config.ca_file.as_deref(),
+            config.retry.clone(),
+            metrics.clone(),
+        )
+        .map_err(|e| format!("{e:#}"))?;
         let status = Arc::new(SyncStatus::default());
         for source in config.sources() {
             let has_files = SourceDir::new(&config.output, source).exists();
@@ -245,6 +254,42 @@ impl Syncer {
 
     pub fn config(&self) -> &SyncConfig {
         &self.config
+    }
+
+    /// What this sync reads, where it writes and how it signs in.
+    pub fn describe(&self) -> String {
+        let c = &self.config;
+        let mut text = format!(
+            "ok: sync into {} every {}",
+            c.output.display(),
+            humantime::format_duration(self.interval())
+        );
+        if let Some(arm) = &c.arm {
+            text.push_str(&format!(
+                "\narm: {} at {} scope(s): {}",
+                arm.endpoint,
+                arm.scopes.len(),
+                arm.scopes.join(", ")
+            ));
+        }
+        if let Some(graph) = &c.graph {
+            text.push_str(&format!(
+                "\ngraph: {} (users, groups, memberships by delta)",
+                graph.endpoint
+            ));
+        }
+        let proof = match &self.credential.proof {
+            credential::Proof::FederatedToken(f) => {
+                format!("workload identity, token file {}", f.display())
+            }
+            credential::Proof::Secret(f) => format!("client secret from {}", f.display()),
+            credential::Proof::Certificate(f) => format!("certificate from {}", f.display()),
+        };
+        text.push_str(&format!(
+            "\ncredential: client {} in tenant {} ({proof}), token endpoint {}",
+            self.credential.client_id, self.credential.tenant_id, self.credential.token_url
+        ));
+        text
     }
 
     pub fn interval(&self) -> Duration {
@@ -276,13 +321,19 @@ impl Syncer {
     fn record(&self, source: &'static str, result: &Result<Outcome, SyncError>) {
         match result {
             Ok(outcome) => {
-                self.metrics.runs.with_label_values(&[source, "success"]).inc();
+                self.metrics
+                    .runs
+                    .with_label_values(&[source, "success"])
+                    .inc();
                 let now = SystemTime::now();
                 let seconds = now
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .map(|d| d.as_secs() as i64)
                     .unwrap_or(0);
-                self.metrics.last_success.with_label_values(&[source]).set(seconds);
+                self.metrics
+                    .last_success
+                    .with_label_values(&[source])
+                    .set(seconds);
                 self.status.update(source, |s| {
                     s.has_files = true;
                     s.last_success = Some(now);
@@ -294,7 +345,10 @@ impl Syncer {
                 }
             }
             Err(e) => {
-                self.metrics.runs.with_label_values(&[source, e.result()]).inc();
+                self.metrics
+                    .runs
+                    .with_label_values(&[source, e.result()])
+                    .inc();
                 let message = e.to_string();
                 tracing::error!(source, "sync failed, the last good files stay: {message}");
                 self.status.update(source, |s| s.failure = Some(message));
@@ -411,7 +465,8 @@ impl Syncer {
             directory.memberships(),
             if round.full { "full read" } else { "delta" }
         );
-        let outcome = if held.is_some() && held.as_ref().map(graph::Directory::files) == Some(files.clone())
+        let outcome = if held.is_some()
+            && held.as_ref().map(graph::Directory::files) == Some(files.clone())
         {
             Outcome::Unchanged(summary)
         } else {
@@ -499,7 +554,10 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let fail = |e: std::io::Error| format!("cannot write `{}`: {e}", path.display());
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(fail)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let temp = dir.join(format!(".{name}.tmp"));
     let mut file = std::fs::File::create(&temp).map_err(fail)?;
     file.write_all(bytes).map_err(fail)?;
@@ -516,6 +574,10 @@ pub struct SyncArgs {
     /// Run every source once and exit: 0 when each published or was unchanged, 1 otherwise.
     #[arg(long)]
     pub once: bool,
+    /// Check the config file and the credential it finds (environment included), print what
+    /// would be synced, and exit without calling Azure.
+    #[arg(long, conflicts_with = "once")]
+    pub check: bool,
     /// Time between runs (`30s`, `5m`), over the config's `interval` [default: 5m].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, env = "SCOPEGATE_SYNC_INTERVAL")]
     pub interval: Option<Duration>,
@@ -526,7 +588,12 @@ pub struct SyncArgs {
     #[arg(long, value_name = "ADDR:PORT", env = "SCOPEGATE_SYNC_ADMIN_ADDRESS")]
     pub admin_address: Option<std::net::SocketAddr>,
     /// Log format.
-    #[arg(long, value_enum, default_value = "plain", env = "SCOPEGATE_LOG_FORMAT")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "plain",
+        env = "SCOPEGATE_LOG_FORMAT"
+    )]
     pub log_format: crate::telemetry::LogFormat,
 }
 
@@ -540,7 +607,13 @@ pub async fn run(args: SyncArgs) -> Result<u8, String> {
     config.allow_large_deletions |= args.allow_large_deletions;
     let registry = prometheus::Registry::new();
     let metrics = SyncMetrics::new(&registry);
-    let syncer = Arc::new(Syncer::new(config, metrics, |name| std::env::var(name).ok())?);
+    let syncer = Arc::new(Syncer::new(config, metrics, |name| {
+        std::env::var(name).ok()
+    })?);
+    if args.check {
+        println!("{}", syncer.describe());
+        return Ok(0);
+    }
     if args.once {
         let results = syncer.run_once().await;
         let mut code = 0;

@@ -90,8 +90,9 @@ impl SourceDir {
         let mut generations: Vec<String> = entries
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter(|n| {
-                n.strip_prefix(&prefix)
-                    .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
+                n.strip_prefix(&prefix).is_some_and(|rest| {
+                    !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit())
+                })
             })
             .collect();
         // Same width stamps sort by time; the newest two stay.
@@ -159,7 +160,11 @@ mod tests {
             assert_eq!(dir.read("a.json"), Some(vec![b'0' + n]));
             assert_eq!(dir.read("sub/b.json"), Some(b"[]".to_vec()));
         }
-        assert!(std::fs::symlink_metadata(dir.current()).unwrap().is_symlink());
+        assert!(
+            std::fs::symlink_metadata(dir.current())
+                .unwrap()
+                .is_symlink()
+        );
         let hidden: Vec<String> = std::fs::read_dir(out.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -9,6 +9,7 @@
 //! - Microsoft Graph delta queries (`/v1.0/users/delta`, `/v1.0/groups/delta` with
 //!   `members@delta`; `@odata.nextLink` pages, `@odata.deltaLink`, `@removed`, 410 Gone for
 //!   an expired delta token).
+//!
 //! Everything they are asked is logged for the test to inspect. Nothing here calls scopegate.
 #![allow(dead_code)]
 
@@ -124,9 +125,10 @@ impl FakeAzure {
             versions: vec![DirectoryVersion::default()],
             ..World::default()
         }));
-        let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(server.cert.as_bytes())
-            .map(Result::unwrap)
-            .collect();
+        let certs: Vec<_> =
+            rustls_pki_types::CertificateDer::pem_slice_iter(server.cert.as_bytes())
+                .map(Result::unwrap)
+                .collect();
         let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(server.key.as_bytes()).unwrap();
         let config = Arc::new(
             rustls::ServerConfig::builder()
@@ -138,11 +140,15 @@ impl FakeAzure {
         let mut origins = Vec::new();
         for service in ["token", "arm", "graph"] {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let origin = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
+            let origin = format!(
+                "https://127.0.0.1:{}",
+                listener.local_addr().unwrap().port()
+            );
             origins.push(origin.clone());
-            let app = axum::Router::new()
-                .fallback(handle)
-                .with_state((service, world.clone(), origin));
+            let app =
+                axum::Router::new()
+                    .fallback(handle)
+                    .with_state((service, world.clone(), origin));
             let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
             tasks.push(tokio::spawn(async move {
                 loop {
@@ -184,7 +190,10 @@ impl FakeAzure {
             self.ca_file.display()
         );
         if !scopes.is_empty() {
-            text.push_str(&format!("arm:\n  endpoint: {}\n  scopes:\n", self.arm_origin));
+            text.push_str(&format!(
+                "arm:\n  endpoint: {}\n  scopes:\n",
+                self.arm_origin
+            ));
             for s in scopes {
                 text.push_str(&format!("    - {s}\n"));
             }
@@ -200,10 +209,17 @@ impl FakeAzure {
         let vars = [
             ("AZURE_TENANT_ID", TENANT.to_string()),
             ("AZURE_CLIENT_ID", CLIENT_ID.to_string()),
-            ("AZURE_FEDERATED_TOKEN_FILE", self.token_file.display().to_string()),
+            (
+                "AZURE_FEDERATED_TOKEN_FILE",
+                self.token_file.display().to_string(),
+            ),
             ("AZURE_AUTHORITY_HOST", format!("{}/", self.token_origin)),
         ];
-        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        }
     }
 
     pub fn log(&self) -> Vec<Logged> {
@@ -248,7 +264,12 @@ async fn handle(State((service, world, origin)): State<AppState>, request: Reque
 }
 
 fn reply(status: StatusCode, body: Value) -> Response {
-    (status, [("content-type", "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn arm_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -264,19 +285,31 @@ fn token(w: &mut World, method: &Method, path: &str, body: &[u8]) -> Response {
         )
     };
     if method != Method::POST || path != format!("/{TENANT}/oauth2/v2.0/token") {
-        return oauth("invalid_request", "AADSTS900561: The endpoint only accepts POST requests.");
+        return oauth(
+            "invalid_request",
+            "AADSTS900561: The endpoint only accepts POST requests.",
+        );
     }
     let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     if field("grant_type") != "client_credentials" {
-        return oauth("unsupported_grant_type", "AADSTS70003: unsupported grant type");
+        return oauth(
+            "unsupported_grant_type",
+            "AADSTS70003: unsupported grant type",
+        );
     }
     if field("client_id") != CLIENT_ID {
-        return oauth("unauthorized_client", "AADSTS700016: Application not found in the directory");
+        return oauth(
+            "unauthorized_client",
+            "AADSTS700016: Application not found in the directory",
+        );
     }
     let scope = field("scope");
     if !scope.ends_with("/.default") {
-        return oauth("invalid_scope", "AADSTS1002012: The provided value for scope is not valid");
+        return oauth(
+            "invalid_scope",
+            "AADSTS1002012: The provided value for scope is not valid",
+        );
     }
     let proved = match (field("client_assertion_type"), &w.client_secret) {
         ("urn:ietf:params:oauth:client-assertion-type:jwt-bearer", _) => {
@@ -302,7 +335,10 @@ fn token(w: &mut World, method: &Method, path: &str, body: &[u8]) -> Response {
 
 /// The scopes of the list's `scope` relation: `object` is at, above or below `asked`.
 fn related(object_scope: &str, asked: &str) -> bool {
-    let (o, a) = (object_scope.to_ascii_lowercase(), asked.to_ascii_lowercase());
+    let (o, a) = (
+        object_scope.to_ascii_lowercase(),
+        asked.to_ascii_lowercase(),
+    );
     let within = |inner: &str, outer: &str| {
         outer == "/" || inner == outer || inner.starts_with(&format!("{outer}/"))
     };
@@ -314,7 +350,13 @@ fn scope_of(object: &Value) -> &str {
     object["properties"]["scope"].as_str().unwrap_or("/")
 }
 
-fn arm(w: &mut World, origin: &str, method: &Method, uri: &axum::http::Uri, bearer: Option<&str>) -> Response {
+fn arm(
+    w: &mut World,
+    origin: &str,
+    method: &Method,
+    uri: &axum::http::Uri,
+    bearer: Option<&str>,
+) -> Response {
     let arm_scope = format!("{origin}/.default");
     if let Some(n) = w.expire_tokens_after.as_mut() {
         if *n == 0 {
@@ -353,8 +395,10 @@ fn arm(w: &mut World, origin: &str, method: &Method, uri: &axum::http::Uri, bear
             "TooManyRequests",
             "The request is being throttled.",
         );
-        r.headers_mut()
-            .insert("retry-after", HeaderValue::from_str(&w.retry_after).unwrap());
+        r.headers_mut().insert(
+            "retry-after",
+            HeaderValue::from_str(&w.retry_after).unwrap(),
+        );
         return r;
     }
     if w.unavailable_next > 0 {
@@ -365,15 +409,20 @@ fn arm(w: &mut World, origin: &str, method: &Method, uri: &axum::http::Uri, bear
             "The service is temporarily unavailable.",
         );
     }
-    let query: HashMap<String, String> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-        .into_owned()
-        .collect();
+    let query: HashMap<String, String> =
+        form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
     let path = uri.path();
     let (objects, version): (Vec<Value>, &str) = if path
         .eq_ignore_ascii_case("/providers/Microsoft.Management/getEntities")
     {
         if method != Method::POST {
-            return arm_error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "POST only");
+            return arm_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "POST only",
+            );
         }
         (w.entities.clone(), "2020-05-01")
     } else {
@@ -382,11 +431,15 @@ fn arm(w: &mut World, origin: &str, method: &Method, uri: &axum::http::Uri, bear
         };
         let scope = if scope.is_empty() { "/" } else { scope };
         let pick = |list: &Vec<Value>| -> Vec<Value> {
-            list.iter().filter(|o| related(scope_of(o), scope)).cloned().collect()
+            list.iter()
+                .filter(|o| related(scope_of(o), scope))
+                .cloned()
+                .collect()
         };
         match kind {
             "roleDefinitions" => {
-                let custom_only = query.get("$filter").map(String::as_str) == Some("type eq 'CustomRole'");
+                let custom_only =
+                    query.get("$filter").map(String::as_str) == Some("type eq 'CustomRole'");
                 let sub = scope
                     .strip_prefix("/subscriptions/")
                     .map(|rest| rest.split('/').next().unwrap_or_default().to_string());
@@ -420,7 +473,10 @@ fn arm(w: &mut World, origin: &str, method: &Method, uri: &axum::http::Uri, bear
             "The api-version is invalid.",
         );
     }
-    let skip: usize = query.get("$skiptoken").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let skip: usize = query
+        .get("$skiptoken")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let size = w.page_size.max(1);
     let page: Vec<Value> = objects.iter().skip(skip).take(size).cloned().collect();
     let mut body = json!({ "value": page });
@@ -472,16 +528,22 @@ fn changes(w: &World, kind: &str, from: Option<usize>) -> Vec<Value> {
             .difference(&old_members)
             .map(|(t, m)| json!({"@odata.type": t, "id": m}))
             .collect();
-        delta.extend(old_members.difference(members).map(
-            |(t, m)| json!({"@odata.type": t, "id": m, "@removed": {"reason": "deleted"}}),
-        ));
+        delta.extend(
+            old_members.difference(members).map(
+                |(t, m)| json!({"@odata.type": t, "id": m, "@removed": {"reason": "deleted"}}),
+            ),
+        );
         if old_props == Some(props) && delta.is_empty() {
             continue;
         }
         // A group with many member changes comes in two parts, as Graph splits them over
         // pages: the second carries only its id and the rest of the members.
         let mut first = props.clone();
-        let rest = if delta.len() > 2 { delta.split_off(delta.len() / 2) } else { Vec::new() };
+        let rest = if delta.len() > 2 {
+            delta.split_off(delta.len() / 2)
+        } else {
+            Vec::new()
+        };
         first["members@delta"] = json!(delta);
         items.push(first);
         if !rest.is_empty() {
@@ -496,7 +558,7 @@ fn changes(w: &World, kind: &str, from: Option<usize>) -> Vec<Value> {
 
 fn graph(w: &mut World, origin: &str, uri: &axum::http::Uri, bearer: Option<&str>) -> Response {
     let graph_scope = format!("{origin}/.default");
-    if !bearer.is_some_and(|t| w.valid_tokens.get(t) == Some(&graph_scope)) {
+    if bearer.is_none_or(|t| w.valid_tokens.get(t) != Some(&graph_scope)) {
         return arm_error(
             StatusCode::UNAUTHORIZED,
             "InvalidAuthenticationToken",
@@ -506,11 +568,18 @@ fn graph(w: &mut World, origin: &str, uri: &axum::http::Uri, bearer: Option<&str
     let kind = match uri.path() {
         "/v1.0/users/delta" => "users",
         "/v1.0/groups/delta" => "groups",
-        _ => return arm_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound", "not found"),
+        _ => {
+            return arm_error(
+                StatusCode::NOT_FOUND,
+                "Request_ResourceNotFound",
+                "not found",
+            );
+        }
     };
-    let query: HashMap<String, String> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-        .into_owned()
-        .collect();
+    let query: HashMap<String, String> =
+        form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
     let (round, offset) = if let Some(skip) = query.get("$skiptoken") {
         let (r, o) = skip.split_once(':').unwrap_or(("x", "x"));
         match (r.parse::<usize>(), o.parse::<usize>()) {
@@ -531,9 +600,17 @@ fn graph(w: &mut World, origin: &str, uri: &axum::http::Uri, bearer: Option<&str
             },
             None => {
                 let select = query.get("$select").cloned().unwrap_or_default();
-                let needed: &[&str] = if kind == "users" { &["id", "accountEnabled"] } else { &["id", "members"] };
+                let needed: &[&str] = if kind == "users" {
+                    &["id", "accountEnabled"]
+                } else {
+                    &["id", "members"]
+                };
                 if needed.iter().any(|n| !select.split(',').any(|s| s == *n)) {
-                    return arm_error(StatusCode::BAD_REQUEST, "BadRequest", "this fake wants $select");
+                    return arm_error(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequest",
+                        "this fake wants $select",
+                    );
                 }
                 None
             }
@@ -551,14 +628,21 @@ fn graph(w: &mut World, origin: &str, uri: &axum::http::Uri, bearer: Option<&str
         "value": page,
     });
     if offset + size < items.len() {
-        body["@odata.nextLink"] = json!(format!("{origin}/v1.0/{kind}/delta?$skiptoken={round}:{}", offset + size));
+        body["@odata.nextLink"] = json!(format!(
+            "{origin}/v1.0/{kind}/delta?$skiptoken={round}:{}",
+            offset + size
+        ));
     } else {
-        body["@odata.deltaLink"] =
-            json!(format!("{origin}/v1.0/{kind}/delta?$deltatoken={}", w.round_versions[round]));
+        body["@odata.deltaLink"] = json!(format!(
+            "{origin}/v1.0/{kind}/delta?$deltatoken={}",
+            w.round_versions[round]
+        ));
     }
     reply(StatusCode::OK, body)
 }
 
 fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().to_string()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .to_string()
 }

@@ -222,7 +222,7 @@ spec:
           {{- else }}
           port: sync-admin
           {{- end }}
-          path: /healthz
+          path: /livez
           scheme: HTTP
         initialDelaySeconds: 5
         periodSeconds: 20
