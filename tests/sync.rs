@@ -917,3 +917,130 @@ fn sync_once_from_the_command_line_reports_a_missing_credential() {
         support::stderr(&out)
     );
 }
+
+/// `serve --sync-config`: not ready until the sync has published, then the synced
+/// assignments decide, and a change in Azure reaches the decisions with no file edited.
+#[tokio::test]
+async fn serve_with_sync_config_decides_from_what_azure_says() {
+    let azure = FakeAzure::start().await;
+    azure.with(|w| {
+        load_examples(w);
+        // The first calls are throttled: the server is up before the sync has published.
+        w.throttle_next = 1;
+        w.retry_after = "2".into();
+    });
+    let pki = support::Pki::new();
+    let policies = tempfile::tempdir().unwrap();
+    support::copy_dir(
+        &support::root().join("policies/kubernetes"),
+        policies.path(),
+    );
+    let config = policies.path().join("../sync.yaml");
+    let config = config.with_file_name(format!(
+        "{}-sync.yaml",
+        policies.path().file_name().unwrap().to_string_lossy()
+    ));
+    let text = format!(
+        "output: {out}\ninterval: 1s\ncaFile: {ca}\ncredential:\n  tenantId: {tenant}\n  clientId: {client}\n  authorityHost: {authority}/\n  federatedTokenFile: {token}\narm:\n  endpoint: {arm}\n  scopes: [{SUBSCRIPTION}]\n",
+        out = policies.path().join("synced").display(),
+        ca = azure.ca_file.display(),
+        tenant = fake_azure::TENANT,
+        client = fake_azure::CLIENT_ID,
+        authority = azure.token_origin,
+        token = azure.token_file.display(),
+        arm = azure.arm_origin,
+    );
+    std::fs::write(&config, text).unwrap();
+    let server = support::serve_tls(
+        &pki,
+        policies.path(),
+        &["--sync-config", config.to_str().unwrap()],
+    )
+    .await;
+    let (status, body) = support::admin_get(server.admin_addr, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("sync has not published yet: arm"), "{body}");
+    assert!(support::readyz_becomes(server.admin_addr, 200, 15).await);
+
+    let ask = |name: &'static str| {
+        let pki = &pki;
+        let addr = server.addr;
+        async move {
+            let mut conn = support::connect_apiserver(addr, pki).await;
+            let (_, answer) = conn.post(support::request_fixture(name)).await.unwrap();
+            answer["status"].clone()
+        }
+    };
+    // The synced deny assignment and role assignments decide.
+    let secret = ask("alice-get-secret.json").await;
+    assert_eq!(secret["denied"], true, "{secret}");
+    assert!(
+        secret["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no-secrets-outside-platform")
+    );
+    let deployment = ask("alice-create-deployment.json").await;
+    assert_eq!(deployment["allowed"], true, "{deployment}");
+
+    // Azure removes the finance developers' assignment: the next sync takes their access.
+    azure.with(|w| {
+        w.role_assignments
+            .retain(|a| a["properties"]["principalId"] != "6f0b7e4a-1c2d-4e5f-8a9b-000000000f1d")
+    });
+    let mut revoked = false;
+    for _ in 0..80 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if ask("alice-create-deployment.json").await["allowed"] == false {
+            revoked = true;
+            break;
+        }
+    }
+    assert!(revoked, "the removed assignment still grants");
+    let text = support::metrics(server.admin_addr).await;
+    assert!(
+        support::metric(
+            &text,
+            "scopegate_sync_runs_total{result=\"success\",source=\"arm\"}"
+        )
+        .unwrap()
+            >= 2.0,
+        "{text}"
+    );
+    let (_, verbose) = support::admin_get(server.admin_addr, "/readyz?verbose").await;
+    assert!(verbose.contains("[+] sync arm: ok"), "{verbose}");
+    let _ = std::fs::remove_file(&config);
+}
+
+#[test]
+fn a_sync_output_outside_the_policy_directories_is_refused_at_start() {
+    let policies = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let config = elsewhere.path().join("sync.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "output: {}\ncredential: {{tenantId: t, clientId: c, federatedTokenFile: /t}}\ngraph: {{}}\n",
+            elsewhere.path().join("out").display()
+        ),
+    )
+    .unwrap();
+    let out = support::scopegate(&[
+        "serve",
+        "--insecure-http",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--policies",
+        policies.path().to_str().unwrap(),
+        "--sync-config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        support::stderr(&out).contains("is not below a policy directory"),
+        "{}",
+        support::stderr(&out)
+    );
+}

@@ -425,7 +425,21 @@ pub async fn start(
     };
     let workload = Arc::new(workload_identity(&settings.workload, Some(&metrics)).await?);
     let syncer = match &settings.sync {
-        Some(config) => Some(in_process_sync(config, &engine.policies, &metrics)?),
+        Some(config) => {
+            let mut syncer = in_process_sync(config, &engine.policies, &metrics)?;
+            // Synced files are complete when published: read them once the settle time
+            // has passed, without waiting for the watcher.
+            let (reloader, settle) = (reloader.clone(), settings.policy_settle);
+            syncer.after_publish(Arc::new(move || {
+                let reloader = reloader.clone();
+                Box::pin(async move {
+                    tokio::time::sleep(settle + Duration::from_millis(20)).await;
+                    let _ =
+                        tokio::task::spawn_blocking(move || reloader.reload("sync", false)).await;
+                })
+            }));
+            Some(Arc::new(syncer))
+        }
         None => None,
     };
     let state = webhook_state(
@@ -664,7 +678,7 @@ fn in_process_sync(
     config: &crate::sync::SyncConfig,
     policies: &[PathBuf],
     metrics: &Metrics,
-) -> anyhow::Result<Arc<crate::sync::Syncer>> {
+) -> anyhow::Result<crate::sync::Syncer> {
     std::fs::create_dir_all(&config.output)
         .with_context(|| format!("sync output `{}`", config.output.display()))?;
     let output = std::fs::canonicalize(&config.output)?;
@@ -681,7 +695,7 @@ fn in_process_sync(
         std::env::var(name).ok()
     })
     .map_err(anyhow::Error::msg)?;
-    Ok(Arc::new(syncer))
+    Ok(syncer)
 }
 
 /// The first load, before listening, so a good policy answers from the first request.

@@ -221,7 +221,13 @@ pub struct Syncer {
     metrics: SyncMetrics,
     pub status: Arc<SyncStatus>,
     directory: tokio::sync::Mutex<Option<graph::Directory>>,
+    after_publish: Option<AfterPublish>,
 }
+
+/// Run after a run published files and before the sources count as published: the server
+/// reloads its policy with them, so readiness never runs ahead of the policy serving.
+pub type AfterPublish =
+    Arc<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
 
 impl Syncer {
     /// Prepares a sync; `env` reads the environment (`AZURE_*`).
@@ -249,7 +255,13 @@ impl Syncer {
             metrics,
             status,
             directory: tokio::sync::Mutex::new(None),
+            after_publish: None,
         })
+    }
+
+    /// Sets what runs after files are published (see [`AfterPublish`]).
+    pub fn after_publish(&mut self, hook: AfterPublish) {
+        self.after_publish = Some(hook);
     }
 
     pub fn config(&self) -> &SyncConfig {
@@ -312,6 +324,12 @@ impl Syncer {
         };
         let (arm, graph) = tokio::join!(arm, graph);
         let results: Vec<_> = arm.into_iter().chain(graph).collect();
+        let published = results
+            .iter()
+            .any(|(_, r)| matches!(r, Ok(Outcome::Published(_))));
+        if published && let Some(hook) = &self.after_publish {
+            hook().await;
+        }
         for (source, result) in &results {
             self.record(source, result);
         }
