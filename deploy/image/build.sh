@@ -66,7 +66,7 @@ buildah config \
   --entrypoint '["/usr/local/bin/scopegate"]' \
   --cmd '["--help"]' \
   --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
-  --port 8443 --port 9090 \
+  --port 8443/tcp --port 9090/tcp \
   --label org.opencontainers.image.title=scopegate \
   --label "org.opencontainers.image.description=Kubernetes authorization webhook: Azure RBAC and Kubernetes RBAC decisions for SubjectAccessReviews" \
   --label org.opencontainers.image.licenses=Apache-2.0 \

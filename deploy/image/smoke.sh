@@ -9,7 +9,8 @@
 #   --runtime runc    crun refuses a host with cgroup v1 and v2 controllers mounted side by side
 #                     ("hybrid" mode); runc runs there and everywhere else.
 #   --ulimit ...      podman raises the open-files and process limits by default, which needs
-#                     CAP_SYS_RESOURCE; these lower ones are always allowed.
+#                     CAP_SYS_RESOURCE; limits at or below this shell's are always allowed
+#                     (open files: up to 16384, above --max-connections plus 256).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -35,7 +36,9 @@ say "image $image built in $(($(date +%s) - start)) s"
 triple=$(rustc -vV | sed -n 's/^host: //p')
 host_scopegate=$(cargo metadata --format-version 1 --no-deps --locked | jq -r .target_directory)/$triple/release/scopegate
 
-run_flags=(--runtime runc --ulimit nofile=4096:4096 --ulimit nproc=4096:4096)
+nofile=$(ulimit -Hn)
+[ "$nofile" = unlimited ] || [ "$nofile" -gt 16384 ] && nofile=16384
+run_flags=(--runtime runc --ulimit "nofile=$nofile:$nofile" --ulimit nproc=4096:4096)
 name=scopegate-smoke-$$
 work=$(mktemp -d)
 cleanup() {
@@ -49,6 +52,13 @@ user=$(podman image inspect --format '{{.Config.User}}' "$image")
 [ "$user" = 65532:65532 ] || fail "image user is '$user', expected 65532:65532"
 entrypoint=$(podman image inspect --format '{{json .Config.Entrypoint}}' "$image")
 [ "$entrypoint" = '["/usr/local/bin/scopegate"]' ] || fail "image entrypoint is $entrypoint"
+
+version=$(sed -n '/^\[package\]/,/^\[/s/^version = "\(.*\)"$/\1/p' Cargo.toml)
+label=$(podman image inspect --format '{{index .Config.Labels "org.opencontainers.image.version"}}' "$image")
+[ "$label" = "$version" ] || fail "image version label is '$label', Cargo.toml says $version"
+# The Dockerfile labels its image with the same version.
+grep -q "org.opencontainers.image.version=\"$version\"" Dockerfile ||
+  fail "the Dockerfile's org.opencontainers.image.version is not $version (Cargo.toml)"
 
 # Certificates, made by the image itself as its own user into a directory that user owns.
 mkdir "$work/certs"
