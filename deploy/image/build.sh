@@ -73,6 +73,11 @@ buildah config \
   --label "org.opencontainers.image.version=$version" \
   --label "org.opencontainers.image.revision=$revision" \
   "$container"
+previous=$(buildah images --quiet --noheading "$image" 2>/dev/null || true)
 buildah commit --quiet "$container" "$image" >/dev/null
+# The image this name pointed at before, now untagged: removed unless something still uses it.
+if [ -n "$previous" ] && [ "$previous" != "$(buildah images --quiet --noheading "$image")" ]; then
+  buildah rmi "$previous" >/dev/null 2>&1 || true
+fi
 say "committed $image ($(du -h "$rootfs/usr/local/bin/scopegate" | cut -f1) binary)"
 echo "$image"
