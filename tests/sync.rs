@@ -612,6 +612,138 @@ async fn the_projected_token_file_is_read_for_each_new_token() {
     assert!(tokens >= 2, "{tokens}");
 }
 
+/// The fallbacks: a certificate (a client assertion signed with its key) and a client secret.
+#[tokio::test]
+async fn a_certificate_or_a_secret_is_the_fallback_credential() {
+    let azure = FakeAzure::start().await;
+    azure.with(|w| world_with_assignments(w, 2));
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+    support::tokens::openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=scopegate-sync",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+    ]);
+    let public =
+        support::tokens::openssl(&["x509", "-in", cert.to_str().unwrap(), "-pubkey", "-noout"]);
+    // openssl's SHA-1 fingerprint, `AB:CD:…`, as the base64url `x5t` Entra names it by.
+    let fingerprint = String::from_utf8(support::tokens::openssl(&[
+        "x509",
+        "-in",
+        cert.to_str().unwrap(),
+        "-fingerprint",
+        "-sha1",
+        "-noout",
+    ]))
+    .unwrap();
+    let hex = fingerprint
+        .trim()
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .replace(':', "");
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let x5t = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+    azure.with(|w| w.certificate = Some((public, x5t)));
+    let bundle = dir.path().join("sync-cert.pem");
+    let mut pem = std::fs::read(&cert).unwrap();
+    pem.extend(std::fs::read(&key).unwrap());
+    std::fs::write(&bundle, pem).unwrap();
+    let out = dir.path().join("out");
+    let credential = |line: String| {
+        format!(
+            "{}credential:\n  tenantId: {}\n  clientId: {}\n  authorityHost: {}\n  {line}\n",
+            azure.config(&out, &[SUBSCRIPTION], false),
+            fake_azure::TENANT,
+            fake_azure::CLIENT_ID,
+            azure.token_origin
+        )
+    };
+    let no_env = |_: &str| None;
+    let config: SyncConfig = serde_yaml::from_str(&credential(format!(
+        "certificateFile: {}",
+        bundle.display()
+    )))
+    .unwrap();
+    let sync = Syncer::new(
+        config,
+        SyncMetrics::new(&prometheus::Registry::new()),
+        no_env,
+    )
+    .unwrap();
+    let results = sync.run_once().await;
+    assert!(
+        matches!(result(&results, "arm"), Ok(Outcome::Published(_))),
+        "{results:?}"
+    );
+
+    // Another key under the same certificate name is refused by the token endpoint.
+    support::tokens::openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=other",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        dir.path().join("other.pem").to_str().unwrap(),
+    ]);
+    let mut forged = std::fs::read(&cert).unwrap();
+    forged.extend(std::fs::read(&key).unwrap());
+    std::fs::write(&bundle, forged).unwrap();
+    let config: SyncConfig = serde_yaml::from_str(&credential(format!(
+        "certificateFile: {}",
+        bundle.display()
+    )))
+    .unwrap();
+    let sync = Syncer::new(
+        config,
+        SyncMetrics::new(&prometheus::Registry::new()),
+        no_env,
+    )
+    .unwrap();
+    let message = result(&sync.run_once().await, "arm")
+        .as_ref()
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("invalid_client"), "{message}");
+
+    // A client secret from a file.
+    let secret = dir.path().join("client-secret");
+    std::fs::write(&secret, "s3cr3t\n").unwrap();
+    azure.with(|w| w.client_secret = Some("s3cr3t".into()));
+    let config: SyncConfig = serde_yaml::from_str(&credential(format!(
+        "clientSecretFile: {}",
+        secret.display()
+    )))
+    .unwrap();
+    let sync = Syncer::new(
+        config,
+        SyncMetrics::new(&prometheus::Registry::new()),
+        no_env,
+    )
+    .unwrap();
+    assert!(sync.run_once().await.iter().all(|(_, r)| r.is_ok()));
+}
+
 #[tokio::test]
 async fn a_mass_deletion_is_held_until_allowed() {
     let azure = FakeAzure::start().await;

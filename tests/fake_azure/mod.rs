@@ -53,6 +53,9 @@ pub struct World {
     pub federated_token: String,
     /// Or a client secret.
     pub client_secret: Option<String>,
+    /// Or a client assertion signed by a certificate's key: (public key PEM, its SHA-1
+    /// thumbprint as `x5t`).
+    pub certificate: Option<(Vec<u8>, String)>,
     /// Token lifetime in seconds.
     pub expires_in: u64,
     /// Access tokens issued, with the scope each is for; removed when they "expire".
@@ -248,7 +251,7 @@ async fn handle(State((service, world, origin)): State<AppState>, request: Reque
         .map(String::from);
     let mut w = world.lock().unwrap();
     let response = match service {
-        "token" => token(&mut w, &method, uri.path(), &body),
+        "token" => token(&mut w, &origin, &method, uri.path(), &body),
         "arm" => arm(&mut w, &origin, &method, &uri, bearer.as_deref()),
         _ => graph(&mut w, &origin, &uri, bearer.as_deref()),
     };
@@ -277,7 +280,7 @@ fn arm_error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// The client credentials grant (Microsoft identity platform, v2.0 token endpoint).
-fn token(w: &mut World, method: &Method, path: &str, body: &[u8]) -> Response {
+fn token(w: &mut World, origin: &str, method: &Method, path: &str, body: &[u8]) -> Response {
     let oauth = |code: &str, description: &str| {
         reply(
             StatusCode::BAD_REQUEST,
@@ -313,7 +316,11 @@ fn token(w: &mut World, method: &Method, path: &str, body: &[u8]) -> Response {
     }
     let proved = match (field("client_assertion_type"), &w.client_secret) {
         ("urn:ietf:params:oauth:client-assertion-type:jwt-bearer", _) => {
-            field("client_assertion") == w.federated_token
+            let assertion = field("client_assertion");
+            assertion == w.federated_token
+                || w.certificate.as_ref().is_some_and(|(public, x5t)| {
+                    certificate_assertion_valid(assertion, public, x5t, &format!("{origin}{path}"))
+                })
         }
         ("", Some(secret)) => field("client_secret") == secret,
         _ => false,
@@ -331,6 +338,29 @@ fn token(w: &mut World, method: &Method, path: &str, body: &[u8]) -> Response {
         StatusCode::OK,
         json!({"token_type": "Bearer", "expires_in": w.expires_in, "ext_expires_in": w.expires_in, "access_token": access}),
     )
+}
+
+/// A certificate credential's assertion, as Entra checks it: RS256 signed by the registered
+/// certificate's key, `x5t` its thumbprint, audience the token endpoint, issuer and subject the
+/// client id, not expired.
+fn certificate_assertion_valid(assertion: &str, public: &[u8], x5t: &str, endpoint: &str) -> bool {
+    let Ok(header) = jsonwebtoken::decode_header(assertion) else {
+        return false;
+    };
+    if header.x5t.as_deref() != Some(x5t) || header.alg != jsonwebtoken::Algorithm::RS256 {
+        return false;
+    }
+    let Ok(key) = jsonwebtoken::DecodingKey::from_rsa_pem(public) else {
+        return false;
+    };
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[endpoint]);
+    validation.set_issuer(&[CLIENT_ID]);
+    validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+    match jsonwebtoken::decode::<Value>(assertion, &key, &validation) {
+        Ok(data) => data.claims["sub"] == CLIENT_ID && data.claims["jti"].is_string(),
+        Err(_) => false,
+    }
 }
 
 /// The scopes of the list's `scope` relation: `object` is at, above or below `asked`.
