@@ -1176,3 +1176,34 @@ fn a_sync_output_outside_the_policy_directories_is_refused_at_start() {
         support::stderr(&out)
     );
 }
+
+#[test]
+fn the_example_sync_config_is_read() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scopegate"))
+        .args(["sync", "--check", "--config", "deploy/sync.yaml"])
+        .current_dir(support::root())
+        .env("AZURE_TENANT_ID", fake_azure::TENANT)
+        .env("AZURE_CLIENT_ID", fake_azure::CLIENT_ID)
+        .env(
+            "AZURE_FEDERATED_TOKEN_FILE",
+            "/var/run/secrets/azure/tokens/azure-identity-token",
+        )
+        .env_remove("AZURE_AUTHORITY_HOST")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    assert!(printed.contains("every 5m"), "{printed}");
+    assert!(
+        printed.contains("arm: https://management.azure.com at 1 scope(s)"),
+        "{printed}"
+    );
+    assert!(printed.contains("workload identity"), "{printed}");
+    assert!(
+        printed.contains(&format!(
+            "https://login.microsoftonline.com/{}/oauth2/v2.0/token",
+            fake_azure::TENANT
+        )),
+        "{printed}"
+    );
+}
