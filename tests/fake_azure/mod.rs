@@ -447,11 +447,17 @@ fn arm(
     let (objects, version): (Vec<Value>, &str) = if path
         .eq_ignore_ascii_case("/providers/Microsoft.Management/getEntities")
     {
-        if method != Method::POST {
+        // The operation is a POST; its nextLink pages are read with GET.
+        let want = if query.contains_key("$skiptoken") {
+            Method::GET
+        } else {
+            Method::POST
+        };
+        if *method != want {
             return arm_error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "MethodNotAllowed",
-                "POST only",
+                "wrong method",
             );
         }
         (w.entities.clone(), "2020-05-01")
