@@ -209,14 +209,18 @@ async fn pages(
     let mut objects = Vec::new();
     let mut url = first.to_string();
     let mut seen = std::collections::HashSet::new();
+    // The first call is the operation's own (`getEntities` is a POST); the pages after it are
+    // read with GET, as the Azure SDKs and `az` follow `nextLink`.
+    let mut call = method.clone();
     for _ in 0..MAX_PAGES {
-        let body = match method {
+        let body = match call {
             Method::POST => Body::Json(b"{}".to_vec()),
             _ => Body::Empty,
         };
         let page: Page = api
-            .json("arm", method.clone(), &url, body, Some(auth))
+            .json("arm", call.clone(), &url, body, Some(auth))
             .await?;
+        call = Method::GET;
         objects.extend(page.value);
         match page.next_link.filter(|l| !l.is_empty()) {
             None => return Ok(objects),
