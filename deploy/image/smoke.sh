@@ -69,6 +69,15 @@ for f in ca.crt server.crt server.key client.crt client.key; do
   [ -s "$work/certs/$f" ] || fail "certs wrote no $f"
 done
 
+# The sync subcommand reads the example sync config with the workload identity variables the
+# webhook injects (`--check` calls nothing), and the system roots it would trust are in the image.
+check=$(podman run --rm "${run_flags[@]}" --read-only --network none \
+  -v "$PWD/deploy/sync.yaml:/etc/scopegate/sync.yaml:ro" \
+  -e AZURE_TENANT_ID=72f988bf-86f1-41af-91ab-2d7cd011db47 -e AZURE_CLIENT_ID=9c1c1a6e-0b7e-4b8e-9f1e-5a0f0c1d2e3f \
+  -e AZURE_FEDERATED_TOKEN_FILE=/var/run/secrets/azure/tokens/azure-identity-token \
+  "$image" sync --check --config /etc/scopegate/sync.yaml) || fail "scopegate sync --check in the image: $check"
+grep -q "workload identity" <<<"$check" || fail "sync --check printed: $check"
+
 # Two free loopback ports for the published webhook and admin ports.
 read -r webhook_port admin_port < <(python3 -c '
 import socket
