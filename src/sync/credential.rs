@@ -5,7 +5,7 @@
 //! the pod. A client secret or a certificate (a client assertion signed with its key, `x5t`
 //! naming it) are the fallbacks. Tokens are kept per scope until shortly before they expire.
 
-use super::http::{Api, ApiError, Auth, Body};
+use super::http::{Api, ApiError, Auth, Bearer, Body};
 use hyper::Method;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -208,6 +208,18 @@ impl Credential {
             }
         }
         Ok(form.finish())
+    }
+}
+
+impl Bearer for Credential {
+    fn bearer_token<'a>(
+        &'a self,
+        api: &'a Api,
+        scope: &'a str,
+        renew: bool,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, ApiError>> + Send + 'a>>
+    {
+        Box::pin(self.token(api, scope, renew))
     }
 }
 

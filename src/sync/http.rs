@@ -4,7 +4,6 @@
 //! times with exponential backoff and full jitter, a low `x-ms-ratelimit-remaining-*` header
 //! slows the next call, and a 401 fetches a new token once (it expired mid-sync).
 
-use super::credential::Credential;
 use crate::metrics::SyncMetrics;
 use crate::outbound::{HttpsClient, error_chain, https_client};
 use http_body_util::{BodyExt, Full, Limited};
@@ -96,10 +95,21 @@ pub struct Api {
     metrics: SyncMetrics,
 }
 
+/// Where a call's bearer tokens come from (the Entra credential): the held token, or a new
+/// one when `renew` says the held one was refused.
+pub trait Bearer: Send + Sync {
+    fn bearer_token<'a>(
+        &'a self,
+        api: &'a Api,
+        scope: &'a str,
+        renew: bool,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, ApiError>> + Send + 'a>>;
+}
+
 /// Which token a call carries.
 #[derive(Clone, Copy)]
 pub struct Auth<'a> {
-    pub credential: &'a Credential,
+    pub bearer: &'a dyn Bearer,
     /// `https://management.azure.com/.default`, `https://graph.microsoft.com/.default`.
     pub scope: &'a str,
 }
@@ -179,8 +189,7 @@ impl Api {
         loop {
             attempt += 1;
             let token = match auth {
-                // Boxed: a token request is itself a call (without a token).
-                Some(a) => Some(Box::pin(a.credential.token(self, a.scope, false)).await?),
+                Some(a) => Some(a.bearer.bearer_token(self, a.scope, false).await?),
                 None => None,
             };
             let mut request = hyper::Request::builder()
@@ -239,7 +248,7 @@ impl Api {
                 refreshed = true;
                 self.metrics.retry(source, "unauthorized");
                 if let Some(a) = auth {
-                    Box::pin(a.credential.token(self, a.scope, true)).await?;
+                    a.bearer.bearer_token(self, a.scope, true).await?;
                 }
                 continue;
             }

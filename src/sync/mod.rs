@@ -377,7 +377,7 @@ impl Syncer {
     async fn sync_arm(&self, config: &arm::ArmConfig) -> Result<Outcome, SyncError> {
         let scope = config.token_scope();
         let auth = Auth {
-            credential: &self.credential,
+            bearer: &self.credential,
             scope: &scope,
         };
         let objects = arm::fetch(&self.api, auth, config).await?;
@@ -450,7 +450,7 @@ impl Syncer {
     async fn sync_graph(&self, config: &graph::GraphConfig) -> Result<Outcome, SyncError> {
         let scope = config.token_scope();
         let auth = Auth {
-            credential: &self.credential,
+            bearer: &self.credential,
             scope: &scope,
         };
         let dir = SourceDir::new(&self.config.output, GRAPH);
