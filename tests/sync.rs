@@ -318,6 +318,100 @@ async fn azure_rbac_vectors_decide_the_same_through_sync() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// Each CheckAccess conformance vector, its role, role and deny assignments and management
+/// groups served by Resource Manager and synced (the workload identity objects beside them as
+/// files), answers each operation as the vector expects.
+#[tokio::test]
+async fn check_access_vectors_decide_the_same_through_sync() {
+    let text =
+        std::fs::read_to_string(support::root().join("tests/fixtures/vectors/checkaccess.jsonl"))
+            .unwrap();
+    let cases: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(cases.len(), 35);
+    let azure = FakeAzure::start().await;
+    let out = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let name = case["name"].as_str().unwrap();
+        let resource = case["request"]["Resource"]["Id"].as_str().unwrap_or("/");
+        // The list is asked at the resource's subscription (or the resource itself above one).
+        let scope = if resource.to_ascii_lowercase().starts_with("/subscriptions/") {
+            resource.split('/').take(3).collect::<Vec<_>>().join("/")
+        } else {
+            resource.trim_end_matches('/').to_string()
+        };
+        let scope = if scope.is_empty() {
+            "/".to_string()
+        } else {
+            scope
+        };
+        let list = |key: &str, kind: &str| -> Vec<Value> {
+            case[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|o| at_its_scope(to_arm(o), kind))
+                .collect()
+        };
+        azure.with(|w| {
+            w.role_definitions = list("roles", "");
+            w.role_assignments = list("assignments", "roleAssignments");
+            w.deny_assignments = list("deny_assignments", "denyAssignments");
+            w.entities = ancestry_entities(case);
+            w.page_size = 3;
+        });
+        let work = out.path().join(format!("case-{i}"));
+        let synced = work.join("synced");
+        let (sync, _) = syncer(&azure, &azure.config(&synced, &[&scope], false));
+        let results = sync.run_once().await;
+        if let Err(e) = result(&results, "arm") {
+            failures.push(format!("{name}: sync failed: {e}"));
+            continue;
+        }
+        let files = work.join("workload");
+        std::fs::create_dir_all(&files).unwrap();
+        for key in ["identities", "federated_credentials", "service_accounts"] {
+            if let Some(objects) = case.get(key) {
+                std::fs::write(files.join(format!("{key}.json")), objects.to_string()).unwrap();
+            }
+        }
+        let loaded =
+            scopegate::load_snapshot(&[synced, files], None, &IndexOptions::default(), 1).unwrap();
+        let question =
+            scopegate::sar::check_access::decode(case["request"].to_string().as_bytes()).unwrap();
+        let now = scopegate::model::Timestamp::from_system(std::time::SystemTime::now());
+        let answer = scopegate::engine::check_access::decide(&loaded.snapshot, &question, now);
+        let encoded = scopegate::sar::check_access::encode(
+            question.actions.iter().zip(&answer.decisions),
+            answer.time_to_live_ms(now),
+        );
+        let answer: Value = serde_json::from_slice(&encoded).unwrap();
+        let pairs = |list: &Value| -> Vec<(String, String)> {
+            list.as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| {
+                    (
+                        e["actionId"].as_str().unwrap_or("?").to_string(),
+                        e["accessDecision"].as_str().unwrap_or("?").to_string(),
+                    )
+                })
+                .collect()
+        };
+        if pairs(&answer) != pairs(&case["expected"]) || pairs(&answer).is_empty() {
+            failures.push(format!(
+                "{name}: got {answer}, expected {}",
+                case["expected"]
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
 /// An assignment as Resource Manager names it: `{scope}/providers/Microsoft.Authorization/
 /// {kind}/{name}` (a vector's short ids such as `ra-003` are its names).
 fn at_its_scope(mut object: Value, kind: &str) -> Value {
