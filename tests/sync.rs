@@ -894,21 +894,68 @@ async fn a_mass_deletion_is_held_until_allowed() {
 #[tokio::test]
 async fn a_next_link_to_another_host_is_not_followed() {
     let azure = FakeAzure::start().await;
-    azure.with(|w| world_with_assignments(w, 1));
+    azure.with(|w| {
+        world_with_assignments(w, 3);
+        w.page_size = 1;
+    });
     let out = tempfile::tempdir().unwrap();
-    // Resource Manager at `localhost` while its pages link to `127.0.0.1`: another origin,
-    // which must not see the token.
+    // Resource Manager configured as `localhost`, while its pages link to `127.0.0.1`: the
+    // same server under another origin, which must not be sent the token.
+    let localhost = azure.arm_origin.replace("127.0.0.1", "localhost");
     let config = azure.config(out.path(), &[SUBSCRIPTION], false).replace(
-        &azure.arm_origin,
-        &azure.arm_origin.replace("127.0.0.1", "localhost"),
+        &format!("endpoint: {}", azure.arm_origin),
+        &format!("endpoint: {localhost}"),
     );
-    azure.with(|w| w.page_size = 1);
     let (sync, _) = syncer(&azure, &config);
     let results = sync.run_once().await;
-    // The certificate names only 127.0.0.1, so `localhost` fails the handshake first;
-    // either way nothing is published.
-    assert!(result(&results, "arm").is_err(), "{results:?}");
+    let message = result(&results, "arm").as_ref().unwrap_err().to_string();
+    assert!(
+        message.contains("nextLink leads to another host"),
+        "{message}"
+    );
+    let arm: Vec<_> = azure
+        .log()
+        .into_iter()
+        .filter(|l| l.service == "arm")
+        .collect();
+    assert_eq!(arm.len(), 1, "the link was followed: {arm:?}");
+    assert!(!arm[0].target.contains("$skiptoken"));
     assert!(!out.path().join("arm").exists());
+}
+
+/// A token Resource Manager keeps refusing after a renewal is an error after one renewal,
+/// not a loop.
+#[tokio::test]
+async fn a_refused_renewed_token_is_an_error_not_a_loop() {
+    let azure = FakeAzure::start().await;
+    azure.with(|w| {
+        world_with_assignments(w, 1);
+        w.refuse_all_tokens = true;
+    });
+    let out = tempfile::tempdir().unwrap();
+    let (sync, _) = syncer(&azure, &azure.config(out.path(), &[SUBSCRIPTION], false));
+    let results = sync.run_once().await;
+    let message = result(&results, "arm").as_ref().unwrap_err().to_string();
+    assert!(
+        message.contains("401") && message.contains("ExpiredAuthenticationToken"),
+        "{message}"
+    );
+    let log = azure.log();
+    assert_eq!(log.iter().filter(|l| l.service == "arm").count(), 2);
+    assert_eq!(log.iter().filter(|l| l.service == "token").count(), 2);
+}
+
+/// A lifetime no token has is kept to a day, not an overflow.
+#[tokio::test]
+async fn an_endless_token_lifetime_is_capped() {
+    let azure = FakeAzure::start().await;
+    azure.with(|w| {
+        world_with_assignments(w, 1);
+        w.expires_in = u64::MAX;
+    });
+    let out = tempfile::tempdir().unwrap();
+    let (sync, _) = syncer(&azure, &azure.config(out.path(), &[SUBSCRIPTION], false));
+    assert!(sync.run_once().await.iter().all(|(_, r)| r.is_ok()));
 }
 
 fn user(id: &str, upn: &str, enabled: bool) -> Value {
@@ -1035,10 +1082,12 @@ async fn the_directory_is_read_once_then_by_delta() {
         "{results:?}"
     );
 
-    // Graph forgot the delta state (410 Gone): a full read gives the same directory.
+    // Graph forgot the delta state (410 Gone): a full read gives the whole directory again.
     azure.with(|w| {
-        w.versions
-            .push(version(&[(U1, true)], &[(G1, &[(USER, U1)])]));
+        w.versions.push(version(
+            &[(U1, true), (U2, false)],
+            &[(G1, &[(USER, U1), (USER, U2), (GROUP, G2)])],
+        ));
         w.oldest_delta_token = 2;
     });
     let results = sync.run_once().await;
@@ -1046,7 +1095,7 @@ async fn the_directory_is_read_once_then_by_delta() {
         panic!("{results:?}");
     };
     assert!(summary.contains("(full read)"), "{summary}");
-    assert_eq!(members(out.path(), G1), [U1]);
+    assert_eq!(members(out.path(), G1), [U1, U2, G2]);
     assert_eq!(
         read_list(&out.path().join("graph/entra-groups.json")).len(),
         1
@@ -1057,7 +1106,7 @@ async fn the_directory_is_read_once_then_by_delta() {
             &text,
             "scopegate_sync_objects{kind=\"memberships\",source=\"graph\"}"
         ),
-        Some(1.0)
+        Some(3.0)
     );
 
     // A restarted sync continues from the published files and delta links.
@@ -1080,6 +1129,21 @@ async fn the_directory_is_read_once_then_by_delta() {
             .iter()
             .filter(|l| l.service == "graph")
             .all(|l| l.target.contains("$deltatoken="))
+    );
+    assert_eq!(members(out.path(), G1), [U1, U2]);
+
+    // Every membership gone at once: held, the files stay.
+    azure.with(|w| {
+        w.versions
+            .push(version(&[(U1, true), (U2, true)], &[(G1, &[])]))
+    });
+    let results = restarted.run_once().await;
+    let Err(SyncError::Held(message)) = result(&results, "graph") else {
+        panic!("not held: {results:?}");
+    };
+    assert!(
+        message.contains("delete 2 of the 2 group memberships"),
+        "{message}"
     );
     assert_eq!(members(out.path(), G1), [U1, U2]);
 }
@@ -1300,4 +1364,78 @@ fn the_example_sync_config_is_read() {
         )),
         "{printed}"
     );
+}
+
+/// Synced files the server refuses (here a built-in role that Azure changed, also loaded from
+/// the shipped file) never count as published: the server stays unready and says why.
+#[tokio::test]
+async fn synced_files_the_server_refuses_keep_it_unready() {
+    let azure = FakeAzure::start().await;
+    azure.with(|w| {
+        load_examples(w);
+        let reader = w
+            .role_definitions
+            .iter_mut()
+            .find(|d| d["properties"]["roleName"] == "Azure Kubernetes Service RBAC Reader")
+            .unwrap();
+        reader["properties"]["permissions"][0]["dataActions"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(
+                "Microsoft.ContainerService/managedClusters/secrets/read"
+            ));
+    });
+    let pki = support::Pki::new();
+    let policies = tempfile::tempdir().unwrap();
+    support::copy_dir(
+        &support::root().join("policies/kubernetes"),
+        policies.path(),
+    );
+    std::fs::copy(
+        support::root().join("policies/azure/aks-builtin-roles.json"),
+        policies.path().join("aks-builtin-roles.json"),
+    )
+    .unwrap();
+    let config = policies.path().with_extension("sync.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "output: {out}\ninterval: 1h\ncaFile: {ca}\ncredential:\n  tenantId: {tenant}\n  clientId: {client}\n  authorityHost: {authority}/\n  federatedTokenFile: {token}\narm:\n  endpoint: {arm}\n  scopes: [{SUBSCRIPTION}]\n",
+            out = policies.path().join("synced").display(),
+            ca = azure.ca_file.display(),
+            tenant = fake_azure::TENANT,
+            client = fake_azure::CLIENT_ID,
+            authority = azure.token_origin,
+            token = azure.token_file.display(),
+            arm = azure.arm_origin,
+        ),
+    )
+    .unwrap();
+    let server = support::serve_tls(
+        &pki,
+        policies.path(),
+        &["--sync-config", config.to_str().unwrap()],
+    )
+    .await;
+    let mut said = String::new();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (status, body) = support::admin_get(server.admin_addr, "/readyz").await;
+        assert_eq!(status, 503, "{body}");
+        if body.contains("does not serve them") {
+            said = body;
+            break;
+        }
+    }
+    assert!(said.contains("duplicate role definition"), "{said}");
+    let text = support::metrics(server.admin_addr).await;
+    assert_eq!(
+        support::metric(
+            &text,
+            "scopegate_sync_runs_total{result=\"error\",source=\"arm\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    let _ = std::fs::remove_file(&config);
 }

@@ -428,14 +428,18 @@ pub async fn start(
         Some(config) => {
             let mut syncer = in_process_sync(config, &engine.policies, &metrics)?;
             // Synced files are complete when published: read them once the settle time
-            // has passed, without waiting for the watcher.
-            let (reloader, settle) = (reloader.clone(), settings.policy_settle);
-            syncer.after_publish(Arc::new(move || {
-                let reloader = reloader.clone();
+            // has passed, without waiting for the watcher; then say whether they serve.
+            let (reloader, settle, store) =
+                (reloader.clone(), settings.policy_settle, store.clone());
+            syncer.after_publish(Arc::new(move |published| {
+                let (reloader, store) = (reloader.clone(), store.clone());
                 Box::pin(async move {
-                    tokio::time::sleep(settle + Duration::from_millis(20)).await;
-                    let _ =
-                        tokio::task::spawn_blocking(move || reloader.reload("sync", false)).await;
+                    if published {
+                        tokio::time::sleep(settle + Duration::from_millis(20)).await;
+                        let _ = tokio::task::spawn_blocking(move || reloader.reload("sync", false))
+                            .await;
+                    }
+                    serving_files(&store)
                 })
             }));
             Some(Arc::new(syncer))
@@ -632,8 +636,6 @@ async fn refresh_issuer_keys(
     }
 }
 
-/// What the webhook's requests are answered with: the policy store, the engine options,
-/// the decision cache and the request limits.
 /// What serves beside the authorizer: token authentication, workload identity questions,
 /// the in-process sync.
 struct Services {
@@ -642,6 +644,8 @@ struct Services {
     sync: Option<Arc<crate::sync::SyncStatus>>,
 }
 
+/// What the webhook's requests are answered with: the policy store, the engine options,
+/// the decision cache and the request limits.
 fn webhook_state(
     engine: &crate::config::Resolved,
     settings: &ServerSettings,
@@ -670,6 +674,19 @@ fn webhook_state(
         workload,
         sync,
     })
+}
+
+/// Whether the policy serving is what the files say: no rejected reload, no change held back.
+fn serving_files(store: &PolicyStore) -> Result<(), String> {
+    if let Some(failure) = store.failure() {
+        return Err(format!("the last policy reload failed: {failure}"));
+    }
+    let pending = store.pending();
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(pending.join("; "))
+    }
 }
 
 /// The sync `serve --sync-config` runs: its output must be read as policy, so it must be a

@@ -209,18 +209,16 @@ async fn pages(
     let mut objects = Vec::new();
     let mut url = first.to_string();
     let mut seen = std::collections::HashSet::new();
-    // The first call is the operation's own (`getEntities` is a POST); the pages after it are
-    // read with GET, as the Azure SDKs and `az` follow `nextLink`.
-    let mut call = method.clone();
+    // A list's pages are read with the list's own method: `getEntities` is a POST, and its
+    // nextLink answers GET with 405.
     for _ in 0..MAX_PAGES {
-        let body = match call {
+        let body = match method {
             Method::POST => Body::Json(b"{}".to_vec()),
             _ => Body::Empty,
         };
         let page: Page = api
-            .json("arm", call.clone(), &url, body, Some(auth))
+            .json("arm", method.clone(), &url, body, Some(auth))
             .await?;
-        call = Method::GET;
         objects.extend(page.value);
         match page.next_link.filter(|l| !l.is_empty()) {
             None => return Ok(objects),

@@ -19,6 +19,8 @@ pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com/";
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// A token is replaced this long before it expires (or at half its life, if shorter).
 const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
+/// Longest a token is kept, whatever `expires_in` says.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// Lifetime of a certificate's client assertion.
 const ASSERTION_LIFETIME_SECONDS: u64 = 600;
 
@@ -86,11 +88,14 @@ impl Credential {
             .or_else(|| var("AZURE_CLIENT_ID"))
             .ok_or("no client id: set credential.clientId or AZURE_CLIENT_ID")?;
         for (what, id) in [("tenant", &tenant_id), ("client id", &client_id)] {
-            if id.is_empty()
-                || !id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-            {
+            // A GUID or a domain name: labels of letters, digits and `-`, never empty.
+            let name_like = id.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+            if !name_like {
                 return Err(format!("{what} `{id}` is not a GUID or domain name"));
             }
         }
@@ -104,20 +109,17 @@ impl Credential {
                 "authority host `{authority}` is not an https:// URL"
             ));
         }
-        let proof = if let Some(file) = config
-            .federated_token_file
-            .clone()
-            .or_else(|| var("AZURE_FEDERATED_TOKEN_FILE").map(PathBuf::from))
-        {
+        // What the config names wins; then the variables (workload identity first).
+        let proof = if let Some(file) = config.federated_token_file.clone() {
             Proof::FederatedToken(file)
         } else if let Some(file) = config.client_secret_file.clone() {
             Proof::Secret(file)
-        } else if let Some(file) = config
-            .certificate_file
-            .clone()
-            .or_else(|| var("AZURE_CLIENT_CERTIFICATE_PATH").map(PathBuf::from))
-        {
+        } else if let Some(file) = config.certificate_file.clone() {
             Proof::Certificate(file)
+        } else if let Some(file) = var("AZURE_FEDERATED_TOKEN_FILE") {
+            Proof::FederatedToken(PathBuf::from(file))
+        } else if let Some(file) = var("AZURE_CLIENT_CERTIFICATE_PATH") {
+            Proof::Certificate(PathBuf::from(file))
         } else {
             return Err(
                 "no credential: run with workload identity (AZURE_FEDERATED_TOKEN_FILE, \
@@ -172,7 +174,8 @@ impl Credential {
                 None::<Auth<'_>>,
             )
             .await?;
-        let lifetime = Duration::from_secs(answer.expires_in.seconds().unwrap_or(0));
+        let lifetime =
+            Duration::from_secs(answer.expires_in.seconds().unwrap_or(0)).min(MAX_TOKEN_LIFETIME);
         if answer.access_token.is_empty() || lifetime.is_zero() {
             return Err(refused(
                 "the token endpoint answered without an access token or its lifetime".into(),
@@ -365,7 +368,7 @@ mod tests {
     }
 
     #[test]
-    fn a_federated_token_wins_over_the_fallbacks_and_nothing_is_an_error() {
+    fn the_config_wins_over_the_environment_and_nothing_is_an_error() {
         let config = CredentialConfig {
             tenant_id: Some("contoso.onmicrosoft.com".into()),
             client_id: Some("app".into()),
@@ -375,9 +378,11 @@ mod tests {
         let c = Credential::from_config(&config, env(&[])).unwrap();
         assert_eq!(c.proof, Proof::Secret("/s".into()));
         assert!(c.token_url.starts_with(DEFAULT_AUTHORITY));
+        // A secret the config names is what the operator chose, even where a workload
+        // identity webhook injects its variables.
         let c =
             Credential::from_config(&config, env(&[("AZURE_FEDERATED_TOKEN_FILE", "/t")])).unwrap();
-        assert_eq!(c.proof, Proof::FederatedToken("/t".into()));
+        assert_eq!(c.proof, Proof::Secret("/s".into()));
         let bare = CredentialConfig {
             tenant_id: Some("t".into()),
             client_id: Some("c".into()),
@@ -389,13 +394,20 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.contains("AZURE_TENANT_ID"), "{e}");
-        let slash = CredentialConfig {
-            tenant_id: Some("../evil".into()),
-            ..bare.clone()
-        };
-        assert!(
-            Credential::from_config(&slash, env(&[("AZURE_FEDERATED_TOKEN_FILE", "/t")])).is_err()
-        );
+        let c =
+            Credential::from_config(&bare, env(&[("AZURE_FEDERATED_TOKEN_FILE", "/t")])).unwrap();
+        assert_eq!(c.proof, Proof::FederatedToken("/t".into()));
+        for tenant in ["../evil", "..", ".", "a..b", "t/x", "t?x", ""] {
+            let odd = CredentialConfig {
+                tenant_id: Some(tenant.into()),
+                ..bare.clone()
+            };
+            assert!(
+                Credential::from_config(&odd, env(&[("AZURE_FEDERATED_TOKEN_FILE", "/t")]))
+                    .is_err(),
+                "{tenant}"
+            );
+        }
         let plain = CredentialConfig {
             authority_host: Some("http://login".into()),
             ..bare

@@ -96,7 +96,11 @@ pub async fn fetch(
     held: &Directory,
 ) -> Result<Round, ApiError> {
     let base = config.endpoint.trim_end_matches('/');
-    if held.delta.users.is_some() && held.delta.groups.is_some() {
+    // Links saved for another endpoint (the config changed) are not followed with its token.
+    let resumable = [&held.delta.users, &held.delta.groups]
+        .iter()
+        .all(|link| link.as_deref().is_some_and(|l| same_origin(l, base)));
+    if resumable {
         let mut next = held.clone();
         match apply_rounds(api, auth, base, &mut next).await {
             Ok(()) => {
@@ -338,6 +342,21 @@ impl Directory {
 
     pub fn memberships(&self) -> usize {
         self.groups.values().map(|g| g.members.len()).sum()
+    }
+
+    /// Memberships held here that `next` no longer has.
+    pub fn memberships_not_in(&self, next: &Directory) -> usize {
+        self.groups
+            .iter()
+            .map(|(id, group)| match next.groups.get(id) {
+                Some(kept) => group
+                    .members
+                    .keys()
+                    .filter(|m| !kept.members.contains_key(*m))
+                    .count(),
+                None => group.members.len(),
+            })
+            .sum()
     }
 }
 

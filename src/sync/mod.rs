@@ -165,13 +165,15 @@ pub struct SourceStatus {
 
 impl SyncStatus {
     pub fn snapshot(&self) -> BTreeMap<&'static str, SourceStatus> {
-        self.sources.lock().map(|s| s.clone()).unwrap_or_default()
+        self.sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn update(&self, source: &'static str, f: impl FnOnce(&mut SourceStatus)) {
-        if let Ok(mut sources) = self.sources.lock() {
-            f(sources.entry(source).or_default());
-        }
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        f(sources.entry(source).or_default());
     }
 
     /// Ready once every source has published files: before that the policy lacks them.
@@ -224,10 +226,16 @@ pub struct Syncer {
     after_publish: Option<AfterPublish>,
 }
 
-/// Run after a run published files and before the sources count as published: the server
-/// reloads its policy with them, so readiness never runs ahead of the policy serving.
-pub type AfterPublish =
-    Arc<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
+/// Run after each run, before its results are recorded: `serve --sync-config` reloads its
+/// policy when files were published (`true`) and says whether the policy serving holds what the
+/// files say. An `Err` (the reload was rejected, or held by the server's own guard) turns each
+/// source's success into an error, so readiness and the alerts never run ahead of the policy
+/// that serves.
+pub type AfterPublish = Arc<
+    dyn Fn(bool) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+        + Send
+        + Sync,
+>;
 
 impl Syncer {
     /// Prepares a sync; `env` reads the environment (`AZURE_*`).
@@ -323,12 +331,20 @@ impl Syncer {
             }
         };
         let (arm, graph) = tokio::join!(arm, graph);
-        let results: Vec<_> = arm.into_iter().chain(graph).collect();
+        let mut results: Vec<_> = arm.into_iter().chain(graph).collect();
         let published = results
             .iter()
             .any(|(_, r)| matches!(r, Ok(Outcome::Published(_))));
-        if published && let Some(hook) = &self.after_publish {
-            hook().await;
+        if let Some(hook) = &self.after_publish
+            && let Err(why) = hook(published).await
+        {
+            for (_, result) in results.iter_mut() {
+                if result.is_ok() {
+                    *result = Err(SyncError::Files(format!(
+                        "the files are written, but the server does not serve them: {why}"
+                    )));
+                }
+            }
         }
         for (source, result) in &results {
             self.record(source, result);
@@ -410,7 +426,7 @@ impl Syncer {
             objects.assignment_instances.len() + objects.eligibility_instances.len(),
             objects.management_groups.len()
         );
-        publish(&dir, &files, summary)
+        publish(dir, files, summary).await
     }
 
     /// Refuses a run that would delete more than the configured share of the published
@@ -430,17 +446,20 @@ impl Syncer {
             .filter_map(|v| v.get("id")?.as_str())
             .map(str::to_ascii_lowercase)
             .collect();
-        let deleted = before.difference(&after).count();
+        self.guard(before.difference(&after).count(), before.len(), what)
+    }
+
+    /// Holds a run that deletes more than the configured share of `published` objects.
+    fn guard(&self, deleted: usize, published: usize, what: &str) -> Result<(), SyncError> {
         let fraction = self.config.max_deletion_fraction;
-        if deleted > 0 && deleted as f64 > fraction * before.len() as f64 {
+        if deleted > 0 && deleted as f64 > fraction * published as f64 {
             return Err(SyncError::Held(format!(
-                "held: this run would delete {deleted} of the {} {what} published ({:.0} % > \
+                "held: this run would delete {deleted} of the {published} {what} published ({:.0} % > \
                  maxDeletionFraction {:.0} %), as when a scope answers empty after a change of \
                  access; nothing was written. Check the scopes and the identity's roles, then \
                  run with --allow-large-deletions (or allowLargeDeletions: true) if the \
                  deletion is meant",
-                before.len(),
-                100.0 * deleted as f64 / before.len() as f64,
+                100.0 * deleted as f64 / published as f64,
                 100.0 * fraction
             )));
         }
@@ -458,9 +477,15 @@ impl Syncer {
         let mut held = self.directory.lock().await;
         if held.is_none() {
             // A restart continues from the published files and their delta links.
-            *held = std::fs::read(&delta_file)
-                .ok()
-                .and_then(|delta| graph::Directory::restore(&dir.current(), &delta));
+            let (published, delta_path) = (dir.current(), delta_file.clone());
+            *held = tokio::task::spawn_blocking(move || {
+                std::fs::read(&delta_path)
+                    .ok()
+                    .and_then(|delta| graph::Directory::restore(&published, &delta))
+            })
+            .await
+            .ok()
+            .flatten();
         }
         let start = held.clone().unwrap_or_default();
         let round = graph::fetch(&self.api, auth, config, &start).await?;
@@ -483,12 +508,18 @@ impl Syncer {
             directory.memberships(),
             if round.full { "full read" } else { "delta" }
         );
+        if let Some(before) = held.as_ref()
+            && !self.config.allow_large_deletions
+        {
+            let deleted = before.memberships_not_in(&directory);
+            self.guard(deleted, before.memberships(), "group memberships")?;
+        }
         let outcome = if held.is_some()
             && held.as_ref().map(graph::Directory::files) == Some(files.clone())
         {
             Outcome::Unchanged(summary)
         } else {
-            publish(&dir, &files, summary)?
+            publish(dir, files, summary).await?
         };
         // The links are written after the files they lead on from: a crash in between
         // repeats changes already applied, which changes nothing.
@@ -515,8 +546,18 @@ impl Syncer {
 }
 
 /// Publishes `files` unless they are what is published; the new generation must load as
-/// policy on its own first.
-fn publish(
+/// policy on its own first. File and index work: on a blocking thread, off the webhook's.
+async fn publish(
+    dir: SourceDir,
+    files: Vec<(String, Vec<u8>)>,
+    summary: String,
+) -> Result<Outcome, SyncError> {
+    tokio::task::spawn_blocking(move || publish_now(&dir, &files, summary))
+        .await
+        .map_err(|e| SyncError::Files(format!("the publication stopped: {e}")))?
+}
+
+fn publish_now(
     dir: &SourceDir,
     files: &[(String, Vec<u8>)],
     summary: String,

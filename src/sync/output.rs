@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// One source's place in the output directory.
+#[derive(Debug, Clone)]
 pub struct SourceDir {
     output: PathBuf,
     name: &'static str,

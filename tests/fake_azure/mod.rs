@@ -76,6 +76,8 @@ pub struct World {
     pub unavailable_next: usize,
     /// After this many more ARM calls, every token issued so far expires.
     pub expire_tokens_after: Option<usize>,
+    /// Resource Manager refuses every token, new ones too (a revoked identity).
+    pub refuse_all_tokens: bool,
     /// `x-ms-ratelimit-remaining-subscription-reads` on ARM answers.
     pub remaining_reads: Option<u64>,
     /// Graph: each published version of the directory; a delta token is an index.
@@ -112,10 +114,9 @@ impl Drop for FakeAzure {
 impl FakeAzure {
     pub async fn start() -> FakeAzure {
         let dir = tempfile::tempdir().unwrap();
-        let ca = scopegate::certs::Authority::new("fake-azure-ca").unwrap();
-        let server = ca.server(&["127.0.0.1".into()], 30).unwrap();
+        let (ca_pem, server_cert, server_key) = certificates();
         let ca_file = dir.path().join("ca.crt");
-        std::fs::write(&ca_file, &ca.pem.cert).unwrap();
+        std::fs::write(&ca_file, ca_pem).unwrap();
         let token_file = dir.path().join("azure-identity-token");
         let federated = "eyJhbGciOiJSUzI1NiJ9.projected-service-account-token.sig";
         std::fs::write(&token_file, format!("{federated}\n")).unwrap();
@@ -129,10 +130,10 @@ impl FakeAzure {
             ..World::default()
         }));
         let certs: Vec<_> =
-            rustls_pki_types::CertificateDer::pem_slice_iter(server.cert.as_bytes())
+            rustls_pki_types::CertificateDer::pem_slice_iter(server_cert.as_bytes())
                 .map(Result::unwrap)
                 .collect();
-        let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(server.key.as_bytes()).unwrap();
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(server_key.as_bytes()).unwrap();
         let config = Arc::new(
             rustls::ServerConfig::builder()
                 .with_no_client_auth()
@@ -232,6 +233,23 @@ impl FakeAzure {
     pub fn with<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
         f(&mut self.world.lock().unwrap())
     }
+}
+
+/// A CA (PEM) and a server certificate and key it signed for 127.0.0.1 and localhost.
+fn certificates() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let mut server = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    server
+        .subject_alt_names
+        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    let server_key = KeyPair::generate().unwrap();
+    let server_cert = server.signed_by(&server_key, &issuer).unwrap();
+    (ca_cert.pem(), server_cert.pem(), server_key.serialize_pem())
 }
 
 type AppState = (&'static str, Arc<Mutex<World>>, String);
@@ -397,7 +415,12 @@ fn arm(
         }
     }
     match bearer {
-        Some(t) if w.valid_tokens.get(t) == Some(&arm_scope) => {}
+        // The same server is also reached as `localhost`: tokens for either name are its own.
+        Some(t)
+            if !w.refuse_all_tokens
+                && w.valid_tokens.get(t).is_some_and(|scope| {
+                    *scope == arm_scope || *scope == arm_scope.replace("127.0.0.1", "localhost")
+                }) => {}
         Some(_) => {
             let mut r = arm_error(
                 StatusCode::UNAUTHORIZED,
@@ -447,17 +470,12 @@ fn arm(
     let (objects, version): (Vec<Value>, &str) = if path
         .eq_ignore_ascii_case("/providers/Microsoft.Management/getEntities")
     {
-        // The operation is a POST; its nextLink pages are read with GET.
-        let want = if query.contains_key("$skiptoken") {
-            Method::GET
-        } else {
-            Method::POST
-        };
-        if *method != want {
+        // A POST operation, its nextLink pages too (GET answers 405, as Resource Manager does).
+        if *method != Method::POST {
             return arm_error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "MethodNotAllowed",
-                "wrong method",
+                "The requested resource does not support http method 'GET'.",
             );
         }
         (w.entities.clone(), "2020-05-01")
