@@ -159,7 +159,14 @@ def deployment_mode(name, docs, cluster_ip="10.96.0.50"):
     check(svc["spec"].get("clusterIP") == cluster_ip, f"{name}: Service clusterIP {svc['spec'].get('clusterIP')} != {cluster_ip}")
     check(svc["spec"]["selector"] == sel, f"{name}: Service selects the pods")
     ref_ports = {p["name"]: p for p in k8s[("Service", "scopegate")]["spec"]["ports"]}
-    check({p["name"]: p for p in svc["spec"]["ports"]} == ref_ports, f"{name}: Service ports as deploy/kubernetes")
+    ports = {p["name"]: p for p in svc["spec"]["ports"]}
+    sidecar = any(c["name"] == "sync" for c in pod["containers"])
+    # The sync sidecar's admin port joins the Service's; the rest is deploy/kubernetes's.
+    sync_port = ports.pop("sync-admin", None)
+    check(ports == ref_ports, f"{name}: Service ports as deploy/kubernetes")
+    check((sync_port is not None) == sidecar, f"{name}: a sync-admin Service port exactly with the sync sidecar")
+    if sync_port is not None:
+        check(sync_port["targetPort"] == "sync-admin", f"{name}: sync-admin targets the sidecar's port")
     pdb = one(docs, "PodDisruptionBudget")
     check(pdb["spec"].get("minAvailable") == 1, f"{name}: PDB minAvailable 1")
     check(pdb["spec"]["selector"]["matchLabels"] == sel, f"{name}: PDB selects the pods")

@@ -104,10 +104,16 @@ group: cert-manager.io
 {{- define "scopegate.syncConfig" -}}
 {{- $c := dict "output" (include "scopegate.syncOutput" .) "interval" .Values.sync.interval "maxDeletionFraction" .Values.sync.maxDeletionFraction }}
 {{- if .Values.sync.arm.enabled }}
-{{- $_ := set $c "arm" (dict "scopes" (required "sync.arm.scopes needs at least one ARM scope when sync.arm.enabled" (.Values.sync.arm.scopes | default nil))) }}
+{{- /* The shipped built-in roles and synced ones would be the same GUIDs twice: a built-in that
+Azure changes would then fail every reload. With the shipped copy, only custom roles are synced. */}}
+{{- $roles := .Values.sync.arm.roleDefinitions | default (ternary "custom" "all" (and .Values.policy.aksBuiltinRoles (not .Values.policy.existingConfigMap))) }}
+{{- $_ := set $c "arm" (dict "scopes" (required "sync.arm.scopes needs at least one ARM scope when sync.arm.enabled" (.Values.sync.arm.scopes | default nil)) "roleDefinitions" $roles) }}
 {{- end }}
 {{- if .Values.sync.graph.enabled }}
 {{- $_ := set $c "graph" dict }}
+{{- end }}
+{{- if .Values.sync.allowLargeDeletions }}
+{{- $_ := set $c "allowLargeDeletions" true }}
 {{- end }}
 {{- with .Values.sync.credential.existingSecret }}
 {{- $file := printf "/etc/scopegate/sync-credential/%s" $.Values.sync.credential.key }}

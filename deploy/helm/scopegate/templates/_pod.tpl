@@ -272,7 +272,8 @@ spec:
     # What the sync writes and the webhook loads as a policy directory.
     - name: synced
       emptyDir:
-        sizeLimit: 256Mi
+        # Two generations of each source (the one published and the one being written).
+        sizeLimit: 1Gi
     {{- with .Values.sync.credential.existingSecret }}
     - name: sync-credential
       secret:
