@@ -256,14 +256,7 @@ async fn synced_files_validate_and_decide_as_the_hand_written_ones() {
 /// decides as the vector expects.
 #[tokio::test]
 async fn azure_rbac_vectors_decide_the_same_through_sync() {
-    let text =
-        std::fs::read_to_string(support::root().join("tests/fixtures/vectors/azure-rbac.jsonl"))
-            .unwrap();
-    let cases: Vec<Value> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let cases = vector_cases("azure-rbac.jsonl");
     assert_eq!(cases.len(), 38);
     let azure = FakeAzure::start().await;
     let out = tempfile::tempdir().unwrap();
@@ -272,21 +265,7 @@ async fn azure_rbac_vectors_decide_the_same_through_sync() {
         let name = case["name"].as_str().unwrap();
         let cluster = case["cluster_resource_id"].as_str().unwrap();
         let subscription: String = cluster.split('/').take(3).collect::<Vec<_>>().join("/");
-        let list = |key: &str, kind: &str| -> Vec<Value> {
-            case[key]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|o| at_its_scope(to_arm(o), kind))
-                .collect()
-        };
-        azure.with(|w| {
-            w.role_definitions = list("roles", "");
-            w.role_assignments = list("assignments", "roleAssignments");
-            w.deny_assignments = list("deny_assignments", "denyAssignments");
-            w.entities = ancestry_entities(case);
-            w.page_size = 2;
-        });
+        serve_vector(&azure, case, 2);
         let synced = out.path().join(format!("case-{i}"));
         let (sync, _) = syncer(&azure, &azure.config(&synced, &[&subscription], false));
         let results = sync.run_once().await;
@@ -323,14 +302,7 @@ async fn azure_rbac_vectors_decide_the_same_through_sync() {
 /// files), answers each operation as the vector expects.
 #[tokio::test]
 async fn check_access_vectors_decide_the_same_through_sync() {
-    let text =
-        std::fs::read_to_string(support::root().join("tests/fixtures/vectors/checkaccess.jsonl"))
-            .unwrap();
-    let cases: Vec<Value> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let cases = vector_cases("checkaccess.jsonl");
     assert_eq!(cases.len(), 35);
     let azure = FakeAzure::start().await;
     let out = tempfile::tempdir().unwrap();
@@ -349,21 +321,7 @@ async fn check_access_vectors_decide_the_same_through_sync() {
         } else {
             scope
         };
-        let list = |key: &str, kind: &str| -> Vec<Value> {
-            case[key]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|o| at_its_scope(to_arm(o), kind))
-                .collect()
-        };
-        azure.with(|w| {
-            w.role_definitions = list("roles", "");
-            w.role_assignments = list("assignments", "roleAssignments");
-            w.deny_assignments = list("deny_assignments", "denyAssignments");
-            w.entities = ancestry_entities(case);
-            w.page_size = 3;
-        });
+        serve_vector(&azure, case, 3);
         let work = out.path().join(format!("case-{i}"));
         let synced = work.join("synced");
         let (sync, _) = syncer(&azure, &azure.config(&synced, &[&scope], false));
@@ -410,6 +368,37 @@ async fn check_access_vectors_decide_the_same_through_sync() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The cases of a conformance vector file.
+fn vector_cases(file: &str) -> Vec<Value> {
+    let path = support::root().join("tests/fixtures/vectors").join(file);
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A vector's roles, role and deny assignments and management groups, served by the fake
+/// Resource Manager in its REST shapes, `page_size` objects a page.
+fn serve_vector(azure: &FakeAzure, case: &Value, page_size: usize) {
+    let list = |key: &str, kind: &str| -> Vec<Value> {
+        case[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| at_its_scope(to_arm(o), kind))
+            .collect()
+    };
+    azure.with(|w| {
+        w.role_definitions = list("roles", "");
+        w.role_assignments = list("assignments", "roleAssignments");
+        w.deny_assignments = list("deny_assignments", "denyAssignments");
+        w.entities = ancestry_entities(case);
+        w.page_size = page_size;
+    });
 }
 
 /// An assignment as Resource Manager names it: `{scope}/providers/Microsoft.Authorization/
@@ -713,28 +702,32 @@ async fn a_certificate_or_a_secret_is_the_fallback_credential() {
     azure.with(|w| world_with_assignments(w, 2));
     let dir = tempfile::tempdir().unwrap();
     let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
-    support::tokens::openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=scopegate-sync",
-        "-keyout",
-        key.to_str().unwrap(),
-        "-out",
-        cert.to_str().unwrap(),
-    ]);
-    let public =
-        support::tokens::openssl(&["x509", "-in", cert.to_str().unwrap(), "-pubkey", "-noout"]);
+    let self_signed = |name: &str, out: &Path| {
+        let subject = format!("/CN={name}");
+        support::tokens::openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            &subject,
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            out.to_str().unwrap(),
+        ]);
+    };
+    self_signed("scopegate-sync", &cert);
+    let cert_path = cert.to_str().unwrap();
+    let public = support::tokens::openssl(&["x509", "-in", cert_path, "-pubkey", "-noout"]);
     // openssl's SHA-1 fingerprint, `AB:CD:…`, as the base64url `x5t` Entra names it by.
     let fingerprint = String::from_utf8(support::tokens::openssl(&[
         "x509",
         "-in",
-        cert.to_str().unwrap(),
+        cert_path,
         "-fingerprint",
         "-sha1",
         "-noout",
@@ -753,31 +746,31 @@ async fn a_certificate_or_a_secret_is_the_fallback_credential() {
     let x5t = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
     azure.with(|w| w.certificate = Some((public, x5t)));
     let bundle = dir.path().join("sync-cert.pem");
-    let mut pem = std::fs::read(&cert).unwrap();
-    pem.extend(std::fs::read(&key).unwrap());
-    std::fs::write(&bundle, pem).unwrap();
+    let write_bundle = || {
+        let mut pem = std::fs::read(&cert).unwrap();
+        pem.extend(std::fs::read(&key).unwrap());
+        std::fs::write(&bundle, pem).unwrap();
+    };
     let out = dir.path().join("out");
-    let credential = |line: String| {
-        format!(
+    // A sync with no environment: the config's credential alone.
+    let syncer_with = |line: String| {
+        let text = format!(
             "{}credential:\n  tenantId: {}\n  clientId: {}\n  authorityHost: {}\n  {line}\n",
             azure.config(&out, &[SUBSCRIPTION], false),
             fake_azure::TENANT,
             fake_azure::CLIENT_ID,
             azure.token_origin
+        );
+        let config: SyncConfig = serde_yaml::from_str(&text).unwrap();
+        Syncer::new(
+            config,
+            SyncMetrics::new(&prometheus::Registry::new()),
+            |_: &str| None,
         )
+        .unwrap()
     };
-    let no_env = |_: &str| None;
-    let config: SyncConfig = serde_yaml::from_str(&credential(format!(
-        "certificateFile: {}",
-        bundle.display()
-    )))
-    .unwrap();
-    let sync = Syncer::new(
-        config,
-        SyncMetrics::new(&prometheus::Registry::new()),
-        no_env,
-    )
-    .unwrap();
+    write_bundle();
+    let sync = syncer_with(format!("certificateFile: {}", bundle.display()));
     let results = sync.run_once().await;
     assert!(
         matches!(result(&results, "arm"), Ok(Outcome::Published(_))),
@@ -785,35 +778,9 @@ async fn a_certificate_or_a_secret_is_the_fallback_credential() {
     );
 
     // Another key under the same certificate name is refused by the token endpoint.
-    support::tokens::openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=other",
-        "-keyout",
-        key.to_str().unwrap(),
-        "-out",
-        dir.path().join("other.pem").to_str().unwrap(),
-    ]);
-    let mut forged = std::fs::read(&cert).unwrap();
-    forged.extend(std::fs::read(&key).unwrap());
-    std::fs::write(&bundle, forged).unwrap();
-    let config: SyncConfig = serde_yaml::from_str(&credential(format!(
-        "certificateFile: {}",
-        bundle.display()
-    )))
-    .unwrap();
-    let sync = Syncer::new(
-        config,
-        SyncMetrics::new(&prometheus::Registry::new()),
-        no_env,
-    )
-    .unwrap();
+    self_signed("other", &dir.path().join("other.pem"));
+    write_bundle();
+    let sync = syncer_with(format!("certificateFile: {}", bundle.display()));
     let message = result(&sync.run_once().await, "arm")
         .as_ref()
         .unwrap_err()
@@ -824,17 +791,7 @@ async fn a_certificate_or_a_secret_is_the_fallback_credential() {
     let secret = dir.path().join("client-secret");
     std::fs::write(&secret, "s3cr3t\n").unwrap();
     azure.with(|w| w.client_secret = Some("s3cr3t".into()));
-    let config: SyncConfig = serde_yaml::from_str(&credential(format!(
-        "clientSecretFile: {}",
-        secret.display()
-    )))
-    .unwrap();
-    let sync = Syncer::new(
-        config,
-        SyncMetrics::new(&prometheus::Registry::new()),
-        no_env,
-    )
-    .unwrap();
+    let sync = syncer_with(format!("clientSecretFile: {}", secret.display()));
     assert!(sync.run_once().await.iter().all(|(_, r)| r.is_ok()));
 }
 

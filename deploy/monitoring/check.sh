@@ -14,7 +14,7 @@
 #
 #   ${SCOPEGATE_TOOLS_BIN:-$HOME/.cache/scopegate-tools/bin}
 #
-# and is rebuilt only when tools/go.mod, go.sum, tools.go, tools/build-promtool.sh
+# and is rebuilt only when tools/go.mod, go.sum, tools.go, deploy/tools/build-go-tool.sh
 # or the Go toolchain changed (a stamp file beside it holds the hash of those).
 #
 # Environment:

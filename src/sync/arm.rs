@@ -231,25 +231,21 @@ async fn pages(
                     None
                 };
                 if let Some(problem) = problem {
-                    return Err(ApiError {
-                        method,
-                        url: super::http::without_query(&url),
-                        status: None,
-                        code: None,
-                        message: format!("{problem}: the list is not read"),
-                    });
+                    return Err(ApiError::of(
+                        &method,
+                        &url,
+                        format!("{problem}: the list is not read"),
+                    ));
                 }
                 url = next;
             }
         }
     }
-    Err(ApiError {
-        method,
-        url: super::http::without_query(first),
-        status: None,
-        code: None,
-        message: format!("more than {MAX_PAGES} pages"),
-    })
+    Err(ApiError::of(
+        &method,
+        first,
+        format!("more than {MAX_PAGES} pages"),
+    ))
 }
 
 /// Whether `url` is on `origin` (`https://host[:port]`), exactly.

@@ -157,13 +157,7 @@ impl Credential {
     }
 
     async fn request(&self, api: &Api, scope: &str) -> Result<Token, ApiError> {
-        let refused = |message: String| ApiError {
-            method: Method::POST,
-            url: self.token_url.clone(),
-            status: None,
-            code: None,
-            message,
-        };
+        let refused = |message: String| ApiError::of(&Method::POST, &self.token_url, message);
         let form = self.form(scope).map_err(refused)?;
         let answer: TokenAnswer = api
             .json(

@@ -7,7 +7,7 @@
 //! copy and kept only when the whole round was read.
 
 use super::arm::same_origin;
-use super::http::{Api, ApiError, Auth, without_query};
+use super::http::{Api, ApiError, Auth};
 use hyper::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -172,13 +172,7 @@ async fn round(
     }
     let mut changes = Vec::new();
     let mut url = start.to_string();
-    let refuse = |url: &str, message: &str| ApiError {
-        method: Method::GET,
-        url: without_query(url),
-        status: None,
-        code: None,
-        message: message.to_string(),
-    };
+    let refuse = |url: &str, message: &str| ApiError::of(&Method::GET, url, message);
     for _ in 0..MAX_PAGES {
         let page: Page = api.get_json("graph", &url, auth).await?;
         changes.extend(page.value);

@@ -81,6 +81,19 @@ pub struct ApiError {
     pub message: String,
 }
 
+impl ApiError {
+    /// A call to `url` refused without an answer from the service (or before one).
+    pub fn of(method: &Method, url: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            method: method.clone(),
+            url: without_query(url),
+            status: None,
+            code: None,
+            message: message.into(),
+        }
+    }
+}
+
 /// A request body.
 pub enum Body {
     Empty,
@@ -149,11 +162,12 @@ impl Api {
     ) -> Result<T, ApiError> {
         let bytes = self.call(source, method.clone(), url, body, auth).await?;
         serde_json::from_slice(&bytes).map_err(|e| ApiError {
-            method,
-            url: without_query(url),
             status: Some(StatusCode::OK),
-            code: None,
-            message: format!("answer is not the documented JSON: {e}"),
+            ..ApiError::of(
+                &method,
+                url,
+                format!("answer is not the documented JSON: {e}"),
+            )
         })
     }
 
@@ -165,24 +179,18 @@ impl Api {
         body: Body,
         auth: Option<Auth<'_>>,
     ) -> Result<Bytes, ApiError> {
-        let uri: hyper::Uri = url.parse().map_err(|e| ApiError {
-            method: method.clone(),
-            url: without_query(url),
-            status: None,
-            code: None,
-            message: format!("not a URL: {e}"),
-        })?;
+        let uri: hyper::Uri = url
+            .parse()
+            .map_err(|e| ApiError::of(&method, url, format!("not a URL: {e}")))?;
         let (content_type, payload) = match body {
             Body::Empty => (None, Bytes::new()),
             Body::Form(text) => (Some("application/x-www-form-urlencoded"), Bytes::from(text)),
             Body::Json(bytes) => (Some("application/json"), Bytes::from(bytes)),
         };
         let fail = |status: Option<StatusCode>, code: Option<String>, message: String| ApiError {
-            method: method.clone(),
-            url: without_query(url),
             status,
             code,
-            message,
+            ..ApiError::of(&method, url, message)
         };
         let mut refreshed = false;
         let mut attempt: u32 = 0;
