@@ -79,30 +79,48 @@ render static-pod-show-only --set mode=staticPod --show-only templates/static-po
 log "render assertions (check-renders.py)"
 python3 "${here}/check-renders.py" "${out}" "${repo}"
 
-log "the rendered sync configs are read by scopegate itself (sync --check)"
+log "the rendered sync configs and sync containers' flags are read by scopegate itself (sync --check)"
 scopegate="${SCOPEGATE_BIN:-${repo}/target/debug/scopegate}"
 [ -x "${scopegate}" ] || (cd "${repo}" && cargo build --locked --bin scopegate >&2)
 checked=0
 for render in "${out}"/*.yaml; do
-  python3 - "${render}" "${work}/sync.yaml" <<'PY' || continue
+  # sync.yaml of the render, then one line per sync container: its flags, with the config
+  # file's path made local and --once left out (--check stands for it).
+  python3 - "${render}" "${work}/sync.yaml" "${work}/sync-args" <<'PY' || continue
 import sys, yaml
-for doc in yaml.safe_load_all(open(sys.argv[1])):
-    if doc and doc.get("kind") == "ConfigMap" and "sync.yaml" in (doc.get("data") or {}):
-        open(sys.argv[2], "w").write(doc["data"]["sync.yaml"])
-        sys.exit(0)
-sys.exit(1)
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+config = [d["data"]["sync.yaml"] for d in docs
+          if d.get("kind") == "ConfigMap" and "sync.yaml" in (d.get("data") or {})]
+if not config:
+    sys.exit(1)
+open(sys.argv[2], "w").write(config[0])
+lines = []
+for d in docs:
+    spec = ((d.get("spec") or {}).get("template") or {}).get("spec") or d.get("spec") or {}
+    for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        args = c.get("args") or []
+        if args[:1] == ["sync"]:
+            flags = [a for a in args[1:] if a != "--once" and not a.startswith("--config=")]
+            lines.append(" ".join(flags))
+open(sys.argv[3], "w").write("\n".join(lines) + ("\n" if lines else ""))
 PY
   # The variables the workload identity webhook (or the chart, for a fallback secret) sets.
-  if ! AZURE_TENANT_ID=72f988bf-86f1-41af-91ab-2d7cd011db47 AZURE_CLIENT_ID=9c1c1a6e-0b7e-4b8e-9f1e-5a0f0c1d2e3f \
-    AZURE_FEDERATED_TOKEN_FILE=/var/run/secrets/azure/tokens/azure-identity-token \
-    "${scopegate}" sync --check --config "${work}/sync.yaml" >"${work}/sync-check.log" 2>&1; then
-    log "ERROR: scopegate refuses the sync config of $(basename "${render}"):"
-    cat "${work}/sync-check.log" >&2
-    exit 1
-  fi
-  checked=$((checked + 1))
+  export AZURE_TENANT_ID=72f988bf-86f1-41af-91ab-2d7cd011db47 AZURE_CLIENT_ID=9c1c1a6e-0b7e-4b8e-9f1e-5a0f0c1d2e3f \
+    AZURE_FEDERATED_TOKEN_FILE=/var/run/secrets/azure/tokens/azure-identity-token
+  flags_list=("")
+  while IFS= read -r line; do flags_list+=("${line}"); done <"${work}/sync-args"
+  for flags in "${flags_list[@]}"; do
+    # shellcheck disable=SC2086 # one flag per word, as the container gets them
+    if ! "${scopegate}" sync --check --config "${work}/sync.yaml" ${flags} >"${work}/sync-check.log" 2>&1; then
+      log "ERROR: scopegate refuses the sync config or flags (${flags}) of $(basename "${render}"):"
+      cat "${work}/sync-check.log" >&2
+      exit 1
+    fi
+    checked=$((checked + 1))
+  done
+  unset AZURE_TENANT_ID AZURE_CLIENT_ID AZURE_FEDERATED_TOKEN_FILE
 done
-((checked >= 2)) || { log "ERROR: only ${checked} renders hold a sync config"; exit 1; }
+((checked >= 4)) || { log "ERROR: only ${checked} sync configs and containers checked"; exit 1; }
 
 log "value combinations that cannot work are refused"
 refused=0

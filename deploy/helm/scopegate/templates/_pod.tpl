@@ -97,6 +97,7 @@ spec:
         - sync
         - --config=/etc/scopegate/sync/sync.yaml
         - --once
+        - --log-format={{ .Values.config.server.logFormat | default "json" }}
         {{- if .Values.sync.allowLargeDeletions }}
         - --allow-large-deletions
         {{- end }}
@@ -198,6 +199,7 @@ spec:
         - --config=/etc/scopegate/sync/sync.yaml
         - --interval={{ .Values.sync.interval }}
         - --admin-address={{ $listen }}:{{ .Values.sync.adminPort }}
+        - --log-format={{ .Values.config.server.logFormat | default "json" }}
         {{- if .Values.sync.allowLargeDeletions }}
         - --allow-large-deletions
         {{- end }}
