@@ -291,10 +291,7 @@ fn certificate_assertion(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
         thumbprint.as_ref(),
     ));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = crate::model::Timestamp::from_system(std::time::SystemTime::now()).unix_seconds();
     let claims = serde_json::json!({
         "aud": token_url,
         "iss": client_id,

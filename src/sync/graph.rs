@@ -8,6 +8,7 @@
 
 use super::arm::same_origin;
 use super::http::{Api, ApiError, Auth};
+use super::output::to_json;
 use hyper::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -334,6 +335,11 @@ impl Directory {
         Some(directory)
     }
 
+    /// Whether `other` holds the same users, groups and members (delta links aside).
+    pub fn same_objects(&self, other: &Directory) -> bool {
+        self.users == other.users && self.groups == other.groups
+    }
+
     pub fn memberships(&self) -> usize {
         self.groups.values().map(|g| g.members.len()).sum()
     }
@@ -352,12 +358,6 @@ impl Directory {
             })
             .sum()
     }
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_else(|_| b"[]".to_vec());
-    bytes.push(b'\n');
-    bytes
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ pub mod output;
 use crate::metrics::SyncMetrics;
 use credential::{Credential, CredentialConfig};
 use http::{Api, ApiError, Auth, RetryPolicy};
-use output::SourceDir;
+use output::{SourceDir, to_json, write_atomically};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -360,10 +360,7 @@ impl Syncer {
                     .with_label_values(&[source, "success"])
                     .inc();
                 let now = SystemTime::now();
-                let seconds = now
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map(|d| d.as_secs() as i64)
-                    .unwrap_or(0);
+                let seconds = crate::model::Timestamp::from_system(now).unix_seconds() as i64;
                 self.metrics
                     .last_success
                     .with_label_values(&[source])
@@ -514,8 +511,9 @@ impl Syncer {
             let deleted = before.memberships_not_in(&directory);
             self.guard(deleted, before.memberships(), "group memberships")?;
         }
-        let outcome = if held.is_some()
-            && held.as_ref().map(graph::Directory::files) == Some(files.clone())
+        let outcome = if held
+            .as_ref()
+            .is_some_and(|before| before.same_objects(&directory))
         {
             Outcome::Unchanged(summary)
         } else {
@@ -562,12 +560,7 @@ fn publish_now(
     files: &[(String, Vec<u8>)],
     summary: String,
 ) -> Result<Outcome, SyncError> {
-    let unchanged = dir.exists()
-        && files
-            .iter()
-            .all(|(name, bytes)| dir.read(name).as_deref() == Some(bytes.as_slice()))
-        && published_count(&dir.current()) == files.len();
-    if unchanged {
+    if dir.holds(files) {
         return Ok(Outcome::Unchanged(summary));
     }
     dir.publish(files, |generation| {
@@ -582,46 +575,6 @@ fn publish_now(
     })
     .map_err(SyncError::Files)?;
     Ok(Outcome::Published(summary))
-}
-
-/// Files below a published directory (member files included).
-fn published_count(dir: &Path) -> usize {
-    fn walk(dir: &Path, n: &mut usize) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, n);
-            } else {
-                *n += 1;
-            }
-        }
-    }
-    let mut n = 0;
-    walk(dir, &mut n);
-    n
-}
-
-fn to_json(values: &[serde_json::Value]) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec_pretty(values).unwrap_or_else(|_| b"[]".to_vec());
-    bytes.push(b'\n');
-    bytes
-}
-
-/// Writes a small file beside the published ones: a temporary file, flushed, then renamed.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    let fail = |e: std::io::Error| format!("cannot write `{}`: {e}", path.display());
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(fail)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.tmp"));
-    let mut file = std::fs::File::create(&temp).map_err(fail)?;
-    file.write_all(bytes).map_err(fail)?;
-    file.sync_all().map_err(fail)?;
-    std::fs::rename(&temp, path).map_err(fail)
 }
 
 /// Flags of `scopegate sync`.

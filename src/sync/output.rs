@@ -38,6 +38,15 @@ impl SourceDir {
         std::fs::read(self.current().join(file)).ok()
     }
 
+    /// Whether exactly `files` are published: the same names with the same bytes, and no other.
+    pub fn holds(&self, files: &[(String, Vec<u8>)]) -> bool {
+        self.exists()
+            && files
+                .iter()
+                .all(|(name, bytes)| self.read(name).as_deref() == Some(bytes.as_slice()))
+            && count_files(&self.current()) == files.len()
+    }
+
     /// Writes `files` (paths relative to the source's directory) as a new generation, runs
     /// `check` on its directory, and publishes it if the check passes. Old generations but
     /// the one published before are removed (a reader may still be in it).
@@ -125,14 +134,54 @@ fn write_generation(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), Strin
             std::fs::create_dir_all(parent).map_err(|e| fail(parent, e))?;
             dirs.push(parent.to_path_buf());
         }
-        let mut file = std::fs::File::create(&path).map_err(|e| fail(&path, e))?;
-        file.write_all(bytes).map_err(|e| fail(&path, e))?;
-        file.sync_all().map_err(|e| fail(&path, e))?;
+        write_synced(&path, bytes).map_err(|e| fail(&path, e))?;
     }
     for d in dirs.iter().rev() {
         sync_dir(d).map_err(|e| fail(d, e))?;
     }
     Ok(())
+}
+
+/// Writes a small file beside the published ones (a name starting with `.`, never read as
+/// policy): a temporary file, flushed, then renamed over it.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("cannot write `{}`: {e}", path.display());
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.tmp"));
+    write_synced(&temp, bytes).map_err(fail)?;
+    std::fs::rename(&temp, path).map_err(fail)
+}
+
+/// A file's bytes as JSON the way the sources write them: pretty, with a final newline.
+pub fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_else(|_| b"[]".to_vec());
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Creates `path` with `bytes`, flushed to disk.
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Files below `dir` (member files included).
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() { count_files(&path) } else { 1 }
+        })
+        .sum()
 }
 
 /// Flushes a directory's entries (a rename or a new file is durable once its directory is).
