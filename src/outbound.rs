@@ -5,8 +5,6 @@
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -25,12 +23,8 @@ where
         Some(path) => {
             let pem = std::fs::read(path)
                 .map_err(|e| anyhow::anyhow!("{flag} `{}`: {e}", path.display()))?;
-            let certs = CertificateDer::pem_slice_iter(&pem)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| anyhow::anyhow!("{flag} `{}`: {e}", path.display()))?;
-            if certs.is_empty() {
-                anyhow::bail!("{flag} `{}`: holds no certificate", path.display());
-            }
+            let certs = crate::server::tls::read_certs(path, &pem)
+                .map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
             let mut roots = rustls::RootCertStore::empty();
             for cert in certs {
                 roots

@@ -286,9 +286,9 @@ impl GroupExpansion {
             };
             expansion.insert(id, span);
         };
-        for (id, _) in directory.memberships() {
+        for (id, groups) in directory.memberships() {
             list.clear();
-            for name in directory.with_groups(id) {
+            for name in std::iter::once(id).chain(groups.iter().map(|g| &**g)) {
                 if let Some(&bucket) = policy.get(name)
                     && !list.contains(&bucket)
                 {

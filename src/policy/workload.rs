@@ -399,7 +399,7 @@ impl WorkloadIndex {
             let Some(role) = roles.get(assignment.role) else {
                 continue;
             };
-            let Some(def) = by_guid.get(&*role.guid.to_ascii_lowercase()) else {
+            let Some(def) = by_guid.get(&*role.guid) else {
                 continue;
             };
             let Some(why) = broad_role(def) else {

@@ -436,8 +436,7 @@ pub async fn start(
                 Box::pin(async move {
                     if published {
                         tokio::time::sleep(settle + Duration::from_millis(20)).await;
-                        let _ = tokio::task::spawn_blocking(move || reloader.reload("sync", false))
-                            .await;
+                        reload::reload_blocking(&reloader, "sync", false).await;
                     }
                     serving_files(&store)
                 })

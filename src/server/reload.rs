@@ -192,7 +192,7 @@ impl Reloader {
         // A file event or a cluster change trusts unchanged file metadata; SIGHUP and
         // the periodic re-read read every byte again, the safety net for a file system
         // whose metadata cannot be trusted.
-        parsed.trust_stamps(matches!(trigger, "watch" | "cluster" | "settle"));
+        parsed.trust_stamps(matches!(trigger, "watch" | "cluster" | "settle" | "sync"));
         parsed.settle_files(Some(self.settle));
         let sources = crate::read_sources(&self.paths, extra, Some(&mut parsed));
         let unread = parsed.unread();
@@ -526,7 +526,7 @@ async fn debounce(rx: &mut mpsc::Receiver<()>) {
 
 /// Runs one reload on a thread of its own at the lowest CPU priority, paced (see
 /// [`crate::policy::pace`]): a reload is background work and gives way to decisions.
-async fn reload_blocking(reloader: &Arc<Reloader>, trigger: &'static str, force: bool) {
+pub(super) async fn reload_blocking(reloader: &Arc<Reloader>, trigger: &'static str, force: bool) {
     let r = reloader.clone();
     let (done, finished) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new()
