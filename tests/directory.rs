@@ -405,3 +405,32 @@ fn cli_check_and_validate_read_the_directory() {
         "{text}"
     );
 }
+
+/// CheckAccess takes the same transitive groups: Alice, a member of TEAM nested in PLATFORM,
+/// may read pods where PLATFORM holds Reader, with no group in the question; a stranger may not.
+#[test]
+fn check_access_counts_the_directorys_nested_groups() {
+    let snapshot = fixture_snapshot();
+    let ask = |oid: &str, groups: &[&str]| {
+        let body = json!({
+            "Subject": {"Attributes": {"ObjectId": oid, "Groups": groups}},
+            "Actions": [{"Id": "Microsoft.ContainerService/managedClusters/pods/read", "IsDataAction": true}],
+            "Resource": {"Id": format!("{CLUSTER}/namespaces/payments")},
+        });
+        let question = scopegate::sar::check_access::decode(body.to_string().as_bytes()).unwrap();
+        let now = scopegate::model::Timestamp::from_system(std::time::SystemTime::now());
+        let answer = scopegate::engine::check_access::decide(&snapshot, &question, now);
+        let encoded = scopegate::sar::check_access::encode(
+            question.actions.iter().zip(&answer.decisions),
+            answer.time_to_live_ms(now),
+        );
+        let answer: Value = serde_json::from_slice(&encoded).unwrap();
+        answer[0]["accessDecision"].as_str().unwrap().to_string()
+    };
+    assert_eq!(ask(ALICE, &[]), "Allowed");
+    // Ids in any case: the directory lists TEAM in upper case.
+    assert_eq!(ask(&ALICE.to_uppercase(), &[]), "Allowed");
+    assert_eq!(ask(STRANGER, &[]), "NotAllowed");
+    // A group given by the caller is expanded to its parents too.
+    assert_eq!(ask(STRANGER, &[TEAM]), "Allowed");
+}

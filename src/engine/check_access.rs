@@ -159,18 +159,11 @@ pub fn principal_set(snapshot: &Snapshot, object_id: Uuid, groups: &[Uuid]) -> S
         .chain(groups.iter().copied())
         .collect();
     if let Some(directory) = snapshot.directory.as_deref() {
-        let mut text = [0u8; 36];
         // The directory's groups are transitive: the named ids' are all there is to add.
         let named = set.len();
         for i in 0..named {
-            let Some(id) = set.get(i).copied() else {
-                break;
-            };
-            let text = id.hyphenated().encode_lower(&mut text);
-            for parent in directory.member_of(text).unwrap_or_default() {
-                if let Some(parent) = crate::model::name_hash::object_id(parent) {
-                    set.push(parent);
-                }
+            if let Some(&id) = set.get(i) {
+                set.extend_from_slice(directory.groups_of_object(id));
             }
         }
     }

@@ -62,6 +62,9 @@ pub struct Directory {
     /// Every principal named anywhere (user list or a group's members) -> its transitive
     /// groups, sorted. Principals that are in no group map to an empty list.
     member_of: HashMap<Arc<str>, Box<[Arc<str>]>>,
+    /// The same for principals and groups whose ids are object ids, as GUIDs: a CheckAccess
+    /// question names its subject and groups by GUID and reads no text.
+    member_of_objects: HashMap<uuid::Uuid, Box<[uuid::Uuid]>>,
     group_count: usize,
     membership_count: usize,
 }
@@ -123,10 +126,21 @@ impl Directory {
             membership_count += closure.len();
             member_of.insert(principal, closure);
         }
+        let member_of_objects = member_of
+            .iter()
+            .filter_map(|(id, groups)| {
+                let groups = groups
+                    .iter()
+                    .filter_map(|g| crate::model::name_hash::object_id(g))
+                    .collect();
+                Some((crate::model::name_hash::object_id(id)?, groups))
+            })
+            .collect();
         let users = users.into_iter().map(|u| (u.id.clone(), u)).collect();
         Directory {
             users,
             member_of,
+            member_of_objects,
             group_count: groups.len(),
             membership_count,
         }
@@ -148,6 +162,14 @@ impl Directory {
         self.member_of
             .get(&*lower_case(id))
             .map(|groups| &groups[..])
+    }
+
+    /// The transitive groups of an object (those whose ids are object ids); empty when the
+    /// directory does not know it.
+    pub fn groups_of_object(&self, id: uuid::Uuid) -> &[uuid::Uuid] {
+        self.member_of_objects
+            .get(&id)
+            .map_or(&[], |groups| &groups[..])
     }
 
     /// `id` (as given) then its transitive groups: the names a request naming `id` stands for
