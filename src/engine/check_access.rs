@@ -106,19 +106,19 @@ fn decide_for_chain(
             "managed identity `{}` (principal {}, federated by credential `{}`)",
             link.identity.name, link.identity.principal_id, link.credential.name
         );
-        let allowed: Arc<str> = Arc::from(format!("as {identity}"));
-        let denied: Arc<str> = Arc::from(format!("denied to {identity}"));
-        let not_allowed: Arc<str> =
-            Arc::from(format!("no role assignment of {identity} grants it here"));
+        // One text per kind of decision met, shared by its operations.
+        let mut reasons: [Option<Arc<str>>; 3] = [None, None, None];
         for d in &mut answer.decisions {
-            d.reason = Some(
-                match d.decision {
-                    AccessDecision::Allowed => &allowed,
-                    AccessDecision::Denied => &denied,
-                    AccessDecision::NotAllowed => &not_allowed,
-                }
-                .clone(),
-            );
+            let (slot, before, after) = match d.decision {
+                AccessDecision::Allowed => (0, "as ", ""),
+                AccessDecision::Denied => (1, "denied to ", ""),
+                AccessDecision::NotAllowed => (2, "no role assignment of ", " grants it here"),
+            };
+            if let Some(slot) = reasons.get_mut(slot) {
+                let text =
+                    slot.get_or_insert_with(|| Arc::from(format!("{before}{identity}{after}")));
+                d.reason = Some(text.clone());
+            }
         }
         combined = Some(match combined {
             None => answer,
