@@ -7,10 +7,9 @@
 use super::condition::{self, Attributes};
 use super::glob;
 use super::scope::{self, Hierarchy};
+use super::{EVERYONE, role_of};
 use scopegate::policy::PolicySet;
 use scopegate::policy::schema::{Permission, RoleAssignment};
-
-const EVERYONE: &str = "00000000-0000-0000-0000-000000000000";
 
 /// Azure's answer: denied by these deny assignments, allowed by these role assignments, or
 /// not granted.
@@ -89,23 +88,12 @@ pub fn evaluate(set: &PolicySet, assignments: &[RoleAssignment], request: &Reque
         return Answer::Denied(denied);
     }
     // The applicable assignments with their role's permission blocks.
-    let role_of = |ra: &RoleAssignment| {
-        let guid = ra.role_definition_id.rsplit('/').next().unwrap_or_default();
-        set.role_definitions.iter().map(|(_, r)| r).find(|r| {
-            let name = if r.name.is_empty() {
-                r.id.rsplit('/').next().unwrap_or_default()
-            } else {
-                r.name.as_str()
-            };
-            name.eq_ignore_ascii_case(guid)
-        })
-    };
     let applicable: Vec<(&RoleAssignment, &[Permission])> = assignments
         .iter()
         .filter(|ra| {
             holds(&ra.principal_id) && scope::covers(&ra.scope, &request.scope, &hierarchy)
         })
-        .filter_map(|ra| role_of(ra).map(|r| (ra, r.permissions.as_slice())))
+        .filter_map(|ra| role_of(set, ra).map(|r| (ra, r.permissions.as_slice())))
         .collect();
     let unconditioned: Vec<&Permission> = applicable
         .iter()

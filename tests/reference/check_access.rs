@@ -9,12 +9,11 @@
 use super::condition::{self, Attributes};
 use super::glob;
 use super::scope::{self, Hierarchy};
+use super::{EVERYONE, role_of};
 use scopegate::model::check_access::AccessDecision;
 use scopegate::policy::PolicySet;
-use scopegate::policy::schema::{Permission, RoleAssignment, RoleDefinition};
+use scopegate::policy::schema::{Permission, RoleAssignment};
 use std::collections::{BTreeMap, BTreeSet};
-
-const EVERYONE: &str = "00000000-0000-0000-0000-000000000000";
 
 /// The action prefix whose request attributes Kubernetes conditions read.
 const PREFIX: &str = "Microsoft.ContainerService/managedClusters";
@@ -63,23 +62,6 @@ fn attributes<'a>(op: &'a Operation<'_>) -> Attributes<'a> {
         resource: get("customResources:kind"),
         subresource: get("resources:subresource"),
     }
-}
-
-/// The role an assignment names: by the GUID its `roleDefinitionId` ends with.
-fn role<'s>(set: &'s PolicySet, assignment: &RoleAssignment) -> Option<&'s RoleDefinition> {
-    let guid = assignment
-        .role_definition_id
-        .rsplit('/')
-        .next()
-        .unwrap_or_default();
-    set.role_definitions.iter().map(|(_, r)| r).find(|r| {
-        let name = if r.name.is_empty() {
-            r.id.rsplit('/').next().unwrap_or_default()
-        } else {
-            r.name.as_str()
-        };
-        name.eq_ignore_ascii_case(guid)
-    })
 }
 
 /// One operation's decision and the id of every deny assignment (Denied) or role assignment
@@ -132,7 +114,7 @@ pub fn decide(
             let allowed: BTreeSet<String> = assignments.iter().filter(|a| {
                 holds(&a.principal_id)
                     && scope::covers(&a.scope, question.resource, &hierarchy)
-                    && role(set, a).is_some_and(|r| r.permissions.iter().any(|b| block_names(b, op)))
+                    && role_of(set, a).is_some_and(|r| r.permissions.iter().any(|b| block_names(b, op)))
                     // A condition that cannot be evaluated does not grant.
                     && a.condition.as_ref().is_none_or(|c| {
                         condition::eval(c, op.id, &attributes(op)).unwrap_or(false)

@@ -15,8 +15,31 @@ mod verbs;
 
 use scopegate::model::{AccessRequest, Source, Verdict};
 use scopegate::policy::PolicySet;
-use scopegate::policy::schema::RoleAssignment;
+use scopegate::policy::schema::{RoleAssignment, RoleDefinition};
 use std::collections::BTreeSet;
+
+/// Azure's Everyone principal: deny assignments may name it.
+const EVERYONE: &str = "00000000-0000-0000-0000-000000000000";
+
+/// The role an assignment names: by the GUID its `roleDefinitionId` ends with.
+pub(super) fn role_of<'s>(
+    set: &'s PolicySet,
+    assignment: &RoleAssignment,
+) -> Option<&'s RoleDefinition> {
+    let guid = assignment
+        .role_definition_id
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    set.role_definitions.iter().map(|(_, r)| r).find(|r| {
+        let name = if r.name.is_empty() {
+            r.id.rsplit('/').next().unwrap_or_default()
+        } else {
+            r.name.as_str()
+        };
+        name.eq_ignore_ascii_case(guid)
+    })
+}
 
 /// What the reference is configured with (the engine's options, in its own words).
 #[derive(Debug, Clone)]
