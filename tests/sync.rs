@@ -84,6 +84,22 @@ fn metrics_text(registry: &prometheus::Registry) -> String {
     String::from_utf8(out).unwrap()
 }
 
+#[track_caller]
+fn assert_published(results: &[(&'static str, Result<Outcome, SyncError>)], source: &str) {
+    assert!(
+        matches!(result(results, source), Ok(Outcome::Published(_))),
+        "{results:?}"
+    );
+}
+
+#[track_caller]
+fn assert_unchanged(results: &[(&'static str, Result<Outcome, SyncError>)], source: &str) {
+    assert!(
+        matches!(result(results, source), Ok(Outcome::Unchanged(_))),
+        "{results:?}"
+    );
+}
+
 fn result<'a>(
     results: &'a [(&'static str, Result<Outcome, SyncError>)],
     source: &str,
@@ -150,10 +166,7 @@ async fn synced_files_validate_and_decide_as_the_hand_written_ones() {
     let synced = out.path().join("synced");
     let (sync, registry) = syncer(&azure, &azure.config(&synced, &[SUBSCRIPTION], false));
     let results = sync.run_once().await;
-    assert!(
-        matches!(result(&results, "arm"), Ok(Outcome::Published(_))),
-        "{results:?}"
-    );
+    assert_published(&results, "arm");
     // Built-in roles are listed under the subscription; each is written once.
     let defs = read_list(&synced.join("arm/role-definitions.json"));
     let served = azure.with(|w| w.role_definitions.len());
@@ -245,10 +258,7 @@ async fn synced_files_validate_and_decide_as_the_hand_written_ones() {
     // A second run with nothing changed publishes nothing new.
     let before = std::fs::read_link(synced.join("arm")).unwrap();
     let results = sync.run_once().await;
-    assert!(
-        matches!(result(&results, "arm"), Ok(Outcome::Unchanged(_))),
-        "{results:?}"
-    );
+    assert_unchanged(&results, "arm");
     assert_eq!(std::fs::read_link(synced.join("arm")).unwrap(), before);
 }
 
@@ -489,15 +499,8 @@ async fn throttling_waits_as_retry_after_says() {
     let out = tempfile::tempdir().unwrap();
     let (sync, registry) = syncer(&azure, &azure.config(out.path(), &[SUBSCRIPTION], false));
     let results = sync.run_once().await;
-    assert!(
-        matches!(result(&results, "arm"), Ok(Outcome::Published(_))),
-        "{results:?}"
-    );
-    let arm: Vec<_> = azure
-        .log()
-        .into_iter()
-        .filter(|l| l.service == "arm")
-        .collect();
+    assert_published(&results, "arm");
+    let arm: Vec<_> = azure.calls("arm");
     assert_eq!(arm[0].status, 429);
     assert_eq!(arm[1].status, 429);
     assert_eq!(arm[2].status, 200);
@@ -536,11 +539,7 @@ async fn few_remaining_reads_slow_the_next_call() {
     let out = tempfile::tempdir().unwrap();
     let (sync, _) = syncer(&azure, &azure.config(out.path(), &[SUBSCRIPTION], false));
     sync.run_once().await;
-    let arm: Vec<_> = azure
-        .log()
-        .into_iter()
-        .filter(|l| l.service == "arm")
-        .collect();
+    let arm: Vec<_> = azure.calls("arm");
     assert!(arm.len() >= 5);
     for pair in arm.windows(2) {
         let gap = pair[1].at.duration_since(pair[0].at);
@@ -619,10 +618,7 @@ async fn a_5xx_storm_keeps_the_last_good_files_and_a_short_one_is_retried() {
     // Three failures, then the service answers: retried with backoff, published.
     azure.with(|w| w.unavailable_next = 3);
     let results = sync.run_once().await;
-    assert!(
-        matches!(result(&results, "arm"), Ok(Outcome::Published(_))),
-        "{results:?}"
-    );
+    assert_published(&results, "arm");
     assert_eq!(
         read_list(&out.path().join("arm/role-assignments.json")).len(),
         5
@@ -641,10 +637,7 @@ async fn a_token_expiring_mid_sync_is_renewed_once() {
     let out = tempfile::tempdir().unwrap();
     let (sync, registry) = syncer(&azure, &azure.config(out.path(), &[SUBSCRIPTION], false));
     let results = sync.run_once().await;
-    assert!(
-        matches!(result(&results, "arm"), Ok(Outcome::Published(_))),
-        "{results:?}"
-    );
+    assert_published(&results, "arm");
     let log = azure.log();
     let tokens = log.iter().filter(|l| l.service == "token").count();
     assert_eq!(tokens, 2, "one token, then one renewal");
@@ -691,7 +684,7 @@ async fn the_projected_token_file_is_read_for_each_new_token() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let results = sync.run_once().await;
     assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
-    let tokens = azure.log().iter().filter(|l| l.service == "token").count();
+    let tokens = azure.calls("token").len();
     assert!(tokens >= 2, "{tokens}");
 }
 
@@ -772,10 +765,7 @@ async fn a_certificate_or_a_secret_is_the_fallback_credential() {
     write_bundle();
     let sync = syncer_with(format!("certificateFile: {}", bundle.display()));
     let results = sync.run_once().await;
-    assert!(
-        matches!(result(&results, "arm"), Ok(Outcome::Published(_))),
-        "{results:?}"
-    );
+    assert_published(&results, "arm");
 
     // Another key under the same certificate name is refused by the token endpoint.
     self_signed("other", &dir.path().join("other.pem"));
@@ -809,10 +799,7 @@ async fn a_mass_deletion_is_held_until_allowed() {
     // Four of ten go: within the default half.
     azure.with(|w| w.role_assignments.truncate(6));
     let results = sync.run_once().await;
-    assert!(
-        matches!(result(&results, "arm"), Ok(Outcome::Published(_))),
-        "{results:?}"
-    );
+    assert_published(&results, "arm");
     assert_eq!(read_list(&file).len(), 6);
     let six = std::fs::read(&file).unwrap();
     assert_ne!(six, good);
@@ -841,10 +828,7 @@ async fn a_mass_deletion_is_held_until_allowed() {
     // The operator confirms.
     let (allowed, _) = syncer(&azure, &format!("{config}allowLargeDeletions: true\n"));
     let results = allowed.run_once().await;
-    assert!(
-        matches!(result(&results, "arm"), Ok(Outcome::Published(_))),
-        "{results:?}"
-    );
+    assert_published(&results, "arm");
     assert_eq!(read_list(&file).len(), 0);
 }
 
@@ -870,11 +854,7 @@ async fn a_next_link_to_another_host_is_not_followed() {
         message.contains("nextLink leads to another host"),
         "{message}"
     );
-    let arm: Vec<_> = azure
-        .log()
-        .into_iter()
-        .filter(|l| l.service == "arm")
-        .collect();
+    let arm: Vec<_> = azure.calls("arm");
     assert_eq!(arm.len(), 1, "the link was followed: {arm:?}");
     assert!(!arm[0].target.contains("$skiptoken"));
     assert!(!out.path().join("arm").exists());
@@ -991,7 +971,7 @@ async fn the_directory_is_read_once_then_by_delta() {
         "{summary}"
     );
     assert_eq!(members(out.path(), G1), [U1, U2, G2]);
-    let graph_calls = azure.log().iter().filter(|l| l.service == "graph").count();
+    let graph_calls = azure.calls("graph").len();
     assert!(graph_calls >= 4, "paged: {graph_calls} calls");
 
     // The directory validates and expands nested groups.
@@ -1034,10 +1014,7 @@ async fn the_directory_is_read_once_then_by_delta() {
 
     // Nothing changed: nothing published, the delta link moves on.
     let results = sync.run_once().await;
-    assert!(
-        matches!(result(&results, "graph"), Ok(Outcome::Unchanged(_))),
-        "{results:?}"
-    );
+    assert_unchanged(&results, "graph");
 
     // Graph forgot the delta state (410 Gone): a full read gives the whole directory again.
     azure.with(|w| {
@@ -1076,10 +1053,7 @@ async fn the_directory_is_read_once_then_by_delta() {
     });
     let (restarted, _) = syncer(&azure, &azure.config(out.path(), &[], true));
     let results = restarted.run_once().await;
-    assert!(
-        matches!(result(&results, "graph"), Ok(Outcome::Published(_))),
-        "{results:?}"
-    );
+    assert_published(&results, "graph");
     assert!(
         azure
             .log()
@@ -1165,6 +1139,41 @@ fn sync_once_from_the_command_line_reports_a_missing_credential() {
     );
 }
 
+/// A policy directory (the Kubernetes examples and the `also` files of policies/azure) and a
+/// sync config beside it that syncs Resource Manager into `<policies>/synced` every
+/// `interval`, its credential named in the file (the server reads no test environment).
+fn policies_with_sync(
+    azure: &FakeAzure,
+    interval: &str,
+    also: &[&str],
+) -> (tempfile::TempDir, PathBuf) {
+    let policies = tempfile::tempdir().unwrap();
+    support::copy_dir(
+        &support::root().join("policies/kubernetes"),
+        policies.path(),
+    );
+    for file in also {
+        std::fs::copy(
+            support::root().join("policies/azure").join(file),
+            policies.path().join(file),
+        )
+        .unwrap();
+    }
+    let config = policies.path().with_extension("sync.yaml");
+    let text = format!(
+        "output: {out}\ninterval: {interval}\ncaFile: {ca}\ncredential:\n  tenantId: {tenant}\n  clientId: {client}\n  authorityHost: {authority}/\n  federatedTokenFile: {token}\narm:\n  endpoint: {arm}\n  scopes: [{SUBSCRIPTION}]\n",
+        out = policies.path().join("synced").display(),
+        ca = azure.ca_file.display(),
+        tenant = fake_azure::TENANT,
+        client = fake_azure::CLIENT_ID,
+        authority = azure.token_origin,
+        token = azure.token_file.display(),
+        arm = azure.arm_origin,
+    );
+    std::fs::write(&config, text).unwrap();
+    (policies, config)
+}
+
 /// `serve --sync-config`: not ready until the sync has published, then the synced
 /// assignments decide, and a change in Azure reaches the decisions with no file edited.
 #[tokio::test]
@@ -1177,27 +1186,7 @@ async fn serve_with_sync_config_decides_from_what_azure_says() {
         w.retry_after = "2".into();
     });
     let pki = support::Pki::new();
-    let policies = tempfile::tempdir().unwrap();
-    support::copy_dir(
-        &support::root().join("policies/kubernetes"),
-        policies.path(),
-    );
-    let config = policies.path().join("../sync.yaml");
-    let config = config.with_file_name(format!(
-        "{}-sync.yaml",
-        policies.path().file_name().unwrap().to_string_lossy()
-    ));
-    let text = format!(
-        "output: {out}\ninterval: 1s\ncaFile: {ca}\ncredential:\n  tenantId: {tenant}\n  clientId: {client}\n  authorityHost: {authority}/\n  federatedTokenFile: {token}\narm:\n  endpoint: {arm}\n  scopes: [{SUBSCRIPTION}]\n",
-        out = policies.path().join("synced").display(),
-        ca = azure.ca_file.display(),
-        tenant = fake_azure::TENANT,
-        client = fake_azure::CLIENT_ID,
-        authority = azure.token_origin,
-        token = azure.token_file.display(),
-        arm = azure.arm_origin,
-    );
-    std::fs::write(&config, text).unwrap();
+    let (policies, config) = policies_with_sync(&azure, "1s", &[]);
     let server = support::serve_tls(
         &pki,
         policies.path(),
@@ -1343,31 +1332,7 @@ async fn synced_files_the_server_refuses_keep_it_unready() {
             ));
     });
     let pki = support::Pki::new();
-    let policies = tempfile::tempdir().unwrap();
-    support::copy_dir(
-        &support::root().join("policies/kubernetes"),
-        policies.path(),
-    );
-    std::fs::copy(
-        support::root().join("policies/azure/aks-builtin-roles.json"),
-        policies.path().join("aks-builtin-roles.json"),
-    )
-    .unwrap();
-    let config = policies.path().with_extension("sync.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "output: {out}\ninterval: 1h\ncaFile: {ca}\ncredential:\n  tenantId: {tenant}\n  clientId: {client}\n  authorityHost: {authority}/\n  federatedTokenFile: {token}\narm:\n  endpoint: {arm}\n  scopes: [{SUBSCRIPTION}]\n",
-            out = policies.path().join("synced").display(),
-            ca = azure.ca_file.display(),
-            tenant = fake_azure::TENANT,
-            client = fake_azure::CLIENT_ID,
-            authority = azure.token_origin,
-            token = azure.token_file.display(),
-            arm = azure.arm_origin,
-        ),
-    )
-    .unwrap();
+    let (policies, config) = policies_with_sync(&azure, "1h", &["aks-builtin-roles.json"]);
     let server = support::serve_tls(
         &pki,
         policies.path(),

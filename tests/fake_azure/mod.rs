@@ -230,6 +230,14 @@ impl FakeAzure {
         self.world.lock().unwrap().log.clone()
     }
 
+    /// The calls one service (`token`, `arm`, `graph`) was asked, in order.
+    pub fn calls(&self, service: &str) -> Vec<Logged> {
+        self.log()
+            .into_iter()
+            .filter(|l| l.service == service)
+            .collect()
+    }
+
     pub fn with<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
         f(&mut self.world.lock().unwrap())
     }
