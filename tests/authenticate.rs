@@ -101,23 +101,21 @@ fn jwks_of(kids: &[&str]) -> Value {
     json!({"keys": keys})
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 fn claims(issuer: &str, upn: &str) -> Value {
     json!({
         "aud": AUDIENCE, "iss": issuer, "tid": TENANT, "oid": OID, "upn": upn,
         "groups": ["bbbbbbbb-0000-4000-8000-000000000011"],
-        "iat": now() - 60, "nbf": now() - 60, "exp": now() + 3600, "ver": "2.0",
+        "iat": tokens::now() - 60, "nbf": tokens::now() - 60, "exp": tokens::now() + 3600, "ver": "2.0",
     })
 }
 
 fn header(kid: &str) -> Value {
     json!({"alg": "RS256", "typ": "JWT", "kid": kid})
+}
+
+/// A token signed with the valid test key under `kid`, for `upn` from `issuer`.
+fn valid_token(issuer: &str, kid: &str, upn: &str) -> String {
+    tokens::mint(&header(kid), &claims(issuer, upn), None, "valid")
 }
 
 async fn review(conn: &mut support::Conn, token: &str) -> Value {
@@ -163,12 +161,7 @@ async fn keys_are_discovered_and_reread_on_an_unknown_kid_at_most_once_per_inter
     );
     let mut conn = connect_apiserver(running.addr, &pki).await;
 
-    let alice = tokens::mint(
-        &header("sg-test-k1"),
-        &claims(&provider.issuer, "alice@contoso.com"),
-        None,
-        "valid",
-    );
+    let alice = valid_token(&provider.issuer, "sg-test-k1", "alice@contoso.com");
     let status = review(&mut conn, &alice).await;
     assert_eq!(status["authenticated"], true, "{status}");
     assert_eq!(status["user"]["username"], "alice@contoso.com");
@@ -177,12 +170,7 @@ async fn keys_are_discovered_and_reread_on_an_unknown_kid_at_most_once_per_inter
 
     // The issuer rotates in k2: the first token naming it makes scopegate read the keys again.
     *provider.jwks.lock().unwrap() = jwks_of(&["sg-test-k1", "sg-test-k2"]);
-    let bob = tokens::mint(
-        &header("sg-test-k2"),
-        &claims(&provider.issuer, "bob@contoso.com"),
-        None,
-        "valid",
-    );
+    let bob = valid_token(&provider.issuer, "sg-test-k2", "bob@contoso.com");
     let status = review(&mut conn, &bob).await;
     assert_eq!(status["authenticated"], true, "{status}");
     assert_eq!(provider.jwks_reads.load(Ordering::SeqCst), 2);
@@ -210,12 +198,7 @@ async fn keys_are_discovered_and_reread_on_an_unknown_kid_at_most_once_per_inter
 
     // The issuer goes away: the keys held keep working for new tokens.
     provider.task.abort();
-    let carol = tokens::mint(
-        &header("sg-test-k2"),
-        &claims(&provider.issuer, "carol@contoso.com"),
-        None,
-        "valid",
-    );
+    let carol = valid_token(&provider.issuer, "sg-test-k2", "carol@contoso.com");
     let status = review(&mut conn, &carol).await;
     assert_eq!(status["authenticated"], true, "{status}");
     let authenticated = admin_metric(
@@ -236,12 +219,7 @@ async fn a_cached_token_of_a_removed_key_is_refused_after_an_unknown_kid_read() 
     let provider = provider(&pki, jwks_of(&["sg-test-k1"])).await;
     let (_policies, running) = start(&pki, &provider).await;
     let mut conn = connect_apiserver(running.addr, &pki).await;
-    let alice = tokens::mint(
-        &header("sg-test-k1"),
-        &claims(&provider.issuer, "alice@contoso.com"),
-        None,
-        "valid",
-    );
+    let alice = valid_token(&provider.issuer, "sg-test-k1", "alice@contoso.com");
     for _ in 0..2 {
         let status = review(&mut conn, &alice).await;
         assert_eq!(status["authenticated"], true, "{status}");
@@ -249,12 +227,7 @@ async fn a_cached_token_of_a_removed_key_is_refused_after_an_unknown_kid_read() 
 
     // k1 replaced by k2: a token naming k2 makes scopegate read the keys again.
     *provider.jwks.lock().unwrap() = jwks_of(&["sg-test-k2"]);
-    let bob = tokens::mint(
-        &header("sg-test-k2"),
-        &claims(&provider.issuer, "bob@contoso.com"),
-        None,
-        "valid",
-    );
+    let bob = valid_token(&provider.issuer, "sg-test-k2", "bob@contoso.com");
     let status = review(&mut conn, &bob).await;
     assert_eq!(status["authenticated"], true, "{status}");
     assert_eq!(provider.jwks_reads.load(Ordering::SeqCst), 2);
@@ -290,11 +263,11 @@ async fn bad_tokens_are_refused_with_their_reason_and_counted() {
     let cases: Vec<(&str, String)> = vec![
         (
             "token expired",
-            tokens::mint(&h, &with("exp", json!(now() - 400)), None, "valid"),
+            tokens::mint(&h, &with("exp", json!(tokens::now() - 400)), None, "valid"),
         ),
         (
             "token not yet valid",
-            tokens::mint(&h, &with("nbf", json!(now() + 400)), None, "valid"),
+            tokens::mint(&h, &with("nbf", json!(tokens::now() + 400)), None, "valid"),
         ),
         (
             "audience mismatch",
@@ -452,19 +425,9 @@ async fn a_key_of_one_issuer_never_verifies_another_issuers_token() {
     )
     .await;
     let mut conn = connect_apiserver(running.addr, &pki).await;
-    let own = tokens::mint(
-        &header("sg-test-k2"),
-        &claims(&b.issuer, "bob@contoso.com"),
-        None,
-        "valid",
-    );
+    let own = valid_token(&b.issuer, "sg-test-k2", "bob@contoso.com");
     assert_eq!(review(&mut conn, &own).await["authenticated"], true);
-    let forged = tokens::mint(
-        &header("sg-test-k2"),
-        &claims(&a.issuer, "alice@contoso.com"),
-        None,
-        "valid",
-    );
+    let forged = valid_token(&a.issuer, "sg-test-k2", "alice@contoso.com");
     let status = review(&mut conn, &forged).await;
     assert_eq!(status["authenticated"], false, "{status}");
     assert!(
@@ -656,12 +619,7 @@ fn the_config_file_sets_token_authentication_and_flags_win() {
         jwks = dir.path().join("jwks.json").display(),
     );
     std::fs::write(dir.path().join("config.yaml"), config).unwrap();
-    let token = tokens::mint(
-        &header("sg-test-k1"),
-        &claims(&issuer, "alice@contoso.com"),
-        None,
-        "valid",
-    );
+    let token = valid_token(&issuer, "sg-test-k1", "alice@contoso.com");
     std::fs::write(
         dir.path().join("review.json"),
         tokens::token_review(&token).to_string(),

@@ -417,14 +417,6 @@ fn malformed_questions_are_usage_errors() {
     assert_eq!(code, Some(0));
 }
 
-/// Seconds since the epoch.
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 /// The claims kube-apiserver writes in a projected token for `payments/api` with audience
 /// `api://AzureADTokenExchange`, valid for an hour from `issued`.
 fn projected_claims(issued: i64) -> Value {
@@ -508,7 +500,7 @@ fn a_projected_token_is_answered_as_the_account_it_names() {
     let policies = dir.path().display().to_string();
     let secret = secret();
     let files = TokenFiles::new();
-    let file = files.token("api.jwt", &sign(&projected_claims(now() - 60)));
+    let file = files.token("api.jwt", &sign(&projected_claims(tokens::now() - 60)));
     let out = scopegate(&token_question(&files, &file, &secret, &policies, &[]));
     assert_eq!(out.status.code(), Some(0), "{}", support::stderr(&out));
     let by_token: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -520,7 +512,7 @@ fn a_projected_token_is_answered_as_the_account_it_names() {
     assert_eq!(by_token, by_name);
 
     // The worker's token passes, and the worker is not trusted by any credential.
-    let mut worker = projected_claims(now() - 60);
+    let mut worker = projected_claims(tokens::now() - 60);
     worker["sub"] = json!("system:serviceaccount:payments:worker");
     worker["kubernetes.io"]["serviceaccount"]["name"] = json!("worker");
     let file = files.token("worker.jwt", &sign(&worker));
@@ -557,7 +549,7 @@ fn refused_tokens_are_errors_never_answers() {
     let policies = dir.path().display().to_string();
     let secret = secret();
     let files = TokenFiles::new();
-    let issued = now() - 60;
+    let issued = tokens::now() - 60;
     let with = |edit: &dyn Fn(&mut Value)| {
         let mut claims = projected_claims(issued);
         edit(&mut claims);
@@ -699,7 +691,7 @@ async fn the_endpoint_verifies_tokens_against_the_cluster_issuer() {
     .await;
     let mut conn = support::connect_apiserver(running.addr, &pki).await;
     let path = check_access_path(&secret());
-    let token = sign(&projected_claims(now() - 60));
+    let token = sign(&projected_claims(tokens::now() - 60));
 
     for body in [
         workload_body(("serviceAccountToken", &token)),
@@ -714,8 +706,8 @@ async fn the_endpoint_verifies_tokens_against_the_cluster_issuer() {
         assert_eq!(decision["roleAssignment"]["id"], assignment_id());
     }
 
-    let mut expired = projected_claims(now() - 7200);
-    expired["exp"] = json!(now() - 3600);
+    let mut expired = projected_claims(tokens::now() - 7200);
+    expired["exp"] = json!(tokens::now() - 3600);
     let expired = sign(&expired);
     for body in [
         workload_body(("serviceAccountToken", &expired)),
@@ -760,7 +752,7 @@ async fn without_a_cluster_issuer_the_endpoint_asks_for_one() {
     assert_eq!(only(&answer)["accessDecision"], "Allowed", "{answer}");
 
     // A token cannot be checked without the issuer's keys.
-    let token = sign(&projected_claims(now() - 60));
+    let token = sign(&projected_claims(tokens::now() - 60));
     let body = workload_body(("serviceAccountToken", &token));
     let (code, answer) = conn.post_to(&path, body.to_string()).await.unwrap();
     assert_eq!(code, 400, "{answer}");

@@ -39,6 +39,14 @@ pub fn keys() -> &'static TestKeys {
     })
 }
 
+/// Seconds since the epoch, as token times count.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
 /// Runs `openssl` with `args`: its standard output.
 pub fn openssl(args: &[&str]) -> Vec<u8> {
     let out = std::process::Command::new("openssl")
