@@ -25,7 +25,6 @@ pub use stores::Writers;
 
 use crate::metrics::Metrics;
 use crate::policy::PolicySet;
-use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::runtime::watcher::Event;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -43,6 +42,9 @@ pub struct ClusterSource {
     /// The API client the watchers use (none: nothing is watched).
     client: Option<kube::Client>,
     ready: AtomicBool,
+    /// ServiceAccounts are watched (workload identity): only then must they list for the
+    /// source to be ready.
+    service_accounts: AtomicBool,
     version: version_watch::Sender<u64>,
     /// The version of the objects in the snapshot serving (0: none of them yet).
     served: AtomicU64,
@@ -72,6 +74,7 @@ impl ClusterSource {
             feed: Mutex::new(Some(writers)),
             client,
             ready: AtomicBool::new(false),
+            service_accounts: AtomicBool::new(true),
             version: version_watch::channel(0).0,
             served: AtomicU64::new(0),
             fault: OnceLock::new(),
@@ -102,20 +105,12 @@ impl ClusterSource {
 
     /// Spawns one watcher per kind, each owning its store's writer (once; a source without a
     /// client watches nothing and keeps its writers for [`Self::apply`]). ServiceAccounts are
-    /// watched only for workload identity (`watch_service_accounts`): otherwise their store is
-    /// listed empty at once, so a ClusterRole without `serviceaccounts` (one from before
-    /// workload identity) never holds back the RBAC kinds.
+    /// watched only for workload identity (`watch_service_accounts`): otherwise readiness does
+    /// not wait for them, so a ClusterRole without `serviceaccounts` (one from before workload
+    /// identity) never holds back the RBAC kinds.
     pub fn start(self: &Arc<Self>, metrics: Option<Metrics>, watch_service_accounts: bool) {
-        if !watch_service_accounts {
-            // An empty listing, fed before the watchers take the writers.
-            let listed = self
-                .apply(Event::<ServiceAccount>::Init)
-                .and_then(|()| self.apply(Event::<ServiceAccount>::InitDone));
-            if let Err(e) = listed {
-                self.set_fault(e);
-                return;
-            }
-        }
+        self.service_accounts
+            .store(watch_service_accounts, Ordering::Release);
         let Some(client) = self.client.clone() else {
             return;
         };
@@ -164,7 +159,10 @@ impl ClusterSource {
     /// After an event reached its store: publishes the first time every kind has listed,
     /// and on every change after.
     fn observe(&self, changes: bool) {
-        match self.stores.all_listed() {
+        match self
+            .stores
+            .all_listed(self.service_accounts.load(Ordering::Acquire))
+        {
             Ok(true) => {
                 if !self.ready.swap(true, Ordering::AcqRel) || changes {
                     self.version.send_modify(|v| *v += 1);

@@ -69,12 +69,12 @@ fn listed<K: RbacObject>(store: &Store<K>) -> Result<bool, SourceError> {
 
 impl Stores {
     /// Whether every kind has had its first full list.
-    pub fn all_listed(&self) -> Result<bool, SourceError> {
+    pub fn all_listed(&self, service_accounts: bool) -> Result<bool, SourceError> {
         Ok(listed(&self.roles)?
             & listed(&self.cluster_roles)?
             & listed(&self.role_bindings)?
             & listed(&self.cluster_role_bindings)?
-            & listed(&self.service_accounts)?)
+            & (!service_accounts || listed(&self.service_accounts)?))
     }
 
     /// Number of objects held of a kind.

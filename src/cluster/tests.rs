@@ -312,3 +312,21 @@ fn unwatched_service_accounts_do_not_hold_back_readiness() {
     list_all(&watched, Some(Kind::ServiceAccount));
     assert!(!watched.is_ready(), "a watched kind must list first");
 }
+
+/// Readiness waits for ServiceAccounts only when they are watched (workload identity): a
+/// cluster whose ClusterRole has no `serviceaccounts` is ready from the RBAC kinds alone.
+#[test]
+fn service_accounts_hold_readiness_back_only_when_watched() {
+    let unwatched = ClusterSource::with_client(None);
+    unwatched.start(None, false);
+    list_all(&unwatched, Some(Kind::ServiceAccount));
+    assert!(unwatched.is_ready());
+
+    let watched = ClusterSource::with_client(None);
+    watched.start(None, true);
+    list_all(&watched, Some(Kind::ServiceAccount));
+    assert!(!watched.is_ready());
+    watched.apply(Event::<ServiceAccount>::Init).unwrap();
+    watched.apply(Event::<ServiceAccount>::InitDone).unwrap();
+    assert!(watched.is_ready());
+}
