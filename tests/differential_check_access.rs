@@ -446,20 +446,9 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
                 AccessDecision::Denied => got.deny_assignment.as_ref().map(|d| &*d.id),
                 AccessDecision::NotAllowed => None,
             };
-            match reported {
-                Some(id) => prop_assert!(
-                    want.deciders.contains(id),
-                    "{}: engine names `{}`, reference's deciders are {:?}",
-                    context(),
-                    id,
-                    want.deciders
-                ),
-                None => prop_assert!(
-                    want.deciders.is_empty(),
-                    "{}: engine names none, reference's deciders are {:?}",
-                    context(),
-                    want.deciders
-                ),
+            let named: Vec<&str> = reported.into_iter().collect();
+            if let Err(e) = reference::deciders_agree(&want.deciders, &named) {
+                prop_assert!(false, "{}: {}", context(), e);
             }
         }
     }

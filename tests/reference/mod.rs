@@ -242,19 +242,20 @@ pub fn agrees(
             expected.verdict, expected.source, expected.deciders
         ));
     }
-    if let Some(id) = decided_by
-        .iter()
-        .find(|id| !expected.deciders.contains(**id))
-    {
+    deciders_agree(&expected.deciders, decided_by)
+}
+
+/// Every id the engine names is one of the reference's deciders, and it names one whenever
+/// some decides.
+pub fn deciders_agree(deciders: &BTreeSet<String>, decided_by: &[&str]) -> Result<(), String> {
+    if let Some(id) = decided_by.iter().find(|id| !deciders.contains(**id)) {
         return Err(format!(
-            "engine names `{id}`, reference's deciders are {:?}",
-            expected.deciders
+            "engine names `{id}`, reference's deciders are {deciders:?}"
         ));
     }
-    if decided_by.is_empty() != expected.deciders.is_empty() {
+    if decided_by.is_empty() != deciders.is_empty() {
         return Err(format!(
-            "engine names {decided_by:?}, reference's deciders are {:?}",
-            expected.deciders
+            "engine names {decided_by:?}, reference's deciders are {deciders:?}"
         ));
     }
     Ok(())
