@@ -370,8 +370,12 @@ fn directory_principals<'s>(
             snapshot
                 .principal_with_groups(name.text, name.hash)
                 .for_each(&mut add);
-        } else {
-            snapshot.principal(name.text).into_iter().for_each(&mut add);
+        } else if snapshot.may_be_principal(name.text.len(), name.hash) {
+            // The name's hash is known: `principal` would hash it again.
+            snapshot
+                .principal_lookup(name.text, name.hash)
+                .into_iter()
+                .for_each(&mut add);
         }
     }
 }
