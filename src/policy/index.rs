@@ -238,8 +238,9 @@ impl PrincipalIndex {
 struct GroupExpansion {
     /// Names of 36 bytes (object ids), lower case, hashed as [`PrincipalIndex`] is.
     by_id: hashbrown::HashTable<(GuidKey, Span)>,
-    /// Names of other lengths (the directory keeps ids as exported), lower case.
-    other: HashMap<Box<str>, Span>,
+    /// Names of other lengths (the directory keeps ids as exported), lower case, hashed
+    /// folded so a name in any case is found without a lower-cased copy.
+    other: hashbrown::HashTable<(Box<str>, Span)>,
     /// The keys of `by_id`, by [`filter::guid_hash`].
     filter: BitFilter,
     /// The lists, back to back; equal lists are stored once.
@@ -322,7 +323,11 @@ impl GroupExpansion {
                     });
             }
             Err(_) => {
-                self.other.insert(Box::from(id), span);
+                let hash = super::assignments::folded_id_hash(id);
+                self.other
+                    .insert_unique(hash, (Box::from(id), span), |(k, _)| {
+                        super::assignments::folded_id_hash(k)
+                    });
             }
         }
     }
@@ -343,7 +348,12 @@ impl GroupExpansion {
                     .map(|(_, span)| *span)
             }
             Err(_) if self.other.is_empty() => None,
-            Err(_) => self.other.get(&*text.to_ascii_lowercase()).copied(),
+            Err(_) => self
+                .other
+                .find(super::assignments::folded_id_hash(text), |(k, _)| {
+                    k.eq_ignore_ascii_case(text)
+                })
+                .map(|(_, span)| *span),
         };
         span.and_then(|s| {
             self.lists
